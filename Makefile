@@ -1,0 +1,44 @@
+# rns-bench. `make bench` and `make test` each set up the environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATASET ?= toy
+BACKBONE ?=
+ARGS ?=
+
+# Offline by default: no hub lookups, W&B offline, caches inside the repo.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+export WANDB_DIR ?= $(CURDIR)/.tmp/wandb
+export HF_HOME ?= $(CURDIR)/.tmp/hf
+
+.PHONY: setup bench test test-all lint perf clean-results
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the build on this machine's disk; <2.15 keeps resolvers off multi-GB downloads.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+bench: setup
+	$(PY) -m rns_bench.bench dataset=$(DATASET) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-all: setup
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check rns_bench baselines tests
+
+perf: setup
+	$(PY) -m rns_bench.perf $(ARGS)
+
+clean-results:
+	rm -rf results

@@ -1,0 +1,28 @@
+"""What every backbone offers: dense unit-norm patch features and unit-norm text features."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class Backbone(ABC, torch.nn.Module):
+    """A vision-language model seen through the two calls the benchmark needs.
+
+    Subclasses set ``name`` (the registry key), ``patch_size`` (pixels per patch side) and
+    ``dim`` (feature dimension D).
+    """
+
+    name: str
+    patch_size: int
+    dim: int
+
+    @abstractmethod
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float RGB in [0, 1], H and W multiples of ``patch_size``
+        → (B, D, H / patch_size, W / patch_size) features, unit-norm along D."""
+
+    @abstractmethod
+    def encode_text(self, class_names: list[str]) -> torch.Tensor:
+        """K class names (used verbatim) → (K, D) text features, unit-norm rows."""

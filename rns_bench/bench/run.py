@@ -1,0 +1,142 @@
+"""A benchmark sweep: every (method row, shots, seed) of one dataset, one record per run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import CSVLogger, Logger
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from rns_bench.backbones import build_backbone
+from rns_bench.bench.leaderboard import write_leaderboard
+from rns_bench.bench.records import RunKey, environment, read_records, write_record
+from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
+from rns_bench.data.datasets import get_dataset, resolve_data_root
+from rns_bench.errors import ConfigError
+from rns_bench.features.cache import FeatureCache
+from rns_bench.features.store import FeatureStore
+from rns_bench.methods import build_method
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """A leaderboard row: a registered method with options (``configs/method/<row>.yaml``)."""
+
+    row: str
+    method: str
+    options: dict[str, Any]
+
+
+def load_method_row(row: str, config_dir: Path = CONFIG_DIR) -> MethodRow:
+    path = config_dir / "method" / f"{row}.yaml"
+    if not path.exists():
+        valid = sorted(p.stem for p in (config_dir / "method").glob("*.yaml"))
+        raise ConfigError(f"no method config {path}; valid method rows: {', '.join(valid)}")
+    spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    return MethodRow(row, spec["method"], spec.get("options") or {})
+
+
+def dropped_classes(num_classes: int, fraction: float, seed: int) -> list[int]:
+    """The first int(f·K) classes of the seeded permutation (rns spec §5; the same
+    permutation for visual and textual drops, as the released code)."""
+    order = torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed))
+    return order[: int(fraction * num_classes)].tolist()
+
+
+def protocol_tag(visual_drop: float, text_drop: float) -> str:
+    if not visual_drop and not text_drop:
+        return "full"
+    return f"nv{visual_drop:g}_nt{text_drop:g}"
+
+
+def make_loggers(cfg: DictConfig, key: RunKey) -> list[Logger]:
+    name = f"{key.dataset}/{key.backbone}/{key.protocol}/{key.row}"
+    loggers: list[Logger] = [CSVLogger(Path(cfg.results_dir) / "logs", name=name,
+                                       version=f"B{key.shots}_seed{key.seed}")]
+    if cfg.logger.wandb.enabled:
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(project=cfg.logger.wandb.project, group=f"{key.dataset}/{key.row}",
+                                   name=f"{key.row}-B{key.shots}-s{key.seed}", mode=cfg.logger.wandb.mode,
+                                   save_dir=str(Path(cfg.results_dir) / "logs"), reinit=True))
+    return loggers
+
+
+def run_one(cfg: DictConfig, context: DatasetContext, method_row: MethodRow, key: RunKey) -> dict[str, Any]:
+    """Evaluate one method row at (shots, seed) through ``Trainer.test``; returns the record."""
+    started = time.perf_counter()
+    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
+    bank = datamodule.support_bank()
+    num_classes = len(context.class_names)
+    no_images = dropped_classes(num_classes, cfg.protocol.visual_drop_fraction, key.seed)
+    no_names = dropped_classes(num_classes, cfg.protocol.text_drop_fraction, key.seed)
+    if no_images:
+        bank = bank.without_classes(no_images)
+    text_available = torch.ones(num_classes, dtype=torch.bool)
+    text_available[no_names] = False
+    method = build_method(method_row.method, context.class_names, context.store.backbone.patch_size,
+                          method_row.options, query_mode=cfg.query_mode)
+    method.attach_support(bank, context.text_features, text_available if no_names else None)
+    support_seconds = time.perf_counter() - started
+
+    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+                        strategy=cfg.trainer.strategy, logger=make_loggers(cfg, key),
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                        use_distributed_sampler=False)
+    trainer.test(method, datamodule=datamodule, verbose=False)
+    record = {
+        "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
+        "method": method_row.method, "method_options": method_row.options, "query_mode": cfg.query_mode,
+        "shots": key.shots, "seed": key.seed,
+        "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
+        "classes_without_images": no_images, "classes_without_names": no_names,
+        "class_list_sha256": context.spec.class_list_sha256(),
+        "num_test_images": len(context.test_ids),
+        "metrics": method.results,
+        "timings_s": {"support": round(support_seconds, 3),
+                      "total": round(time.perf_counter() - started, 3)},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "environment": environment(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return record if trainer.is_global_zero else {}
+
+
+def build_context(cfg: DictConfig) -> DatasetContext:
+    spec = get_dataset(cfg.dataset)
+    backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
+    backbone = build_backbone(cfg.backbone.name, **backbone_options)
+    settings = {"backbone": cfg.backbone.name, "options": backbone_options, "short_side": cfg.backbone.short_side}
+    cache = FeatureCache(Path(cfg.cache_dir), spec.key, cfg.backbone.name, settings) if cfg.cache_dir else None
+    store = FeatureStore(backbone, cache, cfg.backbone.short_side)
+    return DatasetContext(spec, resolve_data_root(cfg.data_root), store, test_limit=cfg.test_limit)
+
+
+def run_sweep(cfg: DictConfig) -> str:
+    """Run every missing (row, shots, seed) and return the leaderboard markdown."""
+    rows = [load_method_row(row) for row in cfg.methods]  # fail on a bad name before any work
+    context = build_context(cfg)
+    protocol = protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction)
+    results_dir = Path(cfg.results_dir)
+    keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
+            for row in rows for b in cfg.shots for s in cfg.seeds]
+    todo = [(row, key) for row, key in keys if not key.path(results_dir).exists()]
+    print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records; running {len(todo)}.")
+    progress = tqdm(todo, desc="runs", unit="run")
+    for row, key in progress:
+        progress.set_postfix_str(f"{key.row} B={key.shots} seed={key.seed}")
+        record = run_one(cfg, context, row, key)
+        if record:
+            write_record(key.path(results_dir), record)
+    records = [r for r in read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)
+               if r["row"] in {row.row for row in rows}]
+    title = f"{context.spec.key} · {cfg.backbone.name} · {protocol}"
+    return write_leaderboard(records, results_dir / context.spec.key / cfg.backbone.name / protocol, title)

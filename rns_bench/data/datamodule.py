@@ -1,0 +1,126 @@
+"""The few-shot DataModule: a seeded B-shot support split and the test split, as features.
+
+Support images come from the train split (protocol §2), test images from val. Methods see
+features, never pixels: the module hands out the support bank, the text features and test
+batches of dense features with their original-resolution labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from rns_bench.data.sampling import SupportSplit, class_presence, sample_pool, sample_support
+from torch.utils.data import DataLoader
+
+from rns_bench.bank import SupportBank
+from rns_bench.data.datasets import DatasetSpec
+from rns_bench.features.dense import rescale_size, resize_label
+from rns_bench.features.store import FeatureStore
+
+
+@dataclass
+class DatasetContext:
+    """What every run on one dataset × backbone shares: reader, class presence, features."""
+
+    spec: DatasetSpec
+    data_root: Path
+    store: FeatureStore
+    test_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.spec.prepare is not None:
+            self.spec.prepare(self.data_root)
+        self.reader = self.spec.make_reader(self.data_root)
+        self._presence_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.spec.class_names()
+
+    def presence(self, pool_ids: list[str]) -> np.ndarray:
+        """(P, K) class presence of the pool images on the support-resized labels (§2.2)."""
+        short = self.store.short_side
+        rows = []
+        for image_id in pool_ids:
+            label = self.reader.read_label(image_id)
+            label = resize_label(label, rescale_size(*label.shape, short))
+            rows.append(class_presence(label, len(self.class_names)))
+        return np.stack(rows)
+
+    def support_split(self, shots: int, seed: int) -> SupportSplit:
+        ids = self.reader.image_ids(self.spec.support_split)
+        pool = [ids[i] for i in sample_pool(len(ids), seed)]
+        selected = sample_support(self._presence_of(pool), shots, seed, self.class_names)
+        return SupportSplit(image_ids=tuple(pool[i] for i in selected), shots=shots, seed=seed,
+                            dataset=self.spec.key)
+
+    def _presence_of(self, pool: list[str]) -> np.ndarray:
+        """Presence rows of ``pool``, computed once per image for all seeds and shots."""
+        cache = self._presence_cache
+        missing = [i for i in pool if i not in cache]
+        if missing:
+            cache.update(zip(missing, self.presence(missing), strict=True))
+        return np.stack([cache[i] for i in pool])
+
+    @cached_property
+    def test_ids(self) -> list[str]:
+        ids = self.reader.image_ids(self.spec.test_split)
+        return ids[: self.test_limit] if self.test_limit else ids
+
+    @cached_property
+    def text_features(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.store.backbone.encode_text(self.class_names).float().cpu()
+
+    def build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
+        backbone = self.store.backbone
+        bank = SupportBank(len(self.class_names), backbone.dim)
+        dense = self.store.get(list(support_ids), self.reader.read_image, desc="support features")
+        for image_id, features in zip(support_ids, dense, strict=True):
+            label = resize_label(self.reader.read_label(image_id), features.resized_hw)
+            bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)),
+                           backbone.patch_size)
+        return bank
+
+
+class _TestItems(torch.utils.data.Dataset):
+    def __init__(self, context: DatasetContext):
+        self.context = context
+        self.dense = context.store.get(context.test_ids, context.reader.read_image, desc="test features")
+
+    def __len__(self) -> int:
+        return len(self.context.test_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image_id = self.context.test_ids[index]
+        label = self.context.reader.read_label(image_id)
+        return {"image_id": image_id, "features": self.dense[index].features,
+                "resized_hw": self.dense[index].resized_hw,
+                "label": torch.from_numpy(label.astype(np.int64))}
+
+
+class FewShotDataModule(L.LightningDataModule):
+    """Support split (shots, seed) + test split of one dataset, as features."""
+
+    def __init__(self, context: DatasetContext, shots: int, seed: int, batch_size: int = 16):
+        super().__init__()
+        self.context, self.shots, self.seed, self.batch_size = context, shots, seed, batch_size
+        self.split: SupportSplit | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is None:
+            self.split = self.context.support_split(self.shots, self.seed)
+
+    def support_bank(self) -> SupportBank:
+        self.setup()
+        return self.context.build_bank(self.split.image_ids)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(_TestItems(self.context), batch_size=self.batch_size, shuffle=False,
+                          collate_fn=list, num_workers=0)

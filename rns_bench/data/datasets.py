@@ -1,0 +1,69 @@
+"""Datasets by key: where they live on disk, how to read them, their class list."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rns_bench.errors import InputError
+from rns_bench.registry import Registry
+
+DATA_ROOT_ENV = "RNS_DATA_ROOT"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A benchmark dataset (protocol §1).
+
+    make_reader(data_root) returns a reader with ``image_ids(split)``, ``read_image(id)``
+    and ``read_label(id)``; ``prepare(data_root)`` writes embedded datasets (None for real
+    ones, which must already be on disk).
+    """
+
+    key: str
+    class_file: str
+    make_reader: Callable[[Path], object]
+    prepare: Callable[[Path], object] | None = None
+    support_split: str = "train"
+    test_split: str = "val"
+    description: str = ""
+
+    def class_names(self) -> list[str]:
+        return class_list(self.class_file)
+
+    def class_list_sha256(self) -> str:
+        return hashlib.sha256("\n".join(self.class_names()).encode()).hexdigest()
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def class_list(file_name: str) -> list[str]:
+    """Class names from the package data file ``rns_bench/data/classes/<file_name>``, verbatim."""
+    text = resources.files("rns_bench.data").joinpath("classes", file_name).read_text()
+    return [line.rstrip("\n") for line in text.splitlines() if line.strip()]
+
+
+def get_dataset(key: str) -> DatasetSpec:
+    _import_builtin_datasets()
+    return DATASETS.get(key)
+
+
+def resolve_data_root(configured: str | os.PathLike | None) -> Path:
+    """The data directory: the config value, else ``$RNS_DATA_ROOT``, else ``./data``."""
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get(DATA_ROOT_ENV, "data")).expanduser()
+
+
+def require_dir(path: Path, dataset: str, fix: str) -> None:
+    if not path.is_dir():
+        raise InputError(f"dataset {dataset!r} not found: expected the folder {path}. {fix}")
+
+
+def _import_builtin_datasets() -> None:
+    from rns_bench.data import toy  # noqa: F401

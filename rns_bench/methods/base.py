@@ -1,0 +1,137 @@
+"""One interface for every method: a LightningModule evaluated through ``Trainer.test``.
+
+A method is built from the support bank and the text features (and can grow its bank),
+and predicts class probabilities for the queries of a batch of test images. The base class
+owns everything shared: patch or region queries, probabilities → label map (spec §7), the
+dataset-level metric (synced across processes), logging and the metrics of the run record.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+
+from rns_bench.bank import SupportBank
+from rns_bench.errors import ConfigError, InputError
+from rns_bench.metrics import DatasetIoU, subset_miou
+from rns_bench.pooling import patch_fractions, pool_features
+from rns_bench.upsample import patch_probs_to_label_map, region_probs_to_label_map
+
+QUERY_MODES = ("patch", "region")
+
+
+class SegMethod(L.LightningModule):
+    """Base class of all methods.
+
+    Subclasses implement :meth:`predict_probs`; they may override :meth:`on_support_changed`
+    to precompute from the bank. Test batches are lists of dicts with keys ``image_id``,
+    ``features`` (h, w, D), ``resized_hw``, ``label`` (H, W) original-resolution ground truth
+    and, in region mode, ``regions`` (H_r, W_r) region ids at the resized resolution.
+    """
+
+    name: str = ""
+
+    def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch",
+                 ignore_index: int = 255):
+        super().__init__()
+        if query_mode not in QUERY_MODES:
+            raise ConfigError(f"query_mode {query_mode!r} unknown; choose one of {QUERY_MODES}")
+        self.class_names = list(class_names)
+        self.patch_size = patch_size
+        self.query_mode = query_mode
+        self.metric = DatasetIoU(len(self.class_names), ignore_index=ignore_index)
+        self.bank: SupportBank | None = None
+        self.text: torch.Tensor | None = None
+        self.text_available: torch.Tensor | None = None
+        self.results: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ support
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def attach_support(self, bank: SupportBank, text: torch.Tensor | None,
+                       text_available: torch.Tensor | None = None) -> None:
+        """Give the method its support: bank rows and (K, D) text (None = no text)."""
+        if bank.num_classes != self.num_classes:
+            raise InputError(f"support bank has {bank.num_classes} classes, the method {self.num_classes}")
+        if text is not None and text.shape[0] != self.num_classes:
+            raise InputError(f"{text.shape[0]} text features for {self.num_classes} classes "
+                             f"({', '.join(self.class_names[:5])}, ...); give one per class")
+        self.bank, self.text, self.text_available = bank, text, text_available
+        self.on_support_changed()
+
+    def add_support_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor) -> None:
+        """Dynamic support: pool one more annotated image into the bank (spec §1)."""
+        if self.bank is None:
+            raise InputError("attach_support must be called before adding support images")
+        self.bank.add_image(image_id, features, label_map, self.patch_size)
+        self.on_support_changed()
+
+    def on_support_changed(self) -> None:
+        """Hook for methods that precompute from the bank (prototypes, indexes)."""
+
+    # --------------------------------------------------------------- prediction
+    @abstractmethod
+    def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
+        """Per image (N_i, D) queries → (N_i, K) class probabilities."""
+
+    def queries_of(self, item: dict[str, Any]) -> torch.Tensor:
+        """(N, D) queries of one test image: its patches, or its regions (spec §6)."""
+        features = item["features"]
+        if self.query_mode == "patch":
+            return features.reshape(-1, features.shape[-1])
+        if item.get("regions") is None:
+            raise InputError(f"region mode needs region proposals for image {item['image_id']!r}; "
+                             "configure a proposer or use query_mode=patch")
+        regions = item["regions"]
+        weights = patch_fractions(regions, torch.arange(int(regions.max()) + 1, device=regions.device),
+                                  self.patch_size, tuple(features.shape[:2]))
+        return pool_features(features, weights)
+
+    def label_map_of(self, item: dict[str, Any], probs: torch.Tensor) -> torch.Tensor:
+        """(N, K) probabilities of one image → (H, W) label map at the original resolution."""
+        original_hw = tuple(item["label"].shape)
+        if self.query_mode == "region":
+            return region_probs_to_label_map(probs, item["regions"], original_hw)
+        h, w = item["features"].shape[:2]
+        grid = probs.T.reshape(self.num_classes, h, w)
+        return patch_probs_to_label_map(grid, self.patch_size, tuple(item["resized_hw"]), original_hw)
+
+    # ---------------------------------------------------------------- lightning
+    def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
+        if self.bank is None:
+            raise InputError(f"method {self.name!r} has no support; call attach_support first")
+        queries = [self.queries_of(item) for item in batch]
+        probs = self.predict_probs(queries, [item["image_id"] for item in batch])
+        for item, image_probs in zip(batch, probs, strict=True):
+            self.metric.update(self.label_map_of(item, image_probs), item["label"])
+
+    def on_test_epoch_end(self) -> None:
+        computed = self.metric.compute()
+        iou = computed["IoU"]
+        results: dict[str, Any] = {
+            "mIoU": float(computed["mIoU"]),
+            "aAcc": float(computed["aAcc"]),
+            "per_class_IoU": {n: _finite_or_none(v) for n, v in zip(self.class_names, iou.tolist(), strict=True)},
+        }
+        if self.bank is not None and not bool(self.bank.supported.all()):
+            supported = torch.nonzero(self.bank.supported).squeeze(1).tolist()
+            unsupported = torch.nonzero(~self.bank.supported).squeeze(1).tolist()
+            results["mIoU_supported"] = subset_miou(iou / 100.0, supported)
+            results["mIoU_unsupported"] = subset_miou(iou / 100.0, unsupported)
+        self.log("test/mIoU", results["mIoU"], rank_zero_only=True)
+        self.log("test/aAcc", results["aAcc"], rank_zero_only=True)
+        self.results = results
+        self.metric.reset()
+
+    def configure_optimizers(self) -> None:  # evaluation-only methods train nothing in fit
+        return None
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN (class absent from GT and prediction)

@@ -1,0 +1,34 @@
+"""RNS behind the method interface: one classifier per test image, a batch of images at once."""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+from rns_bench import rns
+from rns_bench.methods import METHODS
+from rns_bench.methods.base import SegMethod
+from rns_bench.rns.config import RNSConfig
+
+
+def image_seed(init_seed: int, image_id: str) -> int:
+    """Classifier-init seed of one image: independent of batching, order and process rank."""
+    return (init_seed * 1_000_003 + zlib.crc32(image_id.encode())) % (2**62)
+
+
+@METHODS.register("rns")
+class RNS(SegMethod):
+    name = "rns"
+
+    def __init__(self, class_names, patch_size, query_mode="patch", **options):
+        super().__init__(class_names, patch_size, query_mode)
+        self.config = RNSConfig.from_dict(options)
+
+    def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
+        text = self.text if self.config.use_text else None
+        seeds = [image_seed(self.config.init_seed, i) for i in image_ids]
+        with torch.inference_mode(False), torch.enable_grad():  # Trainer.test runs in inference mode
+            queries = [q.clone() for q in queries]
+            return rns.predict(queries, self.bank, text, self.config,
+                               text_available=self.text_available if text is not None else None, seeds=seeds)

@@ -1,0 +1,27 @@
+"""Zero-shot: text features only, the floor of every table."""
+
+from __future__ import annotations
+
+import torch
+
+from rns_bench.errors import InputError
+from rns_bench.methods import METHODS
+from rns_bench.methods.base import SegMethod
+from rns_bench.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
+
+
+@METHODS.register("zero_shot")
+class ZeroShot(SegMethod):
+    name = "zero_shot"
+
+    def __init__(self, class_names, patch_size, query_mode="patch", logit_scale: float = ZERO_SHOT_LOGIT_SCALE):
+        super().__init__(class_names, patch_size, query_mode)
+        self.logit_scale = logit_scale
+
+    def on_support_changed(self) -> None:
+        if self.text is None:
+            raise InputError("zero_shot needs text features; it has nothing else to predict from")
+
+    def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
+        text = self.text.to(queries[0])
+        return [zero_shot_predict(q, text, self.logit_scale) for q in queries]

@@ -1,0 +1,59 @@
+"""RNS settings with the released defaults (rns spec §2–§5, ablation switches §8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from rns_bench.errors import ConfigError
+
+RETRIEVAL_VARIANTS = ("knn", "random", "class_rows", "random_class_rows", "furthest_class_rows")
+
+
+@dataclass(frozen=True)
+class RNSConfig:
+    """Every RNS constant, named. Defaults are the authors' released code (spec §2–§4).
+
+    retrieval (spec §8, paper Fig. 5):
+      ``knn``                 k nearest bank rows of every query, united (the method);
+      ``random``              a random subset of the whole bank, as large as the kNN union;
+      ``class_rows``          every bank row of the classes the kNN union retrieved;
+      ``random_class_rows``   a random subset of those rows, as large as the kNN union;
+      ``furthest_class_rows`` for every query its k *least* similar rows among those rows
+                              (our reading of "the furthest rows of the retrieved classes").
+    """
+
+    k: int = 4
+    alphas: tuple[float, ...] = (0.9, 0.8, 0.6, 0.4, 0.2, 0.0)
+    tau: float = 10.0  # relevance softmax scale; the paper writes it as temperature 0.1
+    beta_f: float = 1.5  # weight of the fused-feature loss
+    beta_p: float = 0.2  # weight of the pseudo-label loss
+    pseudo_target_scale: float = 100.0  # π(h) = softmax(scale · h·t)
+    steps: int = 700
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    use_text: bool = True  # False = the paper's "w/o text": no F, no S, uniform r
+    relevance_weights: bool = True  # False = ablation "w/o relevance weights"
+    pseudo_label_loss: bool = True  # False = ablation "w/o pseudo-label loss"
+    retrieval: str = "knn"
+    init_seed: int = 0  # seeds each image's classifier init (and random retrieval variants)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.retrieval not in RETRIEVAL_VARIANTS:
+            raise ConfigError(f"RNS retrieval {self.retrieval!r} unknown; choose one of {RETRIEVAL_VARIANTS}")
+        if self.k < 1 or self.steps < 0:
+            raise ConfigError(f"RNS needs k ≥ 1 and steps ≥ 0 (got k={self.k}, steps={self.steps})")
+        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            raise ConfigError(f"RNS alphas must lie in [0, 1], got {self.alphas}")
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> RNSConfig:
+        """Build from a config mapping; a misspelt key fails with the valid keys."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ConfigError(f"unknown RNS option(s) {unknown}; valid options: {sorted(valid)}")
+        return cls(**options)

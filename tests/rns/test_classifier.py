@@ -1,0 +1,63 @@
+import math
+
+import torch
+import torch.nn.functional as F
+from synthetic_problem import bank_of, make_problem
+
+from rns_bench.rns import RNSConfig, predict, training_sets
+from rns_bench.rns.classifier import init_weights, train_classifiers
+from rns_bench.rns.training_set import TextSupport
+
+
+def test_init_is_kaiming_uniform_relu_fan_in():
+    w = init_weights(150, 512, seed=3)
+    bound = math.sqrt(6 / 512)
+    assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
+    assert torch.equal(w, init_weights(150, 512, seed=3))
+    # torch's own kaiming_uniform_(nonlinearity="relu") on a (K, D) weight has the same bound
+    ref = torch.empty(150, 512)
+    torch.nn.init.kaiming_uniform_(ref, nonlinearity="relu")
+    assert math.isclose(ref.abs().max().item(), bound, rel_tol=0.01)
+
+
+def literal_training(s, seed, config, num_classes):
+    """One image at a time, nn.Linear + F.cross_entropy / F.kl_div, as research code does."""
+    layer = torch.nn.Linear(s.features.shape[1], num_classes)
+    with torch.no_grad():
+        layer.weight.copy_(init_weights(num_classes, s.features.shape[1], seed))
+        layer.bias.zero_()
+    opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            betas=config.betas)
+    hard = s.num_retrieved + s.num_fused
+    for _ in range(config.steps):
+        opt.zero_grad()
+        z = layer(s.features)
+        ce = F.cross_entropy(z[:hard], s.targets[:hard].argmax(1), reduction="none")
+        kl = F.kl_div(F.log_softmax(z[hard:], 1), s.targets[hard:], reduction="none").sum(1)
+        (s.scale * torch.cat([ce, kl])).sum().backward()
+        opt.step()
+    return layer.weight.detach(), layer.bias.detach()
+
+
+def test_batched_training_equals_one_image_at_a_time():
+    problem = make_problem(0, test_images=3)
+    bank = bank_of(problem).without_classes([2])  # partial support: S is used too
+    config = RNSConfig(steps=60)
+    sets = training_sets(problem.queries, bank, TextSupport(problem.text, True), config, [0, 1, 2])
+    assert any(s.num_pseudo for s in sets)
+    weight, bias = train_classifiers(sets, [10, 11, 12], config)
+    for i, s in enumerate(sets):
+        w, b = literal_training(s, 10 + i, config, problem.num_classes)
+        assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
+
+
+def test_predictions_do_not_depend_on_batching():
+    problem = make_problem(1, test_images=3)
+    bank = bank_of(problem)
+    config = RNSConfig(steps=50)
+    together = predict(problem.queries, bank, problem.text, config, seeds=[5, 6, 7])
+    alone = [predict(q, bank, problem.text, config, seeds=[s]) for q, s in zip(problem.queries, [5, 6, 7],
+                                                                                 strict=True)]
+    for a, b in zip(together, alone, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+        assert torch.allclose(a.sum(1), torch.ones(len(a)))
