@@ -1,0 +1,1 @@
+"""Benchmark sweeps, run records and leaderboards."""

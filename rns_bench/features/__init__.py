@@ -1,0 +1,1 @@
+"""Dense features, their extraction and their on-disk cache."""
