@@ -114,7 +114,8 @@ def build_context(cfg: DictConfig) -> DatasetContext:
     spec = get_dataset(cfg.dataset)
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     backbone = build_backbone(cfg.backbone.name, **backbone_options)
-    settings = {"backbone": cfg.backbone.name, "options": backbone_options, "short_side": cfg.backbone.short_side}
+    settings = {"data_version": spec.data_version, "backbone": cfg.backbone.name, "options": backbone_options,
+                "short_side": cfg.backbone.short_side}
     cache = FeatureCache(Path(cfg.cache_dir), spec.key, cfg.backbone.name, settings) if cfg.cache_dir else None
     store = FeatureStore(backbone, cache, cfg.backbone.short_side)
     return DatasetContext(spec, resolve_data_root(cfg.data_root), store, test_limit=cfg.test_limit)

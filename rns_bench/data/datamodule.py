@@ -15,11 +15,12 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from rns_bench.data.sampling import SupportSplit, class_presence, sample_pool, sample_support
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from rns_bench.bank import SupportBank
 from rns_bench.data.datasets import DatasetSpec
+from rns_bench.data.sampling import SupportSplit, class_presence, sample_pool, sample_support
 from rns_bench.features.dense import rescale_size, resize_label
 from rns_bench.features.store import FeatureStore
 
@@ -122,5 +123,11 @@ class FewShotDataModule(L.LightningDataModule):
         return self.context.build_bank(self.split.image_ids)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(_TestItems(self.context), batch_size=self.batch_size, shuffle=False,
-                          collate_fn=list, num_workers=0)
+        items = _TestItems(self.context)
+        sampler = None
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # Each process evaluates a disjoint share; unlike DistributedSampler nothing is
+            # repeated to even the shares out, so no image is counted twice in the metric.
+            sampler = UnrepeatedDistributedSampler(items, num_replicas=self.trainer.world_size,
+                                                   rank=self.trainer.global_rank, shuffle=False)
+        return DataLoader(items, batch_size=self.batch_size, sampler=sampler, collate_fn=list, num_workers=0)

@@ -31,6 +31,7 @@ class DatasetSpec:
     support_split: str = "train"
     test_split: str = "val"
     description: str = ""
+    data_version: str = ""  # changes when the files change (a regenerated embedded dataset): keys the cache
 
     def class_names(self) -> list[str]:
         return class_list(self.class_file)

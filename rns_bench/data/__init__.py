@@ -1,0 +1,1 @@
+"""Datasets, readers, support sampling and the few-shot DataModule."""
