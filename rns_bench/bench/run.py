@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,16 @@ def run_sweep(cfg: DictConfig) -> str:
         record = run_one(cfg, context, row, key)
         if record:
             write_record(key.path(results_dir), record)
+    if not _is_main_process():
+        return ""  # DDP workers evaluated their share; rank 0 writes records and the leaderboard
     records = [r for r in read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)
                if r["row"] in {row.row for row in rows}]
     title = f"{context.spec.key} · {cfg.backbone.name} · {protocol}"
-    return write_leaderboard(records, results_dir / context.spec.key / cfg.backbone.name / protocol, title)
+    out_dir = results_dir / context.spec.key / cfg.backbone.name / protocol
+    text = write_leaderboard(records, out_dir, title)
+    return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
+
+
+def _is_main_process() -> bool:
+    # Set by Lightning's launchers (and torchrun / SLURM) for the processes it starts.
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0

@@ -1,0 +1,92 @@
+"""The ``make bench`` sweep end to end on the embedded toy benchmark (reduced)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from bench_config import bench_config
+
+from rns_bench.bench.records import read_records
+from rns_bench.bench.run import run_sweep
+from rns_bench.errors import ConfigError, UnknownNameError
+
+SMALL = ("shots=[1]", "seeds=[100,18]", "test_limit=12", "methods=[zero_shot,rns]")
+
+
+def test_sweep_writes_records_and_leaderboard_then_skips_them(tmp_path, toy_data_root, capsys):
+    cfg = bench_config(tmp_path, toy_data_root, *SMALL)
+    board = run_sweep(cfg)
+    records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    assert sorted((r["row"], r["shots"], r["seed"]) for r in records) == [
+        ("rns", 1, 18), ("rns", 1, 100), ("zero_shot", 1, 18), ("zero_shot", 1, 100)]
+    for record in records:
+        assert record["num_test_images"] == 12
+        assert len(record["support_split"]["sha256"]) == 64
+        assert set(record["metrics"]["per_class_IoU"]) == set(cfg_classes(cfg))
+        assert 0 <= record["metrics"]["mIoU"] <= 100
+    # Different seeds draw different support sets; zero-shot ignores them.
+    rns = {r["seed"]: r for r in records if r["row"] == "rns"}
+    assert rns[100]["support_split"]["image_ids"] != rns[18]["support_split"]["image_ids"]
+    out_dir = tmp_path / "results" / "toy" / "toy_vlm" / "full"
+    assert {"leaderboard.md", "leaderboard.csv", "leaderboard.png"} <= {p.name for p in out_dir.iterdir()}
+    assert "| rns |" in board and "| zero_shot |" in board and "(n=2)" in board
+
+    before = {p: p.stat().st_mtime_ns for p in out_dir.glob("*/*.json")}
+    capsys.readouterr()
+    run_sweep(cfg)
+    assert "4 of 4 runs already have records; running 0" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out_dir.glob("*/*.json")} == before  # finished runs stay finished
+
+
+def cfg_classes(cfg) -> list[str]:
+    from rns_bench.data.datasets import get_dataset
+
+    return get_dataset(cfg.dataset).class_names()
+
+
+def test_unknown_names_list_the_valid_ones(tmp_path, toy_data_root):
+    with pytest.raises(UnknownNameError, match="toy"):
+        run_sweep(bench_config(tmp_path, toy_data_root, "dataset=vocc"))
+    with pytest.raises(ConfigError, match="zero_shot"):
+        run_sweep(bench_config(tmp_path, toy_data_root, "methods=[rnss]"))
+    assert not (tmp_path / "results").exists()  # nothing written for a bad name
+
+
+def test_bench_command_exits_with_the_message_not_a_traceback(tmp_path):
+    env = {**os.environ, "RNS_DATA_ROOT": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "unknown dataset 'nope'" in done.stderr and "toy" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_record_is_self_describing(tmp_path, toy_data_root):
+    run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[42]", "test_limit=4", "methods=[zero_shot]"))
+    path = tmp_path / "results" / "toy" / "toy_vlm" / "full" / "zero_shot" / "B1_seed42.json"
+    record = json.loads(path.read_text())
+    for field in ("class_list_sha256", "support_split", "config", "environment", "timings_s", "created"):
+        assert field in record
+    assert record["config"]["dataset"] == "toy"
+
+
+def test_ddp_on_two_processes_gives_the_single_process_numbers(tmp_path, toy_data_root):
+    """Lightning's own DDP launcher (CPU, gloo): shards are disjoint and the metric is synced."""
+    common = ["shots=[1]", "seeds=[100]", "test_limit=9", f"data_root={toy_data_root}",
+              f"cache_dir={tmp_path / 'cache'}", "trainer.accelerator=cpu"]
+    env = {**os.environ, "RNS_DATA_ROOT": str(toy_data_root)}
+    for name, extra in (("single", []), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
+        done = subprocess.run([sys.executable, "-m", "rns_bench.bench", *common, *extra,
+                               f"results_dir={tmp_path / name}"], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    single, ddp = (read_records(tmp_path / name, "toy", "toy_vlm", "full") for name in ("single", "ddp"))
+    assert len(single) == len(ddp) == 2
+    by_row = {r["row"]: r["metrics"] for r in single}
+    for record in ddp:
+        assert record["metrics"]["mIoU"] == pytest.approx(by_row[record["row"]]["mIoU"], abs=1e-6)
+        assert record["metrics"]["aAcc"] == pytest.approx(by_row[record["row"]]["aAcc"], abs=1e-6)

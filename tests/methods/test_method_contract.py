@@ -1,0 +1,108 @@
+"""Every registered method honours the one interface: support in, probabilities and a record out."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from synthetic_problem import PATCH, bank_of, make_problem
+from torch.utils.data import DataLoader
+
+from rns_bench.errors import InputError, UnknownNameError
+from rns_bench.methods import build_method, load_methods
+
+GRID = 8  # test images are 8×8 patches (the problem's 64 queries per image)
+
+
+def items_of(problem, with_regions: bool = False) -> list[dict]:
+    items = []
+    for i, (q, y) in enumerate(zip(problem.queries, problem.targets, strict=True)):
+        label = y.reshape(GRID, GRID).repeat_interleave(PATCH, 0).repeat_interleave(PATCH, 1)
+        item = {"image_id": f"test{i}", "features": q.reshape(GRID, GRID, -1),
+                "resized_hw": (GRID * PATCH, GRID * PATCH), "label": label}
+        if with_regions:  # 2×2-patch blocks as region proposals
+            blocks = torch.arange(GRID * GRID // 4).reshape(GRID // 2, GRID // 2)
+            item["regions"] = blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1)
+        items.append(item)
+    return items
+
+
+def evaluate(method, items, batch_size: int) -> dict:
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False)
+    trainer.test(method, dataloaders=DataLoader(items, batch_size=batch_size, collate_fn=list), verbose=False)
+    return method.results
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem(seed=3)
+
+
+@pytest.mark.parametrize("name", sorted(load_methods().names()))
+def test_method_contract(name, problem):
+    names = [f"class{c}" for c in range(problem.num_classes)]
+    method = build_method(name, names, PATCH, {"steps": 60} if name == "rns" else {})
+    with pytest.raises(InputError, match="attach_support"):
+        evaluate(method, items_of(problem), 2)
+    with pytest.raises(InputError, match="give one per class"):
+        method.attach_support(bank_of(problem), problem.text[:-1])
+    method.attach_support(bank_of(problem), problem.text)
+
+    probs = method.predict_probs(problem.queries[:2], ["a", "b"])
+    for p, q in zip(probs, problem.queries, strict=False):
+        assert p.shape == (len(q), problem.num_classes)
+        assert torch.all(p >= 0) and torch.allclose(p.sum(1), torch.ones(len(q)), atol=1e-5)
+
+    one_by_one = evaluate(method, items_of(problem), batch_size=1)
+    together = evaluate(method, items_of(problem), batch_size=4)
+    assert one_by_one == together  # batching never changes a result
+    assert set(together) >= {"mIoU", "aAcc", "per_class_IoU"}
+    assert 0 <= together["mIoU"] <= 100 and list(together["per_class_IoU"]) == names
+
+
+def test_unknown_method_lists_the_registered_ones():
+    with pytest.raises(UnknownNameError, match="rns.*zero_shot"):
+        build_method("rnss", ["a"], PATCH)
+
+
+def test_region_mode_predicts_one_class_per_region(problem):
+    method = build_method("rns", [f"c{c}" for c in range(problem.num_classes)], PATCH, {"steps": 60},
+                          query_mode="region")
+    method.attach_support(bank_of(problem), problem.text)
+    item = items_of(problem, with_regions=True)[0]
+    queries = method.queries_of(item)
+    assert queries.shape == (GRID * GRID // 4, problem.dim)
+    # A region's query is the normalised mean of its four patch features (spec §6).
+    patches = item["features"][:2, :2].reshape(4, -1)
+    assert torch.allclose(queries[0], torch.nn.functional.normalize(patches.mean(0), dim=0), atol=1e-6)
+    label_map = method.label_map_of(item, method.predict_probs([queries], [item["image_id"]])[0])
+    for region in item["regions"].unique():
+        assert label_map[item["regions"] == region].unique().numel() == 1
+    with pytest.raises(InputError, match="region proposals"):
+        method.queries_of({**item, "regions": None})
+
+
+def test_dynamic_support_growth_matches_a_bank_built_at_once(problem):
+    # Class 5 appears only in support image 5 (see make_problem's quadrant layout).
+    names = [f"c{c}" for c in range(problem.num_classes)]
+    full = bank_of(problem)
+    method = build_method("rns", names, PATCH, {"steps": 200})
+    partial = type(full)(problem.num_classes, problem.dim)
+    for i in range(5):
+        partial.add_image(f"s{i}", problem.support_features[i], problem.support_labels[i], PATCH)
+    method.attach_support(partial, problem.text)
+    assert not bool(method.bank.supported[5])
+    before = _class_accuracy(method, problem, 5)
+
+    method.add_support_image("s5", problem.support_features[5], problem.support_labels[5])
+    assert bool(method.bank.supported.all())
+    assert torch.equal(method.bank.features, full.features) and torch.equal(method.bank.labels, full.labels)
+    assert torch.allclose(method.bank.prototypes, full.prototypes)
+    assert _class_accuracy(method, problem, 5) > before + 0.2
+
+
+def _class_accuracy(method, problem, c: int) -> float:
+    probs = method.predict_probs(problem.queries, [f"t{i}" for i in range(len(problem.queries))])
+    hits = [(p.argmax(1) == c)[t == c] for p, t in zip(probs, problem.targets, strict=True)]
+    return float(torch.cat(hits).float().mean())
