@@ -16,7 +16,7 @@ def build_backbone(name: str, **options) -> Backbone:
 
 def _import_builtin_backbones() -> None:
     # Registration happens on import; importing here keeps the registry complete.
-    from rns_bench.backbones import toy_vlm  # noqa: F401
+    from rns_bench.backbones import random_vlm, toy_vlm  # noqa: F401
 
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone"]

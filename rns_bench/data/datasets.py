@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class DatasetSpec:
     test_split: str = "val"
     description: str = ""
     data_version: str = ""  # changes when the files change (a regenerated embedded dataset): keys the cache
+    # Images per split on disk (split name → count), checked by ``rns_bench.data.verify``; empty = unchecked.
+    expected_counts: dict[str, int] = field(default_factory=dict, hash=False)
 
     def class_names(self) -> list[str]:
         return class_list(self.class_file)
@@ -67,4 +69,4 @@ def require_dir(path: Path, dataset: str, fix: str) -> None:
 
 
 def _import_builtin_datasets() -> None:
-    from rns_bench.data import toy  # noqa: F401
+    from rns_bench.data import benchmarks, toy  # noqa: F401

@@ -1,0 +1,147 @@
+"""Reading RGB images and validated label maps, whatever the on-disk layout (protocol §1).
+
+A layout reader (:class:`~rns_bench.data.voc_layout.VOCReader` for split-file layouts,
+:class:`~rns_bench.data.listed_layout.ListedReader` for directory-listed ones) says which ids
+a split holds and where an id's image and label live; :class:`SegmentationReader` does the
+reading and every check, so all datasets fail the same way on the same bad file:
+
+* a missing dataset folder, image or label file names the expected path and the fix;
+* an unreadable or truncated file names the file;
+* a label in another PIL mode than palette ('P') or greyscale ('L'), of another size than
+  its image, or holding a value ≥ K that is not 255 (after ``reduce_zero_label``) names the
+  file and the value.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rns_bench.errors import InputError
+
+IGNORE_INDEX = 255
+# Palette (P) labels hold class indices; greyscale (L) is how Cityscapes/ADE-style ids ship.
+_LABEL_MODES = ("P", "L")
+DEFAULT_FIX = "check the dataset root and that the dataset was extracted completely"
+
+
+class SegmentationReader(ABC):
+    """Image ids, (H, W, 3) uint8 RGB images and validated (H, W) uint8 label maps.
+
+    ``num_classes`` is K after ``reduce_zero_label`` (mmseg semantics: raw 0 → 255 ignore,
+    raw v → v − 1, 255 stays 255). ``fix`` is appended to missing-file errors (e.g. the
+    command that prepares the dataset). Subclasses implement :meth:`image_ids`,
+    :meth:`image_path` and :meth:`label_path`.
+    """
+
+    def __init__(self, root: Path, num_classes: int, reduce_zero_label: bool = False, fix: str = DEFAULT_FIX):
+        if not 0 < num_classes <= IGNORE_INDEX:
+            raise InputError(f"num_classes must be in 1..{IGNORE_INDEX}, got {num_classes}")
+        self.root = Path(root)
+        self.num_classes = num_classes
+        self.reduce_zero_label = reduce_zero_label
+        self.fix = fix
+
+    @abstractmethod
+    def image_ids(self, split: str) -> list[str]:
+        """Ids of ``split`` in the dataset's canonical order (support sampling depends on it, §2)."""
+
+    @abstractmethod
+    def image_path(self, image_id: str) -> Path:
+        """Where the image of ``image_id`` lives."""
+
+    @abstractmethod
+    def label_path(self, image_id: str) -> Path:
+        """Where the label map of ``image_id`` lives."""
+
+    def files_hint(self) -> str:
+        """One sentence on where images and labels belong, for missing-file errors."""
+        return "Every image needs its label file"
+
+    def read_image(self, image_id: str) -> np.ndarray:
+        """(H, W, 3) uint8 RGB."""
+        path = self._existing(self.image_path(image_id), "image")
+        with open_image(path) as image:
+            return np.array(image.convert("RGB"), dtype=np.uint8)
+
+    def read_label(self, image_id: str) -> np.ndarray:
+        """(H, W) uint8 class indices in 0..K−1 or 255, same size as the image."""
+        path = self._existing(self.label_path(image_id), "label")
+        with open_image(path) as label_image:
+            if label_image.mode not in _LABEL_MODES:
+                raise InputError(f"label file {path} has PIL mode {label_image.mode!r}; expected a palette "
+                                 f"('P') or greyscale ('L') PNG of class indices. Convert it to 8-bit.")
+            # np.array of a "P" image gives palette indices; converting to RGB would give colours.
+            label = np.array(label_image, dtype=np.uint8)
+        self._check_size(image_id, path, label.shape)
+        self.check_label_values(path, label)
+        return reduce_zero_label(label) if self.reduce_zero_label else label
+
+    def check_label_values(self, path: Path, label: np.ndarray) -> None:
+        """Raise naming ``path`` if the raw (H, W) ``label`` holds a value ≥ K that is not 255."""
+        raw_limit = self.num_classes + int(self.reduce_zero_label)  # raw values allowed: 0..raw_limit−1
+        values = np.unique(label)
+        bad = values[(values >= raw_limit) & (values != IGNORE_INDEX)]
+        if bad.size:
+            shift = " (raw value; reduce_zero_label maps v to v-1)" if self.reduce_zero_label else ""
+            raise InputError(f"label file {path} contains value {int(bad[0])}{shift}, but the dataset has "
+                             f"K={self.num_classes} classes: valid raw values are 0..{raw_limit - 1} and "
+                             f"{IGNORE_INDEX} (ignore). Check the class list and the label preparation step.")
+
+    def require_root(self) -> None:
+        """Raise naming the expected dataset folder if it does not exist."""
+        if not self.root.is_dir():
+            raise InputError(f"dataset folder not found: expected {self.root}; {self.fix}")
+
+    def require_files(self, split: str, image_ids: Sequence[str]) -> None:
+        """Raise naming the first missing image or label of ``split`` (checked up front, so a
+        run does not fail hours in, after the features were extracted)."""
+        for what, path_of in (("image", self.image_path), ("label", self.label_path)):
+            missing = [i for i in image_ids if not path_of(i).is_file()]
+            if missing:
+                raise InputError(f"{len(missing)} of the {len(image_ids)} images of split {split!r} have no "
+                                 f"{what} file, e.g. {path_of(missing[0])} (image id {missing[0]!r}). "
+                                 f"{self.files_hint()}; {self.fix}")
+
+    def _existing(self, path: Path, what: str) -> Path:
+        if not path.is_file():
+            self.require_root()
+            raise InputError(f"{what} file not found: {path}. {self.files_hint()}; {self.fix}")
+        return path
+
+    def _check_size(self, image_id: str, label_path: Path, label_hw: tuple[int, ...]) -> None:
+        image_path = self._existing(self.image_path(image_id), "image")
+        try:
+            with Image.open(image_path) as image:  # header only: no pixel decoding
+                image_hw = (image.height, image.width)
+        except (OSError, SyntaxError, ValueError) as error:
+            raise InputError(f"cannot read {image_path}: {error}. Re-extract or re-download it.") from error
+        if image_hw != tuple(label_hw):
+            raise InputError(f"label {label_path} is {label_hw[0]}x{label_hw[1]} (HxW) but its image "
+                             f"{image_path} is {image_hw[0]}x{image_hw[1]}; they must match pixel for pixel")
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image; unreadable or truncated files become InputError."""
+    image = None
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        if image is not None:
+            image.close()
+        raise InputError(f"cannot read {path}: {error}. The file is corrupt or truncated; "
+                         f"re-extract or re-download it.") from error
+    return image
+
+
+def reduce_zero_label(label: np.ndarray) -> np.ndarray:
+    """mmseg ``reduce_zero_label`` on an (H, W) uint8 map: 0 → 255, v → v − 1, 255 stays 255."""
+    reduced = label.astype(np.int16) - 1
+    reduced[label == 0] = IGNORE_INDEX
+    reduced[label == IGNORE_INDEX] = IGNORE_INDEX
+    return reduced.astype(np.uint8)
