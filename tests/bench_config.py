@@ -13,4 +13,5 @@ from rns_bench.bench.run import CONFIG_DIR
 def bench_config(tmp_path: Path, data_root: Path, *overrides: str) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("bench", overrides=[f"data_root={data_root}", f"results_dir={tmp_path / 'results'}",
-                                           f"cache_dir={tmp_path / 'cache'}", *overrides])
+                                           f"cache_dir={tmp_path / 'cache'}",
+                                           f"presence_cache_dir={tmp_path / 'presence'}", *overrides])

@@ -43,15 +43,16 @@ def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
     return "\n".join(lines)
 
 
-def write_csv(records: list[dict[str, Any]], path: Path, metric: str = "mIoU") -> None:
-    table = aggregate(records, metric)
+def write_csv(records: list[dict[str, Any]], path: Path, metrics: tuple[str, ...] = ("mIoU",)) -> None:
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["method", "shots", f"{metric}_mean", f"{metric}_std", "num_seeds"])
-        for row in _ordered_rows(table):
-            for b in sorted(table[row]):
-                mean, std = mean_std(table[row][b])
-                writer.writerow([row, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b])])
+        writer.writerow(["method", "metric", "shots", "mean", "std", "num_seeds"])
+        for metric in metrics:
+            table = aggregate(records, metric)
+            for row in _ordered_rows(table):
+                for b in sorted(table[row]):
+                    mean, std = mean_std(table[row][b])
+                    writer.writerow([row, metric, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b])])
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: str = "mIoU") -> None:
@@ -79,11 +80,21 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: s
     plt.close(fig)
 
 
+# Partial visual support (paper Table 3): mIoU over all (A), supported (S), unsupported (U) classes.
+SUBSET_METRICS = {"mIoU": "all classes (A)", "mIoU_supported": "classes with visual support (S)",
+                  "mIoU_unsupported": "classes without visual support (U)"}
+
+
 def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str) -> str:
     """Write leaderboard.md / .csv / .png into ``out_dir``; return the markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = f"# {title}\n\nmIoU (%), mean ± std over support seeds\n\n{markdown_table(records)}\n"
+    metrics = tuple(m for m in SUBSET_METRICS if any(m in r["metrics"] for r in records)) or ("mIoU",)
+    sections = [f"# {title}", "mIoU (%), mean ± std over support seeds"]
+    for metric in metrics:
+        heading = f"## mIoU over {SUBSET_METRICS[metric]}\n\n" if len(metrics) > 1 else ""
+        sections.append(heading + markdown_table(records, metric))
+    text = "\n\n".join(sections) + "\n"
     (out_dir / "leaderboard.md").write_text(text)
-    write_csv(records, out_dir / "leaderboard.csv")
+    write_csv(records, out_dir / "leaderboard.csv", metrics)
     plot_curves(records, out_dir / "leaderboard.png", title)
     return text

@@ -18,7 +18,7 @@ from rns_bench.backbones import build_backbone
 from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.bench.records import RunKey, environment, read_records, write_record
 from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
-from rns_bench.data.datasets import get_dataset, resolve_data_root
+from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
 from rns_bench.errors import ConfigError
 from rns_bench.features.cache import FeatureCache
 from rns_bench.features.store import FeatureStore
@@ -119,7 +119,16 @@ def build_context(cfg: DictConfig) -> DatasetContext:
                 "short_side": cfg.backbone.short_side}
     cache = FeatureCache(Path(cfg.cache_dir), spec.key, cfg.backbone.name, settings) if cfg.cache_dir else None
     store = FeatureStore(backbone, cache, cfg.backbone.short_side)
-    return DatasetContext(spec, resolve_data_root(cfg.data_root), store, test_limit=cfg.test_limit)
+    presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
+    return DatasetContext(spec, resolve_data_root(cfg.data_root), store, test_limit=cfg.test_limit,
+                          presence_cache_dir=presence_dir)
+
+
+def sweep_seeds(cfg: DictConfig, spec: DatasetSpec, protocol: str) -> list[int]:
+    """The configured seeds, else the dataset's published ones for the protocol (§2)."""
+    if cfg.seeds:
+        return [int(s) for s in cfg.seeds]
+    return list(spec.full_support_seeds if protocol == "full" else spec.partial_support_seeds)
 
 
 def run_sweep(cfg: DictConfig) -> str:
@@ -129,7 +138,7 @@ def run_sweep(cfg: DictConfig) -> str:
     protocol = protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction)
     results_dir = Path(cfg.results_dir)
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for row in rows for b in cfg.shots for s in cfg.seeds]
+            for row in rows for b in cfg.shots for s in sweep_seeds(cfg, context.spec, protocol)]
     todo = [(row, key) for row, key in keys if not key.path(results_dir).exists()]
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records; running {len(todo)}.")
     progress = tqdm(todo, desc="runs", unit="run")

@@ -20,25 +20,33 @@ from torch.utils.data import DataLoader
 
 from rns_bench.bank import SupportBank
 from rns_bench.data.datasets import DatasetSpec
-from rns_bench.data.sampling import SupportSplit, class_presence, sample_pool, sample_support
-from rns_bench.features.dense import rescale_size, resize_label
+from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
+from rns_bench.data.sampling import SupportSplit
+from rns_bench.data.support_splits import draw_support_split
+from rns_bench.features.dense import resize_label
 from rns_bench.features.store import FeatureStore
 
 
 @dataclass
 class DatasetContext:
-    """What every run on one dataset × backbone shares: reader, class presence, features."""
+    """What every run on one dataset × backbone shares: reader, class presence, features.
+
+    ``presence_cache_dir``: where the on-disk presence index lives (shared by every seed,
+    shots and process); None keeps presence in memory for this context only.
+    """
 
     spec: DatasetSpec
     data_root: Path
     store: FeatureStore
     test_limit: int | None = None
+    presence_cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.spec.prepare is not None:
             self.spec.prepare(self.data_root)
         self.reader = self.spec.make_reader(self.data_root)
-        self._presence_cache: dict[str, np.ndarray] = {}
+        key = PresenceKey.for_dataset(self.spec, self.store.short_side)
+        self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
 
     @property
     def class_names(self) -> list[str]:
@@ -46,28 +54,15 @@ class DatasetContext:
 
     def presence(self, pool_ids: list[str]) -> np.ndarray:
         """(P, K) class presence of the pool images on the support-resized labels (§2.2)."""
-        short = self.store.short_side
-        rows = []
-        for image_id in pool_ids:
-            label = self.reader.read_label(image_id)
-            label = resize_label(label, rescale_size(*label.shape, short))
-            rows.append(class_presence(label, len(self.class_names)))
-        return np.stack(rows)
+        return compute_presence(self.reader.read_label, pool_ids, len(self.class_names), self.store.short_side)
 
     def support_split(self, shots: int, seed: int) -> SupportSplit:
-        ids = self.reader.image_ids(self.spec.support_split)
-        pool = [ids[i] for i in sample_pool(len(ids), seed)]
-        selected = sample_support(self._presence_of(pool), shots, seed, self.class_names)
-        return SupportSplit(image_ids=tuple(pool[i] for i in selected), shots=shots, seed=seed,
-                            dataset=self.spec.key)
+        return draw_support_split(self.spec, self.reader, shots, seed, self._presence_of)
 
     def _presence_of(self, pool: list[str]) -> np.ndarray:
-        """Presence rows of ``pool``, computed once per image for all seeds and shots."""
-        cache = self._presence_cache
-        missing = [i for i in pool if i not in cache]
-        if missing:
-            cache.update(zip(missing, self.presence(missing), strict=True))
-        return np.stack([cache[i] for i in pool])
+        """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with
+        ``presence_cache_dir``, for every later run too)."""
+        return self._presence_index.rows(pool, self.reader.read_label)
 
     @cached_property
     def test_ids(self) -> list[str]:

@@ -32,6 +32,9 @@ class DatasetSpec:
     test_split: str = "val"
     description: str = ""
     data_version: str = ""  # changes when the files change (a regenerated embedded dataset): keys the cache
+    # Published support seeds (protocol §2): full support, and partial support.
+    full_support_seeds: tuple[int, ...] = (100, 18, 42, 84)
+    partial_support_seeds: tuple[int, ...] = (100, 18, 42, 84, 92, 256, 512, 1024)
     # Images per split on disk (split name → count), checked by ``rns_bench.data.verify``; empty = unchecked.
     expected_counts: dict[str, int] = field(default_factory=dict, hash=False)
 

@@ -9,25 +9,19 @@ name; a lock file serialises concurrent writers. Same seed → byte-identical fi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from rns_bench.data.atomic_files import file_lock
 from rns_bench.data.toy_world import SPLITS, ToyWorld, toy_class_names
 from rns_bench.data.voc_layout import VOCLayout, voc_colormap
 from rns_bench.errors import InputError
-
-try:  # POSIX advisory lock; elsewhere the atomic rename alone keeps writers safe
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 GENERATOR_VERSION = 1  # bump when rendering changes: old folders are then rewritten
 MANIFEST = "toy_manifest.json"
@@ -57,7 +51,7 @@ def write_toy_dataset(root: Path, seed: int = 0, n_train: int = 240, n_val: int 
     target = toy_dataset_dir(root, seed)
     manifest = _manifest(seed, n_train, n_val)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target.parent / f".{target.name}.lock"):
+    with file_lock(target.parent / f".{target.name}.lock"):
         if _is_complete(target, manifest):  # another writer finished while we waited
             return target
         # Holding the lock, no other writer is active: staging folders left now are from
@@ -117,15 +111,3 @@ def _move_into_place(staging: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.rename(staging, target)
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_UN)
