@@ -16,6 +16,8 @@ from rns_bench.data.sampling import SupportSplit, class_presence, draw_support, 
 from rns_bench.errors import InputError
 
 FULL_SEEDS = (100, 18, 42, 84, 92, 256, 512, 1024)
+# Every published seed (protocol §2: full and partial support, all datasets).
+PUBLISHED_SEEDS = (100, 18, 42, 84, 92, 128, 256, 512, 1024, 2048, 5096, 8192, 16384, 32768, 65536, 131072)
 SHOTS = (1, 2, 5, 10, 20)
 
 
@@ -296,6 +298,27 @@ def test_equals_the_literal_reference_on_protocol_seeds(seed: int, num_images: i
     rows = presence.tolist()
     for shots in SHOTS:
         assert sample_support(presence, shots, seed).tolist() == reference_support(rows, shots, seed), shots
+
+
+@pytest.mark.parametrize("seed", PUBLISHED_SEEDS)
+def test_pool_and_draw_equal_the_authors_steps_on_a_split_larger_than_the_cap(seed: int) -> None:
+    """Steps 1-5 end to end on an unseen 6000-image split: the legacy global numpy pool call,
+    then the literal draw, mapped back to split indices."""
+    presence = random_presence(np.random.default_rng(seed + 1), 6000, 12)
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        pool = np.random.choice(6000, 5000, replace=False)
+    finally:
+        np.random.set_state(state)
+    for c in np.flatnonzero(~presence[pool].any(axis=0)):  # a class only outside the pool: give it one
+        presence[pool[seed % 5000], c] = True
+    rows = presence[pool].tolist()
+    ours_pool = sample_pool(6000, seed)
+    assert ours_pool.tolist() == pool.tolist()
+    for shots in SHOTS:
+        expected = [int(pool[i]) for i in reference_support(rows, shots, seed)]
+        assert ours_pool[sample_support(presence[ours_pool], shots, seed)].tolist() == expected, shots
 
 
 # --------------------------------------------------------------------------- SupportSplit
