@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install -q -e ".[dev,reference]"
+	# sam2 is a source package: without these flags its build downloads torch 2.15 and CUDA.
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-build-isolation "sam2==1.1.0" "torch==2.14.1" "torchvision==0.29.1"
 	touch $@
 
 bench: setup

@@ -2,6 +2,8 @@
 
 RNS test-time training is measured on random unit-norm features shaped like the benchmark's
 (toy: K=16, D=64; ADE-like: K=150, D=512, 1024 queries), for several image batch sizes.
+Dense feature extraction (sliding windows, protocol §3) is measured by
+``rns_bench.features.perf``; ``--no-extraction`` skips it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from rns_bench.bank import SupportBank
+from rns_bench.features.perf import print_extraction_perf
 from rns_bench.rns import RNSConfig, predict
 
 SHAPES = {"toy": (16, 64, 192, 160), "ade": (150, 512, 1024, 1200)}  # K, D, queries, bank rows
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=RNSConfig().steps)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
+    parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")
     args = parser.parse_args(argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
@@ -59,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         for shape in args.shapes:
             rates = [time_rns(shape, b, device, args.steps) for b in args.batches]
             print(f"{device:6} {shape:5} " + " ".join(f"{r:10.2f}" for r in rates))
+    if not args.no_extraction:
+        print()
+        print_extraction_perf(window_batch=args.window_batch)
 
 
 if __name__ == "__main__":

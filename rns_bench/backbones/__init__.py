@@ -1,4 +1,5 @@
-"""Backbones by registry name (``toy_vlm``, later ``clip_b16``, ``dinov3_txt`` ...)."""
+"""Backbones by registry name (``toy_vlm``, ``random_vlm``, ``clip_b16``, ``siglip2_l16``, ``dinov3_txt``,
+and the tiny random test variants ``clip_tiny``, ``siglip2_tiny``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def build_backbone(name: str, **options) -> Backbone:
 
 
 def _import_builtin_backbones() -> None:
-    # Registration happens on import; importing here keeps the registry complete.
-    from rns_bench.backbones import random_vlm, toy_vlm  # noqa: F401
+    # Registration happens on import; importing here keeps the registry complete. These modules
+    # import open_clip / timm / torch.hub only when a backbone is built (open_clip takes seconds).
+    from rns_bench.backbones import dinov3_txt, open_clip_maskclip, random_vlm, siglip2, toy_vlm  # noqa: F401
 
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone"]

@@ -20,9 +20,13 @@ from rns_bench.bench.records import RunKey, environment, read_records, write_rec
 from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
 from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
 from rns_bench.errors import ConfigError
-from rns_bench.features.cache import FeatureCache
-from rns_bench.features.store import FeatureStore
+from rns_bench.features.build import build_feature_stores
 from rns_bench.methods import build_method
+from rns_bench.proposals import build_proposer
+from rns_bench.proposals.cache import RegionCache
+from rns_bench.proposals.store import RegionStore
+from rns_bench.tuning.params import tuned_options
+from rns_bench.tuning.support import support_pixels
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -52,10 +56,11 @@ def dropped_classes(num_classes: int, fraction: float, seed: int) -> list[int]:
     return order[: int(fraction * num_classes)].tolist()
 
 
-def protocol_tag(visual_drop: float, text_drop: float) -> str:
-    if not visual_drop and not text_drop:
-        return "full"
-    return f"nv{visual_drop:g}_nt{text_drop:g}"
+def protocol_tag(visual_drop: float, text_drop: float, query_mode: str = "patch", proposer: str | None = None) -> str:
+    """Names the results folder: support protocol, plus the proposer in region mode (so a
+    region run never reuses a patch run's record)."""
+    tag = "full" if not visual_drop and not text_drop else f"nv{visual_drop:g}_nt{text_drop:g}"
+    return f"{tag}_region-{proposer}" if query_mode == "region" else tag
 
 
 def make_loggers(cfg: DictConfig, key: RunKey) -> list[Logger]:
@@ -83,9 +88,12 @@ def run_one(cfg: DictConfig, context: DatasetContext, method_row: MethodRow, key
         bank = bank.without_classes(no_images)
     text_available = torch.ones(num_classes, dtype=torch.bool)
     text_available[no_names] = False
-    method = build_method(method_row.method, context.class_names, context.store.backbone.patch_size,
-                          method_row.options, query_mode=cfg.query_mode)
+    options, tuned_from = tuned_options(Path(cfg.results_dir), key, method_row.options)
+    method = build_method(method_row.method, context.class_names, context.backbone.patch_size,
+                          options, query_mode=cfg.query_mode)
     method.attach_support(bank, context.text_features, text_available if no_names else None)
+    if method.needs_support_pixels:  # offline baselines trained on pixel labels
+        method.attach_support_pixels(support_pixels(context, datamodule.split.image_ids, no_images))
     support_seconds = time.perf_counter() - started
 
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
@@ -95,7 +103,8 @@ def run_one(cfg: DictConfig, context: DatasetContext, method_row: MethodRow, key
     trainer.test(method, datamodule=datamodule, verbose=False)
     record = {
         "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
-        "method": method_row.method, "method_options": method_row.options, "query_mode": cfg.query_mode,
+        "method": method_row.method, "method_options": options,
+        "tuned_params": str(tuned_from) if tuned_from else None, "query_mode": cfg.query_mode,
         "shots": key.shots, "seed": key.seed,
         "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
         "classes_without_images": no_images, "classes_without_names": no_names,
@@ -115,27 +124,43 @@ def build_context(cfg: DictConfig) -> DatasetContext:
     spec = get_dataset(cfg.dataset)
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     backbone = build_backbone(cfg.backbone.name, **backbone_options)
-    settings = {"data_version": spec.data_version, "backbone": cfg.backbone.name, "options": backbone_options,
-                "short_side": cfg.backbone.short_side}
-    cache = FeatureCache(Path(cfg.cache_dir), spec.key, cfg.backbone.name, settings) if cfg.cache_dir else None
-    store = FeatureStore(backbone, cache, cfg.backbone.short_side)
+    stores = build_feature_stores(cfg, spec, backbone)  # support and test settings differ (protocol §3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
-    return DatasetContext(spec, resolve_data_root(cfg.data_root), store, test_limit=cfg.test_limit,
-                          presence_cache_dir=presence_dir)
+    return DatasetContext(spec, resolve_data_root(cfg.data_root), stores["support"], stores["test"],
+                          test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
+                          region_store=build_region_store(cfg, spec, stores["test"].short_side))
+
+
+def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int | None) -> RegionStore | None:
+    """Region proposals of the test images in region mode (rns spec §6), cached on disk."""
+    if cfg.query_mode != "region":
+        return None
+    if not cfg.proposer.name:
+        raise ConfigError("query_mode=region needs region proposals: add proposer=felzenszwalb (CPU) or "
+                          "proposer=sam2 with proposer.options.checkpoint=/path/to/sam2.1_hiera_large.pt")
+    proposer = build_proposer(cfg.proposer.name, **(OmegaConf.to_container(cfg.proposer.options, resolve=True) or {}))
+    cache = (RegionCache(Path(cfg.region_cache_dir), spec.key, proposer, test_short_side, spec.data_version)
+             if cfg.get("region_cache_dir") else None)
+    return RegionStore(proposer, cache)
+
+
+def sweep_protocol(cfg: DictConfig) -> str:
+    return protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, cfg.query_mode,
+                        cfg.proposer.name if cfg.get("proposer") else None)
 
 
 def sweep_seeds(cfg: DictConfig, spec: DatasetSpec, protocol: str) -> list[int]:
     """The configured seeds, else the dataset's published ones for the protocol (§2)."""
     if cfg.seeds:
         return [int(s) for s in cfg.seeds]
-    return list(spec.full_support_seeds if protocol == "full" else spec.partial_support_seeds)
+    return list(spec.full_support_seeds if protocol.split("_region-")[0] == "full" else spec.partial_support_seeds)
 
 
 def run_sweep(cfg: DictConfig) -> str:
     """Run every missing (row, shots, seed) and return the leaderboard markdown."""
     rows = [load_method_row(row) for row in cfg.methods]  # fail on a bad name before any work
     context = build_context(cfg)
-    protocol = protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction)
+    protocol = sweep_protocol(cfg)
     results_dir = Path(cfg.results_dir)
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
             for row in rows for b in cfg.shots for s in sweep_seeds(cfg, context.spec, protocol)]

@@ -1,8 +1,19 @@
-"""On-disk feature cache: one safetensors file per (dataset, image, backbone settings).
+"""On-disk feature cache: one safetensors file per (dataset, image, backbone, extraction setting).
 
-Keyed by everything that changes the features and nothing else (not the method, shots or
-seed), so a sweep extracts each image once. Writes go to a temp file that is atomically
-renamed, so an interrupted run never leaves a corrupt entry; nothing is ever unpickled.
+Keyed by everything that changes the features (``FeatureKey``: dataset and its data version,
+backbone name and options, short side, windows, storage dtype, cache format) and nothing else
+(not the method, shots or seed), so a sweep extracts each image once; test and support
+features have different settings and so different keys (features.md "Feature cache").
+
+    <root>/<dataset>/<backbone>-<key digest>/key.json                the key, for humans
+    <root>/<dataset>/<backbone>-<key digest>/<image id>.safetensors  features (h, w, D), resized_hw (2,)
+                                                                     metadata: the key JSON and the image id
+
+Every write goes to a temporary file in the same folder, renamed onto the entry with
+``os.replace`` (atomic on POSIX): a reader or a concurrent writer sees the old entry, the new
+one or none, never a partial one, and a killed writer leaves only its ``.*.tmp`` file, which
+loads ignore and the next writer removes. Nothing is ever unpickled; an unreadable or
+mismatching entry is reported and recomputed.
 """
 
 from __future__ import annotations
@@ -10,50 +21,180 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import socket
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
+from rns_bench.errors import ConfigError
 from rns_bench.features.dense import DenseFeatures
+from rns_bench.features.settings import ExtractionSettings
+
+# Bump when the stored layout or the way features are computed changes: old entries then stop matching.
+CACHE_FORMAT = "dense-v2"
+# Backbone options that say where to run or where to find files, not what to compute: not part of the key.
+RUNTIME_OPTIONS = frozenset({"device", "hf_cache_dir"})
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+TMP_SUFFIX = ".tmp"
+STALE_TMP_AFTER_S = 24 * 3600  # a temp file this old is abandoned, whoever wrote it
 
 
 def settings_key(settings: dict) -> str:
-    """Short stable hash of the backbone/resolution settings."""
+    """Short stable hash of a JSON-able settings dict (16 hex characters)."""
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class FeatureCache:
-    """Directory ``root/<dataset>/<backbone>-<settings hash>/<image id>.safetensors``."""
+@dataclass(frozen=True)
+class FeatureKey:
+    """Everything a cached feature map depends on; a change in any field selects another folder."""
 
-    def __init__(self, root: Path, dataset: str, backbone: str, settings: dict):
-        self.dir = Path(root) / dataset / f"{backbone}-{settings_key(settings)}"
-        self.settings = settings
+    dataset: str
+    data_version: str
+    backbone: str
+    backbone_options: str  # canonical JSON of the options minus RUNTIME_OPTIONS
+    settings: ExtractionSettings
+    storage_dtype: str = "float32"
+    format: str = CACHE_FORMAT
+
+    @classmethod
+    def create(cls, dataset: str, data_version: str, backbone: str, backbone_options: dict[str, Any],
+               settings: ExtractionSettings, storage_dtype: str = "float32") -> FeatureKey:
+        if storage_dtype not in STORAGE_DTYPES:
+            raise ConfigError(f"feature cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {storage_dtype!r}")
+        options = {k: v for k, v in (backbone_options or {}).items() if k not in RUNTIME_OPTIONS}
+        return cls(dataset, data_version, backbone, json.dumps(options, sort_keys=True, default=str),
+                   settings, storage_dtype)
+
+    def to_json(self) -> str:
+        fields = {"dataset": self.dataset, "data_version": self.data_version, "backbone": self.backbone,
+                  "backbone_options": json.loads(self.backbone_options), "settings": self.settings.describe(),
+                  "storage_dtype": self.storage_dtype, "format": self.format}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def digest(self) -> str:
+        """16 hex characters of the sha256 of ``to_json``."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+class FeatureCache:
+    """The entries of one ``FeatureKey`` under ``root`` (see the module docstring for the layout)."""
+
+    def __init__(self, root: Path, key: FeatureKey):
+        self.key = key
+        self.dir = Path(root) / key.dataset / f"{key.backbone}-{key.digest}"
+        self._key_json = key.to_json()
+        self._dtype = STORAGE_DTYPES[key.storage_dtype]
+        self._ready = False
 
     def path(self, image_id: str) -> Path:
         return self.dir / f"{image_id.replace('/', '__')}.safetensors"
 
+    def has(self, image_id: str) -> bool:
+        """Whether a complete entry of ``image_id`` under this key exists (reads the header only)."""
+        try:
+            with safe_open(str(self.path(image_id)), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+        except (SafetensorError, OSError):
+            return False
+        return metadata.get("key") == self._key_json and metadata.get("image_id") == image_id
+
     def load(self, image_id: str) -> DenseFeatures | None:
+        """The cached features (float32) of ``image_id``, or None when absent or unusable."""
         path = self.path(image_id)
         if not path.exists():
             return None
         try:
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError):
-            return None  # unreadable entry (e.g. a disk error): recompute and overwrite
-        return DenseFeatures(tensors["features"], tuple(tensors["resized_hw"].tolist()))
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                features, resized_hw = handle.get_tensor("features"), handle.get_tensor("resized_hw")
+            if metadata.get("key") != self._key_json or metadata.get("image_id") != image_id:
+                raise ValueError(f"it was written for {metadata.get('image_id')!r} under another key")
+            if features.ndim != 3 or features.dtype != self._dtype or resized_hw.shape != (2,):
+                raise ValueError(f"features are {features.dtype}{tuple(features.shape)}, expected "
+                                 f"{self._dtype} (h, w, D)")
+        except (SafetensorError, OSError, ValueError, KeyError) as error:
+            warnings.warn(f"ignoring the unreadable feature cache entry {path} ({error}); it will be recomputed",
+                          stacklevel=2)
+            return None
+        return DenseFeatures(features.float(), (int(resized_hw[0]), int(resized_hw[1])))
 
     def save(self, image_id: str, dense: DenseFeatures) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tensors = {"features": dense.features.contiguous(), "resized_hw": torch.tensor(dense.resized_hw)}
-        handle, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        os.close(handle)
+        """Write the entry of ``image_id`` atomically (temp file + ``os.replace``)."""
+        self._prepare()
+        tensors = {"features": dense.features.to(self._dtype).contiguous(),
+                   "resized_hw": torch.tensor(dense.resized_hw, dtype=torch.int64)}
+        path = self.path(image_id)
+        tmp = self.dir / f".{path.name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
         try:
-            save_file(tensors, tmp, metadata={"settings": json.dumps(self.settings, sort_keys=True)})
-            os.replace(tmp, self.path(image_id))
+            save_file(tensors, str(tmp), metadata={"key": self._key_json, "image_id": image_id})
+            os.replace(tmp, path)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            if tmp.exists():
+                tmp.unlink()
+
+    def as_stored(self, dense: DenseFeatures) -> DenseFeatures:
+        """``dense`` as a later ``load`` returns it (rounded through the storage dtype), so fresh and cached
+        features are the same numbers."""
+        if self._dtype == torch.float32:
+            return dense
+        return DenseFeatures(dense.features.to(self._dtype).float(), dense.resized_hw)
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete temp files of writers that are gone (this host, dead pid) or older than a day; returns them."""
+        removed = []
+        for tmp in self.dir.glob(f".*{TMP_SUFFIX}"):
+            if _is_stale(tmp):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        return removed
+
+    def _prepare(self) -> None:
+        """Once per instance: create the folder, describe the key in key.json, clean up killed writers' temps."""
+        if self._ready:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.dir / "key.json"
+        if not key_file.exists():
+            tmp = self.dir / f".key.json.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+            tmp.write_text(json.dumps(json.loads(self._key_json), indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, key_file)
+        self.remove_stale_temps()
+        self._ready = True
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "-") or "host"
+
+
+def _is_stale(tmp: Path) -> bool:
+    """A temp file ``.<entry>.<host>.<pid>.<token>.tmp`` whose writer is dead (same host), or an old one."""
+    try:
+        if time.time() - tmp.stat().st_mtime > STALE_TMP_AFTER_S:
+            return True
+    except FileNotFoundError:
+        return False  # its writer just renamed or removed it
+    parts = tmp.name.rsplit(".", 4)
+    if len(parts) != 5 or parts[1] != _host() or not parts[2].isdigit():
+        return False  # another host's writer (shared file system): only age can tell
+    return not _pid_alive(int(parts[2]))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True

@@ -1,12 +1,16 @@
-"""Dense features of one image at the protocol's test resolution (protocol §3).
+"""Dense features of images under one extraction setting (protocol §3).
 
-Resize keep-ratio to scale (2048, S) (S = the backbone's short side, or no resize), pad
-right/bottom to a multiple of the patch size with 0, run the backbone. Support labels are
-resized the same way with nearest interpolation.
+Resize keep-ratio to scale (2048, S) (S = the setting's short side, or no resize), pad
+right/bottom to a multiple of the patch size with 0, then either one whole-image forward or
+sliding windows (``rns_bench.features.windows``) averaged on the patch grid. Crops of all the
+images given go through the backbone together, ``window_batch`` at a time, grouped by shape.
+Support labels are resized the same way with nearest interpolation.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +19,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from rns_bench.backbones.base import Backbone
+from rns_bench.features.settings import ExtractionSettings
+from rns_bench.features.windows import PatchCanvas, average_maps, check_patch_aligned, window_grid
 
 LONG_SIDE = 2048
+DEFAULT_WINDOW_BATCH = 16
 
 
 def rescale_size(height: int, width: int, short_side: int | None, long_side: int = LONG_SIDE) -> tuple[int, int]:
@@ -47,22 +54,71 @@ def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(label).resize((size[1], size[0]), Image.NEAREST))
 
 
+def padded_pixels(image: np.ndarray, short_side: int | None, patch_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(H, W, 3) uint8 RGB → ((3, H_p, W_p) float [0, 1] resized and zero-padded to the patch multiple, (H_r, W_r))."""
+    size = rescale_size(*image.shape[:2], short_side)
+    pixels = torch.tensor(resize_image(image, size))  # a copy: arrays from PIL are read-only
+    pixels = pixels.permute(2, 0, 1).float().div(255.0)
+    return F.pad(pixels, (0, -size[1] % patch_size, 0, -size[0] % patch_size)), size
+
+
+def as_settings(settings: ExtractionSettings | int | None) -> ExtractionSettings:
+    """An ``ExtractionSettings``; a bare short side (int or None) means one whole-image forward at it."""
+    return settings if isinstance(settings, ExtractionSettings) else ExtractionSettings(short_side=settings)
+
+
 @torch.no_grad()
-def extract_dense(backbone: Backbone, images: list[np.ndarray], short_side: int | None) -> list[DenseFeatures]:
-    """(H, W, 3) uint8 RGB images → their dense features; same-size images share a forward."""
-    outputs: list[DenseFeatures | None] = [None] * len(images)
-    device = next(backbone.parameters(), torch.empty(0)).device
-    groups: dict[tuple[int, int], list[int]] = {}
-    resized = []
-    for index, image in enumerate(images):
-        size = rescale_size(*image.shape[:2], short_side)
-        resized.append(resize_image(image, size))
-        groups.setdefault(size, []).append(index)
-    ps = backbone.patch_size
-    for size, members in groups.items():
-        batch = torch.stack([torch.from_numpy(resized[i]).permute(2, 0, 1) for i in members])
-        batch = F.pad(batch.float().div(255.0), (0, -size[1] % ps, 0, -size[0] % ps))
-        dense = backbone.encode_image(batch.to(device)).permute(0, 2, 3, 1).float().cpu()
-        for i, features in zip(members, dense, strict=True):
-            outputs[i] = DenseFeatures(features.contiguous(), size)
-    return outputs
+def extract_dense(backbone: Backbone, images: Sequence[np.ndarray], settings: ExtractionSettings | int | None,
+                  window_batch: int = DEFAULT_WINDOW_BATCH) -> list[DenseFeatures]:
+    """(H, W, 3) uint8 RGB images → their dense features under ``settings``, in input order.
+
+    Whole-image mode returns the backbone's own (unit-norm) features untouched; sliding mode
+    accumulates unit-normalised windows per patch (``PatchCanvas``) and averages crop sizes.
+    """
+    settings, patch = as_settings(settings), backbone.patch_size
+    if window_batch < 1:
+        raise ValueError(f"window_batch must be >= 1, got {window_batch}")
+    prepared = [padded_pixels(image, settings.short_side, patch) for image in images]
+    if settings.windows is None:
+        crops = {index: pixels for index, (pixels, _) in enumerate(prepared)}
+        maps = {index: out.permute(1, 2, 0) for index, out in _forward_batches(backbone, crops, window_batch)}
+        return [DenseFeatures(maps[i].float().cpu().contiguous(), size) for i, (_, size) in enumerate(prepared)]
+
+    for spec in settings.windows:
+        check_patch_aligned(spec.crop, spec.stride, patch)
+    device = _device_of(backbone)
+    canvases: dict[tuple[int, int], PatchCanvas] = {}
+    crops: dict[tuple[int, int, tuple[int, int, int, int]], torch.Tensor] = {}
+    for index, (pixels, _) in enumerate(prepared):
+        height, width = pixels.shape[1:]
+        for grid, spec in enumerate(settings.windows):
+            canvases[index, grid] = PatchCanvas((height // patch, width // patch), backbone.dim, device)
+            for window in window_grid(height, width, spec.crop, spec.stride):
+                y0, x0, y1, x1 = window
+                crops[index, grid, window] = pixels[:, y0:y1, x0:x1]
+    for (index, grid, window), out in _forward_batches(backbone, crops, window_batch):
+        canvases[index, grid].add(window, out, patch)
+    grids = range(len(settings.windows))
+    return [DenseFeatures(average_maps([canvases[i, g].result() for g in grids]).cpu().contiguous(), size)
+            for i, (_, size) in enumerate(prepared)]
+
+
+def _forward_batches(backbone: Backbone, crops: dict[Hashable, torch.Tensor],
+                     window_batch: int) -> Iterator[tuple[Hashable, torch.Tensor]]:
+    """Yield (key, (D, h, w) features) for every (3, H, W) crop: same-shape crops share forwards of up to
+    ``window_batch``, in the crops' order within a shape (so accumulation order never depends on batching)."""
+    by_shape: dict[tuple[int, ...], list[Hashable]] = {}
+    for key, crop in crops.items():
+        by_shape.setdefault(tuple(crop.shape), []).append(key)
+    device = _device_of(backbone)
+    for keys in by_shape.values():
+        for start in range(0, len(keys), window_batch):
+            chunk = keys[start : start + window_batch]
+            out = backbone.encode_image(torch.stack([crops[k] for k in chunk]).to(device))
+            yield from zip(chunk, out, strict=True)
+
+
+def _device_of(backbone: torch.nn.Module) -> torch.device:
+    """Where the backbone's weights (or buffers) live; CPU for a backbone with neither."""
+    tensor = next(itertools.chain(backbone.parameters(), backbone.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")

@@ -1,30 +1,59 @@
-"""Features for image ids: memory, then the disk cache, then the backbone (in batches)."""
+"""Features for image ids under one extraction setting: memory, then the disk cache, then the backbone.
+
+Missing images are extracted ``image_batch`` at a time (their windows batched together, see
+``extract_dense``) while the next batch's images are read on a background thread, and each
+result is written to the cache as soon as it exists, so an interrupted extraction resumes
+where it stopped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from rns_bench.backbones.base import Backbone
+from rns_bench.errors import ConfigError
 from rns_bench.features.cache import FeatureCache
-from rns_bench.features.dense import DenseFeatures, extract_dense
+from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, extract_dense
+from rns_bench.features.settings import ExtractionSettings
+from rns_bench.features.windows import window_grid
+
+LoadImage = Callable[[str], np.ndarray]  # image id → (H, W, 3) uint8 RGB
+
+
+@dataclass
+class ExtractionReport:
+    """What one ``precompute`` did: images found in the cache, images extracted, their windows, seconds."""
+
+    cached: int = 0
+    extracted: int = 0
+    windows: int = 0
+    seconds: float = 0.0
 
 
 class FeatureStore:
-    """Dense features of one dataset under one backbone setting, shared by all runs."""
+    """Dense features of one dataset under one backbone and extraction setting, shared by all runs."""
 
-    def __init__(self, backbone: Backbone, cache: FeatureCache | None, short_side: int | None,
-                 batch_size: int = 8):
-        self.backbone = backbone
-        self.cache = cache
-        self.short_side = short_side
-        self.batch_size = batch_size
+    def __init__(self, backbone: Backbone, cache: FeatureCache | None, settings: ExtractionSettings,
+                 image_batch: int = 8, window_batch: int = DEFAULT_WINDOW_BATCH):
+        if image_batch < 1 or window_batch < 1:
+            raise ConfigError(f"image_batch and window_batch must be >= 1, got {image_batch}, {window_batch}")
+        self.backbone, self.cache, self.settings = backbone, cache, settings
+        self.image_batch, self.window_batch = image_batch, window_batch
         self._memory: dict[str, DenseFeatures] = {}
 
-    def get(self, image_ids: Sequence[str], load_image: Callable[[str], np.ndarray],
-            desc: str = "features") -> list[DenseFeatures]:
+    @property
+    def short_side(self) -> int | None:
+        """The resize short side of this setting (None = original size)."""
+        return self.settings.short_side
+
+    def get(self, image_ids: Sequence[str], load_image: LoadImage, desc: str = "features") -> list[DenseFeatures]:
+        """Features of ``image_ids`` (kept in memory for later calls), in order."""
         missing = [i for i in dict.fromkeys(image_ids) if i not in self._memory]
         if self.cache is not None:
             for image_id in list(missing):
@@ -32,11 +61,63 @@ class FeatureStore:
                 if cached is not None:
                     self._memory[image_id] = cached
                     missing.remove(image_id)
-        chunks = [missing[i : i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
-        for chunk in tqdm(chunks, desc=f"extracting {desc}", unit="batch", disable=not chunks, leave=False):
-            for image_id, dense in zip(chunk, extract_dense(self.backbone, [load_image(i) for i in chunk],
-                                                            self.short_side), strict=True):
-                if self.cache is not None:
-                    self.cache.save(image_id, dense)
+        with tqdm(total=len(missing), desc=f"extracting {desc}", unit="image", disable=not missing,
+                  leave=False) as progress:
+            for image_id, dense in self._extract(missing, load_image):
                 self._memory[image_id] = dense
+                progress.update()
         return [self._memory[i] for i in image_ids]
+
+    def precompute(self, image_ids: Sequence[str], load_image: LoadImage,
+                   progress: tqdm | None = None) -> ExtractionReport:
+        """Extract every id not in the cache into the cache, without keeping features in memory.
+
+        ``progress`` (a tqdm bar) advances by one per image and shows the windows/s so far.
+        """
+        if self.cache is None:
+            raise ConfigError("precomputing features needs the on-disk cache: set cache_dir (configs/bench.yaml)")
+        started, report = time.perf_counter(), ExtractionReport()
+        missing = []
+        for image_id in dict.fromkeys(image_ids):
+            if self.cache.has(image_id):
+                report.cached += 1
+                if progress is not None:
+                    progress.update()
+            else:
+                missing.append(image_id)
+        for _, dense in self._extract(missing, load_image):
+            report.extracted += 1
+            report.windows += self.windows_of(dense.resized_hw)
+            if progress is not None:
+                progress.update()
+                progress.set_postfix(windows_per_s=f"{report.windows / (time.perf_counter() - started):.1f}")
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def windows_of(self, resized_hw: tuple[int, int]) -> int:
+        """Backbone crops per image of resized size ``resized_hw`` (1 for a whole-image forward)."""
+        if self.settings.windows is None:
+            return 1
+        patch = self.backbone.patch_size
+        padded = (-(-resized_hw[0] // patch) * patch, -(-resized_hw[1] // patch) * patch)
+        return sum(len(window_grid(*padded, w.crop, w.stride)) for w in self.settings.windows)
+
+    def _extract(self, image_ids: list[str], load_image: LoadImage) -> Iterator[tuple[str, DenseFeatures]]:
+        """Extract ``image_ids`` in batches, saving each to the cache; yields (id, features as stored)."""
+        chunks = [image_ids[i : i + self.image_batch] for i in range(0, len(image_ids), self.image_batch)]
+        if not chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-images") as reader:
+            # Decoding the next batch's images overlaps the backbone's work on this one.
+            pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[0])
+            for index, chunk in enumerate(chunks):
+                images = pending.result()
+                if index + 1 < len(chunks):
+                    pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[index + 1])
+                for image_id, dense in zip(chunk, extract_dense(self.backbone, images, self.settings,
+                                                                self.window_batch), strict=True):
+                    if self.cache is not None:
+                        self.cache.save(image_id, dense)
+                        dense = self.cache.as_stored(dense)
+                    yield image_id, dense
+

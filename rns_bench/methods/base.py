@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -18,10 +19,24 @@ import torch
 from rns_bench.bank import SupportBank
 from rns_bench.errors import ConfigError, InputError
 from rns_bench.metrics import DatasetIoU, subset_miou
-from rns_bench.pooling import patch_fractions, pool_features
+from rns_bench.proposals.region_pooling import region_queries
 from rns_bench.upsample import patch_probs_to_label_map, region_probs_to_label_map
 
 QUERY_MODES = ("patch", "region")
+
+
+@dataclass(frozen=True)
+class SupportPixels:
+    """One pixel-annotated support image, for methods that train on pixel labels.
+
+    features: (h, w, D) unit-norm patch features on the padded patch grid;
+    label: (H, W) long class ids at the resized (unpadded) resolution the features were
+    extracted at, H ≤ h·patch_size, W ≤ w·patch_size; 255 = ignore.
+    """
+
+    image_id: str
+    features: torch.Tensor
+    label: torch.Tensor
 
 
 class SegMethod(L.LightningModule):
@@ -34,6 +49,9 @@ class SegMethod(L.LightningModule):
     """
 
     name: str = ""
+    # Methods that train on pixel-level support labels (the bank holds only pooled rows) set
+    # this; the runner then also calls :meth:`attach_support_pixels`.
+    needs_support_pixels: bool = False
 
     def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch",
                  ignore_index: int = 255):
@@ -47,6 +65,7 @@ class SegMethod(L.LightningModule):
         self.bank: SupportBank | None = None
         self.text: torch.Tensor | None = None
         self.text_available: torch.Tensor | None = None
+        self.support_pixels: list[SupportPixels] | None = None
         self.results: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ support
@@ -65,11 +84,20 @@ class SegMethod(L.LightningModule):
         self.bank, self.text, self.text_available = bank, text, text_available
         self.on_support_changed()
 
+    def attach_support_pixels(self, items: Sequence[SupportPixels]) -> None:
+        """Give a method with ``needs_support_pixels`` the support images' features and label maps."""
+        if not self.needs_support_pixels:
+            raise InputError(f"method {self.name!r} does not train on support pixels")
+        self.support_pixels = list(items)
+        self.on_support_changed()
+
     def add_support_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor) -> None:
         """Dynamic support: pool one more annotated image into the bank (spec §1)."""
         if self.bank is None:
             raise InputError("attach_support must be called before adding support images")
         self.bank.add_image(image_id, features, label_map, self.patch_size)
+        if self.support_pixels is not None:
+            self.support_pixels.append(SupportPixels(image_id, features, label_map))
         self.on_support_changed()
 
     def on_support_changed(self) -> None:
@@ -88,10 +116,8 @@ class SegMethod(L.LightningModule):
         if item.get("regions") is None:
             raise InputError(f"region mode needs region proposals for image {item['image_id']!r}; "
                              "configure a proposer or use query_mode=patch")
-        regions = item["regions"]
-        weights = patch_fractions(regions, torch.arange(int(regions.max()) + 1, device=regions.device),
-                                  self.patch_size, tuple(features.shape[:2]))
-        return pool_features(features, weights)
+        # Any number of regions: the pooling never confuses a region id with the padding (§6).
+        return region_queries(features, item["regions"], self.patch_size)
 
     def label_map_of(self, item: dict[str, Any], probs: torch.Tensor) -> torch.Tensor:
         """(N, K) probabilities of one image → (H, W) label map at the original resolution."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from rns_bench.errors import ConfigError
+from rns_bench.options import options_from_dict
 
 RETRIEVAL_VARIANTS = ("knn", "random", "class_rows", "random_class_rows", "furthest_class_rows")
 
@@ -52,8 +53,4 @@ class RNSConfig:
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> RNSConfig:
         """Build from a config mapping; a misspelt key fails with the valid keys."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise ConfigError(f"unknown RNS option(s) {unknown}; valid options: {sorted(valid)}")
-        return cls(**options)
+        return options_from_dict(cls, options, "RNS")

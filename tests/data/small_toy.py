@@ -17,6 +17,7 @@ from rns_bench.data.datasets import DatasetSpec
 from rns_bench.data.toy import TOY_CLASSES
 from rns_bench.data.toy_dataset import toy_dataset_dir, write_toy_dataset
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.features.settings import ExtractionSettings
 from rns_bench.features.store import FeatureStore
 
 N_TRAIN, N_VAL = 15, 4
@@ -62,4 +63,4 @@ class NoFeatures(Backbone):
 
 
 def split_only_store(short_side: int | None) -> FeatureStore:
-    return FeatureStore(NoFeatures(), cache=None, short_side=short_side)
+    return FeatureStore(NoFeatures(), cache=None, settings=ExtractionSettings(short_side=short_side))

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from rns_bench.errors import InputError, UnknownNameError
 from rns_bench.methods import build_method, load_methods
+from rns_bench.methods.base import SupportPixels
 
 GRID = 8  # test images are 8×8 patches (the problem's 64 queries per image)
 
@@ -25,6 +26,12 @@ def items_of(problem, with_regions: bool = False) -> list[dict]:
             item["regions"] = blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1)
         items.append(item)
     return items
+
+
+def pixels_of(problem) -> list[SupportPixels]:
+    """The problem's support images as pixel-level support (labels at the features' resolution)."""
+    return [SupportPixels(f"s{i}", f, y)
+            for i, (f, y) in enumerate(zip(problem.support_features, problem.support_labels, strict=True))]
 
 
 def evaluate(method, items, batch_size: int) -> dict:
@@ -48,6 +55,8 @@ def test_method_contract(name, problem):
     with pytest.raises(InputError, match="give one per class"):
         method.attach_support(bank_of(problem), problem.text[:-1])
     method.attach_support(bank_of(problem), problem.text)
+    if method.needs_support_pixels:  # offline pixel-level baselines also train on the label maps
+        method.attach_support_pixels(pixels_of(problem))
 
     probs = method.predict_probs(problem.queries[:2], ["a", "b"])
     for p, q in zip(probs, problem.queries, strict=False):

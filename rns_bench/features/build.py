@@ -1,0 +1,52 @@
+"""The test and support feature stores of a dataset × backbone, from the bench config.
+
+Shared by the sweep (``rns_bench.bench.run.build_context``) and ``python -m rns_bench.features
+extract``, so both read and write the same cache entries. Config keys used: ``backbone``
+(a ``configs/backbone/<name>.yaml``: name, options, test/support settings), ``cache_dir``
+(null = no disk cache) and ``extraction`` (image_batch, window_batch, cache_dtype).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rns_bench.backbones.base import Backbone
+from rns_bench.data.datasets import DatasetSpec
+from rns_bench.errors import ConfigError
+from rns_bench.features.cache import FeatureCache, FeatureKey
+from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
+from rns_bench.features.settings import FEATURE_SPLITS, settings_from_config
+from rns_bench.features.store import FeatureStore
+
+EXTRACTION_DEFAULTS = {"image_batch": 8, "window_batch": DEFAULT_WINDOW_BATCH, "cache_dtype": "float32"}
+
+
+def extraction_options(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg.extraction`` over ``EXTRACTION_DEFAULTS`` (configs without the block get the defaults)."""
+    given = OmegaConf.to_container(cfg.extraction, resolve=True) if cfg.get("extraction") else {}
+    unknown = set(given) - set(EXTRACTION_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown extraction option(s) {sorted(unknown)} in configs/bench.yaml; "
+                          f"valid: {sorted(EXTRACTION_DEFAULTS)}")
+    return {**EXTRACTION_DEFAULTS, **given}
+
+
+def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone) -> dict[str, FeatureStore]:
+    """{'test': store, 'support': store} for ``spec`` under ``cfg.backbone``, caching under ``cfg.cache_dir``."""
+    backbone_config: Mapping[str, Any] = OmegaConf.to_container(cfg.backbone, resolve=True)
+    options = extraction_options(cfg)
+    stores = {}
+    for split in FEATURE_SPLITS:
+        settings = settings_from_config(backbone_config, split)
+        cache = None
+        if cfg.cache_dir:
+            key = FeatureKey.create(spec.key, spec.data_version, backbone_config["name"],
+                                    backbone_config.get("options") or {}, settings, options["cache_dtype"])
+            cache = FeatureCache(Path(cfg.cache_dir), key)
+        stores[split] = FeatureStore(backbone, cache, settings, image_batch=options["image_batch"],
+                                     window_batch=options["window_batch"])
+    return stores

@@ -1,0 +1,63 @@
+"""Region maps for image ids: memory, then the disk cache, then the proposer.
+
+Region maps are computed on the resized test image — the same keep-ratio resize as the dense
+features (protocol §3, ``rns_bench.features.dense``) — so a map's shape equals the features'
+``resized_hw`` and region mode can pool and paint at that resolution (rns spec §6, §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rns_bench.features.dense import rescale_size, resize_image
+from rns_bench.proposals.base import Proposer
+from rns_bench.proposals.cache import RegionCache
+
+
+def resize_for_test(image: np.ndarray, short_side: int | None) -> np.ndarray:
+    """(H, W, 3) uint8 original image → the resized test image the features are extracted from."""
+    return resize_image(image, rescale_size(*image.shape[:2], short_side))
+
+
+def resized_image_loader(read_image: Callable[[str], np.ndarray],
+                         short_side: int | None) -> Callable[[str], np.ndarray]:
+    """``read_image(id)`` of original images → a loader of resized test images."""
+    return lambda image_id: resize_for_test(read_image(image_id), short_side)
+
+
+def region_map_for_test_image(proposer: Proposer, image: np.ndarray, short_side: int | None) -> torch.Tensor:
+    """(H, W, 3) uint8 original test image → (H_r, W_r) int32 region map at the resized test
+    resolution (H_r, W_r) = rescale_size(H, W, short_side)."""
+    return proposer.propose(resize_for_test(image, short_side))
+
+
+class RegionStore:
+    """Region maps of one dataset under one proposer setting, shared by all runs."""
+
+    def __init__(self, proposer: Proposer, cache: RegionCache | None):
+        self.proposer = proposer
+        self.cache = cache
+        self._memory: dict[str, torch.Tensor] = {}
+
+    def get(self, image_ids: Sequence[str], load_resized_image: Callable[[str], np.ndarray],
+            desc: str = "test regions") -> list[torch.Tensor]:
+        """The (H_r, W_r) int32 region maps of ``image_ids``; ``load_resized_image(id)`` gives the
+        (H_r, W_r, 3) uint8 resized test image (see :func:`resized_image_loader`)."""
+        missing = [i for i in dict.fromkeys(image_ids) if i not in self._memory]
+        if self.cache is not None:
+            for image_id in list(missing):
+                cached = self.cache.load(image_id)
+                if cached is not None:
+                    self._memory[image_id] = cached
+                    missing.remove(image_id)
+        for image_id in tqdm(missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image",
+                             disable=not missing, leave=False):
+            regions = self.proposer.propose(load_resized_image(image_id))
+            if self.cache is not None:
+                self.cache.save(image_id, regions)
+            self._memory[image_id] = regions
+        return [self._memory[i] for i in image_ids]

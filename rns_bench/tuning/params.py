@@ -1,0 +1,55 @@
+"""Where a run's tuned parameters live, and how the bench picks them up.
+
+``results/<dataset>/<backbone>/<protocol>/<row>/tuned_B<shots>_seed<seed>.json`` — beside the
+run record ``B<shots>_seed<seed>.json``. The name does not start with ``B`` on purpose: the
+record reader globs ``*/B*_seed*.json`` and must never read a parameter file as a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rns_bench.bench.records import RunKey
+from rns_bench.errors import InputError
+
+
+def best_params_path(results_dir: Path, key: RunKey) -> Path:
+    """The tuned-parameter file of run ``key``, next to its record."""
+    record = key.path(results_dir)
+    return record.with_name(f"tuned_{record.name}")
+
+
+def write_best_params(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON atomically (temp file + rename); a later tuning replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(payload, out, indent=2, sort_keys=True, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_best_params(path: Path) -> dict[str, Any]:
+    payload = json.loads(path.read_text())
+    if not isinstance(payload.get("params"), dict):
+        raise InputError(f"{path} holds no 'params' mapping; delete it and re-run `python -m rns_bench.tuning`")
+    return payload
+
+
+def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
+    """A row's options with the run's tuned parameters on top, and the file they came from.
+
+    Returns ``(options, None)`` unchanged when the run was not tuned. Tuned values override the
+    row's configured ones (they were searched for exactly this support set).
+    """
+    path = best_params_path(results_dir, key)
+    if not path.exists():
+        return dict(options), None
+    return {**options, **read_best_params(path)["params"]}, path

@@ -1,0 +1,135 @@
+"""``python -m rns_bench.tuning``: tune every (method row, shots, seed) of a dataset.
+
+The keys are the bench's (``configs/bench.yaml``: dataset, backbone, methods, shots, seeds,
+protocol, results_dir, ...) plus ``configs/tune.yaml`` (trials, sampler seed, pruner, search
+spaces, storage). One study per run key; the best parameters land next to the run's record
+path, where ``rns_bench.tuning.tuned_options`` finds them when the bench runs.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from sqlalchemy.engine import make_url
+
+from rns_bench.bench.records import RunKey
+from rns_bench.bench.run import MethodRow, build_context, dropped_classes, load_method_row, sweep_protocol, sweep_seeds
+from rns_bench.data.datamodule import DatasetContext
+from rns_bench.errors import ConfigError
+from rns_bench.methods import load_methods
+from rns_bench.tuning.params import best_params_path, write_best_params
+from rns_bench.tuning.study import (
+    StudySettings,
+    TuningProblem,
+    best_trial_summary,
+    make_objective,
+    open_study,
+    parse_search_space,
+    run_study,
+    sqlite_url,
+)
+from rns_bench.tuning.support import bank_of_pixels, evaluation_items, split_support, support_pixels
+
+
+def study_name(key: RunKey) -> str:
+    return f"{key.dataset}/{key.backbone}/{key.protocol}/{key.row}/B{key.shots}_seed{key.seed}"
+
+
+def storage_url(cfg: DictConfig, key: RunKey) -> str:
+    """``cfg.storage`` (one SQL database for every study, e.g. shared by several machines), else
+    one SQLite file per run under ``tuning_dir``."""
+    if cfg.storage:
+        return str(cfg.storage)
+    return sqlite_url(Path(cfg.tuning_dir) / key.dataset / key.backbone / key.protocol / key.row
+                      / f"B{key.shots}_seed{key.seed}.db")
+
+
+def split_seed(cfg: DictConfig, key: RunKey) -> int:
+    """Seed of the train / validation split: fixed per (split_seed, support seed) and the same for
+    every method row, so all rows are tuned on the same validation images."""
+    return zlib.crc32(f"{cfg.split_seed}:{key.dataset}:{key.shots}:{key.seed}".encode())
+
+
+def study_settings(cfg: DictConfig) -> StudySettings:
+    return StudySettings(n_trials=int(cfg.n_trials), sampler_seed=int(cfg.sampler_seed),
+                         tpe_startup_trials=int(cfg.tpe_startup_trials), pruner=bool(cfg.pruner.enabled),
+                         pruner_startup_trials=int(cfg.pruner.n_startup_trials),
+                         pruner_warmup_steps=int(cfg.pruner.n_warmup_steps),
+                         heartbeat_s=int(cfg.heartbeat_s) if cfg.heartbeat_s else None)
+
+
+def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
+                   train_ids: list[str], val_ids: list[str]) -> TuningProblem:
+    """Train support (with the protocol's dropped classes) and validation items of one run."""
+    num_classes = len(context.class_names)
+    no_images = dropped_classes(num_classes, cfg.protocol.visual_drop_fraction, key.seed)
+    no_names = dropped_classes(num_classes, cfg.protocol.text_drop_fraction, key.seed)
+    text_available = None
+    if no_names:
+        text_available = torch.ones(num_classes, dtype=torch.bool)
+        text_available[no_names] = False
+    pixels = support_pixels(context, train_ids, no_images)
+    patch_size = context.backbone.patch_size
+    needs_pixels = load_methods().get(row.method).needs_support_pixels
+    return TuningProblem(method=row.method, class_names=context.class_names, patch_size=patch_size,
+                         train_bank=bank_of_pixels(pixels, num_classes, patch_size),
+                         val_items=evaluation_items(context, val_ids), text=context.text_features,
+                         text_available=text_available, train_pixels=pixels if needs_pixels else None,
+                         options=dict(row.options), report_every=int(cfg.report_every))
+
+
+def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> dict[str, Any]:
+    """Run (or resume) the study of one run key and write its best parameters; returns them."""
+    spaces = OmegaConf.to_container(cfg.search_space, resolve=True) or {}
+    if row.row not in spaces:
+        raise ConfigError(f"no search space for method row {row.row!r} in configs/tune.yaml (search_space: "
+                          f"{', '.join(sorted(spaces)) or 'none'})")
+    space = parse_search_space(spaces[row.row])
+    split = context.support_split(key.shots, key.seed)
+    train_ids, val_ids = split_support(split.image_ids, float(cfg.val_fraction), split_seed(cfg, key))
+    problem = tuning_problem(cfg, context, row, key, train_ids, val_ids)
+    url = storage_url(cfg, key)
+    study = open_study(url, study_name(key), study_settings(cfg))
+    started = time.perf_counter()
+    ran = run_study(study, make_objective(problem, space), int(cfg.n_trials))
+    seconds = time.perf_counter() - started
+    payload = {
+        **best_trial_summary(study),
+        "row": row.row, "method": row.method, "row_options": row.options,
+        "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol,
+        "shots": key.shots, "seed": key.seed,
+        "support_split_sha256": split.sha256, "train_ids": train_ids, "val_ids": val_ids,
+        "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
+        "search_space": spaces[row.row], "n_trials": int(cfg.n_trials), "sampler_seed": int(cfg.sampler_seed),
+        "study_name": study.study_name, "storage": make_url(url).render_as_string(hide_password=True),
+        "trials_run_now": ran, "seconds_now": round(seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = best_params_path(Path(cfg.results_dir), key)
+    write_best_params(path, payload)
+    return {**payload, "path": str(path)}
+
+
+def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Tune every (row, shots, seed) of the config; returns one summary per run key."""
+    rows = [load_method_row(row) for row in cfg.methods]  # fail on a bad name before any work
+    context = build_context(cfg)
+    protocol = sweep_protocol(cfg)
+    summaries = []
+    for row in rows:
+        for shots in cfg.shots:
+            for seed in sweep_seeds(cfg, context.spec, protocol):
+                key = RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed))
+                summary = tune_one(cfg, context, row, key)
+                per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0
+                print(f"{row.row} B={shots} seed={seed}: best val mIoU {summary['value']:.2f} "
+                      f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
+                      f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']}"
+                      f" → {summary['path']}")
+                summaries.append(summary)
+    return summaries

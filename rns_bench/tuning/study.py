@@ -1,0 +1,222 @@
+"""Optuna tuning of one support set (paper supp. 6.4): search spaces, the objective, the study.
+
+The objective trains the method on the train part of the support set and returns the
+validation mIoU (``DatasetIoU``, as the test metric) on the held-out support images. Methods
+with a ``fit_head(report, report_every)`` (the offline linear baselines) report the validation
+mIoU every ``report_every`` iterations, so a ``MedianPruner`` can stop hopeless trials early.
+
+A study lives in an SQL storage (default one SQLite file per run; any SQLAlchemy URL works, so
+workers on several machines can share a study) and is resumable: a restarted ``tune`` loads
+it, counts the finished trials and runs only the remainder.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from rns_bench.bank import SupportBank
+from rns_bench.errors import ConfigError, InputError
+from rns_bench.methods import SegMethod, build_method
+from rns_bench.methods.base import SupportPixels
+from rns_bench.metrics import DatasetIoU
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards n_trials
+PARAM_TYPES = ("float", "int", "categorical")
+
+# ------------------------------------------------------------------------ search space
+
+
+@dataclass(frozen=True)
+class ParamSpace:
+    """One searched option: ``float`` / ``int`` in [low, high] (``log``, ``step``) or ``categorical``."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ConfigError(f"search space {self.name!r}: type {self.type!r} unknown; choose one of {PARAM_TYPES}")
+        if self.type == "categorical":
+            if not self.choices:
+                raise ConfigError(f"search space {self.name!r}: a categorical parameter needs choices")
+        elif self.low is None or self.high is None or not self.low <= self.high:
+            raise ConfigError(f"search space {self.name!r}: needs low ≤ high (got {self.low}, {self.high})")
+        elif self.log and self.low <= 0:
+            raise ConfigError(f"search space {self.name!r}: a log range needs low > 0")
+
+    @classmethod
+    def from_dict(cls, name: str, spec: Mapping[str, Any]) -> ParamSpace:
+        """From a config mapping (``{type, low, high, log, step}`` or ``{type: categorical, choices}``)."""
+        valid = {"type", "low", "high", "log", "step", "choices"}
+        unknown = sorted(set(spec) - valid)
+        if unknown:
+            raise ConfigError(f"search space {name!r}: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(name=name, **{**spec, "choices": tuple(spec.get("choices") or ())})
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.type == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.name, float(self.low), float(self.high), step=self.step, log=self.log)
+
+
+def parse_search_space(spec: Mapping[str, Mapping[str, Any]]) -> list[ParamSpace]:
+    """``{option: {type, ...}}`` → the searched options, in config order."""
+    if not spec:
+        raise ConfigError("empty search space: name at least one option to tune")
+    return [ParamSpace.from_dict(name, dict(s)) for name, s in spec.items()]
+
+
+# ---------------------------------------------------------------------- the objective
+
+
+@dataclass
+class TuningProblem:
+    """What one support set's trials share: the method row, train support and validation items.
+
+    train_bank / train_pixels: support from the train images (pixels only for methods with
+    ``needs_support_pixels``); val_items: dicts shaped like test items (``features`` (h, w, D),
+    ``resized_hw``, ``label`` (H, W) original resolution).
+    """
+
+    method: str
+    class_names: list[str]
+    patch_size: int
+    train_bank: SupportBank
+    val_items: list[dict[str, Any]]
+    text: torch.Tensor | None = None
+    text_available: torch.Tensor | None = None
+    train_pixels: list[SupportPixels] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    report_every: int = 0  # iterations between intermediate values (0: none)
+
+    def build(self, params: Mapping[str, Any]) -> SegMethod:
+        """The method with the row's options and ``params`` on top, given the train support."""
+        method = build_method(self.method, self.class_names, self.patch_size, {**self.options, **params},
+                              query_mode="patch")  # tuning runs without mask proposals (supp. 6.4)
+        method.attach_support(self.train_bank, self.text, self.text_available)
+        if method.needs_support_pixels:
+            if self.train_pixels is None:
+                raise InputError(f"method {self.method!r} trains on support pixels; the tuning problem has none")
+            method.attach_support_pixels(self.train_pixels)
+        return method
+
+
+def validation_miou(method: SegMethod, items: Sequence[dict[str, Any]],
+                    predict: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+    """Dataset-level mIoU of ``method`` on ``items`` (``predict``: (N, D) → (N, K) probabilities,
+    default the method's own ``predict_probs``)."""
+    metric = DatasetIoU(method.num_classes)
+    for item in items:
+        queries = method.queries_of(item)
+        probs = predict(queries) if predict is not None else method.predict_probs([queries], [item["image_id"]])[0]
+        metric.update(method.label_map_of(item, probs), item["label"])
+    miou = float(metric.compute()["mIoU"])
+    return 0.0 if math.isnan(miou) else miou
+
+
+def make_objective(problem: TuningProblem, space: Sequence[ParamSpace]) -> Callable[[optuna.Trial], float]:
+    """Optuna objective: validation mIoU of the method trained with the trial's parameters."""
+
+    def objective(trial: optuna.Trial) -> float:
+        method = problem.build({p.name: p.suggest(trial) for p in space})
+        fit_head = getattr(method, "fit_head", None)
+        if fit_head is not None and problem.report_every > 0:
+            def report(step: int, head: Any) -> None:
+                trial.report(validation_miou(method, problem.val_items, head.probs), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+            fit_head(report, problem.report_every)
+        return validation_miou(method, problem.val_items)
+
+    return objective
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Sampler seed, pruner and storage of a study (``configs/tune.yaml``)."""
+
+    n_trials: int = 20
+    sampler_seed: int = 0
+    tpe_startup_trials: int = 10  # random trials before TPE models the results
+    pruner: bool = True
+    pruner_startup_trials: int = 5
+    pruner_warmup_steps: int = 0
+    heartbeat_s: int | None = 60  # a killed worker's RUNNING trial is marked FAIL after 2 × this
+
+
+def sqlite_url(path: Path) -> str:
+    """SQLAlchemy URL of a SQLite file (created with its folder on first use)."""
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def open_study(storage_url: str, study_name: str, settings: StudySettings) -> optuna.Study:
+    """Create or load (``load_if_exists``) the study, with a TPE sampler and a median pruner.
+
+    The sampler's seed is ``sampler_seed + number of trials already in the study``: a resumed
+    study must not replay the seeded start of the sequence (its random start-up trials would
+    repeat finished ones); an uninterrupted study sees exactly ``sampler_seed``.
+    """
+    with warnings.catch_warnings():  # heartbeats are "experimental" in optuna 4–5; they work as documented
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=settings.heartbeat_s,
+                                             grace_period=2 * settings.heartbeat_s if settings.heartbeat_s else None)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=settings.pruner_startup_trials,
+                                          n_warmup_steps=settings.pruner_warmup_steps)
+              if settings.pruner else optuna.pruners.NopPruner())
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
+                                load_if_exists=True, pruner=pruner)
+    study.sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed + len(study.trials),
+                                               n_startup_trials=settings.tpe_startup_trials)
+    return study
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int) -> int:
+    """Run trials until ``n_trials`` are finished (complete or pruned); returns how many ran here.
+
+    ``MaxTrialsCallback`` stops this worker when other workers on the same storage have
+    filled the budget meanwhile.
+    """
+    remaining = n_trials - finished_trials(study)
+    if remaining <= 0:
+        return 0
+    before = len(study.trials)
+    study.optimize(objective, n_trials=remaining, callbacks=[MaxTrialsCallback(n_trials, states=FINISHED)],
+                   catch=())
+    return len(study.trials) - before
+
+
+def best_trial_summary(study: optuna.Study) -> dict[str, Any]:
+    """The best complete trial as plain data (params, value, number) plus trial counts."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise InputError(f"study {study.study_name!r} has no complete trial; every trial was pruned or failed")
+    best = study.best_trial
+    return {"params": dict(best.params), "value": best.value, "trial": best.number,
+            "n_complete": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+            "n_pruned": len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))}

@@ -1,0 +1,56 @@
+"""The tune command on the embedded toy benchmark: best parameters next to the run record, and
+the bench's lookup of them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rns_bench.bench.records import RunKey, read_records
+from rns_bench.bench.run import CONFIG_DIR
+from rns_bench.tuning import best_params_path, tuned_options, write_best_params
+
+optuna = pytest.importorskip("optuna")
+
+from rns_bench.tuning.run import run_tuning  # noqa: E402
+
+
+def tune_config(tmp_path: Path, data_root: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("tune", overrides=[f"data_root={data_root}", f"results_dir={tmp_path / 'results'}",
+                                          f"cache_dir={tmp_path / 'cache'}", f"presence_cache_dir={tmp_path / 'p'}",
+                                          "heartbeat_s=null", *overrides])
+
+
+def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_data_root):
+    small = ("methods=[linear_class_features]", "shots=[1]", "seeds=[100]", "report_every=10",
+             "search_space.linear_class_features.steps.low=10", "search_space.linear_class_features.steps.high=30",
+             "search_space.linear_class_features.steps.step=10")
+    [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "n_trials=2", *small))
+    key = RunKey("toy", "toy_vlm", "full", "linear_class_features", 1, 100)
+    path = best_params_path(tmp_path / "results", key)
+    assert path.parent == key.path(tmp_path / "results").parent and path.name == "tuned_B1_seed100.json"
+    saved = json.loads(path.read_text())
+    assert set(saved["params"]) == {"lr", "batch_size", "steps"} and saved["trials_run_now"] == 2
+    assert not set(saved["val_ids"]) & set(saved["train_ids"])  # validation = held-out support images
+    assert (tmp_path / "results" / "tuning" / "toy" / "toy_vlm" / "full" / "linear_class_features"
+            / "B1_seed100.db").exists()
+    assert summary["path"] == str(path)
+
+    again = run_tuning(tune_config(tmp_path, toy_data_root, "n_trials=3", *small))[0]
+    assert again["trials_run_now"] == 1 and again["n_complete"] + again["n_pruned"] == 3
+
+    options, source = tuned_options(tmp_path / "results", key, {"weight_decay": 0.0, "lr": 123.0})
+    assert source == path and options == {"weight_decay": 0.0, **again["params"]}  # tuned values win
+    assert read_records(tmp_path / "results", "toy", "toy_vlm", "full") == []  # never mistaken for a record
+
+
+def test_untuned_runs_keep_their_options(tmp_path):
+    key = RunKey("toy", "toy_vlm", "full", "linear_patches", 5, 18)
+    assert tuned_options(tmp_path, key, {"steps": 7}) == ({"steps": 7}, None)
+    write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}})
+    assert tuned_options(tmp_path, key, {"steps": 7})[0] == {"steps": 50}
+    assert not list(best_params_path(tmp_path, key).parent.glob("*.tmp"))  # the atomic write left nothing behind
