@@ -1,5 +1,6 @@
-"""``python -m rns_bench.data {prepare,split,verify}``: the scripted dataset steps (protocol §1, §2).
+"""``python -m rns_bench.data {fetch,prepare,split,verify}``: the scripted dataset steps (protocol §1, §2).
 
+    python -m rns_bench.data fetch voc --data-root data          # torchvision download (VOC 2012 / 2010)
     python -m rns_bench.data prepare context --data-root data [--source trainval_merged.json] [--workers 4]
     python -m rns_bench.data split voc --shots 1 5 10 --seed 100 18 42 84 [--data-root data] [--out FILE]
     python -m rns_bench.data verify voc [--data-root data] [--counts-only]
@@ -96,6 +97,14 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def run_fetch(args: argparse.Namespace) -> int:
+    from rns_bench.data.fetch import fetch
+
+    folder = fetch(args.key, resolve_data_root(args.data_root))
+    print(f"{args.key}: files under {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rns_bench.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"presence index folder, shared by all seeds and shots (default {DEFAULT_PRESENCE_CACHE}; "
                             "'none' = compute in memory)")
     split.set_defaults(run=run_split)
+
+    fetch = commands.add_parser("fetch", help="download a dataset a library can fetch (voc, voc20; context images)")
+    fetch.add_argument("key", help="a registered dataset key")
+    fetch.add_argument("--data-root", help=data_root_help)
+    fetch.set_defaults(run=run_fetch)
 
     verify = commands.add_parser("verify", help="check a prepared dataset on disk (counts, sizes, label values)")
     verify.add_argument("key", help="a registered dataset key")
