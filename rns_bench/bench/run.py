@@ -149,11 +149,12 @@ def sweep_protocol(cfg: DictConfig) -> str:
                         cfg.proposer.name if cfg.get("proposer") else None)
 
 
-def sweep_seeds(cfg: DictConfig, spec: DatasetSpec, protocol: str) -> list[int]:
-    """The configured seeds, else the dataset's published ones for the protocol (§2)."""
+def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:
+    """The configured seeds, else the dataset's published ones for full or partial support (§2)."""
     if cfg.seeds:
         return [int(s) for s in cfg.seeds]
-    return list(spec.full_support_seeds if protocol.split("_region-")[0] == "full" else spec.partial_support_seeds)
+    partial = cfg.protocol.visual_drop_fraction or cfg.protocol.text_drop_fraction
+    return list(spec.partial_support_seeds if partial else spec.full_support_seeds)
 
 
 def run_sweep(cfg: DictConfig) -> str:
@@ -163,7 +164,7 @@ def run_sweep(cfg: DictConfig) -> str:
     protocol = sweep_protocol(cfg)
     results_dir = Path(cfg.results_dir)
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for row in rows for b in cfg.shots for s in sweep_seeds(cfg, context.spec, protocol)]
+            for row in rows for b in cfg.shots for s in sweep_seeds(cfg, context.spec)]
     todo = [(row, key) for row, key in keys if not key.path(results_dir).exists()]
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records; running {len(todo)}.")
     progress = tqdm(todo, desc="runs", unit="run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -50,8 +51,14 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 def class_list(file_name: str) -> list[str]:
     """Class names from the package data file ``rns_bench/data/classes/<file_name>``, verbatim."""
+    return list(_read_class_list(file_name))
+
+
+@functools.cache
+def _read_class_list(file_name: str) -> tuple[str, ...]:
+    # Read once per process: runs ask for class names many times.
     text = resources.files("rns_bench.data").joinpath("classes", file_name).read_text()
-    return [line.rstrip("\n") for line in text.splitlines() if line.strip()]
+    return tuple(line.rstrip("\n") for line in text.splitlines() if line.strip())
 
 
 def get_dataset(key: str) -> DatasetSpec:

@@ -25,6 +25,7 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def not_in_memory_or_cache(image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None) -> list[str]:
+    """Fill ``memory`` from ``cache`` (anything with ``load(id) -> value | None``) and return the
+    ids, distinct and in order, that neither holds: those still to compute."""
+    missing = []
+    for image_id in dict.fromkeys(image_ids):
+        if image_id in memory:
+            continue
+        cached = cache.load(image_id) if cache is not None else None
+        if cached is None:
+            missing.append(image_id)
+        else:
+            memory[image_id] = cached
+    return missing

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from rns_bench.bench.run import build_context, protocol_tag, sweep_seeds
+from rns_bench.bench.run import build_context, sweep_seeds
 from rns_bench.data.datamodule import DatasetContext
 from rns_bench.data.sampling import sample_pool
 from rns_bench.errors import ConfigError
@@ -43,8 +43,7 @@ class ExtractRequest:
 
 def support_image_ids(cfg: DictConfig, context: DatasetContext, support_images: str) -> list[str]:
     """Support images to extract, first-seen order: the sweep's splits (every shots × seed) or the seeds' pools."""
-    seeds = sweep_seeds(cfg, context.spec, protocol_tag(cfg.protocol.visual_drop_fraction,
-                                                        cfg.protocol.text_drop_fraction))
+    seeds = sweep_seeds(cfg, context.spec)
     if support_images == "pool":
         train = context.reader.image_ids(context.spec.support_split)
         return list(dict.fromkeys(train[i] for seed in seeds for i in sample_pool(len(train), seed)))

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.errors import ConfigError
-from rns_bench.features.cache import FeatureCache
+from rns_bench.features.cache import FeatureCache, not_in_memory_or_cache
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, extract_dense
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.features.windows import window_grid
@@ -54,13 +54,7 @@ class FeatureStore:
 
     def get(self, image_ids: Sequence[str], load_image: LoadImage, desc: str = "features") -> list[DenseFeatures]:
         """Features of ``image_ids`` (kept in memory for later calls), in order."""
-        missing = [i for i in dict.fromkeys(image_ids) if i not in self._memory]
-        if self.cache is not None:
-            for image_id in list(missing):
-                cached = self.cache.load(image_id)
-                if cached is not None:
-                    self._memory[image_id] = cached
-                    missing.remove(image_id)
+        missing = not_in_memory_or_cache(image_ids, self._memory, self.cache)
         with tqdm(total=len(missing), desc=f"extracting {desc}", unit="image", disable=not missing,
                   leave=False) as progress:
             for image_id, dense in self._extract(missing, load_image):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rns_bench.features.cache import not_in_memory_or_cache
 from rns_bench.features.dense import rescale_size, resize_image
 from rns_bench.proposals.base import Proposer
 from rns_bench.proposals.cache import RegionCache
@@ -47,13 +48,7 @@ class RegionStore:
             desc: str = "test regions") -> list[torch.Tensor]:
         """The (H_r, W_r) int32 region maps of ``image_ids``; ``load_resized_image(id)`` gives the
         (H_r, W_r, 3) uint8 resized test image (see :func:`resized_image_loader`)."""
-        missing = [i for i in dict.fromkeys(image_ids) if i not in self._memory]
-        if self.cache is not None:
-            for image_id in list(missing):
-                cached = self.cache.load(image_id)
-                if cached is not None:
-                    self._memory[image_id] = cached
-                    missing.remove(image_id)
+        missing = not_in_memory_or_cache(image_ids, self._memory, self.cache)
         for image_id in tqdm(missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image",
                              disable=not missing, leave=False):
             regions = self.proposer.propose(load_resized_image(image_id))

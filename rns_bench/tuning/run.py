@@ -123,7 +123,7 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     summaries = []
     for row in rows:
         for shots in cfg.shots:
-            for seed in sweep_seeds(cfg, context.spec, protocol):
+            for seed in sweep_seeds(cfg, context.spec):
                 key = RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed))
                 summary = tune_one(cfg, context, row, key)
                 per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0

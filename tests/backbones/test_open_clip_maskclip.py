@@ -19,15 +19,7 @@ from rns_bench.backbones.open_clip_maskclip import (  # noqa: E402
 )
 from rns_bench.errors import ConfigError, InputError  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models are overhead-bound: a second OpenMP thread only adds synchronisation (10× slower
-    # on a busy 2-core machine). Restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/backbones/conftest.py
 
 
 @pytest.fixture(scope="module")

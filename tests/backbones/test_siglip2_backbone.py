@@ -13,15 +13,7 @@ from rns_bench.backbones import BACKBONES, build_backbone  # noqa: E402
 from rns_bench.backbones.siglip2 import SIGLIP_MEAN, SigLIP2L16, SigLIP2Tiny, map_head_value_path  # noqa: E402
 from rns_bench.errors import ConfigError  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models are overhead-bound: a second OpenMP thread only adds synchronisation (10× slower
-    # on a busy 2-core machine). Restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/backbones/conftest.py
 
 
 @pytest.fixture(scope="module")
