@@ -1,4 +1,4 @@
 """Competitor methods, registered in ``rns_bench.methods.METHODS`` on import (entry point
 ``rns_bench.methods``: ``baselines``)."""
 
-from baselines import freeda, knn_clip, offline_linear  # noqa: F401
+from baselines import freeda, knn_clip, offline_finetune, offline_linear  # noqa: F401

@@ -4,16 +4,19 @@ weights and a linear head trained on the support images' pixel labels, as a genu
 frozen one for the whole run: ``finetune`` predicts with the trained head, ``finetune_rns``
 feeds the finetuned features to RNS (the paper's best offline variant).
 
-Methods see features, never pixels; this is the one baseline that needs raw images, so it is
-a function the runner calls *before* features are extracted (see :func:`finetune_backbone`),
-not a ``SegMethod``. The loss is ``linear_patches``' (logits upsampled to the label resolution,
-cross-entropy with ignore 255, classes without support masked out).
+Methods see features, never pixels; these two set ``needs_support_images``: the runner gives
+them the support images (``SegMethod.adapt_encoder``) *before* any feature of the run is
+extracted, then extracts the run's support and test features with the finetuned encoder
+(uncached: they belong to this support set alone). The loss is ``linear_patches``' (logits
+upsampled to the label resolution, cross-entropy with ignore 255, classes without support
+masked out).
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import inspect
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,9 @@ from baselines.offline_linear import LinearHead, OfflineLinearMethod, init_linea
 from rns_bench.backbones.base import Backbone
 from rns_bench.errors import ConfigError, InputError
 from rns_bench.features.dense import padded_pixels, resize_label
+from rns_bench.methods import METHODS
 from rns_bench.methods.base import SupportPixels
+from rns_bench.methods.rns_method import RNS
 from rns_bench.options import options_from_dict
 
 
@@ -45,6 +50,7 @@ class FinetuneConfig:
     precision: str = "32-true"
     accelerator: str = "auto"
     init_seed: int = 0
+    keep_checkpoint: bool = False  # Lightning's last.ckpt in the run's work dir (a ViT-L one is GBs)
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.encoder_lr >= 0 and self.batch_size >= 1 and self.steps >= 1):
@@ -83,9 +89,9 @@ class SupportImages(Dataset):
 
 
 def trainable_encoder(backbone: Backbone) -> Backbone:
-    """A trainable copy of ``backbone``: its ``encode_image`` without the ``no_grad`` wrapper
-    (backbones extract under ``torch.no_grad``; the maths are differentiable)."""
-    encoder = copy.deepcopy(backbone).requires_grad_(True)
+    """A trainable copy of ``backbone`` (``Backbone.trainable_copy``); :func:`encode` calls its
+    ``encode_image`` without the ``no_grad`` wrapper (the maths are differentiable)."""
+    encoder = backbone.trainable_copy()
     if not any(True for _ in encoder.parameters()):
         raise InputError(f"backbone {backbone.name!r} has no trainable weights to finetune "
                          "(use the linear_patches baseline, or a backbone with weights)")
@@ -160,43 +166,102 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
                         precision=config.precision, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=root_dir is not None, callbacks=callbacks,
                         default_root_dir=str(root_dir) if root_dir else None, deterministic=True)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.init_seed)
-        trainer.fit(module, loader)
-    encoder = module.encoder.cpu().eval().requires_grad_(False)
+        try:
+            trainer.fit(module, loader)
+        finally:  # Lightning's deterministic=True is process-wide; the rest of the sweep keeps its own
+            torch.use_deterministic_algorithms(deterministic)
+    # Back where the frozen backbone lives: the run's features are extracted there.
+    encoder = module.encoder.to(_device_of(backbone)).eval().requires_grad_(False)
     checkpoint = Path(callbacks[0].last_model_path) if callbacks and callbacks[0].last_model_path else None
     return Finetuned(encoder, module.linear_head(), checkpoint)
 
 
-# ------------------------------------------------------------------ runner integration
+def _device_of(backbone: Backbone) -> torch.device:
+    tensor = next(iter([*backbone.parameters(), *backbone.buffers()]), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
-def finetune_for_run(context: Any, image_ids: Sequence[str], drop_classes: Sequence[int], config: FinetuneConfig,
-                     root_dir: Path | None = None) -> Finetuned:
-    """Finetune the context's backbone on the support images of one run (a ``DatasetContext``);
-    pixels of ``drop_classes`` are ignored (partial visual support, spec §5)."""
-    dropped = np.isin if drop_classes else None
-    images, labels = [], []
-    for image_id in image_ids:
-        label = context.reader.read_label(image_id).copy()
-        if dropped is not None:
-            label[dropped(label, list(drop_classes))] = 255
-        images.append(context.reader.read_image(image_id))
-        labels.append(label)
-    return finetune(context.backbone, images, labels, len(context.class_names), config,
-                    context.support_store.short_side, root_dir)
+class LastFinetune:
+    """The most recent :func:`finetune` result, reused when the same support images, labels,
+    backbone and options come again: ``finetune`` and ``finetune_rns`` of one support set train
+    the same encoder (the sweep runs a support set's rows one after another), so it is trained once.
+    One entry only: a finetuned ViT-L is gigabytes."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.backbone: weakref.ref | None = None  # identity, not id(): a freed backbone's id is reused
+        self.result: Finetuned | None = None
+
+    def __call__(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                 num_classes: int, config: FinetuneConfig, short_side: int | None,
+                 root_dir: Path | None) -> Finetuned:
+        digest = hashlib.sha256()
+        for array in (*images, *labels):
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        key = (digest.hexdigest(), num_classes, config, short_side, root_dir)
+        same = self.backbone is not None and self.backbone() is backbone
+        if not same or key != self.key or self.result is None:
+            self.key, self.result = None, None  # free the previous encoder before training the next
+            self.result = finetune(backbone, images, labels, num_classes, config, short_side, root_dir)
+            self.key, self.backbone = key, weakref.ref(backbone)
+        return self.result
 
 
-class FinetunedHead(OfflineLinearMethod):
-    """The ``finetune`` row's classifier: the head trained with the encoder, on the finetuned
-    encoder's test features (closed vocabulary, like every offline baseline). Not registered:
-    it is built by the runner from a :class:`Finetuned`, never from options alone."""
+finetune_once = LastFinetune()
+
+
+# ------------------------------------------------------------------------ methods
+
+
+@METHODS.register("finetune")
+class Finetune(OfflineLinearMethod):
+    """``finetune``: the head trained together with the encoder, applied to the finetuned
+    encoder's test features (closed vocabulary, like every offline baseline). Options:
+    :class:`FinetuneConfig`."""
 
     name = "finetune"
+    needs_support_images = True
+    config_cls = FinetuneConfig
 
-    def __init__(self, finetuned: Finetuned, class_names, patch_size, query_mode="patch"):
-        super().__init__(class_names, patch_size, query_mode)
-        self.finetuned_head = finetuned.head
+    def __init__(self, class_names, patch_size, query_mode="patch", **options):
+        super().__init__(class_names, patch_size, query_mode, **options)
+        self.trained_head: LinearHead | None = None
+
+    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
+        result = finetune_once(backbone, images, labels, self.num_classes, self.config, short_side,
+                               work_dir if self.config.keep_checkpoint else None)
+        self.trained_head = result.head
+        return result.backbone
 
     def _fit(self, report: Any, report_every: int) -> LinearHead:
-        return self.finetuned_head  # trained already, with the encoder
+        if self.trained_head is None:
+            raise InputError("finetune trains its head with the encoder: call adapt_encoder(backbone, support "
+                             "images, labels, short_side) first (the bench runner does)")
+        return self.trained_head
+
+
+@METHODS.register("finetune_rns")
+class FinetuneRNS(RNS):
+    """``finetune + RNS`` (paper Fig. 6): RNS, open vocabulary, on the features of the encoder
+    finetuned as in ``finetune`` (its head is discarded). Options: the finetuning ones
+    (:class:`FinetuneConfig`, top level, so tuned ``finetune`` parameters apply unchanged) and
+    ``rns: {...}`` (:class:`rns_bench.rns.config.RNSConfig`)."""
+
+    name = "finetune_rns"
+    needs_support_images = True
+
+    def __init__(self, class_names, patch_size, query_mode="patch", rns: dict[str, Any] | None = None,
+                 **finetune_options):
+        super().__init__(class_names, patch_size, query_mode, **(rns or {}))
+        self.finetune_config = FinetuneConfig.from_dict(finetune_options)
+
+    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
+        config = self.finetune_config
+        return finetune_once(backbone, images, labels, self.num_classes, config, short_side,
+                             work_dir if config.keep_checkpoint else None).backbone

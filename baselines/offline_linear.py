@@ -16,6 +16,7 @@ record lists such classes under ``metrics.unpredictable_classes``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,15 +166,25 @@ def upsample_logits(grid_logits: torch.Tensor, patch_size: int, label_hw: tuple[
 
     Bilinear ×patch_size to the padded size, then crop to the label (the resized, unpadded
     image) — the prediction path of spec §7 (``patch_probs_to_label_map``), so training sees
-    the same upsampling as evaluation (align_corners=False, as mmseg).
+    the same upsampling as evaluation (align_corners=False, as mmseg). Computed as the separable
+    product A_h · logits · A_wᵀ with the interpolation matrices of ``F.interpolate``: the same
+    numbers, and a backward pass several times faster on CPU than ``upsample_bilinear2d``'s.
     """
     _, h, w = grid_logits.shape
     if label_hw[0] > h * patch_size or label_hw[1] > w * patch_size:
         raise InputError(f"label map {tuple(label_hw)} is larger than the padded feature grid "
                          f"{(h * patch_size, w * patch_size)}; labels must be at the features' resized resolution")
-    padded = F.interpolate(grid_logits.unsqueeze(0), size=(h * patch_size, w * patch_size), mode="bilinear",
-                           align_corners=False).squeeze(0)
-    return padded[:, : label_hw[0], : label_hw[1]]
+    rows = interpolation_matrix(h * patch_size, h)[: label_hw[0]].to(grid_logits)
+    cols = interpolation_matrix(w * patch_size, w)[: label_hw[1]].to(grid_logits)
+    return (rows @ grid_logits) @ cols.T
+
+
+@functools.lru_cache(maxsize=256)
+def interpolation_matrix(out_size: int, in_size: int) -> torch.Tensor:
+    """(out_size, in_size) weights of 1-D linear resizing as ``F.interpolate(mode="bilinear",
+    align_corners=False)`` applies it along one axis (read off by resizing the identity)."""
+    identity = torch.eye(in_size, dtype=torch.float64)[None, None]
+    return F.interpolate(identity, size=(out_size, in_size), mode="bilinear", align_corners=False)[0, 0].float()
 
 
 def pixel_loss(items: Sequence[SupportPixels], weight: torch.Tensor, bias: torch.Tensor, supported: torch.Tensor,

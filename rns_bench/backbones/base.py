@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -22,6 +23,14 @@ class Backbone(ABC, torch.nn.Module):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float RGB in [0, 1], H and W multiples of ``patch_size``
         → (B, D, H / patch_size, W / patch_size) features, unit-norm along D."""
+
+    def trainable_copy(self) -> Backbone:
+        """A copy whose weights train (the finetune baselines); the original stays frozen.
+
+        Backbones whose learnable maps are buffers (the synthetic one) override this to turn
+        them into parameters.
+        """
+        return copy.deepcopy(self).requires_grad_(True)
 
     @abstractmethod
     def encode_text(self, class_names: list[str]) -> torch.Tensor:

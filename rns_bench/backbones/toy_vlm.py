@@ -22,6 +22,8 @@ deterministic function of ``world_seed`` and ``dim``.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,6 +53,7 @@ GABOR_SIZE = 13
 STAT_MEAN = (-0.48, -0.46, -0.5, -3.0) + (-3.1,) * 4 + (-2.86,) * 4 + (-3.08,) * 4
 STAT_SCALE = (0.5, 0.5, 0.5, 0.53) + (0.9,) * 4 + (1.45,) * 4 + (1.8,) * 4
 DOMINANT_FRACTION = 0.75  # a pre-training patch needs this share of one class's pixels
+TRAINABLE_HEADS = ("semantic_head", "appearance_head")  # what finetuning may change (trainable_copy)
 
 
 @BACKBONES.register("toy_vlm")
@@ -133,6 +136,16 @@ class ToyVLM(Backbone):
         inputs = torch.cat([stats, CONTEXT_WEIGHTS[0] * neighbourhood, CONTEXT_WEIGHTS[1] * whole], dim=1)
         phases = torch.einsum("bchw,fc->bhwf", inputs, self.rff_weight) + self.rff_bias
         return torch.cos(phases) * np.sqrt(2.0 / N_RANDOM_FEATURES)
+
+    def trainable_copy(self) -> ToyVLM:
+        """A copy whose two heads (semantic and appearance) are parameters: the toy "vision
+        encoder" has no other learnable weights (its patch statistics are fixed filters)."""
+        trainable = copy.deepcopy(self)
+        for name in TRAINABLE_HEADS:
+            value = getattr(trainable, name)
+            delattr(trainable, name)  # a buffer cannot be re-registered as a parameter under its name
+            trainable.register_parameter(name, torch.nn.Parameter(value.clone()))
+        return trainable
 
     # ---- text side ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -28,8 +28,21 @@ def _ordered_rows(table: dict[str, dict[int, list[float]]]) -> list[str]:
     return sorted(table, key=lambda row: -statistics.fmean(statistics.fmean(v) for v in table[row].values()))
 
 
+def closed_vocabulary_rows(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Rows of closed-vocabulary methods (their records list ``unpredictable_classes``) → the most
+    classes any of their runs could not predict."""
+    worst: dict[str, int] = {}
+    for record in records:
+        if "unpredictable_classes" in record["metrics"]:
+            count = len(record["metrics"]["unpredictable_classes"])
+            worst[record["row"]] = max(worst.get(record["row"], 0), count)
+    return worst
+
+
 def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
-    """Rows = methods, columns = shots, cells = mean ± std over seeds (n seeds)."""
+    """Rows = methods, columns = shots, cells = mean ± std over seeds (n seeds); closed-vocabulary
+    rows are marked †."""
+    closed = closed_vocabulary_rows(records)
     table = aggregate(records, metric)
     shots = sorted({b for row in table.values() for b in row})
     lines = [f"| method | {' | '.join(f'B = {b}' for b in shots)} |",
@@ -39,7 +52,7 @@ def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
         for b in shots:
             values = table[row].get(b)
             cells.append("–" if not values else "{:.2f} ± {:.2f} (n={})".format(*mean_std(values), len(values)))
-        lines.append(f"| {row} | {' | '.join(cells)} |")
+        lines.append(f"| {row}{' †' if row in closed else ''} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -93,6 +106,12 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str) 
     for metric in metrics:
         heading = f"## mIoU over {SUBSET_METRICS[metric]}\n\n" if len(metrics) > 1 else ""
         sections.append(heading + markdown_table(records, metric))
+    closed = closed_vocabulary_rows(records)
+    if closed:
+        worst = ", ".join(f"{row} {n}" for row, n in sorted(closed.items()) if n)
+        sections.append("† closed vocabulary (offline baseline): never predicts a class without visual support ("
+                        + (f"most classes unpredictable in one run: {worst})" if worst
+                           else "every class had visual support in these runs)"))
     text = "\n\n".join(sections) + "\n"
     (out_dir / "leaderboard.md").write_text(text)
     write_csv(records, out_dir / "leaderboard.csv", metrics)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import optuna
 import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
@@ -20,24 +21,33 @@ from rns_bench.bench.records import RunKey, environment, read_records, write_rec
 from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
 from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
 from rns_bench.errors import ConfigError
-from rns_bench.features.build import build_feature_stores
+from rns_bench.features.build import build_feature_stores, prefetches_support_pool
 from rns_bench.methods import build_method
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore
-from rns_bench.tuning.params import tuned_options
-from rns_bench.tuning.support import support_pixels
+from rns_bench.tuning.params import best_params_path, tuned_options
+from rns_bench.tuning.support import support_images, support_pixels
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass(frozen=True)
 class MethodRow:
-    """A leaderboard row: a registered method with options (``configs/method/<row>.yaml``)."""
+    """A leaderboard row: a registered method with options (``configs/method/<row>.yaml``).
+
+    ``tuned_params_of``: the row whose tuned parameters this row uses (itself by default;
+    ``finetune_rns`` uses ``finetune``'s: the same encoder training).
+    """
 
     row: str
     method: str
     options: dict[str, Any]
+    tuned_params_of: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.tuned_params_of:
+            object.__setattr__(self, "tuned_params_of", self.row)
 
 
 def load_method_row(row: str, config_dir: Path = CONFIG_DIR) -> MethodRow:
@@ -46,7 +56,10 @@ def load_method_row(row: str, config_dir: Path = CONFIG_DIR) -> MethodRow:
         valid = sorted(p.stem for p in (config_dir / "method").glob("*.yaml"))
         raise ConfigError(f"no method config {path}; valid method rows: {', '.join(valid)}")
     spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    return MethodRow(row, spec["method"], spec.get("options") or {})
+    unknown = set(spec) - {"method", "options", "tuned_params_of"}
+    if unknown or "method" not in spec:
+        raise ConfigError(f"{path}: needs `method` and may have `options`, `tuned_params_of` (got {sorted(spec)})")
+    return MethodRow(row, spec["method"], spec.get("options") or {}, spec.get("tuned_params_of") or "")
 
 
 def dropped_classes(num_classes: int, fraction: float, seed: int) -> list[int]:
@@ -79,18 +92,25 @@ def make_loggers(cfg: DictConfig, key: RunKey) -> list[Logger]:
 def run_one(cfg: DictConfig, context: DatasetContext, method_row: MethodRow, key: RunKey) -> dict[str, Any]:
     """Evaluate one method row at (shots, seed) through ``Trainer.test``; returns the record."""
     started = time.perf_counter()
-    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
-    bank = datamodule.support_bank()
     num_classes = len(context.class_names)
     no_images = dropped_classes(num_classes, cfg.protocol.visual_drop_fraction, key.seed)
     no_names = dropped_classes(num_classes, cfg.protocol.text_drop_fraction, key.seed)
-    if no_images:
-        bank = bank.without_classes(no_images)
     text_available = torch.ones(num_classes, dtype=torch.bool)
     text_available[no_names] = False
-    options, tuned_from = tuned_options(Path(cfg.results_dir), key, method_row.options)
+    tuned_key = replace(key, row=method_row.tuned_params_of)
+    options, tuned_from = tuned_options(Path(cfg.results_dir), tuned_key, method_row.options)
     method = build_method(method_row.method, context.class_names, context.backbone.patch_size,
                           options, query_mode=cfg.query_mode)
+    if method.needs_support_images:  # finetune baselines: this run's features come from an adapted encoder
+        split = context.support_split(key.shots, key.seed)
+        images, labels = support_images(context, split.image_ids, no_images)
+        work_dir = key.path(Path(cfg.results_dir)).with_suffix("")
+        context = context.with_backbone(method.adapt_encoder(context.backbone, images, labels,
+                                                             context.support_store.short_side, work_dir))
+    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
+    bank = datamodule.support_bank()
+    if no_images:
+        bank = bank.without_classes(no_images)
     method.attach_support(bank, context.text_features, text_available if no_names else None)
     if method.needs_support_pixels:  # offline baselines trained on pixel labels
         method.attach_support_pixels(support_pixels(context, datamodule.split.image_ids, no_images))
@@ -163,16 +183,24 @@ def run_sweep(cfg: DictConfig) -> str:
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)
     results_dir = Path(cfg.results_dir)
+    # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for row in rows for b in cfg.shots for s in sweep_seeds(cfg, context.spec)]
+            for b in cfg.shots for s in sweep_seeds(cfg, context.spec) for row in rows]
     todo = [(row, key) for row, key in keys if not key.path(results_dir).exists()]
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records; running {len(todo)}.")
+    if todo:
+        prefetch_support_pool(cfg, context)
     progress = tqdm(todo, desc="runs", unit="run")
     for row, key in progress:
         progress.set_postfix_str(f"{key.row} B={key.shots} seed={key.seed}")
+        if cfg.get("tune_missing"):
+            tune_if_missing(cfg, context, row, key)
         record = run_one(cfg, context, row, key)
         if record:
             write_record(key.path(results_dir), record)
+    print(f"features extracted by this sweep: {context.test_store.extracted} test, "
+          f"{context.support_store.extracted} support images (all else from "
+          f"{cfg.cache_dir or 'memory'}; finetune rows extract their own, uncached)")
     if not _is_main_process():
         return ""  # DDP workers evaluated their share; rank 0 writes records and the leaderboard
     records = [r for r in read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)
@@ -181,6 +209,51 @@ def run_sweep(cfg: DictConfig) -> str:
     out_dir = results_dir / context.spec.key / cfg.backbone.name / protocol
     text = write_leaderboard(records, out_dir, title)
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
+
+
+def prefetch_support_pool(cfg: DictConfig, context: DatasetContext) -> None:
+    """Extract every support-pool image into the feature cache when ``extraction.support_prefetch``
+    says so: then no later seed or shot count extracts anything."""
+    pool = context.reader.image_ids(context.spec.support_split)
+    if not prefetches_support_pool(cfg, len(pool)):
+        return
+    with tqdm(total=len(pool), desc="support pool features", unit="image", leave=False) as progress:
+        context.support_store.precompute(pool, context.reader.read_image, progress)
+
+
+def tune_if_missing(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> None:
+    """Tune the row's parameters for this support set first when it has a search space
+    (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned)."""
+    from rns_bench.tuning.run import describe, search_spaces, tune_one  # tuning builds on this module
+
+    tuned_key = replace(key, row=row.tuned_params_of)
+    tuned_file = best_params_path(Path(cfg.results_dir), tuned_key)
+    if row.tuned_params_of not in search_spaces(cfg) or tuned_file.exists():
+        return
+    if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
+        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s))
+        return
+    if len(context.support_split(key.shots, key.seed).image_ids) < 2:
+        tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
+                   "running with the configured options")
+        return
+    tuned_row = row if row.tuned_params_of == row.row else load_method_row(row.tuned_params_of)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study, not one per trial
+    try:
+        tqdm.write(describe(tune_one(cfg, context, tuned_row, tuned_key)))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def wait_for_file(path: Path, timeout_s: float, poll_s: float = 2.0) -> None:
+    """Block until ``path`` exists (written by rank 0), or fail after ``timeout_s`` with the fix."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise ConfigError(f"waited {timeout_s:.0f} s for rank 0's tuned parameters {path}; on several nodes "
+                              "results_dir must be shared, or tune first with `python -m rns_bench.tuning`")
+        time.sleep(poll_s)
 
 
 def _is_main_process() -> bool:

@@ -7,7 +7,7 @@ batches of dense features with their original-resolution labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,22 @@ class DatasetContext:
         self.reader = self.spec.make_reader(self.data_root)
         key = PresenceKey.for_dataset(self.spec, self.support_store.short_side)
         self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
+
+    def with_backbone(self, backbone: Backbone) -> DatasetContext:
+        """This context with features from ``backbone`` (same extraction settings, no disk cache):
+        for an encoder adapted to one run's support images, whose features no other run shares.
+        The last one is kept, so the rows that share an adapted encoder share its features too."""
+        last = getattr(self, "_last_adapted", None)
+        if last is not None and last.backbone is backbone:
+            return last
+
+        def fresh(store: FeatureStore) -> FeatureStore:
+            return FeatureStore(backbone, None, store.settings, store.image_batch, store.window_batch)
+
+        self._last_adapted = None  # one adapted encoder's features in memory at a time
+        self._last_adapted = replace(self, support_store=fresh(self.support_store),
+                                     test_store=fresh(self.test_store) if self.test_store is not None else None)
+        return self._last_adapted
 
     @property
     def backbone(self) -> Backbone:

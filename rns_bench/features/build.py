@@ -22,7 +22,9 @@ from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
 from rns_bench.features.settings import FEATURE_SPLITS, settings_from_config
 from rns_bench.features.store import FeatureStore
 
-EXTRACTION_DEFAULTS = {"image_batch": 8, "window_batch": DEFAULT_WINDOW_BATCH, "cache_dtype": "float32"}
+EXTRACTION_DEFAULTS = {"image_batch": 8, "window_batch": DEFAULT_WINDOW_BATCH, "cache_dtype": "float32",
+                       "support_prefetch": "auto", "support_prefetch_max_images": 2000}
+SUPPORT_PREFETCH = ("auto", "pool", "drawn")
 
 
 def extraction_options(cfg: DictConfig) -> dict[str, Any]:
@@ -32,7 +34,21 @@ def extraction_options(cfg: DictConfig) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown extraction option(s) {sorted(unknown)} in configs/bench.yaml; "
                           f"valid: {sorted(EXTRACTION_DEFAULTS)}")
-    return {**EXTRACTION_DEFAULTS, **given}
+    options = {**EXTRACTION_DEFAULTS, **given}
+    if options["support_prefetch"] not in SUPPORT_PREFETCH:
+        raise ConfigError(f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of "
+                          f"{SUPPORT_PREFETCH}")
+    return options
+
+
+def prefetches_support_pool(cfg: DictConfig, pool_size: int) -> bool:
+    """Whether the sweep extracts every support-pool image into the cache up front (so another
+    seed or shot count later extracts nothing): ``pool`` always, ``drawn`` never, ``auto`` when
+    the pool has at most ``support_prefetch_max_images`` images. Needs the disk cache."""
+    options = extraction_options(cfg)
+    if not cfg.cache_dir or options["support_prefetch"] == "drawn":
+        return False
+    return options["support_prefetch"] == "pool" or pool_size <= int(options["support_prefetch_max_images"])
 
 
 def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone) -> dict[str, FeatureStore]:

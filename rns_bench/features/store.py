@@ -46,6 +46,7 @@ class FeatureStore:
         self.backbone, self.cache, self.settings = backbone, cache, settings
         self.image_batch, self.window_batch = image_batch, window_batch
         self._memory: dict[str, DenseFeatures] = {}
+        self.extracted = 0  # images this store ran through the backbone (the rest came from memory or cache)
 
     @property
     def short_side(self) -> int | None:
@@ -110,6 +111,7 @@ class FeatureStore:
                     pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[index + 1])
                 for image_id, dense in zip(chunk, extract_dense(self.backbone, images, self.settings,
                                                                 self.window_batch), strict=True):
+                    self.extracted += 1
                     if self.cache is not None:
                         self.cache.save(image_id, dense)
                         dense = self.cache.as_stored(dense)

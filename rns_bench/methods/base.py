@@ -11,11 +11,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
+from rns_bench.backbones.base import Backbone
 from rns_bench.bank import SupportBank
 from rns_bench.errors import ConfigError, InputError
 from rns_bench.metrics import DatasetIoU, subset_miou
@@ -52,6 +55,10 @@ class SegMethod(L.LightningModule):
     # Methods that train on pixel-level support labels (the bank holds only pooled rows) set
     # this; the runner then also calls :meth:`attach_support_pixels`.
     needs_support_pixels: bool = False
+    # Methods that adapt the backbone to the support images before any feature is extracted
+    # (the finetune baselines) set this; the runner then calls :meth:`adapt_encoder` and
+    # extracts the run's support and test features with the encoder it returns.
+    needs_support_images: bool = False
 
     def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch",
                  ignore_index: int = 255):
@@ -90,6 +97,14 @@ class SegMethod(L.LightningModule):
             raise InputError(f"method {self.name!r} does not train on support pixels")
         self.support_pixels = list(items)
         self.on_support_changed()
+
+    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
+        """Train on the support ``images`` (H, W, 3) uint8 and ``labels`` (H, W) class ids (255 =
+        ignore) and return the encoder this run's features must come from (methods with
+        ``needs_support_images``). ``short_side``: the support resize (protocol §3);
+        ``work_dir``: where the method may keep checkpoints (None = nowhere)."""
+        raise InputError(f"method {self.name!r} does not adapt the encoder to support images")
 
     def add_support_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor) -> None:
         """Dynamic support: pool one more annotated image into the bank (spec §1)."""

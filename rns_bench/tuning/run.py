@@ -1,14 +1,15 @@
 """``python -m rns_bench.tuning``: tune every (method row, shots, seed) of a dataset.
 
 The keys are the bench's (``configs/bench.yaml``: dataset, backbone, methods, shots, seeds,
-protocol, results_dir, ...) plus ``configs/tune.yaml`` (trials, sampler seed, pruner, search
-spaces, storage). One study per run key; the best parameters land next to the run's record
+protocol, results_dir, ...) plus ``tuning.*`` (``configs/tuning/default.yaml``: trials, sampler
+seed, pruner, search spaces, storage). One study per run key; the best parameters land next to the run's record
 path, where ``rns_bench.tuning.tuned_options`` finds them when the bench runs.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from rns_bench.bench.records import RunKey
 from rns_bench.bench.run import MethodRow, build_context, dropped_classes, load_method_row, sweep_protocol, sweep_seeds
 from rns_bench.data.datamodule import DatasetContext
 from rns_bench.errors import ConfigError
-from rns_bench.methods import load_methods
+from rns_bench.methods import SegMethod, load_methods
 from rns_bench.tuning.params import best_params_path, write_best_params
 from rns_bench.tuning.study import (
     StudySettings,
@@ -33,7 +34,13 @@ from rns_bench.tuning.study import (
     run_study,
     sqlite_url,
 )
-from rns_bench.tuning.support import bank_of_pixels, evaluation_items, split_support, support_pixels
+from rns_bench.tuning.support import (
+    bank_of_pixels,
+    evaluation_items,
+    split_support,
+    support_images,
+    support_pixels,
+)
 
 
 def study_name(key: RunKey) -> str:
@@ -41,26 +48,32 @@ def study_name(key: RunKey) -> str:
 
 
 def storage_url(cfg: DictConfig, key: RunKey) -> str:
-    """``cfg.storage`` (one SQL database for every study, e.g. shared by several machines), else
-    one SQLite file per run under ``tuning_dir``."""
-    if cfg.storage:
-        return str(cfg.storage)
-    return sqlite_url(Path(cfg.tuning_dir) / key.dataset / key.backbone / key.protocol / key.row
+    """``tuning.storage`` (one SQL database for every study, e.g. shared by several machines), else
+    one SQLite file per run under ``tuning.dir``."""
+    if cfg.tuning.storage:
+        return str(cfg.tuning.storage)
+    return sqlite_url(Path(cfg.tuning.dir) / key.dataset / key.backbone / key.protocol / key.row
                       / f"B{key.shots}_seed{key.seed}.db")
 
 
 def split_seed(cfg: DictConfig, key: RunKey) -> int:
     """Seed of the train / validation split: fixed per (split_seed, support seed) and the same for
     every method row, so all rows are tuned on the same validation images."""
-    return zlib.crc32(f"{cfg.split_seed}:{key.dataset}:{key.shots}:{key.seed}".encode())
+    return zlib.crc32(f"{cfg.tuning.split_seed}:{key.dataset}:{key.shots}:{key.seed}".encode())
 
 
 def study_settings(cfg: DictConfig) -> StudySettings:
-    return StudySettings(n_trials=int(cfg.n_trials), sampler_seed=int(cfg.sampler_seed),
-                         tpe_startup_trials=int(cfg.tpe_startup_trials), pruner=bool(cfg.pruner.enabled),
-                         pruner_startup_trials=int(cfg.pruner.n_startup_trials),
-                         pruner_warmup_steps=int(cfg.pruner.n_warmup_steps),
-                         heartbeat_s=int(cfg.heartbeat_s) if cfg.heartbeat_s else None)
+    tuning = cfg.tuning
+    return StudySettings(n_trials=int(tuning.n_trials), sampler_seed=int(tuning.sampler_seed),
+                         tpe_startup_trials=int(tuning.tpe_startup_trials), pruner=bool(tuning.pruner.enabled),
+                         pruner_startup_trials=int(tuning.pruner.n_startup_trials),
+                         pruner_warmup_steps=int(tuning.pruner.n_warmup_steps),
+                         heartbeat_s=int(tuning.heartbeat_s) if tuning.heartbeat_s else None)
+
+
+def search_spaces(cfg: DictConfig) -> dict[str, Any]:
+    """Method row → search space (``tuning.search_space``)."""
+    return OmegaConf.to_container(cfg.tuning.search_space, resolve=True) or {}
 
 
 def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
@@ -75,28 +88,42 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
         text_available[no_names] = False
     pixels = support_pixels(context, train_ids, no_images)
     patch_size = context.backbone.patch_size
+
+    def adapted_support(method: SegMethod):
+        """Finetuning trials: adapt the encoder on the train images, re-extract train and validation."""
+        images, labels = support_images(context, train_ids, no_images)
+        adapted = context.with_backbone(method.adapt_encoder(context.backbone, images, labels,
+                                                             context.support_store.short_side))
+        adapted_pixels = support_pixels(adapted, train_ids, no_images)
+        return (bank_of_pixels(adapted_pixels, num_classes, patch_size), adapted_pixels,
+                evaluation_items(adapted, val_ids))
+
     needs_pixels = load_methods().get(row.method).needs_support_pixels
     return TuningProblem(method=row.method, class_names=context.class_names, patch_size=patch_size,
                          train_bank=bank_of_pixels(pixels, num_classes, patch_size),
                          val_items=evaluation_items(context, val_ids), text=context.text_features,
                          text_available=text_available, train_pixels=pixels if needs_pixels else None,
-                         options=dict(row.options), report_every=int(cfg.report_every))
+                         options=dict(row.options), report_every=int(cfg.tuning.report_every),
+                         adapted_support=adapted_support)
 
 
 def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> dict[str, Any]:
     """Run (or resume) the study of one run key and write its best parameters; returns them."""
-    spaces = OmegaConf.to_container(cfg.search_space, resolve=True) or {}
+    spaces = search_spaces(cfg)
     if row.row not in spaces:
-        raise ConfigError(f"no search space for method row {row.row!r} in configs/tune.yaml (search_space: "
-                          f"{', '.join(sorted(spaces)) or 'none'})")
+        raise ConfigError(f"no search space for method row {row.row!r} in configs/tuning/default.yaml "
+                          f"(tuning.search_space: {', '.join(sorted(spaces)) or 'none'})")
     space = parse_search_space(spaces[row.row])
     split = context.support_split(key.shots, key.seed)
-    train_ids, val_ids = split_support(split.image_ids, float(cfg.val_fraction), split_seed(cfg, key))
+    train_ids, val_ids = split_support(split.image_ids, float(cfg.tuning.val_fraction), split_seed(cfg, key))
     problem = tuning_problem(cfg, context, row, key, train_ids, val_ids)
     url = storage_url(cfg, key)
+    n_trials = int(cfg.tuning.n_trials)
     study = open_study(url, study_name(key), study_settings(cfg))
     started = time.perf_counter()
-    ran = run_study(study, make_objective(problem, space), int(cfg.n_trials))
+    with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
+        warnings.filterwarnings("ignore", module="lightning")
+        ran = run_study(study, make_objective(problem, space), n_trials)
     seconds = time.perf_counter() - started
     payload = {
         **best_trial_summary(study),
@@ -105,7 +132,7 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
         "shots": key.shots, "seed": key.seed,
         "support_split_sha256": split.sha256, "train_ids": train_ids, "val_ids": val_ids,
         "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
-        "search_space": spaces[row.row], "n_trials": int(cfg.n_trials), "sampler_seed": int(cfg.sampler_seed),
+        "search_space": spaces[row.row], "n_trials": n_trials, "sampler_seed": int(cfg.tuning.sampler_seed),
         "study_name": study.study_name, "storage": make_url(url).render_as_string(hide_password=True),
         "trials_run_now": ran, "seconds_now": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -113,6 +140,14 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     path = best_params_path(Path(cfg.results_dir), key)
     write_best_params(path, payload)
     return {**payload, "path": str(path)}
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One line per tuned run: best value, trial counts, speed and where the parameters went."""
+    per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0
+    return (f"{summary['row']} B={summary['shots']} seed={summary['seed']}: best val mIoU {summary['value']:.2f} "
+            f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
+            f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']} → {summary['path']}")
 
 
 def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -126,10 +161,6 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
             for seed in sweep_seeds(cfg, context.spec):
                 key = RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed))
                 summary = tune_one(cfg, context, row, key)
-                per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0
-                print(f"{row.row} B={shots} seed={seed}: best val mIoU {summary['value']:.2f} "
-                      f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
-                      f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']}"
-                      f" → {summary['path']}")
+                print(describe(summary))
                 summaries.append(summary)
     return summaries

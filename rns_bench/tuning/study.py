@@ -3,7 +3,9 @@
 The objective trains the method on the train part of the support set and returns the
 validation mIoU (``DatasetIoU``, as the test metric) on the held-out support images. Methods
 with a ``fit_head(report, report_every)`` (the offline linear baselines) report the validation
-mIoU every ``report_every`` iterations, so a ``MedianPruner`` can stop hopeless trials early.
+mIoU every ``report_every`` iterations, so a ``MedianPruner`` can stop hopeless trials early;
+finetuning (``needs_support_images``) trains the encoder inside Lightning's ``fit`` and is
+scored once, on validation features re-extracted with the trial's finetuned encoder.
 
 A study lives in an SQL storage (default one SQLite file per run; any SQLAlchemy URL works, so
 workers on several machines can share a study) and is resumable: a restarted ``tune`` loads
@@ -86,13 +88,19 @@ def parse_search_space(spec: Mapping[str, Mapping[str, Any]]) -> list[ParamSpace
 # ---------------------------------------------------------------------- the objective
 
 
+AdaptedSupport = Callable[[SegMethod], tuple[SupportBank, list[SupportPixels], list[dict[str, Any]]]]
+"""For methods with ``needs_support_images``: adapt the encoder through the built method on the
+train images, then return (train bank, train pixels, validation items) under that encoder."""
+
+
 @dataclass
 class TuningProblem:
     """What one support set's trials share: the method row, train support and validation items.
 
     train_bank / train_pixels: support from the train images (pixels only for methods with
     ``needs_support_pixels``); val_items: dicts shaped like test items (``features`` (h, w, D),
-    ``resized_hw``, ``label`` (H, W) original resolution).
+    ``resized_hw``, ``label`` (H, W) original resolution); adapted_support: replaces all three
+    per trial for methods that adapt the encoder (finetuning).
     """
 
     method: str
@@ -105,17 +113,25 @@ class TuningProblem:
     train_pixels: list[SupportPixels] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     report_every: int = 0  # iterations between intermediate values (0: none)
+    adapted_support: AdaptedSupport | None = None
 
-    def build(self, params: Mapping[str, Any]) -> SegMethod:
-        """The method with the row's options and ``params`` on top, given the train support."""
+    def build(self, params: Mapping[str, Any]) -> tuple[SegMethod, list[dict[str, Any]]]:
+        """The method with the row's options and ``params`` on top, given the train support, and
+        the validation items to score it on."""
         method = build_method(self.method, self.class_names, self.patch_size, {**self.options, **params},
                               query_mode="patch")  # tuning runs without mask proposals (supp. 6.4)
-        method.attach_support(self.train_bank, self.text, self.text_available)
+        bank, pixels, val_items = self.train_bank, self.train_pixels, self.val_items
+        if method.needs_support_images:
+            if self.adapted_support is None:
+                raise InputError(f"method {self.method!r} adapts the encoder to its support images; "
+                                 "the tuning problem has no adapted_support")
+            bank, pixels, val_items = self.adapted_support(method)
+        method.attach_support(bank, self.text, self.text_available)
         if method.needs_support_pixels:
-            if self.train_pixels is None:
+            if pixels is None:
                 raise InputError(f"method {self.method!r} trains on support pixels; the tuning problem has none")
-            method.attach_support_pixels(self.train_pixels)
-        return method
+            method.attach_support_pixels(pixels)
+        return method, val_items
 
 
 def validation_miou(method: SegMethod, items: Sequence[dict[str, Any]],
@@ -135,16 +151,16 @@ def make_objective(problem: TuningProblem, space: Sequence[ParamSpace]) -> Calla
     """Optuna objective: validation mIoU of the method trained with the trial's parameters."""
 
     def objective(trial: optuna.Trial) -> float:
-        method = problem.build({p.name: p.suggest(trial) for p in space})
+        method, val_items = problem.build({p.name: p.suggest(trial) for p in space})
         fit_head = getattr(method, "fit_head", None)
-        if fit_head is not None and problem.report_every > 0:
+        if fit_head is not None and problem.report_every > 0 and not method.needs_support_images:
             def report(step: int, head: Any) -> None:
-                trial.report(validation_miou(method, problem.val_items, head.probs), step)
+                trial.report(validation_miou(method, val_items, head.probs), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
             fit_head(report, problem.report_every)
-        return validation_miou(method, problem.val_items)
+        return validation_miou(method, val_items)
 
     return objective
 

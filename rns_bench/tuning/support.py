@@ -31,6 +31,20 @@ def drop_label_classes(label: torch.Tensor, classes: Sequence[int]) -> torch.Ten
     return label.masked_fill(dropped, IGNORE_INDEX)
 
 
+def support_images(context: DatasetContext, image_ids: Sequence[str],
+                   drop_classes: Sequence[int] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The support images (H, W, 3) uint8 and their original-resolution labels, pixels of
+    ``drop_classes`` set to ignore: what methods with ``needs_support_images`` train on."""
+    images, labels = [], []
+    for image_id in image_ids:
+        label = context.reader.read_label(image_id)
+        if len(drop_classes):
+            label = np.where(np.isin(label, list(drop_classes)), IGNORE_INDEX, label).astype(label.dtype)
+        images.append(context.reader.read_image(image_id))
+        labels.append(label)
+    return images, labels
+
+
 def support_pixels(context: DatasetContext, image_ids: Sequence[str],
                    drop_classes: Sequence[int] = ()) -> list[SupportPixels]:
     """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized

@@ -56,31 +56,50 @@ def test_encode_is_differentiable_and_bad_setups_fail():
         finetune(build_backbone("random_vlm", dim=8), images, [np.full_like(labels[0], 255)], 3, FinetuneConfig())
 
 
-def test_finetune_rows_end_to_end_on_toy_with_random_vlm(tmp_path, toy_data_root):
-    """The integration the runner needs: finetune on the run's support images, re-extract with the
-    finetuned backbone (a fresh store, no cache), then ``finetune`` (its head) and ``finetune_rns``."""
-    import lightning as L
+def test_toy_backbone_finetunes_its_heads_and_leaves_the_original_alone():
+    backbone = build_backbone("toy_vlm")
+    trainable = backbone.trainable_copy()
+    names = {name for name, _ in trainable.named_parameters()}
+    assert names == {"semantic_head", "appearance_head"} and not list(backbone.parameters())
+    encode(trainable, torch.rand(1, 3, 32, 32)).sum().backward()
+    assert trainable.semantic_head.grad is not None and trainable.appearance_head.grad is not None
+    with torch.no_grad():
+        trainable.semantic_head.add_(1.0)
+    assert not torch.equal(trainable.semantic_head, backbone.semantic_head)
+
+
+def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
+    """finetune, finetune_rns and rns at B = 1, seed 100, with ``tuned`` as finetune's tuned
+    parameters for this support set (finetune_rns reads them too: tuned_params_of)."""
     from bench_config import bench_config
 
-    from baselines.offline_finetune import FinetunedHead, finetune_for_run
-    from rns_bench.bench.run import build_context
-    from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
-    from rns_bench.features.store import FeatureStore
-    from rns_bench.methods import build_method
+    from rns_bench.bench.records import RunKey, read_records
+    from rns_bench.bench.run import run_sweep
+    from rns_bench.tuning import best_params_path, write_best_params
 
-    cfg = bench_config(tmp_path, toy_data_root, "backbone=random_vlm", "test_limit=3")
-    context = build_context(cfg)
-    split = context.support_split(1, 100)
-    finetuned = finetune_for_run(context, split.image_ids[:4], [3], FinetuneConfig(steps=4, accelerator="cpu"))
-    assert not bool(finetuned.head.supported[3])  # a dropped class cannot be predicted
-    tuned = DatasetContext(context.spec, context.data_root,
-                           FeatureStore(finetuned.backbone, None, context.support_store.settings),
-                           FeatureStore(finetuned.backbone, None, context.test_store.settings), test_limit=3)
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False)
-    for method in (FinetunedHead(finetuned, context.class_names, 16),
-                   build_method("rns", context.class_names, 16, {"steps": 5})):
-        datamodule = FewShotDataModule(tuned, 1, 100)
-        method.attach_support(datamodule.support_bank(), tuned.text_features)
-        trainer.test(method, datamodule=datamodule, verbose=False)
-        assert 0 <= method.results["mIoU"] <= 100
+    results = tmp_path / "results"
+    key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
+    write_best_params(best_params_path(results, key), {"params": tuned})
+    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[rns,finetune,finetune_rns]", "shots=[1]",
+                           "seeds=[100]", "test_limit=6", "tune_missing=false", *overrides))
+    return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, best_params_path(results, key)
+
+
+def test_finetune_rows_run_in_the_sweep_on_the_finetuned_encoder(tmp_path, toy_data_root, monkeypatch):
+    import baselines.offline_finetune as module
+
+    calls = []
+    monkeypatch.setattr(module, "finetune", lambda *args, **kw: calls.append(1) or finetune(*args, **kw))
+    # encoder_lr = 0: AdamW leaves the encoder exactly as it was (its decay is scaled by the lr),
+    # so finetune + RNS must equal RNS to the last digit: same features, bank, text and seeds.
+    frozen, tuned_file = sweep(tmp_path / "frozen", toy_data_root, {"steps": 3, "encoder_lr": 0.0})
+    assert len(calls) == 1  # finetune and finetune_rns of one support set share one finetuned encoder
+    assert frozen["finetune_rns"]["metrics"] == frozen["rns"]["metrics"]
+    assert frozen["finetune_rns"]["tuned_params"] == frozen["finetune"]["tuned_params"] == str(tuned_file)
+    assert frozen["finetune_rns"]["method_options"] == {"steps": 3, "encoder_lr": 0.0}
+    # Closed vocabulary: the finetune head reports what it can never predict.
+    assert "unpredictable_classes" in frozen["finetune"]["metrics"]
+
+    moved, _ = sweep(tmp_path / "moved", toy_data_root, {"steps": 3, "encoder_lr": 0.05, "batch_size": 2})
+    assert moved["finetune_rns"]["metrics"]["mIoU"] != moved["rns"]["metrics"]["mIoU"]
+    assert moved["rns"]["metrics"] == frozen["rns"]["metrics"]  # the shared, cached features were not touched

@@ -86,6 +86,18 @@ def test_upsampling_by_hand_on_a_tiny_grid():
         upsample_logits(grid, 2, (5, 4))
 
 
+def test_separable_upsampling_equals_interpolate_and_its_gradient():
+    # The training path multiplies by interpolation matrices; F.interpolate is the reference.
+    grid = torch.randn(5, 7, 3, dtype=torch.float32, requires_grad=True)
+    reference = F.interpolate(grid[None], size=(7 * 16, 3 * 16), mode="bilinear", align_corners=False)[0]
+    ours = upsample_logits(grid, 16, (100, 41))
+    assert torch.allclose(ours, reference[:, :100, :41], atol=1e-6)
+    weights = torch.randn(5, 100, 41)
+    (ours_grad,) = torch.autograd.grad((ours * weights).sum(), grid)
+    (reference_grad,) = torch.autograd.grad((reference[:, :100, :41] * weights).sum(), grid)
+    assert torch.allclose(ours_grad, reference_grad, atol=1e-4)
+
+
 def test_linear_patches_loss_is_computed_at_label_resolution():
     g = torch.Generator().manual_seed(0)
     features = F.normalize(torch.randn(2, 2, 3, generator=g), dim=-1)  # (h, w, D)

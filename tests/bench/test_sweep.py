@@ -76,7 +76,7 @@ def test_record_is_self_describing(tmp_path, toy_data_root):
 
 def test_ddp_on_two_processes_gives_the_single_process_numbers(tmp_path, toy_data_root):
     """Lightning's own DDP launcher (CPU, gloo): shards are disjoint and the metric is synced."""
-    common = ["shots=[1]", "seeds=[100]", "test_limit=9", f"data_root={toy_data_root}",
+    common = ["shots=[1]", "seeds=[100]", "test_limit=9", "methods=[zero_shot,rns]", f"data_root={toy_data_root}",
               f"cache_dir={tmp_path / 'cache'}", "trainer.accelerator=cpu"]
     env = {**os.environ, "RNS_DATA_ROOT": str(toy_data_root)}
     for name, extra in (("single", []), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
@@ -90,3 +90,35 @@ def test_ddp_on_two_processes_gives_the_single_process_numbers(tmp_path, toy_dat
     for record in ddp:
         assert record["metrics"]["mIoU"] == pytest.approx(by_row[record["row"]]["mIoU"], abs=1e-6)
         assert record["metrics"]["aAcc"] == pytest.approx(by_row[record["row"]]["aAcc"], abs=1e-6)
+
+
+def extracted_counts(out: str) -> tuple[int, int]:
+    line = next(line for line in out.splitlines() if line.startswith("features extracted by this sweep"))
+    test, support = (int(part.split()[0]) for part in line.split(": ", 1)[1].split(", ")[:2])
+    return test, support
+
+
+@pytest.mark.parametrize("prefetch", ["auto", "drawn"])
+def test_a_later_run_with_another_method_or_seed_extracts_nothing(prefetch, tmp_path, toy_data_root, capsys):
+    common = ("shots=[1]", "test_limit=6", f"extraction.support_prefetch={prefetch}")
+    run_sweep(bench_config(tmp_path, toy_data_root, "seeds=[100]", "methods=[rns]", *common))
+    assert extracted_counts(capsys.readouterr().out)[0] == 6
+    run_sweep(bench_config(tmp_path, toy_data_root, "seeds=[18]", "methods=[knn_clip]", *common))
+    test, support = extracted_counts(capsys.readouterr().out)
+    assert test == 0
+    # auto on toy = the whole 240-image support pool up front; drawn extracts seed 18's new images.
+    assert (support == 0) if prefetch == "auto" else (support > 0)
+
+
+def test_make_bench_tunes_offline_rows_first_then_uses_the_tuned_parameters(tmp_path, toy_data_root, capsys):
+    small = ("shots=[1]", "seeds=[100]", "test_limit=6", "methods=[rns,linear_class_features]",
+             "tuning.n_trials=2", "tuning.heartbeat_s=null",
+             "tuning.search_space.linear_class_features.steps={type: int, low: 10, high: 30, step: 10}")
+    run_sweep(bench_config(tmp_path, toy_data_root, *small))
+    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    tuned_file = tmp_path / "results" / "toy" / "toy_vlm" / "full" / "linear_class_features" / "tuned_B1_seed100.json"
+    assert records["linear_class_features"]["tuned_params"] == str(tuned_file)
+    params = json.loads(tuned_file.read_text())["params"]
+    assert {k: records["linear_class_features"]["method_options"][k] for k in params} == params
+    assert records["rns"]["tuned_params"] is None  # RNS runs with its fixed defaults
+    assert "linear_class_features B=1 seed=100: best val mIoU" in capsys.readouterr().out

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from synthetic_problem import PATCH, bank_of, make_problem
 from torch.utils.data import DataLoader
 
+from rns_bench.backbones import build_backbone
 from rns_bench.errors import InputError, UnknownNameError
 from rns_bench.methods import build_method, load_methods
 from rns_bench.methods.base import SupportPixels
@@ -46,10 +48,30 @@ def problem():
     return make_problem(seed=3)
 
 
+def adapt_to_random_images(method, problem) -> None:
+    """Methods that finetune the encoder first see support images: random ones through a random
+    backbone of the problem's width (the features they are then tested on are the problem's)."""
+    backbone = build_backbone("random_vlm", dim=problem.support_features[0].shape[-1])
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 48, 3), dtype=np.uint8) for _ in range(2)]
+    labels = [rng.integers(0, problem.num_classes, (32, 48)).astype(np.uint8) for _ in range(2)]
+    adapted = method.adapt_encoder(backbone, images, labels, None)
+    assert adapted is not backbone and adapted.dim == backbone.dim
+
+
+OPTIONS = {"rns": {"steps": 60}, "finetune": {"steps": 2, "accelerator": "cpu"},
+           "finetune_rns": {"steps": 2, "accelerator": "cpu", "rns": {"steps": 60}}}
+
+
 @pytest.mark.parametrize("name", sorted(load_methods().names()))
 def test_method_contract(name, problem):
     names = [f"class{c}" for c in range(problem.num_classes)]
-    method = build_method(name, names, PATCH, {"steps": 60} if name == "rns" else {})
+    method = build_method(name, names, PATCH, OPTIONS.get(name, {}))
+    if method.needs_support_images:
+        adapt_to_random_images(method, problem)
+    else:
+        with pytest.raises(InputError, match="does not adapt the encoder"):
+            method.adapt_encoder(None, [], [], None)
     with pytest.raises(InputError, match="attach_support"):
         evaluate(method, items_of(problem), 2)
     with pytest.raises(InputError, match="give one per class"):

@@ -86,7 +86,7 @@ def test_intermediate_values_are_reported_per_chunk_and_hopeless_trials_pruned(p
 
 
 def test_validation_miou_uses_the_test_metric(problem):
-    method = problem.build({"steps": 30, "lr": 0.1})
+    method, _ = problem.build({"steps": 30, "lr": 0.1})
     perfect = lambda q: torch.nn.functional.one_hot(  # noqa: E731
         torch.zeros(len(q), dtype=torch.long), problem.train_bank.num_classes).float()
     item = problem.val_items[0]

@@ -22,14 +22,15 @@ def tune_config(tmp_path: Path, data_root: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("tune", overrides=[f"data_root={data_root}", f"results_dir={tmp_path / 'results'}",
                                           f"cache_dir={tmp_path / 'cache'}", f"presence_cache_dir={tmp_path / 'p'}",
-                                          "heartbeat_s=null", *overrides])
+                                          "tuning.heartbeat_s=null", *overrides])
 
 
 def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_data_root):
-    small = ("methods=[linear_class_features]", "shots=[1]", "seeds=[100]", "report_every=10",
-             "search_space.linear_class_features.steps.low=10", "search_space.linear_class_features.steps.high=30",
-             "search_space.linear_class_features.steps.step=10")
-    [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "n_trials=2", *small))
+    small = ("methods=[linear_class_features]", "shots=[1]", "seeds=[100]", "tuning.report_every=10",
+             "tuning.search_space.linear_class_features.steps.low=10",
+             "tuning.search_space.linear_class_features.steps.high=30",
+             "tuning.search_space.linear_class_features.steps.step=10")
+    [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=2", *small))
     key = RunKey("toy", "toy_vlm", "full", "linear_class_features", 1, 100)
     path = best_params_path(tmp_path / "results", key)
     assert path.parent == key.path(tmp_path / "results").parent and path.name == "tuned_B1_seed100.json"
@@ -40,7 +41,7 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
             / "B1_seed100.db").exists()
     assert summary["path"] == str(path)
 
-    again = run_tuning(tune_config(tmp_path, toy_data_root, "n_trials=3", *small))[0]
+    again = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=3", *small))[0]
     assert again["trials_run_now"] == 1 and again["n_complete"] + again["n_pruned"] == 3
 
     options, source = tuned_options(tmp_path / "results", key, {"weight_decay": 0.0, "lr": 123.0})
@@ -54,3 +55,25 @@ def test_untuned_runs_keep_their_options(tmp_path):
     write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}})
     assert tuned_options(tmp_path, key, {"steps": 7})[0] == {"steps": 50}
     assert not list(best_params_path(tmp_path, key).parent.glob("*.tmp"))  # the atomic write left nothing behind
+
+
+def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path, toy_data_root, capsys):
+    """make bench with only finetune_rns: its encoder training is tuned under the finetune row
+    (every trial finetunes, then re-extracts train and validation features), and the run uses it."""
+    from bench_config import bench_config
+
+    from rns_bench.bench.run import run_sweep
+
+    steps = ("tuning.search_space.finetune.steps.low=2", "tuning.search_space.finetune.steps.high=4",
+             "tuning.search_space.finetune.steps.step=2")
+    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[finetune_rns]", "shots=[1]", "seeds=[100]",
+                           "test_limit=4", "tuning.n_trials=2", "tuning.heartbeat_s=null", *steps))
+    tuned = best_params_path(tmp_path / "results", RunKey("toy", "toy_vlm", "full", "finetune", 1, 100))
+    saved = json.loads(tuned.read_text())
+    assert set(saved["params"]) == {"lr", "encoder_lr", "batch_size", "steps"} and saved["n_complete"] == 2
+    assert saved["params"]["steps"] in (2, 4)
+    assert 0 < saved["value"] <= 100
+    [record] = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    assert record["row"] == "finetune_rns" and record["tuned_params"] == str(tuned)
+    assert record["method_options"] == saved["params"]
+    assert "finetune B=1 seed=100: best val mIoU" in capsys.readouterr().out
