@@ -162,7 +162,8 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
     if root_dir is not None:
         callbacks.append(L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(root_dir) / "checkpoints", save_last=True,
                                                              save_top_k=0))
-    trainer = L.Trainer(max_steps=config.steps, accelerator=config.accelerator, devices=1,
+    accelerator, devices = trainer_device(config.accelerator, _device_of(backbone))
+    trainer = L.Trainer(max_steps=config.steps, accelerator=accelerator, devices=devices,
                         precision=config.precision, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=root_dir is not None, callbacks=callbacks,
                         default_root_dir=str(root_dir) if root_dir else None, deterministic=True)
@@ -177,6 +178,14 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
     encoder = module.encoder.to(_device_of(backbone)).eval().requires_grad_(False)
     checkpoint = Path(callbacks[0].last_model_path) if callbacks and callbacks[0].last_model_path else None
     return Finetuned(encoder, module.linear_head(), checkpoint)
+
+
+def trainer_device(accelerator: str, backbone_device: torch.device) -> tuple[str, int | list[int]]:
+    """Lightning's (accelerator, devices) for finetuning: the frozen backbone's own GPU when it has
+    one and ``accelerator`` allows it (under DDP each rank finetunes on its GPU, not all on GPU 0)."""
+    if backbone_device.type == "cuda" and accelerator in ("auto", "gpu", "cuda"):
+        return "gpu", [backbone_device.index or 0]
+    return accelerator, 1
 
 
 def _device_of(backbone: Backbone) -> torch.device:

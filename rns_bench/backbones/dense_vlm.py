@@ -10,6 +10,7 @@ here, so callers never normalise.
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -26,9 +27,13 @@ if TYPE_CHECKING:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else as torch reads it."""
+    """``"auto"`` → this process's GPU when CUDA is available (``LOCAL_RANK``, which Lightning's
+    DDP launcher and torchrun set, so ranks do not all extract on GPU 0), else CPU; anything else
+    as torch reads it."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     return torch.device(device)
 
 
