@@ -83,7 +83,7 @@ def compute_presence(read_label: ReadLabel, image_ids: Sequence[str], num_classe
     """(P, K) bool presence of ``image_ids`` (see :func:`presence_row`), with a progress bar."""
     rows = np.zeros((len(image_ids), num_classes), dtype=bool)
     for row, image_id in enumerate(tqdm(image_ids, desc="class presence", unit="image", leave=False,
-                                        disable=not image_ids)):
+                                        disable=not image_ids, delay=1.0)):
         rows[row] = presence_row(read_label, image_id, num_classes, short_side)
     return rows
 
@@ -115,7 +115,8 @@ class PresenceIndex:
             self._rows.update(self.read())
         missing = list(dict.fromkeys(i for i in image_ids if i not in self._rows))
         pending: dict[str, np.ndarray] = {}
-        for image_id in tqdm(missing, desc="class presence", unit="image", leave=False, disable=not missing):
+        for image_id in tqdm(missing, desc="class presence", unit="image", leave=False, disable=not missing,
+                             delay=1.0):
             pending[image_id] = presence_row(read_label, image_id, self.num_classes, self.key.short_side)
             if len(pending) == self.checkpoint_every:
                 self._store(pending)  # an interrupted computation keeps what it did

@@ -56,8 +56,9 @@ class FeatureStore:
     def get(self, image_ids: Sequence[str], load_image: LoadImage, desc: str = "features") -> list[DenseFeatures]:
         """Features of ``image_ids`` (kept in memory for later calls), in order."""
         missing = not_in_memory_or_cache(image_ids, self._memory, self.cache)
+        # delay: a bar only for work that lasts, not one flash per tuning trial's few images
         with tqdm(total=len(missing), desc=f"extracting {desc}", unit="image", disable=not missing,
-                  leave=False) as progress:
+                  leave=False, delay=1.0) as progress:
             for image_id, dense in self._extract(missing, load_image):
                 self._memory[image_id] = dense
                 progress.update()
