@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from baselines.offline_linear import LinearHead, OfflineLinearMethod, init_linear, pixel_classes, pixel_loss
 from rns_bench.backbones.base import Backbone
 from rns_bench.errors import ConfigError, InputError
-from rns_bench.features.dense import padded_pixels, resize_label
+from rns_bench.features.dense import device_of, padded_pixels, resize_label
 from rns_bench.methods import METHODS
 from rns_bench.methods.base import SupportPixels
 from rns_bench.methods.rns_method import RNS
@@ -162,7 +162,7 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
     if root_dir is not None:
         callbacks.append(L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(root_dir) / "checkpoints", save_last=True,
                                                              save_top_k=0))
-    accelerator, devices = trainer_device(config.accelerator, _device_of(backbone))
+    accelerator, devices = trainer_device(config.accelerator, device_of(backbone))
     trainer = L.Trainer(max_steps=config.steps, accelerator=accelerator, devices=devices,
                         precision=config.precision, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=root_dir is not None, callbacks=callbacks,
@@ -175,7 +175,7 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
         finally:  # Lightning's deterministic=True is process-wide; the rest of the sweep keeps its own
             torch.use_deterministic_algorithms(deterministic)
     # Back where the frozen backbone lives: the run's features are extracted there.
-    encoder = module.encoder.to(_device_of(backbone)).eval().requires_grad_(False)
+    encoder = module.encoder.to(device_of(backbone)).eval().requires_grad_(False)
     checkpoint = Path(callbacks[0].last_model_path) if callbacks and callbacks[0].last_model_path else None
     return Finetuned(encoder, module.linear_head(), checkpoint)
 
@@ -186,11 +186,6 @@ def trainer_device(accelerator: str, backbone_device: torch.device) -> tuple[str
     if backbone_device.type == "cuda" and accelerator in ("auto", "gpu", "cuda"):
         return "gpu", [backbone_device.index or 0]
     return accelerator, 1
-
-
-def _device_of(backbone: Backbone) -> torch.device:
-    tensor = next(iter([*backbone.parameters(), *backbone.buffers()]), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 class LastFinetune:
@@ -206,7 +201,9 @@ class LastFinetune:
 
     def __call__(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                  num_classes: int, config: FinetuneConfig, short_side: int | None,
-                 root_dir: Path | None) -> Finetuned:
+                 work_dir: Path | None) -> Finetuned:
+        """:func:`finetune`, with Lightning's checkpoint under ``work_dir`` if ``config.keep_checkpoint``."""
+        root_dir = work_dir if config.keep_checkpoint else None
         digest = hashlib.sha256()
         for array in (*images, *labels):
             digest.update(str(array.shape).encode())
@@ -242,8 +239,7 @@ class Finetune(OfflineLinearMethod):
 
     def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                       short_side: int | None, work_dir: Path | None = None) -> Backbone:
-        result = finetune_once(backbone, images, labels, self.num_classes, self.config, short_side,
-                               work_dir if self.config.keep_checkpoint else None)
+        result = finetune_once(backbone, images, labels, self.num_classes, self.config, short_side, work_dir)
         self.trained_head = result.head
         return result.backbone
 
@@ -271,6 +267,5 @@ class FinetuneRNS(RNS):
 
     def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                       short_side: int | None, work_dir: Path | None = None) -> Backbone:
-        config = self.finetune_config
-        return finetune_once(backbone, images, labels, self.num_classes, config, short_side,
-                             work_dir if config.keep_checkpoint else None).backbone
+        return finetune_once(backbone, images, labels, self.num_classes, self.finetune_config, short_side,
+                             work_dir).backbone

@@ -7,7 +7,7 @@ batches of dense features with their original-resolution labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class DatasetContext:
     test_limit: int | None = None
     presence_cache_dir: Path | None = None
     region_store: RegionStore | None = None  # region mode: proposals of the test images (rns spec §6)
+    _last_adapted: DatasetContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.test_store is not None and self.test_store.backbone is not self.support_store.backbone:
@@ -64,9 +65,8 @@ class DatasetContext:
         """This context with features from ``backbone`` (same extraction settings, no disk cache):
         for an encoder adapted to one run's support images, whose features no other run shares.
         The last one is kept, so the rows that share an adapted encoder share its features too."""
-        last = getattr(self, "_last_adapted", None)
-        if last is not None and last.backbone is backbone:
-            return last
+        if self._last_adapted is not None and self._last_adapted.backbone is backbone:
+            return self._last_adapted
 
         def fresh(store: FeatureStore) -> FeatureStore:
             return FeatureStore(backbone, None, store.settings, store.image_batch, store.window_batch)

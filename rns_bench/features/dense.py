@@ -86,7 +86,7 @@ def extract_dense(backbone: Backbone, images: Sequence[np.ndarray], settings: Ex
 
     for spec in settings.windows:
         check_patch_aligned(spec.crop, spec.stride, patch)
-    device = _device_of(backbone)
+    device = device_of(backbone)
     canvases: dict[tuple[int, int], PatchCanvas] = {}
     crops: dict[tuple[int, int, tuple[int, int, int, int]], torch.Tensor] = {}
     for index, (pixels, _) in enumerate(prepared):
@@ -110,7 +110,7 @@ def _forward_batches(backbone: Backbone, crops: dict[Hashable, torch.Tensor],
     by_shape: dict[tuple[int, ...], list[Hashable]] = {}
     for key, crop in crops.items():
         by_shape.setdefault(tuple(crop.shape), []).append(key)
-    device = _device_of(backbone)
+    device = device_of(backbone)
     for keys in by_shape.values():
         for start in range(0, len(keys), window_batch):
             chunk = keys[start : start + window_batch]
@@ -118,7 +118,7 @@ def _forward_batches(backbone: Backbone, crops: dict[Hashable, torch.Tensor],
             yield from zip(chunk, out, strict=True)
 
 
-def _device_of(backbone: torch.nn.Module) -> torch.device:
+def device_of(backbone: torch.nn.Module) -> torch.device:
     """Where the backbone's weights (or buffers) live; CPU for a backbone with neither."""
     tensor = next(itertools.chain(backbone.parameters(), backbone.buffers()), None)
     return tensor.device if tensor is not None else torch.device("cpu")

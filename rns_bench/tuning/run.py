@@ -86,23 +86,29 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
     if no_names:
         text_available = torch.ones(num_classes, dtype=torch.bool)
         text_available[no_names] = False
-    pixels = support_pixels(context, train_ids, no_images)
     patch_size = context.backbone.patch_size
 
-    def adapted_support(method: SegMethod):
-        """Finetuning trials: adapt the encoder on the train images, re-extract train and validation."""
-        images, labels = support_images(context, train_ids, no_images)
-        adapted = context.with_backbone(method.adapt_encoder(context.backbone, images, labels,
-                                                             context.support_store.short_side))
-        adapted_pixels = support_pixels(adapted, train_ids, no_images)
-        return (bank_of_pixels(adapted_pixels, num_classes, patch_size), adapted_pixels,
-                evaluation_items(adapted, val_ids))
+    def support_and_validation(under: DatasetContext):
+        """(train bank, train pixels, validation items) with ``under``'s encoder."""
+        pixels = support_pixels(under, train_ids, no_images)
+        return bank_of_pixels(pixels, num_classes, patch_size), pixels, evaluation_items(under, val_ids)
 
-    needs_pixels = load_methods().get(row.method).needs_support_pixels
+    method_cls = load_methods().get(row.method)
+    if method_cls.needs_support_images:  # finetuning: every trial has its own encoder, nothing shared
+        images, labels = support_images(context, train_ids, no_images)  # read once for all trials
+        bank, pixels, val_items = None, None, []
+
+        def adapted_support(method: SegMethod):
+            """A trial's support and validation under the encoder it finetuned on the train images."""
+            encoder = method.adapt_encoder(context.backbone, images, labels, context.support_store.short_side)
+            return support_and_validation(context.with_backbone(encoder))
+    else:
+        bank, pixels, val_items = support_and_validation(context)
+        adapted_support = None
     return TuningProblem(method=row.method, class_names=context.class_names, patch_size=patch_size,
-                         train_bank=bank_of_pixels(pixels, num_classes, patch_size),
-                         val_items=evaluation_items(context, val_ids), text=context.text_features,
-                         text_available=text_available, train_pixels=pixels if needs_pixels else None,
+                         train_bank=bank, val_items=val_items, text=context.text_features,
+                         text_available=text_available,
+                         train_pixels=pixels if method_cls.needs_support_pixels else None,
                          options=dict(row.options), report_every=int(cfg.tuning.report_every),
                          adapted_support=adapted_support)
 

@@ -100,13 +100,13 @@ class TuningProblem:
     train_bank / train_pixels: support from the train images (pixels only for methods with
     ``needs_support_pixels``); val_items: dicts shaped like test items (``features`` (h, w, D),
     ``resized_hw``, ``label`` (H, W) original resolution); adapted_support: replaces all three
-    per trial for methods that adapt the encoder (finetuning).
+    per trial for methods that adapt the encoder (finetuning; their train_bank is then None).
     """
 
     method: str
     class_names: list[str]
     patch_size: int
-    train_bank: SupportBank
+    train_bank: SupportBank | None
     val_items: list[dict[str, Any]]
     text: torch.Tensor | None = None
     text_available: torch.Tensor | None = None
