@@ -30,10 +30,11 @@ from torch.utils.data import DataLoader, Dataset
 from baselines.offline_linear import LinearHead, OfflineLinearMethod, init_linear, pixel_classes, pixel_loss
 from rns_bench.backbones.base import Backbone
 from rns_bench.errors import ConfigError, InputError
-from rns_bench.features.dense import device_of, padded_pixels, resize_label
+from rns_bench.features.dense import device_of, padded_pixels
 from rns_bench.methods import METHODS
 from rns_bench.methods.base import SupportPixels
 from rns_bench.methods.rns_method import RNS
+from rns_bench.ops.resize import resize_label
 from rns_bench.options import options_from_dict
 
 

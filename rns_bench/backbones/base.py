@@ -32,6 +32,11 @@ class Backbone(ABC, torch.nn.Module):
         """
         return copy.deepcopy(self).requires_grad_(True)
 
+    def provenance(self) -> dict[str, str | None]:
+        """Where this backbone's code comes from when it is not a pinned package (e.g. the commit
+        of a local source checkout): written into every record and part of the feature-cache key."""
+        return {}
+
     @abstractmethod
     def encode_text(self, class_names: list[str]) -> torch.Tensor:
         """K class names (used verbatim) → (K, D) text features, unit-norm rows."""

@@ -25,6 +25,7 @@ from rns_bench.backbones import BACKBONES
 from rns_bench.backbones.dense_vlm import DenseVLM
 from rns_bench.backbones.weight_files import checkpoint_hash_suffix, require_file
 from rns_bench.errors import InputError
+from rns_bench.provenance import git_revision
 
 HUB_ENTRY = "dinov3_vitl16_dinotxt_tet1280d20h24l"
 PATCH_ALIGNED = slice(1024, 2048)  # second half of the dino.txt text embedding
@@ -59,6 +60,12 @@ class DINOv3Txt(DenseVLM):
         backbone = model.visual_model.backbone
         super().__init__(model, tokenizer, IMAGENET_MEAN, IMAGENET_STD, patch_size=backbone.patch_size,
                          dim=backbone.embed_dim, device=device)
+        self._commit = git_revision(files["repo_dir"])
+
+    def provenance(self) -> dict[str, str | None]:
+        """The facebookresearch/dinov3 commit of ``repo_dir`` (None when it is not a git checkout).
+        The release loads a user's ``./dinov3`` checkout and pins no commit (README "DINOv3.txt")."""
+        return {"dinov3_commit": self._commit}
 
     def dense_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised pixels → (B, H/16, W/16, 1024) final-normed backbone patch tokens."""

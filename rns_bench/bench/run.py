@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,24 @@ from tqdm.auto import tqdm
 
 from rns_bench.backbones import build_backbone
 from rns_bench.bench.leaderboard import write_leaderboard
-from rns_bench.bench.records import RunKey, environment, read_records, write_record
+from rns_bench.bench.records import (
+    RunKey,
+    environment,
+    has_current_record,
+    read_records,
+    retire_stale_record,
+    write_record,
+)
 from rns_bench.data.datamodule import DatasetContext, FewShotDataModule
 from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
 from rns_bench.errors import ConfigError
 from rns_bench.features.build import build_feature_stores, prefetches_support_pool
 from rns_bench.methods import build_method
+from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore
-from rns_bench.tuning.params import best_params_path, tuned_options
+from rns_bench.tuning.params import best_params_path, has_current_params, tuned_options
 from rns_bench.tuning.support import support_images, support_pixels
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -129,6 +138,8 @@ def run_one(cfg: DictConfig, context: DatasetContext, method_row: MethodRow, key
         "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
         "classes_without_images": no_images, "classes_without_names": no_names,
         "class_list_sha256": context.spec.class_list_sha256(),
+        "pixel_pipeline": PIXEL_PIPELINE,
+        "backbone_provenance": context.backbone.provenance(),
         "num_test_images": len(context.test_ids),
         "metrics": method.results,
         "timings_s": {"support": round(support_seconds, 3),
@@ -186,7 +197,11 @@ def run_sweep(cfg: DictConfig) -> str:
     # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
             for b in cfg.shots for s in sweep_seeds(cfg, context.spec) for row in rows]
-    todo = [(row, key) for row, key in keys if not key.path(results_dir).exists()]
+    todo = [(row, key) for row, key in keys if not has_current_record(key.path(results_dir))]
+    retired = [moved for _, key in todo if (moved := retire_stale_record(key.path(results_dir)))]
+    if retired:
+        print(f"{len(retired)} records were computed through another pixel path (decode/resize) and will be "
+              f"re-run; the old ones are kept under {retired[0].parent}/ (and the other rows' stale/ folders)")
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records; running {len(todo)}.")
     if todo:
         prefetch_support_pool(cfg, context)
@@ -228,10 +243,10 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, row: MethodRow, ke
 
     tuned_key = replace(key, row=row.tuned_params_of)
     tuned_file = best_params_path(Path(cfg.results_dir), tuned_key)
-    if row.tuned_params_of not in search_spaces(cfg) or tuned_file.exists():
+    if row.tuned_params_of not in search_spaces(cfg) or has_current_params(tuned_file):
         return
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
-        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s))
+        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s), has_current_params)
         return
     if len(context.support_split(key.shots, key.seed).image_ids) < 2:
         tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
@@ -246,10 +261,11 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, row: MethodRow, ke
         optuna.logging.set_verbosity(verbosity)
 
 
-def wait_for_file(path: Path, timeout_s: float, poll_s: float = 2.0) -> None:
-    """Block until ``path`` exists (written by rank 0), or fail after ``timeout_s`` with the fix."""
+def wait_for_file(path: Path, timeout_s: float, ready: Callable[[Path], bool] = Path.exists,
+                  poll_s: float = 2.0) -> None:
+    """Block until ``ready(path)`` (written by rank 0), or fail after ``timeout_s`` with the fix."""
     deadline = time.monotonic() + timeout_s
-    while not path.exists():
+    while not ready(path):
         if time.monotonic() > deadline:
             raise ConfigError(f"waited {timeout_s:.0f} s for rank 0's tuned parameters {path}; on several nodes "
                               "results_dir must be shared, or tune first with `python -m rns_bench.tuning`")

@@ -10,16 +10,18 @@ to look for: ``train``/``val`` (VOC, Context, Cityscapes), ``train2017``/``val20
 ``training``/``validation`` (ADE20K). Support images come from the first, test images from the
 second (§1).
 
-Class lists (``rns_bench/data/classes/<key>.txt``) are mmsegmentation 1.2.2's ``METAINFO``
-class tuples verbatim and in mmseg order, with these exceptions:
+Class lists (``rns_bench/data/classes/<key>.txt``) hold the strings the **release** runs with
+(its own dataset classes override mmseg's; they are text prompts, so one string changes the
+whole prediction), in mmsegmentation 1.2.2's order. Against mmseg's ``METAINFO`` that means:
 
-* ``voc``/``voc20`` say 'dining table' and 'potted plant' where mmseg's PascalVOCDataset says
-  'diningtable' and 'pottedplant': the protocol (§1) fixes these prompts.
-* ``ade``: mmseg's ADE20KDataset spells class 7 'bed ' with a trailing space; the list has it
-  stripped to 'bed' (the checksum recorded in results is of the stripped list).
-* ``coco_object``: mmseg has no such dataset; the list is 'background' followed by the 80
-  thing classes, which are the first 80 names of mmseg's COCOStuffDataset (instanceTrainIds:
-  0 = background incl. stuff and unlabelled, 1..80 = things).
+* ``voc``/``voc20`` say 'dining table' and 'potted plant' (mmseg: 'diningtable', 'pottedplant');
+* ``context``/``context59`` say 'potted plant' (mmseg 1.x: 'pottedplant');
+* ``coco_object``: mmseg has no such dataset; the release's list is 'background' followed by the
+  80 things of mmseg's COCOStuffDataset, with 'aeroplane' where mmseg says 'airplane'
+  (instanceTrainIds: 0 = background incl. stuff and unlabelled, 1..80 = things);
+* ``ade``: mmseg and the release spell class 7 'bed ' with a trailing space; the list has it
+  stripped to 'bed' (it tokenises identically; the checksum recorded in results is of the
+  stripped list). This is the one difference from the release's strings.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_pr
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import draw_support_split
 from rns_bench.errors import InputError
-from rns_bench.features.dense import DenseFeatures, resize_label
+from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.store import FeatureStore
+from rns_bench.ops.resize import resize_label
 from rns_bench.proposals.store import RegionStore, resized_image_loader
 
 

@@ -5,6 +5,10 @@ A layout reader (:class:`~rns_bench.data.voc_layout.VOCReader` for split-file la
 a split holds and where an id's image and label live; :class:`SegmentationReader` does the
 reading and every check, so all datasets fail the same way on the same bad file:
 
+* images are decoded as the release decodes them (mmcv ``imfrombytes(flag='color', backend='cv2')``
+  then BGR → RGB): OpenCV's ``IMREAD_COLOR``, which applies the EXIF orientation tag — PIL does
+  not, so a tagged JPEG decodes rotated here and upright in PIL. Labels are read with PIL as
+  mmseg's ``LoadAnnotations`` does ('unchanged': palette indices, no orientation);
 * a missing dataset folder, image or label file names the expected path and the fix;
 * an unreadable or truncated file names the file;
 * a label in another PIL mode than palette ('P') or greyscale ('L'), of another size than
@@ -18,12 +22,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from rns_bench.errors import InputError
 
 IGNORE_INDEX = 255
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap height and width
 # Palette (P) labels hold class indices; greyscale (L) is how Cityscapes/ADE-style ids ship.
 _LABEL_MODES = ("P", "L")
 DEFAULT_FIX = "check the dataset root and that the dataset was extracted completely"
@@ -63,10 +70,8 @@ class SegmentationReader(ABC):
         return "Every image needs its label file"
 
     def read_image(self, image_id: str) -> np.ndarray:
-        """(H, W, 3) uint8 RGB."""
-        path = self._existing(self.image_path(image_id), "image")
-        with open_image(path) as image:
-            return np.array(image.convert("RGB"), dtype=np.uint8)
+        """(H, W, 3) uint8 RGB, decoded as the release does (:func:`decode_image`)."""
+        return decode_image(self._existing(self.image_path(image_id), "image"))
 
     def read_label(self, image_id: str) -> np.ndarray:
         """(H, W) uint8 class indices in 0..K−1 or 255, same size as the image."""
@@ -115,14 +120,46 @@ class SegmentationReader(ABC):
 
     def _check_size(self, image_id: str, label_path: Path, label_hw: tuple[int, ...]) -> None:
         image_path = self._existing(self.image_path(image_id), "image")
-        try:
-            with Image.open(image_path) as image:  # header only: no pixel decoding
-                image_hw = (image.height, image.width)
-        except (OSError, SyntaxError, ValueError) as error:
-            raise InputError(f"cannot read {image_path}: {error}. Re-extract or re-download it.") from error
+        image_hw, orientation = decoded_size(image_path)
         if image_hw != tuple(label_hw):
+            rotated = (f" after its EXIF orientation {orientation} (OpenCV, like the release, decodes it "
+                       f"rotated; strip the tag or rotate the label to match)"
+                       if orientation in TRANSPOSING_ORIENTATIONS else "")
             raise InputError(f"label {label_path} is {label_hw[0]}x{label_hw[1]} (HxW) but its image "
-                             f"{image_path} is {image_hw[0]}x{image_hw[1]}; they must match pixel for pixel")
+                             f"{image_path} is {image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel")
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB as the release decodes ``path``: ``cv2.imdecode(IMREAD_COLOR)`` (EXIF
+    orientation applied, greyscale expanded to three channels), then BGR → RGB. An unreadable or
+    truncated file is an InputError naming it."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error}. Check its permissions, or re-extract it.") from error
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None or _jpeg_truncated(data):
+        raise InputError(f"cannot read {path}: OpenCV cannot decode it; the file is corrupt or truncated. "
+                         f"Re-extract or re-download it.")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _jpeg_truncated(data: np.ndarray) -> bool:
+    """A JPEG whose last scan has no end-of-image marker after it (older OpenCV builds decode such a
+    file with a warning, filling the missing rows with grey)."""
+    blob = data.tobytes()
+    return blob[:2] == b"\xff\xd8" and blob.rfind(b"\xff\xd9") < blob.rfind(b"\xff\xda")
+
+
+def decoded_size(path: Path) -> tuple[tuple[int, int], int]:
+    """((H, W) of the image as :func:`decode_image` returns it, EXIF orientation) from the header alone."""
+    try:
+        with Image.open(path) as image:  # header only: no pixel decoding
+            orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
+            height, width = image.height, image.width
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"cannot read {path}: {error}. Re-extract or re-download it.") from error
+    return ((width, height) if orientation in TRANSPOSING_ORIENTATIONS else (height, width)), orientation
 
 
 def open_image(path: Path) -> Image.Image:

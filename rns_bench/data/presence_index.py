@@ -34,11 +34,11 @@ from tqdm.auto import tqdm
 from rns_bench.data.atomic_files import atomic_target, file_lock
 from rns_bench.data.datasets import DatasetSpec
 from rns_bench.data.sampling import class_presence
-from rns_bench.features.dense import rescale_size, resize_label
+from rns_bench.ops.resize import PIXEL_PIPELINE, rescale_size, resize_label
 
 # Bump when the way presence is computed changes (resize rule, ignore handling): old entries
 # then simply stop matching.
-PRESENCE_FORMAT = "presence-v1"
+PRESENCE_FORMAT = "presence-v2"  # v2: OpenCV nearest resize (v1 used PIL's)
 CHECKPOINT_EVERY = 1000
 
 ReadLabel = Callable[[str], np.ndarray]
@@ -53,6 +53,7 @@ class PresenceKey:
     class_list_sha256: str
     short_side: int | None  # support resize (§2.2); None = original resolution
     format: str = PRESENCE_FORMAT
+    pixel_pipeline: str = PIXEL_PIPELINE  # how labels are resized (rns_bench.ops.resize)
 
     @classmethod
     def for_dataset(cls, spec: DatasetSpec, short_side: int | None) -> PresenceKey:

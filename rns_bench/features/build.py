@@ -60,8 +60,9 @@ def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone)
         settings = settings_from_config(backbone_config, split)
         cache = None
         if cfg.cache_dir:
-            key = FeatureKey.create(spec.key, spec.data_version, backbone_config["name"],
-                                    backbone_config.get("options") or {}, settings, options["cache_dtype"])
+            identity = {**(backbone_config.get("options") or {}), **backbone.provenance()}
+            key = FeatureKey.create(spec.key, spec.data_version, backbone_config["name"], identity, settings,
+                                    options["cache_dtype"])
             cache = FeatureCache(Path(cfg.cache_dir), key)
         stores[split] = FeatureStore(backbone, cache, settings, image_batch=options["image_batch"],
                                      window_batch=options["window_batch"])

@@ -37,9 +37,10 @@ from safetensors.torch import save_file
 from rns_bench.errors import ConfigError
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.settings import ExtractionSettings
+from rns_bench.ops.resize import PIXEL_PIPELINE
 
 # Bump when the stored layout or the way features are computed changes: old entries then stop matching.
-CACHE_FORMAT = "dense-v2"
+CACHE_FORMAT = "dense-v3"  # v3: images decoded and resized with OpenCV (PIXEL_PIPELINE)
 # Backbone options that say where to run or where to find files, not what to compute: not part of the key.
 RUNTIME_OPTIONS = frozenset({"device", "hf_cache_dir"})
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -64,6 +65,7 @@ class FeatureKey:
     settings: ExtractionSettings
     storage_dtype: str = "float32"
     format: str = CACHE_FORMAT
+    pixel_pipeline: str = PIXEL_PIPELINE
 
     @classmethod
     def create(cls, dataset: str, data_version: str, backbone: str, backbone_options: dict[str, Any],
@@ -77,7 +79,8 @@ class FeatureKey:
     def to_json(self) -> str:
         fields = {"dataset": self.dataset, "data_version": self.data_version, "backbone": self.backbone,
                   "backbone_options": json.loads(self.backbone_options), "settings": self.settings.describe(),
-                  "storage_dtype": self.storage_dtype, "format": self.format}
+                  "storage_dtype": self.storage_dtype, "format": self.format,
+                  "pixel_pipeline": self.pixel_pipeline}
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property

@@ -4,7 +4,8 @@ Resize keep-ratio to scale (2048, S) (S = the setting's short side, or no resize
 right/bottom to a multiple of the patch size with 0, then either one whole-image forward or
 sliding windows (``rns_bench.features.windows``) averaged on the patch grid. Crops of all the
 images given go through the backbone together, ``window_batch`` at a time, grouped by shape.
-Support labels are resized the same way with nearest interpolation.
+Support labels are resized the same way with nearest interpolation (``rns_bench.ops.resize``:
+OpenCV, as the release).
 """
 
 from __future__ import annotations
@@ -16,22 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.features.windows import PatchCanvas, average_maps, check_patch_aligned, window_grid
+from rns_bench.ops.resize import rescale_size, resize_image
 
-LONG_SIDE = 2048
 DEFAULT_WINDOW_BATCH = 16
-
-
-def rescale_size(height: int, width: int, short_side: int | None, long_side: int = LONG_SIDE) -> tuple[int, int]:
-    """mmseg ``Resize(scale=(long_side, short_side), keep_ratio=True)`` output size."""
-    if short_side is None:
-        return height, width
-    factor = min(long_side / max(height, width), short_side / min(height, width))
-    return int(height * factor + 0.5), int(width * factor + 0.5)
 
 
 @dataclass
@@ -42,22 +34,10 @@ class DenseFeatures:
     resized_hw: tuple[int, int]
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if size == image.shape[:2]:
-        return image
-    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
-
-
-def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if size == label.shape:
-        return label
-    return np.asarray(Image.fromarray(label).resize((size[1], size[0]), Image.NEAREST))
-
-
 def padded_pixels(image: np.ndarray, short_side: int | None, patch_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """(H, W, 3) uint8 RGB → ((3, H_p, W_p) float [0, 1] resized and zero-padded to the patch multiple, (H_r, W_r))."""
     size = rescale_size(*image.shape[:2], short_side)
-    pixels = torch.tensor(resize_image(image, size))  # a copy: arrays from PIL are read-only
+    pixels = torch.from_numpy(np.require(resize_image(image, size), requirements=["C", "W"]))
     pixels = pixels.permute(2, 0, 1).float().div(255.0)
     return F.pad(pixels, (0, -size[1] % patch_size, 0, -size[0] % patch_size)), size
 

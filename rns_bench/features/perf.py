@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from rns_bench.backbones import build_backbone
-from rns_bench.features.dense import extract_dense, rescale_size
+from rns_bench.features.dense import extract_dense
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
 from rns_bench.features.store import FeatureStore
+from rns_bench.ops.resize import rescale_size
 
 IMAGE_HW = (512, 683)
 CLIP_LIKE_SETTINGS = {

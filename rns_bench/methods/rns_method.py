@@ -26,7 +26,9 @@ class RNS(SegMethod):
         self.config = RNSConfig.from_dict(options)
 
     def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
-        text = self.text if self.config.use_text else None
+        # The config gates the text (use_text / text_free, spec §5): "w/o text" in the release still
+        # pseudo-labels unsupported classes with it, so the text is handed over unless text_free.
+        text = None if self.config.text_free else self.text
         seeds = [image_seed(self.config.init_seed, i) for i in image_ids]
         with torch.inference_mode(False), torch.enable_grad():  # Trainer.test runs in inference mode
             queries = [q.clone() for q in queries]

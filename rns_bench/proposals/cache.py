@@ -19,15 +19,16 @@ from safetensors.torch import load_file, save_file
 
 from rns_bench.data.atomic_files import atomic_target, write_text_atomic
 from rns_bench.features.cache import settings_key
-from rns_bench.features.dense import LONG_SIDE
+from rns_bench.ops.resize import LONG_SIDE, PIXEL_PIPELINE
 from rns_bench.proposals.base import Proposer
 
 
 def region_cache_settings(proposer: Proposer, short_side: int | None, data_version: str = "") -> dict[str, Any]:
     """Everything that changes a cached region map: the proposer and its settings, the test
-    resolution (mmseg keep-ratio resize to (LONG_SIDE, short_side)) and the dataset files."""
+    resolution (mmseg keep-ratio resize to (LONG_SIDE, short_side)), how the image was decoded and
+    resized (``PIXEL_PIPELINE``) and the dataset files."""
     return {"proposer": proposer.name, "settings": proposer.settings(), "short_side": short_side,
-            "long_side": LONG_SIDE, "data_version": data_version}
+            "long_side": LONG_SIDE, "pixel_pipeline": PIXEL_PIPELINE, "data_version": data_version}
 
 
 class RegionCache:

@@ -67,7 +67,8 @@ class SAM2Proposer(Proposer):
     image_size: the model's input resolution (None = the config's, 1024); tests use 256.
     apply_postprocessing: sam2's dynamic multimask fallback of ``build_sam2`` (off, as in the
     official automatic-mask-generator example).
-    cuda_bfloat16: on CUDA, run under bfloat16 autocast as sam2's examples do (no effect on CPU).
+    cuda_bfloat16: on CUDA, run under bfloat16 autocast as sam2's examples do (no effect on CPU). Off by
+    default: the release runs SAM 2.1 in fp32 (no autocast; features.md) — bf16 is a speed option.
     random_weights: build without a checkpoint (seeded random init) — for tests only.
     generator_options: any other ``SAM2AutomaticMaskGenerator`` argument (e.g. crop_n_layers,
     stability_score_offset, min_mask_region_area).
@@ -78,7 +79,7 @@ class SAM2Proposer(Proposer):
     def __init__(self, checkpoint: str | None = None, config: str = DEFAULT_CONFIG, device: str = "auto",
                  points_per_side: int = 32, points_per_batch: int = 512, pred_iou_thresh: float = 0.4,
                  stability_score_thresh: float = 0.4, box_nms_thresh: float = 0.7, multimask_output: bool = False,
-                 image_size: int | None = None, apply_postprocessing: bool = False, cuda_bfloat16: bool = True,
+                 image_size: int | None = None, apply_postprocessing: bool = False, cuda_bfloat16: bool = False,
                  random_weights: bool = False, generator_options: dict[str, Any] | None = None):
         # Fail fast, before importing sam2/building anything (features.md "Offline reality").
         if random_weights and checkpoint is not None:

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rns_bench.features.cache import not_in_memory_or_cache
-from rns_bench.features.dense import rescale_size, resize_image
+from rns_bench.ops.resize import rescale_size, resize_image
 from rns_bench.proposals.base import Proposer
 from rns_bench.proposals.cache import RegionCache
 

@@ -34,7 +34,12 @@ class RNSConfig:
     lr: float = 2e-3
     weight_decay: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.999)
-    use_text: bool = True  # False = the paper's "w/o text": no F, no S, uniform r
+    # "w/o text" (spec §5). use_text=False gates the relevance weights (uniform r) and the fused set F.
+    # Under partial visual support the release still builds S from the text (ŷ, h, π): that is
+    # ``text_free=False``, the default and the published Fig. 4 curve. ``text_free=True`` is the
+    # paper's wording, no text anywhere (no S either); it needs use_text=False.
+    use_text: bool = True
+    text_free: bool = False
     relevance_weights: bool = True  # False = ablation "w/o relevance weights"
     pseudo_label_loss: bool = True  # False = ablation "w/o pseudo-label loss"
     retrieval: str = "knn"
@@ -49,6 +54,9 @@ class RNSConfig:
             raise ConfigError(f"RNS needs k ≥ 1 and steps ≥ 0 (got k={self.k}, steps={self.steps})")
         if any(not 0.0 <= a <= 1.0 for a in self.alphas):
             raise ConfigError(f"RNS alphas must lie in [0, 1], got {self.alphas}")
+        if self.text_free and self.use_text:
+            raise ConfigError("RNS text_free=true (no text anywhere) needs use_text=false; set both, as the "
+                              "rns_wo_text_literal row does")
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> RNSConfig:

@@ -78,11 +78,17 @@ def build_training_set(
     config: RNSConfig,
     generator: torch.Generator,
 ) -> TrainingSet:
-    """Assemble U, F and S for one test image (queries (N_q, D)), spec §3–§4."""
+    """Assemble U, F and S for one test image (queries (N_q, D)), spec §3–§4.
+
+    ``use_text=False`` drops F and makes r uniform; S still reads the text (zero-shot ŷ, fused h,
+    soft targets π) unless ``text_free`` — the release's "w/o text" and the paper's (spec §5).
+    ``text`` None means there is no text at all: neither F nor S.
+    """
     num_classes = prototypes.shape[0]
     device = queries.device
     use_text = text is not None and config.use_text
-    alphas = torch.tensor(config.alphas if use_text else (), device=device)
+    pseudo_text = text is not None and not config.text_free
+    alphas = torch.tensor(config.alphas, device=device)
 
     # U: union of every query's k nearest bank rows (§3.1).
     rows = retrieve_rows(queries, bank_features, bank_labels, config.k, config.retrieval, generator)
@@ -98,7 +104,7 @@ def build_training_set(
 
     # S: pseudo-labelled features for zero-shot-predicted classes without visual support (§3.3).
     s_feats, s_targets = queries.new_empty(0, queries.shape[1]), queries.new_empty(0, num_classes)
-    if use_text and config.pseudo_label_loss and len(alphas):
+    if pseudo_text and config.pseudo_label_loss and len(alphas):
         zero_shot = (queries @ text.features.T).argmax(dim=1)
         unsupported = [c for c in torch.unique(zero_shot).tolist() if not bool(supported[c])]
         if unsupported:

@@ -3,6 +3,9 @@
 ``results/<dataset>/<backbone>/<protocol>/<row>/tuned_B<shots>_seed<seed>.json`` — beside the
 run record ``B<shots>_seed<seed>.json``. The name does not start with ``B`` on purpose: the
 record reader globs ``*/B*_seed*.json`` and must never read a parameter file as a record.
+
+A file tuned through another pixel path (``PIXEL_PIPELINE``: its features were decoded or resized
+differently; files before it carry no stamp) is stale: never used, and re-tuned by ``make bench``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from rns_bench.bench.records import RunKey
 from rns_bench.errors import InputError
+from rns_bench.ops.resize import PIXEL_PIPELINE
 
 
 def best_params_path(results_dir: Path, key: RunKey) -> Path:
@@ -43,13 +47,18 @@ def read_best_params(path: Path) -> dict[str, Any]:
     return payload
 
 
+def has_current_params(path: Path) -> bool:
+    """Whether ``path`` holds parameters tuned through the current pixel path."""
+    return path.exists() and read_best_params(path).get("pixel_pipeline") == PIXEL_PIPELINE
+
+
 def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
     """A row's options with the run's tuned parameters on top, and the file they came from.
 
-    Returns ``(options, None)`` unchanged when the run was not tuned. Tuned values override the
-    row's configured ones (they were searched for exactly this support set).
+    Returns ``(options, None)`` unchanged when the run was not tuned (or only through another pixel
+    path). Tuned values override the row's configured ones (they were searched for this support set).
     """
     path = best_params_path(results_dir, key)
-    if not path.exists():
+    if not has_current_params(path):
         return dict(options), None
     return {**options, **read_best_params(path)["params"]}, path

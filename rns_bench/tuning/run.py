@@ -23,6 +23,7 @@ from rns_bench.bench.run import MethodRow, build_context, dropped_classes, load_
 from rns_bench.data.datamodule import DatasetContext
 from rns_bench.errors import ConfigError
 from rns_bench.methods import SegMethod, load_methods
+from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.tuning.params import best_params_path, write_best_params
 from rns_bench.tuning.study import (
     StudySettings,
@@ -44,7 +45,9 @@ from rns_bench.tuning.support import (
 
 
 def study_name(key: RunKey) -> str:
-    return f"{key.dataset}/{key.backbone}/{key.protocol}/{key.row}/B{key.shots}_seed{key.seed}"
+    """One study per run key and pixel path: trials scored on features of another decode/resize are
+    never resumed into a new study."""
+    return f"{key.dataset}/{key.backbone}/{key.protocol}/{key.row}/B{key.shots}_seed{key.seed}/{PIXEL_PIPELINE}"
 
 
 def storage_url(cfg: DictConfig, key: RunKey) -> str:
@@ -139,6 +142,7 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
         "support_split_sha256": split.sha256, "train_ids": train_ids, "val_ids": val_ids,
         "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
         "search_space": spaces[row.row], "n_trials": n_trials, "sampler_seed": int(cfg.tuning.sampler_seed),
+        "pixel_pipeline": PIXEL_PIPELINE,
         "study_name": study.study_name, "storage": make_url(url).render_as_string(hide_password=True),
         "trials_run_now": ran, "seconds_now": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

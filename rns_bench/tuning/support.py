@@ -17,8 +17,8 @@ import torch
 from rns_bench.bank import SupportBank
 from rns_bench.data.datamodule import DatasetContext
 from rns_bench.errors import InputError
-from rns_bench.features.dense import resize_label
 from rns_bench.methods.base import SupportPixels
+from rns_bench.ops.resize import resize_label
 
 IGNORE_INDEX = 255
 

@@ -112,3 +112,19 @@ def test_text_keeps_the_patch_aligned_half_then_averages_the_templates(dinov3: D
             half = F.normalize(full[:, 1024:], dim=-1)
             torch.testing.assert_close(features[k], F.normalize(half.mean(0), dim=0))
     assert dinov3.encode_text(["cat", "bus", "tree"]).shape == (3, 1024)
+
+
+def test_the_checkouts_commit_is_recorded(tmp_path: Path) -> None:
+    """The release loads a user's ./dinov3 checkout at whatever commit it is: records must say which."""
+    import subprocess
+
+    options = _checkout(tmp_path / "dinov3")
+    assert build_backbone("dinov3_txt", device="cpu", **options).provenance() == {"dinov3_commit": None}
+    git = ["git", "-C", options["repo_dir"], "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "hubconf.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "stand-in"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert build_backbone("dinov3_txt", device="cpu", **options).provenance() == {"dinov3_commit": head}
+    (tmp_path / "dinov3" / "hubconf.py").write_text(HUBCONF.replace("{vocab}", "bpe_path_or_url") + "\n# edited\n")
+    assert build_backbone("dinov3_txt", device="cpu", **options).provenance() == {"dinov3_commit": f"{head}+dirty"}

@@ -75,11 +75,12 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
 
     from rns_bench.bench.records import RunKey, read_records
     from rns_bench.bench.run import run_sweep
+    from rns_bench.ops.resize import PIXEL_PIPELINE
     from rns_bench.tuning import best_params_path, write_best_params
 
     results = tmp_path / "results"
     key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
-    write_best_params(best_params_path(results, key), {"params": tuned})
+    write_best_params(best_params_path(results, key), {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE})
     run_sweep(bench_config(tmp_path, toy_data_root, "methods=[rns,finetune,finetune_rns]", "shots=[1]",
                            "seeds=[100]", "test_limit=6", "tune_missing=false", *overrides))
     return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, best_params_path(results, key)

@@ -109,6 +109,13 @@ def test_defaults_are_the_papers_settings():
     thresholds = (defaults["pred_iou_thresh"], defaults["stability_score_thresh"], defaults["box_nms_thresh"])
     assert thresholds == (0.4, 0.4, 0.7)
     assert defaults["multimask_output"] is False
+    # The release runs SAM 2.1 in fp32 (no autocast); bf16 is an opt-in speed option, in the yaml too.
+    assert defaults["cuda_bfloat16"] is False
+    from omegaconf import OmegaConf
+
+    from rns_bench.bench.run import CONFIG_DIR
+
+    assert OmegaConf.load(CONFIG_DIR / "proposer" / "sam2.yaml").options.cuda_bfloat16 is False
 
 
 @needs_sam2

@@ -7,6 +7,8 @@ loops where they are clearest. Everything follows the spec literally:
 * §1 support bank: soft pixel-fraction pooling per 16x16 block, one row per (image, class present),
   prototypes p_c = normalize(sum_i v_{i,c});
 * §2 relevance r = softmax(tau * g.t) (uniform without text or with any name missing), zero-shot labels;
+* §5 "w/o text" as the release runs it (use_text=False): uniform r and no F, but S still uses the text;
+  text=None is the paper's wording, no text anywhere;
 * §3 training set U (kNN union, exact inner product), F (fused, every retrieved class x alpha),
   S (pseudo-labelled, only classes in unique(y_hat) without visual support);
 * §4 fresh nn.Linear(D, K) (Kaiming-uniform relu W, zero b), weighted CE / KL, AdamW, full-batch steps.
@@ -70,6 +72,7 @@ def reference_rns_predict(
     weight_decay: float = 5e-4,
     classes_without_images: set[int] = frozenset(),
     classes_without_names: set[int] = frozenset(),
+    use_text: bool = True,
 ) -> torch.Tensor:
     """RNS for ONE test image. Returns (N, K) class probabilities for the N queries."""
     K = num_classes
@@ -104,7 +107,7 @@ def reference_rns_predict(
                     t[c] = mean_t
 
     # ---- §2 relevance weights and zero-shot labels
-    if t is None or len(classes_without_names) > 0:
+    if t is None or len(classes_without_names) > 0 or not use_text:
         r = torch.full((K,), 1.0 / K)
     else:
         g = F.normalize(q.mean(dim=0), dim=0)
@@ -127,7 +130,7 @@ def reference_rns_predict(
         kinds.append("U")
 
     # ---- §3.2 fused class features F for every class among U's labels and every alpha
-    if t is not None:
+    if t is not None and use_text:
         for c in sorted({bank_labels[row] for row in retrieved_rows}):
             for a in alphas:
                 xs.append(F.normalize(a * protos[c] + (1.0 - a) * t[c], dim=0))

@@ -29,10 +29,15 @@ MMSEG_CLASS_OF = {
 }
 
 # The documented deviations, and nothing else.
-# Renamed: key -> {mmseg name: our name}  (protocol §1 wording; ADE's trailing space stripped).
+# Renamed: key -> {mmseg name: our name}. The release's own dataset classes override mmseg's
+# strings (protocol §1): VOC's and Context's 'potted plant', VOC's 'dining table', COCO-Object's
+# 'aeroplane'; ADE's trailing space is stripped (it tokenises identically).
 RENAMED = {
     "voc": {"diningtable": "dining table", "pottedplant": "potted plant"},
     "voc20": {"diningtable": "dining table", "pottedplant": "potted plant"},
+    "context": {"pottedplant": "potted plant"},
+    "context59": {"pottedplant": "potted plant"},
+    "coco_object": {"airplane": "aeroplane"},
     "ade": {"bed ": "bed"},
 }
 # Derived lists: key -> function of the (renamed) mmseg list.

@@ -16,6 +16,8 @@ SETTINGS = {
     "partial_visual": {"classes_without_images": {0, 3}},
     "partial_textual": {"classes_without_names": {1, 4}},
     "no_text": {"no_text": True},
+    # The release's "w/o text" under partial visual support: S still built from the text (spec §5).
+    "no_text_partial_visual": {"use_text": False, "classes_without_images": {0, 3}},
 }
 
 
@@ -30,14 +32,15 @@ def run_both(setting: dict, problems):
             available = torch.ones(problem.num_classes, dtype=torch.bool)
             available[list(setting["classes_without_names"])] = False
         text = None if setting.get("no_text") else problem.text
-        ours += predict(problem.queries, bank, text, RNSConfig(init_seed=0),
+        use_text = setting.get("use_text", True)
+        ours += predict(problem.queries, bank, text, RNSConfig(init_seed=0, use_text=use_text),
                         text_available=available, seeds=[100 + i for i in range(len(problem.queries))])
         for seed, out in ((1, ref_a), (2, ref_b)):
             out += [reference_rns_predict(
                 problem.support_features, problem.support_labels, q, text, problem.num_classes,
                 init_seed=seed * 1000 + i,
                 classes_without_images=setting.get("classes_without_images", set()),
-                classes_without_names=setting.get("classes_without_names", set()),
+                classes_without_names=setting.get("classes_without_names", set()), use_text=use_text,
             ) for i, q in enumerate(problem.queries)]
         targets += problem.targets
     return ours, ref_a, ref_b, targets

@@ -123,3 +123,40 @@ def test_bad_inputs_are_clear_errors():
         RNSConfig.from_dict({"kk": 3})
     with pytest.raises(ConfigError, match="retrieval"):
         RNSConfig(retrieval="nearest")
+
+
+def _one_class_bank_and_axis_text():
+    """K = 3 classes on the axes of R³: the bank holds one row (class 0, feature e0); t_c = e_c."""
+    bank = SupportBank(num_classes=3, dim=3)
+    bank.add_image("only_class_0", torch.eye(3)[0].view(1, 1, 3), torch.zeros(16, 16, dtype=torch.long), patch_size=16)
+    return bank, torch.eye(3)
+
+
+def test_wo_text_under_partial_visual_support_keeps_pseudo_labels_as_the_release():
+    """Release "w/o text" (use_text=False): no F, uniform r, but S from the text (spec §5); the
+    paper's wording (text_free) has no S. Queries e0, e1: ŷ = (0, 1), class 1 has no support, so
+    S = 6 copies of h = normalize(α e1 + (1−α) e1) = e1 with target softmax(100·(0, 1, 0))."""
+    bank, text = _one_class_bank_and_axis_text()
+    queries = torch.eye(3)[:2]
+    support = TextSupport(text, True)
+    release, = training_sets([queries], bank, support, RNSConfig(use_text=False), seeds=[0])
+    literal, = training_sets([queries], bank, support, RNSConfig(use_text=False, text_free=True), seeds=[0])
+    assert (release.num_retrieved, release.num_fused, release.num_pseudo) == (1, 0, 6)
+    assert torch.allclose(release.features[1:], torch.eye(3)[1].expand(6, 3))
+    assert torch.allclose(release.targets[1:], torch.softmax(100 * torch.eye(3)[1], dim=0).expand(6, 3))
+    # Uniform r: every sample weighs 1/7 after normalisation; scale = β · w / N with N = 7.
+    expected = torch.tensor([1.0] + [0.2] * 6) / 7 / 7
+    assert torch.allclose(release.scale, expected)
+    assert (literal.num_retrieved, literal.num_fused, literal.num_pseudo) == (1, 0, 0)
+    # The release then predicts the unsupported class for the e1 query; the literal reading cannot.
+    release_probs = predict(queries, bank, text, RNSConfig(use_text=False))
+    literal_probs = predict(queries, bank, text, RNSConfig(use_text=False, text_free=True))
+    assert release_probs.argmax(1).tolist() == [0, 1]
+    assert literal_probs.argmax(1).tolist() == [0, 0]
+    # No text given at all is the literal reading too.
+    assert torch.equal(predict(queries, bank, None), literal_probs)
+
+
+def test_text_free_needs_use_text_false():
+    with pytest.raises(ConfigError, match="text_free=true.*use_text=false"):
+        RNSConfig(text_free=True)

@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from rns_bench.bench.records import RunKey, read_records
 from rns_bench.bench.run import CONFIG_DIR
+from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.tuning import best_params_path, tuned_options, write_best_params
 
 optuna = pytest.importorskip("optuna")
@@ -52,7 +53,10 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
 def test_untuned_runs_keep_their_options(tmp_path):
     key = RunKey("toy", "toy_vlm", "full", "linear_patches", 5, 18)
     assert tuned_options(tmp_path, key, {"steps": 7}) == ({"steps": 7}, None)
+    # A file tuned before the OpenCV pixel path (no stamp): its trials scored other features.
     write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}})
+    assert tuned_options(tmp_path, key, {"steps": 7}) == ({"steps": 7}, None)
+    write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}, "pixel_pipeline": PIXEL_PIPELINE})
     assert tuned_options(tmp_path, key, {"steps": 7})[0] == {"steps": 50}
     assert not list(best_params_path(tmp_path, key).parent.glob("*.tmp"))  # the atomic write left nothing behind
 
