@@ -47,9 +47,17 @@ def read_best_params(path: Path) -> dict[str, Any]:
     return payload
 
 
+def current_params(path: Path) -> dict[str, Any] | None:
+    """The payload at ``path`` when it was tuned through the current pixel path, else None."""
+    if not path.exists():
+        return None
+    payload = read_best_params(path)
+    return payload if payload.get("pixel_pipeline") == PIXEL_PIPELINE else None
+
+
 def has_current_params(path: Path) -> bool:
     """Whether ``path`` holds parameters tuned through the current pixel path."""
-    return path.exists() and read_best_params(path).get("pixel_pipeline") == PIXEL_PIPELINE
+    return current_params(path) is not None
 
 
 def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
@@ -59,6 +67,7 @@ def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any]) -> tu
     path). Tuned values override the row's configured ones (they were searched for this support set).
     """
     path = best_params_path(results_dir, key)
-    if not has_current_params(path):
+    payload = current_params(path)  # read once
+    if payload is None:
         return dict(options), None
-    return {**options, **read_best_params(path)["params"]}, path
+    return {**options, **payload["params"]}, path
