@@ -38,9 +38,10 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check rns_bench baselines tests
+	$(VENV)/bin/lint-imports  # the layers of shared/design.md (pyproject.toml [tool.importlinter])
 
 perf: setup
-	$(PY) -m rns_bench.perf $(ARGS)
+	$(PY) -m rns_bench.bench.perf $(ARGS)
 
 clean-results:
 	rm -rf results

@@ -41,12 +41,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rns_bench.bank import SupportBank, check_features
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.methods import METHODS
+from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.options import options_from_dict
 from rns_bench.methods.base import SegMethod
-from rns_bench.options import options_from_dict
-from rns_bench.rns.training_set import TextSupport
+from rns_bench.methods.registry import METHODS
+from rns_bench.support.bank import SupportBank, check_features
+from rns_bench.support.text import TextSupport
 
 GLOBAL_FEATURES = ("image_mean", "query")
 UNSUPPORTED_LOCAL = {"zero": 0.0, "min": -1.0}
@@ -145,6 +145,7 @@ class FreeDA(SegMethod):
     """FREEDA behind the method interface; each image is predicted independently."""
 
     name = "freeda"
+    options_class = FreeDAConfig
 
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
         super().__init__(class_names, patch_size, query_mode)

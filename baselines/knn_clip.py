@@ -55,13 +55,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rns_bench.bank import SupportBank, check_features
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.methods import METHODS
+from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.options import options_from_dict
 from rns_bench.methods.base import SegMethod
-from rns_bench.options import options_from_dict
-from rns_bench.rns.training_set import TextSupport
-from rns_bench.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
+from rns_bench.methods.registry import METHODS
+from rns_bench.methods.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
+from rns_bench.support.bank import SupportBank, check_features
+from rns_bench.support.text import TextSupport
 
 VOTE_WEIGHTINGS = ("uniform", "similarity", "softmax")
 MISSING_TEXT_POLICIES = ("mean_of_available", "no_zero_shot_mass")
@@ -174,6 +174,7 @@ class KNNCLIP(SegMethod):
     """kNN-CLIP behind the method interface; each image is predicted independently."""
 
     name = "knn_clip"
+    options_class = KNNCLIPConfig
 
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
         super().__init__(class_names, patch_size, query_mode)

@@ -14,6 +14,7 @@ masked out).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import weakref
@@ -29,13 +30,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from baselines.offline_linear import LinearHead, OfflineLinearMethod, init_linear, pixel_classes, pixel_loss
 from rns_bench.backbones.base import Backbone
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.options import options_from_dict
 from rns_bench.features.dense import device_of, padded_pixels
-from rns_bench.methods import METHODS
-from rns_bench.methods.base import SupportPixels
+from rns_bench.methods.base import plain_values
+from rns_bench.methods.registry import METHODS
 from rns_bench.methods.rns_method import RNS
 from rns_bench.ops.resize import resize_label
-from rns_bench.options import options_from_dict
+from rns_bench.support.pixels import SupportPixels
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,10 @@ class FinetuneRNS(RNS):
 
     name = "finetune_rns"
     needs_support_images = True
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {**plain_values(dataclasses.asdict(FinetuneConfig())), "rns": super().default_options()}
 
     def __init__(self, class_names, patch_size, query_mode="patch", rns: dict[str, Any] | None = None,
                  **finetune_options):

@@ -16,6 +16,7 @@ record lists such classes under ``metrics.unpredictable_classes``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -25,12 +26,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.methods import METHODS
-from rns_bench.methods.base import SegMethod, SupportPixels
-from rns_bench.options import options_from_dict
-
-IGNORE_INDEX = 255
+from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.labels import IGNORE_INDEX
+from rns_bench.core.options import options_from_dict
+from rns_bench.methods.base import SegMethod, plain_values
+from rns_bench.methods.registry import METHODS
+from rns_bench.support.pixels import SupportPixels
 
 # ----------------------------------------------------------------------------- options
 
@@ -241,6 +242,10 @@ class OfflineLinearMethod(SegMethod):
 
     config_cls: type[LinearTrainConfig] = LinearTrainConfig
 
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return plain_values(dataclasses.asdict(cls.config_cls()))
+
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
         super().__init__(class_names, patch_size, query_mode)
         self.config = self.config_cls.from_dict(options)
@@ -294,6 +299,6 @@ class LinearPatches(OfflineLinearMethod):
     def _fit(self, report: Reporter | None, report_every: int) -> LinearHead:
         if not self.support_pixels:
             raise InputError("linear_patches trains on support pixels: call attach_support_pixels(items) "
-                             "(rns_bench.tuning.support.support_pixels builds them from a dataset)")
+                             "(rns_bench.runs.support.support_pixels builds them from a dataset)")
         return fit_on_pixels(self.support_pixels, self.num_classes, self.patch_size, self.config,
                              report, report_every)

@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def toy_data_root(tmp_path_factory) -> Path:
     """A data root holding the embedded toy dataset, generated once per test session."""
-    from rns_bench.data.toy import TOY_SEED
-    from rns_bench.data.toy_dataset import ensure_toy_dataset
+    from rns_bench.toy.dataset import TOY_SEED
+    from rns_bench.toy.files import ensure_toy_dataset
 
     root = tmp_path_factory.mktemp("data")
     ensure_toy_dataset(root, TOY_SEED)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rns_bench.bank import SupportBank
+from rns_bench.support.bank import SupportBank
 
 PATCH = 16
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from rns_bench.errors import InputError
-from rns_bench.pooling import paint_instance_map, patch_fractions, pool_features
+from rns_bench.core.errors import InputError
+from rns_bench.ops.pooling import paint_instance_map, patch_fractions, pool_features
 
 
 def test_patch_fractions_by_hand():

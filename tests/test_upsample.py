@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from rns_bench.upsample import patch_probs_to_label_map, region_probs_to_label_map
+from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map
 
 
 def test_patch_probs_follow_mmseg_chain():

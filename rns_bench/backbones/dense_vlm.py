@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.backbones.prompts import ensemble_text_features, openai_imagenet_templates
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 
 if TYPE_CHECKING:
     from rns_bench.backbones.open_clip_loading import Tokenizer

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from rns_bench.backbones import BACKBONES
 from rns_bench.backbones.dense_vlm import DenseVLM
+from rns_bench.backbones.registry import BACKBONES
 from rns_bench.backbones.weight_files import checkpoint_hash_suffix, require_file
-from rns_bench.errors import InputError
-from rns_bench.provenance import git_revision
+from rns_bench.core.errors import InputError
+from rns_bench.core.provenance import git_revision
 
 HUB_ENTRY = "dinov3_vitl16_dinotxt_tet1280d20h24l"
 PATCH_ALIGNED = slice(1024, 2048)  # second half of the dino.txt text embedding

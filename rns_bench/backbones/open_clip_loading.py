@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from rns_bench.backbones.weight_files import require_hf_tokenizer, resolve_open_clip_weights
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

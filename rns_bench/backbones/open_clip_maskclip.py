@@ -19,11 +19,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rns_bench.backbones import BACKBONES
 from rns_bench.backbones.dense_vlm import DenseVLM
 from rns_bench.backbones.open_clip_loading import build_pretrained_open_clip, build_tiny_open_clip
 from rns_bench.backbones.positional import resize_with_prefix
-from rns_bench.errors import ConfigError
+from rns_bench.backbones.registry import BACKBONES
+from rns_bench.core.errors import ConfigError
 
 VALUE_PATHS = ("rns", "maskclip")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # = open_clip.constants.OPENAI_DATASET_MEAN (tested)

@@ -13,9 +13,9 @@ import hashlib
 import torch
 import torch.nn.functional as F
 
-from rns_bench.backbones import BACKBONES
 from rns_bench.backbones.base import Backbone
-from rns_bench.errors import InputError
+from rns_bench.backbones.registry import BACKBONES
+from rns_bench.core.errors import InputError
 
 PATCH = 16
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rns_bench.backbones import BACKBONES
 from rns_bench.backbones.dense_vlm import DenseVLM
 from rns_bench.backbones.open_clip_loading import build_pretrained_open_clip, build_tiny_open_clip
 from rns_bench.backbones.positional import resize_grid_embedding
-from rns_bench.errors import ConfigError
+from rns_bench.backbones.registry import BACKBONES
+from rns_bench.core.errors import ConfigError
 
 DENSE_HEADS = ("map_value", "map_value_no_mlp", "tokens")
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)  # = open_clip.constants.INCEPTION_MEAN / _STD

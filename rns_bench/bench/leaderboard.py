@@ -1,4 +1,9 @@
-"""Leaderboard tables and curves derived from run records (never edited by hand)."""
+"""Leaderboard tables and curves derived from run records (never edited by hand).
+
+Every record of a scope is read, whichever sweep wrote it. A row whose records come from several
+configs (fingerprints) shows one line per config: the current sweep's under the row's name, the
+others as ``row ⟨fingerprint⟩``, with a note saying what differs between them.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from rns_bench.runs.fingerprint import identity_differences
+
+SHORT_FINGERPRINT = 6
 
 def aggregate(records: list[dict[str, Any]], metric: str = "mIoU") -> dict[str, dict[int, list[float]]]:
     """row → shots → metric values over seeds (records missing the metric are skipped)."""
@@ -44,15 +52,16 @@ def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
     rows are marked †."""
     closed = closed_vocabulary_rows(records)
     table = aggregate(records, metric)
+    images = test_image_counts(records)
     shots = sorted({b for row in table.values() for b in row})
-    lines = [f"| method | {' | '.join(f'B = {b}' for b in shots)} |",
-             "|---|" + "---|" * len(shots)]
+    lines = [f"| method | {' | '.join(f'B = {b}' for b in shots)} | test images |",
+             "|---|" + "---|" * (len(shots) + 1)]
     for row in _ordered_rows(table):
         cells = []
         for b in shots:
             values = table[row].get(b)
             cells.append("–" if not values else "{:.2f} ± {:.2f} (n={})".format(*mean_std(values), len(values)))
-        lines.append(f"| {row}{' †' if row in closed else ''} | {' | '.join(cells)} |")
+        lines.append(f"| {row}{' †' if row in closed else ''} | {' | '.join(cells)} | {images.get(row, '?')} |")
     return "\n".join(lines)
 
 
@@ -98,9 +107,65 @@ SUBSET_METRICS = {"mIoU": "all classes (A)", "mIoU_supported": "classes with vis
                   "mIoU_unsupported": "classes without visual support (U)"}
 
 
-def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str) -> str:
-    """Write leaderboard.md / .csv / .png into ``out_dir``; return the markdown."""
+def config_variants(records: list[dict[str, Any]], current: set[str] | None = None) -> dict[str, dict[str, str]]:
+    """row → config fingerprint → the line label of that config: the row's name when it has one config (or
+    for the one config ``current`` names), ``row ⟨fp⟩`` for the others."""
+    by_row: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        fp = record.get("config_fingerprint") or ""
+        if fp not in by_row[record["row"]]:
+            by_row[record["row"]].append(fp)
+    labels: dict[str, dict[str, str]] = {}
+    for row, fps in by_row.items():
+        mine = [fp for fp in fps if current and fp in current]
+        plain = mine[0] if len(mine) == 1 else (fps[0] if len(fps) == 1 else None)
+        labels[row] = {fp: row if fp == plain else f"{row} ⟨{fp[:SHORT_FINGERPRINT]}⟩" for fp in fps}
+    return labels
+
+
+def labelled(records: list[dict[str, Any]], current: set[str] | None = None) -> list[dict[str, Any]]:
+    """The records with ``row`` replaced by their config's line label (see :func:`config_variants`)."""
+    labels = config_variants(records, current)
+    return [{**r, "row": labels[r["row"]][r.get("config_fingerprint") or ""], "base_row": r["row"]} for r in records]
+
+
+def variant_notes(records: list[dict[str, Any]], current: set[str] | None = None) -> list[str]:
+    """One line per row with records of several configs: which lines, and what differs between them."""
+    notes = []
+    labels = config_variants(records, current)
+    for row, variants in sorted(labels.items()):
+        if len(variants) < 2:
+            continue
+        identities = {fp: next(r.get("identity") or {} for r in records
+                               if r["row"] == row and (r.get("config_fingerprint") or "") == fp) for fp in variants}
+        differ = identity_differences(list(identities.values()))
+        sizes = {fp: sorted({r.get("num_test_images") for r in records if r["row"] == row
+                             and (r.get("config_fingerprint") or "") == fp}, key=str) for fp in variants}
+        lines = "; ".join(f"{label}{' (this sweep)' if current and fp in current else ''}: "
+                          f"{'/'.join(map(str, sizes[fp]))} test images" for fp, label in variants.items())
+        notes.append(f"⚠ {row}: records of {len(variants)} configs disagree in fingerprint ({lines}); they differ in "
+                     f"{', '.join(differ) if differ else 'settings older records do not list'}")
+    return notes
+
+
+def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
+    """line label → the number(s) of test images its runs were scored on."""
+    counts: dict[str, set] = defaultdict(set)
+    for record in records:
+        if record.get("num_test_images") is not None:
+            counts[record["row"]].add(int(record["num_test_images"]))
+    return {row: "/".join(str(n) for n in sorted(values)) for row, values in counts.items()}
+
+
+def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
+                      current: set[str] | None = None) -> str:
+    """Write leaderboard.md / .csv / .png into ``out_dir``; return the markdown.
+
+    ``current``: config fingerprints of the sweep that asks (their lines carry the row's plain name).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    notes = variant_notes(records, current)
+    records = labelled(records, current)
     metrics = tuple(m for m in SUBSET_METRICS if any(m in r["metrics"] for r in records)) or ("mIoU",)
     sections = [f"# {title}", "mIoU (%), mean ± std over support seeds"]
     for metric in metrics:
@@ -112,6 +177,7 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str) 
         sections.append("† closed vocabulary (offline baseline): never predicts a class without visual support ("
                         + (f"most classes unpredictable in one run: {worst})" if worst
                            else "every class had visual support in these runs)"))
+    sections.extend(notes)
     text = "\n\n".join(sections) + "\n"
     (out_dir / "leaderboard.md").write_text(text)
     write_csv(records, out_dir / "leaderboard.csv", metrics)

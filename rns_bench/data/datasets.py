@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from rns_bench.errors import InputError
-from rns_bench.registry import Registry
+from rns_bench.core.errors import InputError
+from rns_bench.core.registry import Registry
 
 DATA_ROOT_ENV = "RNS_DATA_ROOT"
 
@@ -46,7 +46,7 @@ class DatasetSpec:
         return hashlib.sha256("\n".join(self.class_names()).encode()).hexdigest()
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
+DATASETS: Registry[DatasetSpec] = Registry("dataset")  # filled by data.benchmarks and rns_bench.toy
 
 
 def class_list(file_name: str) -> list[str]:
@@ -62,7 +62,6 @@ def _read_class_list(file_name: str) -> tuple[str, ...]:
 
 
 def get_dataset(key: str) -> DatasetSpec:
-    _import_builtin_datasets()
     return DATASETS.get(key)
 
 
@@ -76,7 +75,3 @@ def resolve_data_root(configured: str | os.PathLike | None) -> Path:
 def require_dir(path: Path, dataset: str, fix: str) -> None:
     if not path.is_dir():
         raise InputError(f"dataset {dataset!r} not found: expected the folder {path}. {fix}")
-
-
-def _import_builtin_datasets() -> None:
-    from rns_bench.data import benchmarks, toy  # noqa: F401

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rns_bench.errors import InputError, UnknownNameError
+from rns_bench.core.errors import InputError, UnknownNameError
 
 # dataset key → torchvision VOC year whose trainval archive holds its images (and VOC's labels)
 VOC_YEARS = {"voc": "2012", "voc20": "2012", "context": "2010", "context59": "2010"}

@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
+from rns_bench.core.labels import IGNORE_INDEX
 
-IGNORE_INDEX = 255
 EXIF_ORIENTATION = 0x0112
 TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap height and width
 # Palette (P) labels hold class indices; greyscale (L) is how Cityscapes/ADE-style ids ship.

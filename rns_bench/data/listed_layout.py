@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.label_reader import DEFAULT_FIX, SegmentationReader
-from rns_bench.errors import InputError
 
 
 @dataclass(frozen=True)

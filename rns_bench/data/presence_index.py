@@ -31,7 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
-from rns_bench.data.atomic_files import atomic_target, file_lock
+from rns_bench.core.atomic_io import atomic_target, file_lock
 from rns_bench.data.datasets import DatasetSpec
 from rns_bench.data.sampling import class_presence
 from rns_bench.ops.resize import PIXEL_PIPELINE, rescale_size, resize_label

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 
 POOL_CAP = 5000
 PROTOCOL_VERSION = "rns-v1"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rns_bench.data.atomic_files import write_text_atomic
+from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.data.datasets import DatasetSpec
 from rns_bench.data.sampling import SupportSplit, sample_pool, sample_support
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.datasets import get_dataset, resolve_data_root
 from rns_bench.data.label_reader import SegmentationReader
-from rns_bench.errors import InputError
 
 MAX_LISTED_PROBLEMS = 20
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.label_reader import DEFAULT_FIX, IGNORE_INDEX, SegmentationReader
-from rns_bench.errors import InputError
 
 __all__ = ["IGNORE_INDEX", "VOCLayout", "VOCReader", "voc_colormap"]
 

@@ -1,6 +1,6 @@
 """The test and support feature stores of a dataset × backbone, from the bench config.
 
-Shared by the sweep (``rns_bench.bench.run.build_context``) and ``python -m rns_bench.features
+Shared by the sweep (``rns_bench.runs.context.build_context``) and ``python -m rns_bench.features
 extract``, so both read and write the same cache entries. Config keys used: ``backbone``
 (a ``configs/backbone/<name>.yaml``: name, options, test/support settings), ``cache_dir``
 (null = no disk cache) and ``extraction`` (image_batch, window_batch, cache_dtype).
@@ -15,8 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.backbones.base import Backbone
+from rns_bench.core.errors import ConfigError
 from rns_bench.data.datasets import DatasetSpec
-from rns_bench.errors import ConfigError
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
 from rns_bench.features.settings import FEATURE_SPLITS, settings_from_config

@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
-import time
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +30,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.atomic_io import atomic_target, remove_stale_temps, write_text_atomic
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.ops.resize import PIXEL_PIPELINE
@@ -44,8 +41,6 @@ CACHE_FORMAT = "dense-v3"  # v3: images decoded and resized with OpenCV (PIXEL_P
 # Backbone options that say where to run or where to find files, not what to compute: not part of the key.
 RUNTIME_OPTIONS = frozenset({"device", "hf_cache_dir"})
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-TMP_SUFFIX = ".tmp"
-STALE_TMP_AFTER_S = 24 * 3600  # a temp file this old is abandoned, whoever wrote it
 
 
 def settings_key(settings: dict) -> str:
@@ -136,14 +131,8 @@ class FeatureCache:
         self._prepare()
         tensors = {"features": dense.features.to(self._dtype).contiguous(),
                    "resized_hw": torch.tensor(dense.resized_hw, dtype=torch.int64)}
-        path = self.path(image_id)
-        tmp = self.dir / f".{path.name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
-        try:
+        with atomic_target(self.path(image_id)) as tmp:
             save_file(tensors, str(tmp), metadata={"key": self._key_json, "image_id": image_id})
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
     def as_stored(self, dense: DenseFeatures) -> DenseFeatures:
         """``dense`` as a later ``load`` returns it (rounded through the storage dtype), so fresh and cached
@@ -154,12 +143,7 @@ class FeatureCache:
 
     def remove_stale_temps(self) -> list[Path]:
         """Delete temp files of writers that are gone (this host, dead pid) or older than a day; returns them."""
-        removed = []
-        for tmp in self.dir.glob(f".*{TMP_SUFFIX}"):
-            if _is_stale(tmp):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-        return removed
+        return remove_stale_temps(self.dir)
 
     def _prepare(self) -> None:
         """Once per instance: create the folder, describe the key in key.json, clean up killed writers' temps."""
@@ -168,40 +152,9 @@ class FeatureCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         key_file = self.dir / "key.json"
         if not key_file.exists():
-            tmp = self.dir / f".key.json.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
-            tmp.write_text(json.dumps(json.loads(self._key_json), indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, key_file)
+            write_text_atomic(key_file, json.dumps(json.loads(self._key_json), indent=2, sort_keys=True) + "\n")
         self.remove_stale_temps()
         self._ready = True
-
-
-def _host() -> str:
-    return socket.gethostname().replace(".", "-") or "host"
-
-
-def _is_stale(tmp: Path) -> bool:
-    """A temp file ``.<entry>.<host>.<pid>.<token>.tmp`` whose writer is dead (same host), or an old one."""
-    try:
-        if time.time() - tmp.stat().st_mtime > STALE_TMP_AFTER_S:
-            return True
-    except FileNotFoundError:
-        return False  # its writer just renamed or removed it
-    parts = tmp.name.rsplit(".", 4)
-    if len(parts) != 5 or parts[1] != _host() or not parts[2].isdigit():
-        return False  # another host's writer (shared file system): only age can tell
-    return not _pid_alive(int(parts[2]))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 def not_in_memory_or_cache(image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None) -> list[str]:

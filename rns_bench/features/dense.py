@@ -2,7 +2,7 @@
 
 Resize keep-ratio to scale (2048, S) (S = the setting's short side, or no resize), pad
 right/bottom to a multiple of the patch size with 0, then either one whole-image forward or
-sliding windows (``rns_bench.features.windows``) averaged on the patch grid. Crops of all the
+sliding windows (``rns_bench.ops.windows``) averaged on the patch grid. Crops of all the
 images given go through the backbone together, ``window_batch`` at a time, grouped by shape.
 Support labels are resized the same way with nearest interpolation (``rns_bench.ops.resize``:
 OpenCV, as the release).
@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.features.settings import ExtractionSettings
-from rns_bench.features.windows import PatchCanvas, average_maps, check_patch_aligned, window_grid
 from rns_bench.ops.resize import rescale_size, resize_image
+from rns_bench.ops.windows import PatchCanvas, average_maps, check_patch_aligned, window_grid
 
 DEFAULT_WINDOW_BATCH = 16
 

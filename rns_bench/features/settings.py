@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 
 FEATURE_SPLITS = ("test", "support")
 _SETTING_KEYS = {"short_side", "windows"}

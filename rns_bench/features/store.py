@@ -14,14 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from rns_bench.backbones.base import Backbone
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.features.cache import FeatureCache, not_in_memory_or_cache
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, extract_dense
 from rns_bench.features.settings import ExtractionSettings
-from rns_bench.features.windows import window_grid
+from rns_bench.ops.windows import window_grid
 
 LoadImage = Callable[[str], np.ndarray]  # image id → (H, W, 3) uint8 RGB
 
@@ -46,6 +47,7 @@ class FeatureStore:
         self.backbone, self.cache, self.settings = backbone, cache, settings
         self.image_batch, self.window_batch = image_batch, window_batch
         self._memory: dict[str, DenseFeatures] = {}
+        self._finite: set[str] = set()  # ids whose features were checked for NaN / inf
         self.extracted = 0  # images this store ran through the backbone (the rest came from memory or cache)
 
     @property
@@ -62,7 +64,21 @@ class FeatureStore:
             for image_id, dense in self._extract(missing, load_image):
                 self._memory[image_id] = dense
                 progress.update()
+        for image_id in image_ids:
+            if image_id not in self._finite:
+                self._require_finite(image_id, self._memory[image_id])
         return [self._memory[i] for i in image_ids]
+
+    def _require_finite(self, image_id: str, dense: DenseFeatures) -> None:
+        """NaN / inf features stop here, naming the image and where they came from (cache file or backbone)."""
+        if not bool(torch.isfinite(dense.features).all()):
+            if self.cache is not None and self.cache.path(image_id).exists():
+                source = (f"the cache file {self.cache.path(image_id)}; delete it to re-extract (a float16 cache "
+                          f"overflows where float32 does not: extraction.cache_dtype)")
+            else:
+                source = f"the {type(self.backbone).__name__} backbone's output; check its weights and inputs"
+            raise InputError(f"features of image {image_id!r} contain NaN or inf values, from {source}")
+        self._finite.add(image_id)
 
     def precompute(self, image_ids: Sequence[str], load_image: LoadImage,
                    progress: tqdm | None = None) -> ExtractionReport:

@@ -8,16 +8,14 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
+from rns_bench.core.registry import Registry
+from rns_bench.methods import rns_method, zero_shot_method  # noqa: F401  (registrants)
 from rns_bench.methods.base import SegMethod
-from rns_bench.registry import Registry
-
-METHODS: Registry = Registry("method")
+from rns_bench.methods.registry import METHODS
 
 
 def load_methods() -> Registry:
-    """Import the built-in methods and every plugin registered under ``rns_bench.methods``."""
-    from rns_bench.methods import rns_method, zero_shot_method  # noqa: F401
-
+    """The registry with every plugin registered under the ``rns_bench.methods`` entry-point group."""
     for entry in entry_points(group="rns_bench.methods"):
         entry.load()
     return METHODS

@@ -8,9 +8,9 @@ dataset-level metric (synced across processes), logging and the metrics of the r
 
 from __future__ import annotations
 
+import dataclasses
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +19,14 @@ import numpy as np
 import torch
 
 from rns_bench.backbones.base import Backbone
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.metrics import DatasetIoU, subset_miou
+from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map
 from rns_bench.proposals.region_pooling import region_queries
-from rns_bench.upsample import patch_probs_to_label_map, region_probs_to_label_map
+from rns_bench.support.bank import SupportBank, check_features
+from rns_bench.support.pixels import SupportPixels
 
 QUERY_MODES = ("patch", "region")
-
-
-@dataclass(frozen=True)
-class SupportPixels:
-    """One pixel-annotated support image, for methods that train on pixel labels.
-
-    features: (h, w, D) unit-norm patch features on the padded patch grid;
-    label: (H, W) long class ids at the resized (unpadded) resolution the features were
-    extracted at, H ≤ h·patch_size, W ≤ w·patch_size; 255 = ignore.
-    """
-
-    image_id: str
-    features: torch.Tensor
-    label: torch.Tensor
 
 
 class SegMethod(L.LightningModule):
@@ -52,6 +39,9 @@ class SegMethod(L.LightningModule):
     """
 
     name: str = ""
+    # The typed options dataclass of the method (None: no options). Its fields are what a row's
+    # ``options:`` may set; configs/method/<row>.yaml lists every one (so each can be overridden).
+    options_class: type | None = None
     # Methods that train on pixel-level support labels (the bank holds only pooled rows) set
     # this; the runner then also calls :meth:`attach_support_pixels`.
     needs_support_pixels: bool = False
@@ -79,6 +69,11 @@ class SegMethod(L.LightningModule):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Every option of the method with its default value (plain JSON / YAML types)."""
+        return plain_values(dataclasses.asdict(cls.options_class())) if cls.options_class is not None else {}
 
     def attach_support(self, bank: SupportBank, text: torch.Tensor | None,
                        text_available: torch.Tensor | None = None) -> None:
@@ -147,6 +142,8 @@ class SegMethod(L.LightningModule):
     def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
         if self.bank is None:
             raise InputError(f"method {self.name!r} has no support; call attach_support first")
+        for item in batch:  # one guard for every method (zero-shot included), before any of them reads
+            check_features(item["features"], f"test features of image {item['image_id']!r}")
         queries = [self.queries_of(item) for item in batch]
         probs = self.predict_probs(queries, [item["image_id"] for item in batch])
         for item, image_probs in zip(batch, probs, strict=True):
@@ -176,3 +173,12 @@ class SegMethod(L.LightningModule):
 
 def _finite_or_none(value: float) -> float | None:
     return None if value != value else float(value)  # NaN (class absent from GT and prediction)
+
+
+def plain_values(value: Any) -> Any:
+    """Tuples as lists, recursively (what a YAML file holds)."""
+    if isinstance(value, dict):
+        return {k: plain_values(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [plain_values(v) for v in value]
+    return value

@@ -7,8 +7,8 @@ import zlib
 import torch
 
 from rns_bench import rns
-from rns_bench.methods import METHODS
 from rns_bench.methods.base import SegMethod
+from rns_bench.methods.registry import METHODS
 from rns_bench.rns.config import RNSConfig
 
 
@@ -20,6 +20,7 @@ def image_seed(init_seed: int, image_id: str) -> int:
 @METHODS.register("rns")
 class RNS(SegMethod):
     name = "rns"
+    options_class = RNSConfig
 
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
         super().__init__(class_names, patch_size, query_mode)

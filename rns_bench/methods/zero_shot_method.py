@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from rns_bench.errors import InputError
-from rns_bench.methods import METHODS
+from rns_bench.core.errors import InputError
 from rns_bench.methods.base import SegMethod
-from rns_bench.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
+from rns_bench.methods.registry import METHODS
+from rns_bench.methods.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
 
 
 @METHODS.register("zero_shot")
 class ZeroShot(SegMethod):
     name = "zero_shot"
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"logit_scale": ZERO_SHOT_LOGIT_SCALE}
 
     def __init__(self, class_names, patch_size, query_mode="patch", logit_scale: float = ZERO_SHOT_LOGIT_SCALE):
         super().__init__(class_names, patch_size, query_mode)

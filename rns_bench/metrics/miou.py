@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torchmetrics import Metric
 
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 
 
 def confusion_matrix(

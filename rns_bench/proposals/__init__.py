@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import inspect
 
-from rns_bench.errors import ConfigError
-from rns_bench.proposals.base import Proposer, is_complete_region_map, masks_to_region_map, relabel_contiguous
-from rns_bench.registry import Registry
+from rns_bench.core.errors import ConfigError
 
-PROPOSERS: Registry = Registry("proposer")
+# Registrants (they import sam2 / scikit-image only when a proposer is built).
+from rns_bench.proposals import sam2_proposer, superpixels  # noqa: F401
+from rns_bench.proposals.base import Proposer, is_complete_region_map, masks_to_region_map, relabel_contiguous
+from rns_bench.proposals.registry import PROPOSERS
 
 
 def build_proposer(name: str, **options) -> Proposer:
     """Build a registered proposer; ``options`` are its constructor arguments
     (``configs/proposer/<name>.yaml``). An unknown name lists the valid ones."""
-    _import_builtin_proposers()
     proposer_cls = PROPOSERS.get(name)
     parameters = inspect.signature(proposer_cls).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
@@ -28,11 +28,6 @@ def build_proposer(name: str, **options) -> Proposer:
             raise ConfigError(f"proposer {name!r} has no option(s) {', '.join(unknown)}; "
                               f"valid options: {', '.join(parameters)}")
     return proposer_cls(**options)
-
-
-def _import_builtin_proposers() -> None:
-    # Registration happens on import; these modules import their libraries lazily.
-    from rns_bench.proposals import sam2_proposer, superpixels  # noqa: F401
 
 
 __all__ = ["PROPOSERS", "Proposer", "build_proposer", "is_complete_region_map", "masks_to_region_map",

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rns_bench.errors import InputError
-from rns_bench.pooling import paint_instance_map
+from rns_bench.core.errors import InputError
+from rns_bench.ops.pooling import paint_instance_map
 
 
 class Proposer(ABC):

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from rns_bench.data.atomic_files import atomic_target, write_text_atomic
+from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.features.cache import settings_key
 from rns_bench.ops.resize import LONG_SIDE, PIXEL_PIPELINE
 from rns_bench.proposals.base import Proposer
@@ -36,7 +36,7 @@ class RegionCache:
     (plus ``key.json``, the settings in words).
 
     Each entry holds ``regions``: the (H_r, W_r) int32 region map of the resized test image.
-    Temp files are hidden (``.<entry>.<pid>-<token>.tmp``, ``rns_bench.data.atomic_files``).
+    Temp files are hidden (``.<entry>.<pid>-<token>.tmp``, ``rns_bench.core.atomic_io``).
     """
 
     def __init__(self, root: Path, dataset: str, proposer: Proposer, short_side: int | None,

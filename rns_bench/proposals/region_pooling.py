@@ -1,7 +1,7 @@
 """Region queries: patch features pooled by a region map (rns spec §6).
 
 Region feature = normalize(Σ_p w_{r,p} X_p), w_{r,p} = (pixels of r in patch p) / (pixels of r).
-Same weights as ``rns_bench.pooling.patch_fractions``, but for region maps of any size:
+Same weights as ``rns_bench.ops.pooling.patch_fractions``, but for region maps of any size:
 no id is reserved (``patch_fractions`` pads with 255 = ignore, so with more than 255 regions
 region 255 would also collect the padding), and the counts come from one ``bincount`` of
 (R × patches) instead of an (R, H, W) one-hot, so thousands of superpixels stay cheap.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from rns_bench.errors import InputError
-from rns_bench.pooling import pool_features
+from rns_bench.core.errors import InputError
+from rns_bench.ops.pooling import pool_features
 
 
 def region_patch_fractions(region_map: torch.Tensor, patch_size: int, grid: tuple[int, int]) -> torch.Tensor:

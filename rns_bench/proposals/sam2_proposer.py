@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.proposals import PROPOSERS
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.proposals.base import Proposer, masks_to_region_map
+from rns_bench.proposals.registry import PROPOSERS
 
 DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_l.yaml"
 # facebookresearch/sam2, checkpoints/download_ckpts.sh (SAM 2.1 release, 2024-09-28).

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.proposals import PROPOSERS
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.proposals.base import Proposer
+from rns_bench.proposals.registry import PROPOSERS
 
 # FREEDA's Felzenszwalb settings per benchmark (scale, sigma, min_size in pixels).
 FREEDA_FELZENSZWALB_PRESETS: dict[str, dict[str, float]] = {

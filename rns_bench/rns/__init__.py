@@ -1,6 +1,6 @@
 """RNS (Retrieve and Segment) as pure functions on features — usable on anyone's features.
 
-    from rns_bench.bank import SupportBank
+    from rns_bench.support.bank import SupportBank
     from rns_bench.rns import RNSConfig, predict
 
     bank = SupportBank(num_classes=K, dim=D)
@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
-from rns_bench.bank import SupportBank, check_features
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 from rns_bench.rns.classifier import train_classifiers
 from rns_bench.rns.config import RNSConfig
-from rns_bench.rns.training_set import TextSupport, TrainingSet, build_training_set
+from rns_bench.rns.training_set import TrainingSet, build_training_set
+from rns_bench.support.bank import SupportBank, check_features
+from rns_bench.support.text import TextSupport
 
 
 def predict(

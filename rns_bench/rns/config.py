@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rns_bench.errors import ConfigError
-from rns_bench.options import options_from_dict
+from rns_bench.core.errors import ConfigError
+from rns_bench.core.options import options_from_dict
 
 RETRIEVAL_VARIANTS = ("knn", "random", "class_rows", "random_class_rows", "furthest_class_rows")
 

@@ -8,23 +8,27 @@ path, where ``rns_bench.tuning.tuned_options`` finds them when the bench runs.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 import zlib
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.engine import make_url
 
-from rns_bench.bench.records import RunKey
-from rns_bench.bench.run import MethodRow, build_context, dropped_classes, load_method_row, sweep_protocol, sweep_seeds
-from rns_bench.data.datamodule import DatasetContext
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 from rns_bench.methods import SegMethod, load_methods
 from rns_bench.ops.resize import PIXEL_PIPELINE
-from rns_bench.tuning.params import best_params_path, write_best_params
+from rns_bench.runs.config import MethodRow, method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.evaluate import partial_support
+from rns_bench.runs.key import RunKey
+from rns_bench.runs.schema import command_line_overrides, validate_config
+from rns_bench.runs.support import evaluation_items, support_images, support_pixels
+from rns_bench.runs.tuned import best_params_path, write_best_params
+from rns_bench.support.pixels import bank_of_pixels, split_support
 from rns_bench.tuning.study import (
     StudySettings,
     TuningProblem,
@@ -35,19 +39,12 @@ from rns_bench.tuning.study import (
     run_study,
     sqlite_url,
 )
-from rns_bench.tuning.support import (
-    bank_of_pixels,
-    evaluation_items,
-    split_support,
-    support_images,
-    support_pixels,
-)
 
 
 def study_name(key: RunKey) -> str:
     """One study per run key and pixel path: trials scored on features of another decode/resize are
     never resumed into a new study."""
-    return f"{key.dataset}/{key.backbone}/{key.protocol}/{key.row}/B{key.shots}_seed{key.seed}/{PIXEL_PIPELINE}"
+    return key.study_name(PIXEL_PIPELINE)
 
 
 def storage_url(cfg: DictConfig, key: RunKey) -> str:
@@ -55,8 +52,7 @@ def storage_url(cfg: DictConfig, key: RunKey) -> str:
     one SQLite file per run under ``tuning.dir``."""
     if cfg.tuning.storage:
         return str(cfg.tuning.storage)
-    return sqlite_url(Path(cfg.tuning.dir) / key.dataset / key.backbone / key.protocol / key.row
-                      / f"B{key.shots}_seed{key.seed}.db")
+    return sqlite_url(key.study_db(Path(cfg.tuning.dir)))
 
 
 def split_seed(cfg: DictConfig, key: RunKey) -> int:
@@ -83,12 +79,8 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
                    train_ids: list[str], val_ids: list[str]) -> TuningProblem:
     """Train support (with the protocol's dropped classes) and validation items of one run."""
     num_classes = len(context.class_names)
-    no_images = dropped_classes(num_classes, cfg.protocol.visual_drop_fraction, key.seed)
-    no_names = dropped_classes(num_classes, cfg.protocol.text_drop_fraction, key.seed)
-    text_available = None
-    if no_names:
-        text_available = torch.ones(num_classes, dtype=torch.bool)
-        text_available[no_names] = False
+    partial = partial_support(cfg, num_classes, key.seed)
+    no_images = partial.no_images
     patch_size = context.backbone.patch_size
 
     def support_and_validation(under: DatasetContext):
@@ -110,7 +102,7 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
         adapted_support = None
     return TuningProblem(method=row.method, class_names=context.class_names, patch_size=patch_size,
                          train_bank=bank, val_items=val_items, text=context.text_features,
-                         text_available=text_available,
+                         text_available=partial.text_available,
                          train_pixels=pixels if method_cls.needs_support_pixels else None,
                          options=dict(row.options), report_every=int(cfg.tuning.report_every),
                          adapted_support=adapted_support)
@@ -130,9 +122,15 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     n_trials = int(cfg.tuning.n_trials)
     study = open_study(url, study_name(key), study_settings(cfg))
     started = time.perf_counter()
-    with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
-        warnings.filterwarnings("ignore", module="lightning")
-        ran = run_study(study, make_objective(problem, space), n_trials)
+    try:
+        with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
+            warnings.filterwarnings("ignore", module="lightning")
+            ran = run_study(study, make_objective(problem, space), n_trials)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the study {study.study_name} keeps its {len(study.trials)} trials "
+              f"({make_url(url).render_as_string(hide_password=True)}); run the same command again to resume "
+              "(it reaches the same best parameters as an uninterrupted study)", file=sys.stderr)
+        raise
     seconds = time.perf_counter() - started
     payload = {
         **best_trial_summary(study),
@@ -162,7 +160,8 @@ def describe(summary: dict[str, Any]) -> str:
 
 def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     """Tune every (row, shots, seed) of the config; returns one summary per run key."""
-    rows = [load_method_row(row) for row in cfg.methods]  # fail on a bad name before any work
+    validate_config(cfg, command_line_overrides())  # every key and value, before any work
+    rows = method_rows(cfg)
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)
     summaries = []

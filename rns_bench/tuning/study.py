@@ -25,12 +25,14 @@ import optuna
 import torch
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods import SegMethod, build_method
-from rns_bench.methods.base import SupportPixels
 from rns_bench.metrics import DatasetIoU
+from rns_bench.support.bank import SupportBank
+from rns_bench.support.pixels import SupportPixels
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards n_trials
 PARAM_TYPES = ("float", "int", "categorical")
@@ -182,30 +184,54 @@ class StudySettings:
 
 
 def sqlite_url(path: Path) -> str:
-    """SQLAlchemy URL of a SQLite file (created with its folder on first use)."""
+    """SQLAlchemy URL of a SQLite file (created with its folder on first use); built with ``URL.create``,
+    so ``%``, ``?`` or ``#`` in the path are escaped, not read as URL syntax."""
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+class TrialSeededTPESampler(optuna.samplers.TPESampler):
+    """TPE whose random state at each trial is a function of (seed, trial number) alone, so a study
+    resumed after an interruption draws exactly the trials an uninterrupted one would (TPE is otherwise
+    deterministic given the finished trials)."""
+
+    def __init__(self, seed: int, **options: Any):
+        super().__init__(seed=seed, **options)
+        self._base_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seed = (self._base_seed + trial.number) % 2**32
+        self._rng.rng.seed(seed)  # optuna 4–5 keep both random states here (pinned by the resume test)
+        self._random_sampler._rng.rng.seed(seed)
+        super().before_trial(study, trial)
 
 
 def open_study(storage_url: str, study_name: str, settings: StudySettings) -> optuna.Study:
     """Create or load (``load_if_exists``) the study, with a TPE sampler and a median pruner.
 
-    The sampler's seed is ``sampler_seed + number of trials already in the study``: a resumed
-    study must not replay the seeded start of the sequence (its random start-up trials would
-    repeat finished ones); an uninterrupted study sees exactly ``sampler_seed``.
+    Trial ``n`` samples with the seed ``sampler_seed + n`` (:class:`TrialSeededTPESampler`): a resumed
+    study reaches the same trials, and so the same best parameters, as an uninterrupted one. A file
+    that is not an Optuna database is named with the fix.
     """
-    with warnings.catch_warnings():  # heartbeats are "experimental" in optuna 4–5; they work as documented
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=settings.heartbeat_s,
-                                             grace_period=2 * settings.heartbeat_s if settings.heartbeat_s else None)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=settings.pruner_startup_trials,
-                                          n_warmup_steps=settings.pruner_warmup_steps)
-              if settings.pruner else optuna.pruners.NopPruner())
-    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                load_if_exists=True, pruner=pruner)
-    study.sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed + len(study.trials),
-                                               n_startup_trials=settings.tpe_startup_trials)
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental" in optuna 4–5; they work as documented
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                storage_url, heartbeat_interval=settings.heartbeat_s,
+                grace_period=2 * settings.heartbeat_s if settings.heartbeat_s else None)
+        pruner = (optuna.pruners.MedianPruner(n_startup_trials=settings.pruner_startup_trials,
+                                              n_warmup_steps=settings.pruner_warmup_steps)
+                  if settings.pruner else optuna.pruners.NopPruner())
+        study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
+                                    load_if_exists=True, pruner=pruner)
+    except SQLAlchemyError as error:
+        where = make_url(storage_url)
+        target = where.database if where.get_backend_name() == "sqlite" else where.render_as_string()
+        raise InputError(f"the Optuna study storage {target} cannot be opened ({type(error.orig or error).__name__}: "
+                         f"{str(error.orig or error).splitlines()[0]}); if it is a corrupt SQLite file, move it "
+                         "aside and tune again") from None
+    study.sampler = TrialSeededTPESampler(settings.sampler_seed, n_startup_trials=settings.tpe_startup_trials)
     return study
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rns_bench.backbones import BACKBONES, _import_builtin_backbones
+import rns_bench.toy  # noqa: F401  (registers toy_vlm)
+from rns_bench.backbones import BACKBONES
 from rns_bench.features.settings import settings_from_config
 
 CONFIG_DIR = Path(__file__).parents[2] / "configs" / "backbone"
@@ -24,7 +25,6 @@ EXPECTED = {  # name → (test setting, support setting) as ExtractionSettings.l
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_backbone_config_matches_its_constructor(path: Path) -> None:
-    _import_builtin_backbones()
     config = OmegaConf.to_container(OmegaConf.load(path))
     assert {"name", "options", "short_side"} <= set(config) <= {"name", "options", "short_side", "test", "support"}
     parameters = inspect.signature(BACKBONES.get(config["name"]).__init__).parameters

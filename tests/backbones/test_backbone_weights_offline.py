@@ -10,7 +10,7 @@ open_clip = pytest.importorskip("open_clip")  # imported here so its import time
 
 from rns_bench.backbones import build_backbone  # noqa: E402
 from rns_bench.backbones.weight_files import resolve_open_clip_weights  # noqa: E402
-from rns_bench.errors import InputError  # noqa: E402
+from rns_bench.core.errors import InputError  # noqa: E402
 
 CLIP_REPO = "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"
 

@@ -17,7 +17,7 @@ from rns_bench.backbones.open_clip_maskclip import (  # noqa: E402
     ClipTiny,
     last_block_value_path,
 )
-from rns_bench.errors import ConfigError, InputError  # noqa: E402
+from rns_bench.core.errors import ConfigError, InputError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/backbones/conftest.py
 

@@ -11,7 +11,7 @@ pytest.importorskip("timm")
 
 from rns_bench.backbones import BACKBONES, build_backbone  # noqa: E402
 from rns_bench.backbones.siglip2 import SIGLIP_MEAN, SigLIP2L16, SigLIP2Tiny, map_head_value_path  # noqa: E402
-from rns_bench.errors import ConfigError  # noqa: E402
+from rns_bench.core.errors import ConfigError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/backbones/conftest.py
 

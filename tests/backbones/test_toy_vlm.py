@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from rns_bench.backbones import BACKBONES, build_backbone
-from rns_bench.backbones.toy_vlm import ToyVLM
-from rns_bench.errors import InputError, UnknownNameError
+from rns_bench.core.errors import InputError, UnknownNameError
+from rns_bench.toy.backbone import ToyVLM
 
 DOMINANT = 0.75  # a patch counts for a class when this share of its pixels has the label
 

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from synthetic_problem import PATCH, bank_of, make_problem
 
 from baselines.freeda import FreeDAConfig, freeda_predict, global_scores
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods import build_method
+from rns_bench.support.bank import SupportBank
 
 TEXT = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # t_0, t_1
 QUERIES = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # g = normalize((0.8, 0.4)) = (2, 1)/√5
@@ -101,7 +101,7 @@ def test_region_mode_uses_regions_as_superpixels():
 
 @pytest.mark.parametrize("row", ["freeda", "freeda_wo_text"])
 def test_config_rows_build(row):
-    from rns_bench.bench.run import load_method_row
+    from rns_bench.runs.config import load_method_row
 
     spec = load_method_row(row)
     method = build_method(spec.method, ["a", "b"], PATCH, spec.options)

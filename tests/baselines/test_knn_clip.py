@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from synthetic_problem import PATCH, bank_of, make_problem
 
 from baselines.knn_clip import KNNCLIPConfig, gated_fusion, knn_clip_predict, knn_vote
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods import build_method
+from rns_bench.support.bank import SupportBank
 
 
 def tiny_bank() -> SupportBank:
@@ -125,7 +125,7 @@ def test_region_mode_predicts_one_class_per_region():
 
 @pytest.mark.parametrize("row", ["knn_clip", "knn_clip_wo_text"])
 def test_config_rows_build(row):
-    from rns_bench.bench.run import load_method_row
+    from rns_bench.runs.config import load_method_row
 
     spec = load_method_row(row)
     method = build_method(spec.method, ["a", "b"], PATCH, spec.options)

@@ -8,7 +8,7 @@ import torch
 
 from baselines.offline_finetune import FinetuneConfig, encode, finetune
 from rns_bench.backbones import build_backbone
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.features.dense import extract_dense
 
 
@@ -73,10 +73,11 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
     parameters for this support set (finetune_rns reads them too: tuned_params_of)."""
     from bench_config import bench_config
 
-    from rns_bench.bench.records import RunKey, read_records
     from rns_bench.bench.run import run_sweep
     from rns_bench.ops.resize import PIXEL_PIPELINE
-    from rns_bench.tuning import best_params_path, write_best_params
+    from rns_bench.runs.key import RunKey
+    from rns_bench.runs.records import read_records
+    from rns_bench.runs.tuned import best_params_path, write_best_params
 
     results = tmp_path / "results"
     key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
@@ -97,7 +98,9 @@ def test_finetune_rows_run_in_the_sweep_on_the_finetuned_encoder(tmp_path, toy_d
     assert len(calls) == 1  # finetune and finetune_rns of one support set share one finetuned encoder
     assert frozen["finetune_rns"]["metrics"] == frozen["rns"]["metrics"]
     assert frozen["finetune_rns"]["tuned_params"] == frozen["finetune"]["tuned_params"] == str(tuned_file)
-    assert frozen["finetune_rns"]["method_options"] == {"steps": 3, "encoder_lr": 0.0}
+    options = frozen["finetune_rns"]["method_options"]  # the row's options (all listed), tuned ones on top
+    assert options["steps"] == 3 and options["encoder_lr"] == 0.0 and options["batch_size"] == 4
+    assert options["rns"]["k"] == 4
     # Closed vocabulary: the finetune head reports what it can never predict.
     assert "unpredictable_classes" in frozen["finetune"]["metrics"]
 

@@ -17,10 +17,10 @@ from baselines.offline_linear import (
     pixel_loss,
     upsample_logits,
 )
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods import build_method
-from rns_bench.methods.base import SupportPixels
+from rns_bench.support.bank import SupportBank
+from rns_bench.support.pixels import SupportPixels
 
 K, D = 4, 8
 

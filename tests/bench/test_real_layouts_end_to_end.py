@@ -6,11 +6,11 @@ import pytest
 from bench_config import bench_config
 from data.fake_datasets import write_fake_dataset
 
-from rns_bench.bench.records import read_records
 from rns_bench.bench.run import run_sweep
+from rns_bench.core.errors import InputError
 from rns_bench.data.benchmarks import BENCHMARK_DATASETS
 from rns_bench.data.datasets import get_dataset
-from rns_bench.errors import InputError
+from rns_bench.runs.records import read_records
 
 
 @pytest.mark.parametrize("key", sorted(spec.key for spec in BENCHMARK_DATASETS))

@@ -10,9 +10,9 @@ import sys
 import pytest
 from bench_config import bench_config
 
-from rns_bench.bench.records import read_records
 from rns_bench.bench.run import run_sweep
-from rns_bench.errors import ConfigError, UnknownNameError
+from rns_bench.core.errors import ConfigError, UnknownNameError
+from rns_bench.runs.records import read_records
 
 SMALL = ("shots=[1]", "seeds=[100,18]", "test_limit=12", "methods=[zero_shot,rns]")
 
@@ -38,19 +38,19 @@ def test_sweep_writes_records_and_leaderboard_then_skips_them(tmp_path, toy_data
     before = {p: p.stat().st_mtime_ns for p in out_dir.glob("*/*.json")}
     capsys.readouterr()
     run_sweep(cfg)
-    assert "4 of 4 runs already have records; running 0" in capsys.readouterr().out
+    assert "4 of 4 runs already have records of this config; running 0" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in out_dir.glob("*/*.json")} == before  # finished runs stay finished
 
 
 def cfg_classes(cfg) -> list[str]:
     from rns_bench.data.datasets import get_dataset
 
-    return get_dataset(cfg.dataset).class_names()
+    return get_dataset(cfg.dataset.key).class_names()
 
 
 def test_unknown_names_list_the_valid_ones(tmp_path, toy_data_root):
     with pytest.raises(UnknownNameError, match="toy"):
-        run_sweep(bench_config(tmp_path, toy_data_root, "dataset=vocc"))
+        run_sweep(bench_config(tmp_path, toy_data_root, "dataset.key=vocc"))
     with pytest.raises(ConfigError, match="zero_shot"):
         run_sweep(bench_config(tmp_path, toy_data_root, "methods=[rnss]"))
     assert not (tmp_path / "results").exists()  # nothing written for a bad name
@@ -61,17 +61,20 @@ def test_bench_command_exits_with_the_message_not_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
-    assert "unknown dataset 'nope'" in done.stderr and "toy" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
+    assert "no config dataset/nope.yaml; choices for dataset:" in done.stderr and "toy" in done.stderr
+    assert not (tmp_path / "r").exists()  # failed before Hydra made its output folder
 
 
 def test_record_is_self_describing(tmp_path, toy_data_root):
     run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[42]", "test_limit=4", "methods=[zero_shot]"))
-    path = tmp_path / "results" / "toy" / "toy_vlm" / "full" / "zero_shot" / "B1_seed42.json"
+    (path,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "zero_shot").glob("B1_seed42-*.json")
     record = json.loads(path.read_text())
-    for field in ("class_list_sha256", "support_split", "config", "environment", "timings_s", "created"):
+    for field in ("class_list_sha256", "support_split", "config", "environment", "timings_s", "created",
+                  "fingerprint", "config_fingerprint", "identity"):
         assert field in record
-    assert record["config"]["dataset"] == "toy"
+    assert record["config"]["dataset"] == {"key": "toy"}
+    assert record["identity"]["data"]["num_test_images"] == 4
 
 
 def test_ddp_on_two_processes_gives_the_single_process_numbers(tmp_path, toy_data_root):

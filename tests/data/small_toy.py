@@ -14,11 +14,11 @@ import torch
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.data.datasets import DatasetSpec
-from rns_bench.data.toy import TOY_CLASSES
-from rns_bench.data.toy_dataset import toy_dataset_dir, write_toy_dataset
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.features.store import FeatureStore
+from rns_bench.toy.dataset import TOY_CLASSES
+from rns_bench.toy.files import toy_dataset_dir, write_toy_dataset
 
 N_TRAIN, N_VAL = 15, 4
 

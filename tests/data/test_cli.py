@@ -9,10 +9,10 @@ import pytest
 from data.prepare.fake_raw import write_raw_png
 from data.small_toy import small_toy_spec, split_only_store
 
-import rns_bench.data.__main__ as cli
-from rns_bench.data.datamodule import DatasetContext
+import rns_bench.cli.data as cli
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import split_file
+from rns_bench.runs.context import DatasetContext
 
 
 @pytest.fixture

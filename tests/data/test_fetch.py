@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-import rns_bench.data.__main__ as cli
+import rns_bench.cli.data as cli
+from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.data.fetch import fetch
-from rns_bench.errors import InputError, UnknownNameError
 
 
 def test_offline_fetch_fails_at_once_naming_the_archive(tmp_path, monkeypatch, capsys):

@@ -10,8 +10,8 @@ import pytest
 from data.small_toy import CountingReader, small_toy_spec, split_only_store
 
 import rns_bench.data.presence_index as presence_module
-from rns_bench.data.datamodule import DatasetContext
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
+from rns_bench.runs.context import DatasetContext
 
 SHORT = 96  # a support resize that shrinks the toy images (160-256 px), so erased classes matter
 

@@ -18,10 +18,10 @@ from data.fake_datasets import write_fake_dataset
 from data.small_toy import split_only_store
 from PIL import Image
 
-from rns_bench.data.datamodule import DatasetContext
 from rns_bench.data.datasets import get_dataset
 from rns_bench.data.sampling import class_presence, sample_pool, sample_support
 from rns_bench.ops.resize import rescale_size
+from rns_bench.runs.context import DatasetContext
 
 SHORT = 448
 # key → the real (H, W) of its images

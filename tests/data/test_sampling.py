@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.sampling import SupportSplit, class_presence, draw_support, sample_pool, sample_support
-from rns_bench.errors import InputError
 
 FULL_SEEDS = (100, 18, 42, 84, 92, 256, 512, 1024)
 # Every published seed (protocol §2: full and partial support, all datasets).

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rns_bench.data.toy_dataset import MANIFEST, ensure_toy_dataset, toy_dataset_dir, write_toy_dataset
-from rns_bench.data.toy_world import ToyWorld
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.toy.files import MANIFEST, ensure_toy_dataset, toy_dataset_dir, write_toy_dataset
+from rns_bench.toy.world import ToyWorld
 
 N_TRAIN, N_VAL = 15, 4  # 15 train images: every foreground class is the main object once
 
@@ -83,7 +83,7 @@ def test_leftovers_of_an_interrupted_write_are_not_taken_as_complete(tmp_path: P
 
 
 def test_a_killed_writer_leaves_no_dataset_under_the_final_name(tmp_path: Path) -> None:
-    code = ("from pathlib import Path; from rns_bench.data.toy_dataset import write_toy_dataset; "
+    code = ("from pathlib import Path; from rns_bench.toy.files import write_toy_dataset; "
             f"write_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=2000, n_val=10)")
     writer = subprocess.Popen([sys.executable, "-c", code])
     target = toy_dataset_dir(tmp_path, 0)
@@ -100,7 +100,7 @@ def test_a_killed_writer_leaves_no_dataset_under_the_final_name(tmp_path: Path) 
 
 
 def test_concurrent_writers_agree(tmp_path: Path) -> None:
-    code = ("from pathlib import Path; from rns_bench.data.toy_dataset import ensure_toy_dataset; "
+    code = ("from pathlib import Path; from rns_bench.toy.files import ensure_toy_dataset; "
             f"print(ensure_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=6, n_val=2))")
     writers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
                for _ in range(3)]

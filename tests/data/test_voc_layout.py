@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.voc_layout import VOCLayout, VOCReader, voc_colormap
-from rns_bench.errors import InputError
 
 H, W = 12, 20
 

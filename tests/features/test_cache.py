@@ -17,7 +17,7 @@ from features import extract_worker
 from features.extract_worker import IMAGE_IDS, make_store
 from features.fake_backbones import noise_image
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.settings import ExtractionSettings, WindowSpec

@@ -8,9 +8,9 @@ import pytest
 from bench_config import bench_config
 
 import rns_bench.features.store as store_module
-from rns_bench.bench.run import build_context
-from rns_bench.features.__main__ import main
-from rns_bench.features.extract import support_image_ids
+from rns_bench.bench.extract import support_image_ids
+from rns_bench.cli.features import main
+from rns_bench.runs.context import build_context
 
 SMALL = ("backbone=random_vlm", "test_limit=3", "shots=[1,2]", "seeds=[100]",
          "+backbone.test={windows:[{crop:64,stride:32}]}",

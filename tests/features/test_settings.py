@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.settings import ExtractionSettings, WindowSpec, settings_from_config
 
 BACKBONE_CONFIGS = Path(__file__).parents[2] / "configs" / "backbone"

@@ -10,6 +10,7 @@ from bench_config import bench_config
 from features.extract_worker import IMAGE_IDS, make_store
 from features.fake_backbones import noise_image
 
+import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.backbones import build_backbone
 from rns_bench.data.datasets import get_dataset
 from rns_bench.features.build import build_feature_stores
@@ -50,7 +51,7 @@ def test_the_store_reads_the_cache_before_the_backbone(tmp_path: Path) -> None:
 
 
 def test_precompute_needs_a_cache(tmp_path: Path) -> None:
-    from rns_bench.errors import ConfigError
+    from rns_bench.core.errors import ConfigError
     from rns_bench.features.store import FeatureStore
 
     with pytest.raises(ConfigError, match="cache_dir"):

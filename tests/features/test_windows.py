@@ -8,10 +8,10 @@ import pytest
 import torch
 from features.fake_backbones import OriginBackbone, origin_code, origin_image
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.dense import extract_dense
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
-from rns_bench.features.windows import PatchCanvas, axis_starts, check_patch_aligned, window_grid
+from rns_bench.ops.windows import PatchCanvas, axis_starts, check_patch_aligned, window_grid
 
 
 def mmseg_windows(height: int, width: int, crop: int, stride: int) -> list[tuple[int, int, int, int]]:

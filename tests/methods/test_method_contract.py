@@ -10,9 +10,9 @@ from synthetic_problem import PATCH, bank_of, make_problem
 from torch.utils.data import DataLoader
 
 from rns_bench.backbones import build_backbone
-from rns_bench.errors import InputError, UnknownNameError
+from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.methods import build_method, load_methods
-from rns_bench.methods.base import SupportPixels
+from rns_bench.support.pixels import SupportPixels
 
 GRID = 8  # test images are 8×8 patches (the problem's 64 queries per image)
 
@@ -90,6 +90,12 @@ def test_method_contract(name, problem):
     assert one_by_one == together  # batching never changes a result
     assert set(together) >= {"mIoU", "aAcc", "per_class_IoU"}
     assert 0 <= together["mIoU"] <= 100 and list(together["per_class_IoU"]) == names
+
+    broken = items_of(problem)[:2]
+    broken[1] = {**broken[1], "features": broken[1]["features"].clone()}
+    broken[1]["features"][0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="test features of image 'test1' contain NaN or inf"):
+        evaluate(method, broken, batch_size=2)  # every method's guard, zero-shot's too
 
 
 def test_unknown_method_lists_the_registered_ones():

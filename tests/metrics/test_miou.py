@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from miou_cases import ddp_worker, random_dataset, to_torch
 
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.metrics import (
     DatasetIoU,
     aacc_from_confusion,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rns_bench.errors import ConfigError, InputError, UnknownNameError
+from rns_bench.core.errors import ConfigError, InputError, UnknownNameError
 from rns_bench.proposals import (
     PROPOSERS,
     Proposer,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 from rns_bench.proposals import build_proposer
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "proposer"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.proposals import build_proposer, is_complete_region_map
 from rns_bench.proposals.sam2_proposer import SAM2Proposer
 
@@ -113,7 +113,7 @@ def test_defaults_are_the_papers_settings():
     assert defaults["cuda_bfloat16"] is False
     from omegaconf import OmegaConf
 
-    from rns_bench.bench.run import CONFIG_DIR
+    from rns_bench.runs.config import CONFIG_DIR
 
     assert OmegaConf.load(CONFIG_DIR / "proposer" / "sam2.yaml").options.cuda_bfloat16 is False
 

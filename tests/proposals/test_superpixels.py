@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rns_bench.errors import ConfigError
+from rns_bench.core.errors import ConfigError
 from rns_bench.proposals import build_proposer, is_complete_region_map
 
 pytest.importorskip("skimage", reason="superpixel proposers need scikit-image (pip install scikit-image)")

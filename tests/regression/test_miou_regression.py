@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bench_config import bench_config
 
-from rns_bench.bench.records import read_records
 from rns_bench.bench.run import run_sweep
+from rns_bench.runs.records import read_records
 
 EXPECTED = Path(__file__).with_name("expected_miou.json")
 # Same machine → identical numbers; the slack absorbs float reordering on other CPUs/BLAS

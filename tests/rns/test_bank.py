@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rns_bench.bank import SupportBank
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
+from rns_bench.support.bank import SupportBank
 
 
 def two_patch_image():

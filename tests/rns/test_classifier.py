@@ -6,7 +6,7 @@ from synthetic_problem import bank_of, make_problem
 
 from rns_bench.rns import RNSConfig, predict, training_sets
 from rns_bench.rns.classifier import init_weights, train_classifiers
-from rns_bench.rns.training_set import TextSupport
+from rns_bench.support.text import TextSupport
 
 
 def test_init_is_kaiming_uniform_relu_fan_in():

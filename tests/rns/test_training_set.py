@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 from synthetic_problem import bank_of, make_problem
 
-from rns_bench.bank import SupportBank
-from rns_bench.errors import ConfigError, InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.rns import RNSConfig, predict, training_sets
-from rns_bench.rns.training_set import TextSupport, relevance_weights
+from rns_bench.rns.training_set import relevance_weights
+from rns_bench.support.bank import SupportBank
+from rns_bench.support.text import TextSupport
 
 
 def sets_for(problem, bank, config=RNSConfig(), text=True, available=None):

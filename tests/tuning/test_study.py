@@ -6,12 +6,12 @@ import pytest
 import torch
 from synthetic_problem import PATCH, make_problem
 
-from rns_bench.errors import ConfigError, InputError
-from rns_bench.tuning.support import bank_of_pixels, drop_label_classes, split_support
+from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.support.pixels import bank_of_pixels, drop_label_classes, split_support
 
 optuna = pytest.importorskip("optuna")
 
-from rns_bench.methods.base import SupportPixels  # noqa: E402
+from rns_bench.support.pixels import SupportPixels  # noqa: E402
 from rns_bench.tuning.study import (  # noqa: E402
     StudySettings,
     TuningProblem,
@@ -120,3 +120,28 @@ def test_dropped_classes_become_ignore_pixels():
     label = torch.tensor([[0, 1, 2], [2, 255, 1]])
     assert drop_label_classes(label, [2]).tolist() == [[0, 1, 255], [255, 255, 1]]
     assert drop_label_classes(label, []) is label
+
+
+def test_a_study_stopped_and_resumed_reaches_the_same_best_as_an_uninterrupted_one(problem, tmp_path):
+    whole = tune(problem, sqlite_url(tmp_path / "whole.db"), 6)
+    url = sqlite_url(tmp_path / "resumed.db")
+    tune(problem, url, 3)  # Ctrl-C after three trials, then the same command again
+    resumed = tune(problem, url, 6)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert (resumed.best_trial.params, resumed.best_value) == (whole.best_trial.params, whole.best_value)
+
+
+def test_sqlite_paths_with_url_characters_work(problem, tmp_path):
+    folder = tmp_path / "50%_runs?#"
+    url = sqlite_url(folder / "study.db")
+    tune(problem, url, 1)
+    assert (folder / "study.db").is_file()  # the file is where the path says, not cut at ? or %
+
+
+def test_a_corrupt_study_file_is_named_with_the_fix(tmp_path):
+    from rns_bench.core.errors import InputError
+
+    path = tmp_path / "B1_seed100.db"
+    path.write_bytes(b"not a database " * 100)
+    with pytest.raises(InputError, match=f"storage {path} cannot be opened .*file is not a database.*move it aside"):
+        open_study(sqlite_url(path), "s", SETTINGS)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rns_bench.bench.records import RunKey, read_records
-from rns_bench.bench.run import CONFIG_DIR
 from rns_bench.ops.resize import PIXEL_PIPELINE
-from rns_bench.tuning import best_params_path, tuned_options, write_best_params
+from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.runs.key import RunKey
+from rns_bench.runs.records import read_records
+from rns_bench.runs.tuned import best_params_path, tuned_options, write_best_params
 
 optuna = pytest.importorskip("optuna")
 
@@ -79,5 +80,6 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
     assert 0 < saved["value"] <= 100
     [record] = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     assert record["row"] == "finetune_rns" and record["tuned_params"] == str(tuned)
-    assert record["method_options"] == saved["params"]
+    assert {k: record["method_options"][k] for k in saved["params"]} == saved["params"]  # tuned values on top
+    assert record["identity"]["method"]["tuned_params"] == saved["params"]  # and in the fingerprint
     assert "finetune B=1 seed=100: best val mIoU" in capsys.readouterr().out

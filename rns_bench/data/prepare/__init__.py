@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rns_bench.core.registry import Registry
 from rns_bench.data.prepare.cityscapes import convert_cityscapes
 from rns_bench.data.prepare.coco_object import convert_coco_object
 from rns_bench.data.prepare.coco_stuff import convert_coco_stuff
 from rns_bench.data.prepare.context import convert_context
 from rns_bench.data.prepare.conversion import ConversionReport
-from rns_bench.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rns_bench.data.atomic_files import atomic_target
+from rns_bench.core.atomic_io import atomic_target
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare.conversion import ConversionReport, require_folder, run_jobs
-from rns_bench.errors import InputError
 
 POLYGONS_SUFFIX = "_gtFine_polygons.json"
 SUFFIX = "_gtFine_labelTrainIds.png"

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rns_bench.data.atomic_files import save_label_png
+from rns_bench.core.atomic_io import save_label_png
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare.conversion import ConversionReport, require_folder, run_jobs
-from rns_bench.errors import InputError
 
 SPLITS = ("train2017", "val2017")
 NUM_RAW_IDS = 182  # COCO category id − 1, 0..181

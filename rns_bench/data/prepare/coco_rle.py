@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 
 
 def counts_from_string(text: str | bytes) -> np.ndarray:

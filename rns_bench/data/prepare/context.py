@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from rns_bench.data.atomic_files import save_label_png, write_text_atomic
+from rns_bench.core.atomic_io import save_label_png, write_text_atomic
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare.coco_rle import decode_rle
 from rns_bench.data.prepare.conversion import ConversionReport, require_file, run_jobs
-from rns_bench.errors import InputError
 
 # Detail category ids of background (0) and the 59 Context classes, ascending = class index 0..59.
 CONTEXT60_DETAIL_IDS = (

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
-from rns_bench.errors import InputError
+from rns_bench.core.errors import InputError
 
 
 class Job(Protocol):

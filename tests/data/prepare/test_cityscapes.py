@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from data.prepare.fake_raw import files_under, read_png, write_polygons
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare import get_preparer
 from rns_bench.data.prepare.cityscapes import convert_cityscapes
-from rns_bench.errors import InputError
 
 needs_cityscapesscripts = pytest.mark.skipif(
     importlib.util.find_spec("cityscapesscripts") is None,

@@ -9,10 +9,10 @@ import pytest
 from data.prepare.fake_raw import files_under, read_png, write_raw_png
 from PIL import Image
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare import get_preparer
 from rns_bench.data.prepare.coco_object import convert_coco_object, object_train_id_lut
 from rns_bench.data.prepare.coco_stuff import convert_coco_stuff, stuff_train_id_lut
-from rns_bench.errors import InputError
 
 # Raw value (COCO id − 1) → COCO-Stuff train id, checked by hand against COCO's category list:
 # person 0 → 0, the first id after the unused 11 (COCO 12, "street sign") is 12 → 11,

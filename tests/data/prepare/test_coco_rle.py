@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from data.prepare.fake_raw import encode_rle, rle_counts, rle_string
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare.coco_rle import counts_from_string, decode_rle
-from rns_bench.errors import InputError
 
 
 def test_hand_worked_string() -> None:

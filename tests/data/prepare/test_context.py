@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from data.prepare.fake_raw import encode_rle, files_under, read_png, write_detail_json
 
+from rns_bench.core.errors import InputError
 from rns_bench.data.prepare import get_preparer
 from rns_bench.data.prepare.context import CONTEXT60_DETAIL_IDS, context60_index, convert_context
-from rns_bench.errors import InputError
 
 # Detail category id → Context-60 index (rank among the 60 ids): background 0 → 0,
 # aeroplane 2 → 1, bag 9 → 2, wood 458 → 59 (mmseg's class order).

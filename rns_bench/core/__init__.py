@@ -1,0 +1,1 @@
+"""Leaves every layer may use: errors, registries, typed options, atomic files, provenance."""

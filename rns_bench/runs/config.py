@@ -1,0 +1,88 @@
+"""The run-level reading of a (validated, ``rns_bench.runs.schema``) config: method rows, the
+protocol folder name, the seeds, and the checks that need the registries or the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rns_bench.core.errors import ConfigError
+from rns_bench.data.datasets import DatasetSpec
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """A leaderboard row: a registered method with options (``configs/method/<row>.yaml``).
+
+    ``tuned_params_of``: the row whose tuned parameters this row uses (itself by default;
+    ``finetune_rns`` uses ``finetune``'s: the same encoder training).
+    """
+
+    row: str
+    method: str
+    options: dict[str, Any]
+    tuned_params_of: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.tuned_params_of:
+            object.__setattr__(self, "tuned_params_of", self.row)
+
+
+def load_method_row(row: str, config_dir: Path = CONFIG_DIR) -> MethodRow:
+    path = config_dir / "method" / f"{row}.yaml"
+    if not path.exists():
+        valid = sorted(p.stem for p in (config_dir / "method").glob("*.yaml"))
+        raise ConfigError(f"no method config {path}; valid method rows: {', '.join(valid)}")
+    spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    unknown = set(spec) - {"method", "options", "tuned_params_of"}
+    if unknown or "method" not in spec:
+        raise ConfigError(f"{path}: needs `method` and may have `options`, `tuned_params_of` (got {sorted(spec)})")
+    return MethodRow(row, spec["method"], spec.get("options") or {}, spec.get("tuned_params_of") or "")
+
+
+def method_row(cfg: DictConfig, name: str) -> MethodRow:
+    """Row ``name`` of ``cfg.rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""
+    rows = cfg.get("rows") or {}
+    if name not in rows:
+        raise ConfigError(f"no method row {name!r} in rows; rows: {', '.join(sorted(rows))} "
+                          "(configs/method/<row>.yaml, or declare one with +rows.<name>={method: ..., options: {...}})")
+    row = rows[name]
+    options = OmegaConf.to_container(row.get("options") or {}, resolve=True)
+    return MethodRow(name, str(row.method), options, str(row.get("tuned_params_of") or ""))
+
+
+def method_rows(cfg: DictConfig) -> list[MethodRow]:
+    """The rows that run (``cfg.methods``), in order."""
+    return [method_row(cfg, str(name)) for name in cfg.methods]
+
+
+def dataset_key(cfg: DictConfig) -> str:
+    """The dataset of ``cfg`` (``configs/dataset/<key>.yaml``; a plain ``dataset: key`` works too)."""
+    dataset = cfg.dataset
+    return str(dataset.key if isinstance(dataset, DictConfig) else dataset)
+
+
+def protocol_tag(visual_drop: float, text_drop: float, query_mode: str = "patch", proposer: str | None = None) -> str:
+    """Names the results folder: support protocol, plus the proposer in region mode (so a
+    region run never reuses a patch run's record)."""
+    tag = "full" if not visual_drop and not text_drop else f"nv{visual_drop:g}_nt{text_drop:g}"
+    return f"{tag}_region-{proposer}" if query_mode == "region" else tag
+
+
+def sweep_protocol(cfg: DictConfig) -> str:
+    return protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, cfg.query_mode,
+                        cfg.proposer.name if cfg.get("proposer") else None)
+
+
+def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:
+    """The configured seeds, or with ``seeds: published`` the dataset's published ones for full or
+    partial support (§2)."""
+    if cfg.seeds != "published":
+        return [int(s) for s in cfg.seeds]
+    partial = cfg.protocol.visual_drop_fraction or cfg.protocol.text_drop_fraction
+    return list(spec.partial_support_seeds if partial else spec.full_support_seeds)

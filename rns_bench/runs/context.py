@@ -1,0 +1,204 @@
+"""A run's context: what every run on one dataset × backbone shares (reader, presence, feature
+stores, text features), and building it from the config.
+
+Support images come from the train split (protocol §2), test images from val.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import rns_bench.toy  # noqa: F401  (registers the toy dataset and backbone every run may name)
+from rns_bench.backbones import build_backbone
+from rns_bench.backbones.base import Backbone
+from rns_bench.core.errors import ConfigError, InputError, RNSBenchError
+from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
+from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
+from rns_bench.data.sampling import SupportSplit
+from rns_bench.data.support_splits import draw_support_split
+from rns_bench.features.build import build_feature_stores
+from rns_bench.features.dense import DenseFeatures
+from rns_bench.features.store import FeatureStore
+from rns_bench.ops.resize import resize_label
+from rns_bench.proposals import build_proposer
+from rns_bench.proposals.cache import RegionCache
+from rns_bench.proposals.store import RegionStore, resized_image_loader
+from rns_bench.runs.config import dataset_key
+from rns_bench.support.bank import SupportBank
+
+
+@dataclass
+class DatasetContext:
+    """What every run on one dataset × backbone shares: reader, class presence, features.
+
+    ``support_store`` and ``test_store`` extract with the backbone's support and test settings
+    (protocol §3: e.g. crops 448 + 224 / stride 112 for support, 448 / 224 for test) and share
+    one backbone; the support resize also defines class presence (§2.2). ``test_store=None``
+    makes a context that only draws support splits and builds banks.
+    ``presence_cache_dir``: where the on-disk presence index lives (shared by every seed,
+    shots and process); None keeps presence in memory for this context only.
+    """
+
+    spec: DatasetSpec
+    data_root: Path
+    support_store: FeatureStore
+    test_store: FeatureStore | None = None
+    test_limit: int | None = None
+    presence_cache_dir: Path | None = None
+    region_store: RegionStore | None = None  # region mode: proposals of the test images (rns spec §6)
+    _last_adapted: DatasetContext | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.test_store is not None and self.test_store.backbone is not self.support_store.backbone:
+            raise InputError("the support and test feature stores must share one backbone (text features and "
+                             "patch size come from it); build both from the same backbone object")
+        if self.spec.prepare is not None:
+            self.spec.prepare(self.data_root)
+        self.reader = self.spec.make_reader(self.data_root)
+        key = PresenceKey.for_dataset(self.spec, self.support_store.short_side)
+        self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
+
+    def with_backbone(self, backbone: Backbone) -> DatasetContext:
+        """This context with features from ``backbone`` (same extraction settings, no disk cache):
+        for an encoder adapted to one run's support images, whose features no other run shares.
+        The last one is kept, so the rows that share an adapted encoder share its features too."""
+        if self._last_adapted is not None and self._last_adapted.backbone is backbone:
+            return self._last_adapted
+
+        def fresh(store: FeatureStore) -> FeatureStore:
+            return FeatureStore(backbone, None, store.settings, store.image_batch, store.window_batch)
+
+        self._last_adapted = None  # one adapted encoder's features in memory at a time
+        self._last_adapted = replace(self, support_store=fresh(self.support_store),
+                                     test_store=fresh(self.test_store) if self.test_store is not None else None)
+        return self._last_adapted
+
+    @property
+    def backbone(self) -> Backbone:
+        return self.support_store.backbone
+
+    @property
+    def store(self) -> FeatureStore:
+        """The support-settings store (the name from before test and support features were split;
+        new code says ``support_store``)."""
+        return self.support_store
+
+    def test_features(self) -> list[DenseFeatures]:
+        """Dense features of ``test_ids`` under the test settings, in order."""
+        if self.test_store is None:
+            raise InputError("this DatasetContext has no test_store: build it with one to evaluate test images")
+        return self.test_store.get(self.test_ids, self.reader.read_image, desc="test features")
+
+    def test_regions(self) -> list[torch.Tensor] | None:
+        """(H_r, W_r) region maps of ``test_ids`` at the resized test resolution, or None (patch mode)."""
+        if self.region_store is None:
+            return None
+        loader = resized_image_loader(self.reader.read_image, self.test_store.short_side)
+        return self.region_store.get(self.test_ids, loader)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.spec.class_names()
+
+    def presence(self, pool_ids: list[str]) -> np.ndarray:
+        """(P, K) class presence of the pool images on the support-resized labels (§2.2)."""
+        return compute_presence(self.reader.read_label, pool_ids, len(self.class_names),
+                                self.support_store.short_side)
+
+    def support_split(self, shots: int, seed: int) -> SupportSplit:
+        return draw_support_split(self.spec, self.reader, shots, seed, self._presence_of)
+
+    def images_per_class(self, split: SupportSplit) -> dict[str, int]:
+        """class name → support images of ``split`` that contain it (after the support resize, §2.2):
+        at least ``split.shots`` unless the pool has fewer candidates."""
+        counts = self._presence_of(list(split.image_ids)).sum(axis=0)
+        return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
+
+    def _presence_of(self, pool: list[str]) -> np.ndarray:
+        """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with
+        ``presence_cache_dir``, for every later run too)."""
+        return self._presence_index.rows(pool, self.reader.read_label)
+
+    @cached_property
+    def test_ids(self) -> list[str]:
+        ids = self.reader.image_ids(self.spec.test_split)
+        return ids[: self.test_limit] if self.test_limit else ids
+
+    @cached_property
+    def text_features(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.backbone.encode_text(self.class_names).float().cpu()
+
+    def build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
+        backbone = self.backbone
+        bank = SupportBank(len(self.class_names), backbone.dim)
+        dense = self.support_store.get(list(support_ids), self.reader.read_image, desc="support features")
+        for image_id, features in zip(support_ids, dense, strict=True):
+            label = resize_label(self.reader.read_label(image_id), features.resized_hw)
+            bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)),
+                           backbone.patch_size)
+        return bank
+
+
+def build_context(cfg: DictConfig) -> DatasetContext:
+    """The context of ``cfg``'s dataset × backbone: reader, feature stores, presence, regions."""
+    spec = get_dataset(dataset_key(cfg))
+    check_dataset_files(spec, resolve_data_root(cfg.data_root))  # before the backbone loads
+    backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
+    with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
+        backbone = build_backbone(cfg.backbone.name, **backbone_options)
+    stores = build_feature_stores(cfg, spec, backbone)  # support and test settings differ (protocol §3)
+    presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
+    return DatasetContext(spec, resolve_data_root(cfg.data_root), stores["support"], stores["test"],
+                          test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
+                          region_store=build_region_store(cfg, spec, stores["test"].short_side))
+
+
+@contextlib.contextmanager
+def weights_loading(what: str, options: dict, prefix: str) -> Iterator[None]:
+    """A weight file that exists but cannot be read (truncated, not a checkpoint) becomes one line naming
+    the option that points at it, instead of the loader's traceback."""
+    try:
+        yield
+    except RNSBenchError:
+        raise
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError) as error:
+        files = {k: v for k, v in options.items() if isinstance(v, str) and Path(v).expanduser().is_file()}
+        named = ", ".join(f"{prefix}.{k}={v}" for k, v in files.items()) or f"the weights {what} loads"
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise InputError(f"{what} could not load {named} ({type(error).__name__}: {first}); the file is not a "
+                         "complete checkpoint of this model: download it again or point the option at the right "
+                         "file") from None
+
+
+def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
+    """Fail now, in one line naming the file, when the test split or one of its images is missing
+    (the reader checks every listed id); embedded datasets are generated first."""
+    if spec.prepare is not None:
+        spec.prepare(data_root)
+    spec.make_reader(data_root).image_ids(spec.test_split)
+
+
+def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int | None) -> RegionStore | None:
+    """Region proposals of the test images in region mode (rns spec §6), cached on disk."""
+    if cfg.query_mode != "region":
+        return None
+    if not cfg.proposer.name:
+        raise ConfigError("query_mode=region needs region proposals: add proposer=felzenszwalb (CPU) or "
+                          "proposer=sam2 with proposer.options.checkpoint=/path/to/sam2.1_hiera_large.pt")
+    proposer_options = OmegaConf.to_container(cfg.proposer.options, resolve=True) or {}
+    with weights_loading(f"proposer {cfg.proposer.name}", proposer_options, "proposer.options"):
+        proposer = build_proposer(cfg.proposer.name, **proposer_options)
+    cache = (RegionCache(Path(cfg.region_cache_dir), spec.key, proposer, test_short_side, spec.data_version)
+             if cfg.get("region_cache_dir") else None)
+    return RegionStore(proposer, cache)

@@ -1,0 +1,176 @@
+"""Evaluate one run: build its method, give it its support, test it through Lightning, make its record."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from rns_bench.methods import SegMethod, build_method
+from rns_bench.ops.resize import PIXEL_PIPELINE
+from rns_bench.runs.config import MethodRow
+from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.datamodule import FewShotDataModule
+from rns_bench.runs.fingerprint import config_fingerprint, data_identity, fingerprint, run_identity
+from rns_bench.runs.key import RunKey
+from rns_bench.runs.records import environment, write_record
+from rns_bench.runs.support import support_images, support_pixels
+from rns_bench.runs.tuned import current_params, tuned_options
+from rns_bench.support.partial import PartialSupport
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run as the sweep will do it: its key, row, resolved options and fingerprint."""
+
+    key: RunKey
+    row: MethodRow
+    options: dict[str, Any]
+    tuned_from: Path | None
+    identity: dict[str, Any]
+    fingerprint: str
+
+    def record_path(self, results_dir: Path) -> Path:
+        return self.key.record_path(results_dir, self.fingerprint)
+
+
+def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> PlannedRun:
+    """Resolve ``row``'s options (its tuned parameters on top, when tuned) and the run's fingerprint."""
+    results_dir = Path(cfg.results_dir)
+    tuned_key = key.with_row(row.tuned_params_of)
+    options, tuned_from = tuned_options(results_dir, tuned_key, row.options)
+    tuned = (current_params(tuned_from) or {}).get("params") if tuned_from else None
+    data = data_identity(context.spec.key, context.spec.data_version, context.spec.class_list_sha256(),
+                         context.test_ids)
+    identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned, data=data,
+                            backbone_provenance=context.backbone.provenance())
+    return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity))
+
+
+def partial_support(cfg: DictConfig, num_classes: int, seed: int) -> PartialSupport:
+    """The run's classes without images / names (rns spec §5), from ``cfg.protocol``."""
+    return PartialSupport.of(num_classes, cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, seed)
+
+
+def attach_run_support(method: SegMethod, context: DatasetContext, image_ids: tuple[str, ...],
+                       partial: PartialSupport, work_dir: Path | None = None) -> DatasetContext:
+    """Give ``method`` all it needs from the support images ``image_ids`` under ``partial``: an adapted
+    encoder (finetune baselines), the bank, text, pixel-level support. Returns the context whose
+    encoder the run's features come from (the adapted one for finetuning)."""
+    if method.needs_support_images:  # finetune baselines: this run's features come from an adapted encoder
+        images, labels = support_images(context, image_ids, partial.no_images)
+        context = context.with_backbone(method.adapt_encoder(context.backbone, images, labels,
+                                                             context.support_store.short_side, work_dir))
+    bank = context.build_bank(tuple(image_ids))
+    if partial.no_images:
+        bank = bank.without_classes(list(partial.no_images))
+    method.attach_support(bank, context.text_features, partial.text_available)
+    if method.needs_support_pixels:  # offline baselines trained on pixel labels
+        method.attach_support_pixels(support_pixels(context, image_ids, partial.no_images))
+    return context
+
+
+def make_loggers(cfg: DictConfig, planned: PlannedRun) -> list[Logger]:
+    """The run's loggers from ``cfg.logger`` (``configs/logger/default.yaml``): CSV under the run's
+    name and fingerprint; W&B when enabled, one W&B run per record, grouped by dataset and row."""
+    key, version = planned.key, f"{planned.key.cell}-{planned.fingerprint[:12]}"
+    loggers: list[Logger] = [instantiate(cfg.logger.csv, name=key.log_name, version=version)]
+    wandb = OmegaConf.to_container(cfg.logger.wandb, resolve=True)
+    if wandb.pop("enabled", False):
+        logger = instantiate(wandb, group=f"{key.dataset}/{key.backbone}/{key.protocol}", job_type=key.row,
+                             name=f"{key.display}-{planned.fingerprint[:6]}", reinit="finish_previous",
+                             tags=[key.dataset, key.backbone, key.protocol, key.row])
+        # ``config`` is instantiate()'s own argument name: the run's config goes in once the run exists.
+        logger.experiment.config.update({"run": planned.identity, "fingerprint": planned.fingerprint,
+                                         "resolved": OmegaConf.to_container(cfg, resolve=True)})
+        loggers.append(logger)
+    return loggers
+
+
+def publish_to_wandb(loggers: list[Logger], record: dict[str, Any], record_path: Path) -> None:
+    """The run's W&B summary (mIoU, aAcc, fingerprint), its per-class IoU table and its record as an
+    artifact; then the W&B run is finished, so the next record gets its own."""
+    for logger in loggers:
+        if type(logger).__name__ != "WandbLogger":
+            continue
+        import wandb
+
+        run = logger.experiment
+        metrics = record["metrics"]
+        per_class = metrics.get("per_class_IoU") or {}
+        table = wandb.Table(columns=["class", "IoU"], data=[[name, value] for name, value in per_class.items()])
+        run.log({"per_class_IoU": table})
+        run.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+        run.summary["fingerprint"] = record["fingerprint"]
+        artifact = wandb.Artifact(f"record-{record['fingerprint'][:12]}", type="run-record",
+                                  metadata={"row": record["row"], "shots": record["shots"], "seed": record["seed"]})
+        artifact.add_file(str(record_path))
+        run.log_artifact(artifact)
+        run.finish()
+
+
+def make_trainer(cfg: DictConfig, loggers: list[Logger]) -> L.Trainer:
+    """``cfg.trainer`` instantiated (any Lightning Trainer argument), plus what every run sets itself."""
+    return instantiate(cfg.trainer, logger=loggers, enable_progress_bar=False, enable_model_summary=False,
+                       enable_checkpointing=False, use_distributed_sampler=False)
+
+
+def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> dict[str, Any]:
+    """Evaluate one planned run through ``Trainer.test``, write its record (rank 0) and publish it to
+    the loggers; returns the record (empty on DDP workers)."""
+    started = time.perf_counter()
+    key, method_row, options, tuned_from = planned.key, planned.row, planned.options, planned.tuned_from
+    partial = partial_support(cfg, len(context.class_names), key.seed)
+    method = build_method(method_row.method, context.class_names, context.backbone.patch_size,
+                          options, query_mode=cfg.query_mode)
+    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
+    datamodule.setup()
+    per_class = context.images_per_class(datamodule.split)
+    short = {name: n for name, n in per_class.items() if n < key.shots}
+    if short:
+        shown = ", ".join(f"{name!r} {n}" for name, n in list(short.items())[:5])
+        warnings.warn(f"{key.display}: {len(short)} class(es) have fewer than B={key.shots} support images because the "
+                      f"pool has no more ({shown}{', ...' if len(short) > 5 else ''}); the record stores each class's "
+                      "count (support_images_per_class)", stacklevel=2)
+    run_context = attach_run_support(method, context, datamodule.split.image_ids, partial,
+                                     key.work_dir(Path(cfg.results_dir)))
+    datamodule.context = run_context
+    support_seconds = time.perf_counter() - started
+
+    loggers = make_loggers(cfg, planned)
+    trainer = make_trainer(cfg, loggers)
+    trainer.test(method, datamodule=datamodule, verbose=False)
+    record = {
+        "fingerprint": planned.fingerprint, "config_fingerprint": config_fingerprint(planned.identity),
+        "identity": planned.identity,
+        "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
+        "method": method_row.method, "method_options": options,
+        "tuned_params": str(tuned_from) if tuned_from else None, "query_mode": cfg.query_mode,
+        "shots": key.shots, "seed": key.seed,
+        "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
+        "support_images_per_class": per_class,
+        "classes_without_images": list(partial.no_images), "classes_without_names": list(partial.no_names),
+        "class_list_sha256": context.spec.class_list_sha256(),
+        "pixel_pipeline": PIXEL_PIPELINE,
+        "backbone_provenance": context.backbone.provenance(),
+        "num_test_images": len(context.test_ids),
+        "metrics": method.results,
+        "timings_s": {"support": round(support_seconds, 3),
+                      "total": round(time.perf_counter() - started, 3)},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "environment": environment(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if not trainer.is_global_zero:
+        return {}
+    path = planned.record_path(Path(cfg.results_dir))
+    write_record(path, record)
+    publish_to_wandb(loggers, record, path)
+    return record

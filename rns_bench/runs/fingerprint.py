@@ -1,0 +1,106 @@
+"""A run's fingerprint: a hash of everything that changes its number.
+
+A record stores its ``identity`` (the mapping below), ``fingerprint`` (its hash) and
+``config_fingerprint`` (the hash without shots and seed: the same for every cell of one config). A sweep skips
+a run only when a record of the same key *and* fingerprint exists; any change (a method option,
+tuned parameters, backbone options or windows, the test images, the protocol, the class list or
+dataset files, the cache dtype, the pixel path, the trainer's precision) makes a new fingerprint,
+so the run is re-done and its record written beside the old one.
+
+What only says where or how fast to compute (device, cache folders, image / window batches,
+devices and nodes) is left out: it does not change the number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rns_bench.data.sampling import PROTOCOL_VERSION
+from rns_bench.features.build import extraction_options
+from rns_bench.features.cache import RUNTIME_OPTIONS
+from rns_bench.ops.resize import PIXEL_PIPELINE
+from rns_bench.runs.key import RunKey
+
+FINGERPRINT_LENGTH = 12  # hex characters in record file names; the record holds the full hash
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _without_runtime(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (options or {}).items() if k not in RUNTIME_OPTIONS}
+
+
+def test_images_sha256(image_ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(image_ids).encode()).hexdigest()
+
+
+def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
+                 tuned_params: Mapping[str, Any] | None, data: Mapping[str, Any],
+                 backbone_provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping a run's fingerprint hashes.
+
+    ``options``: the method's resolved options (the row's, with tuned parameters on top);
+    ``data``: dataset key, data version, class-list and test-image hashes (:func:`data_identity`).
+    """
+    backbone = _plain(cfg.backbone) or {}
+    proposer = _plain(cfg.get("proposer")) or {}
+    trainer = _plain(cfg.get("trainer")) or {}
+    return {
+        "run": {"dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
+                "shots": key.shots, "seed": key.seed},
+        "method": {"name": method, "options": dict(options), "tuned_params": dict(tuned_params or {})},
+        "backbone": {**{k: v for k, v in backbone.items() if k != "options"},
+                     "options": _without_runtime(backbone.get("options")),
+                     "provenance": dict(backbone_provenance)},
+        "extraction": {"cache_dtype": extraction_options(cfg)["cache_dtype"], "pixel_pipeline": PIXEL_PIPELINE},
+        "protocol": {"visual_drop_fraction": float(cfg.protocol.visual_drop_fraction),
+                     "text_drop_fraction": float(cfg.protocol.text_drop_fraction),
+                     "query_mode": cfg.query_mode, "sampler": PROTOCOL_VERSION,
+                     "proposer": ({"name": proposer.get("name"), "options": _without_runtime(proposer.get("options"))}
+                                  if cfg.query_mode == "region" else None)},
+        "evaluation": {"batch_size": int(cfg.batch_size), "precision": str(trainer.get("precision", "32-true"))},
+        "data": dict(data),
+    }
+
+
+def data_identity(spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str]) -> dict[str, Any]:
+    return {"dataset": spec_key, "data_version": data_version, "class_list_sha256": class_list_sha256,
+            "num_test_images": len(test_ids), "test_images_sha256": test_images_sha256(test_ids)}
+
+
+def fingerprint(identity: Mapping[str, Any]) -> str:
+    """sha256 of the identity's canonical JSON (64 hex characters)."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def config_fingerprint(identity: Mapping[str, Any]) -> str:
+    """The fingerprint of the identity without its cell (shots, seed): shared by every run of one
+    config of a row, so reports group a row's records by it."""
+    run = {k: v for k, v in identity.get("run", {}).items() if k not in ("shots", "seed")}
+    return fingerprint({**identity, "run": run})
+
+
+def identity_differences(identities: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Dotted paths (``method.options.k``) whose values differ between ``identities``, sorted."""
+    flat = [_flatten(identity) for identity in identities]
+    paths = set().union(*flat) if flat else set()
+    return sorted(p for p in paths if len({json.dumps(f.get(p), sort_keys=True, default=str) for f in flat}) > 1)
+
+
+def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in node.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out

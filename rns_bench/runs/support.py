@@ -1,0 +1,59 @@
+"""Support data of one run read through its context, for methods and for tuning: support images,
+pixel-level support and validation items.
+
+Everything here reads the support split only (protocol: the test split is never used for
+tuning). Labels follow the bank's conventions: resized to the features' resolution with
+nearest interpolation, 255 = ignore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from rns_bench.core.errors import InputError
+from rns_bench.ops.resize import resize_label
+from rns_bench.runs.context import DatasetContext
+from rns_bench.support.pixels import IGNORE_INDEX, SupportPixels, drop_label_classes
+
+
+def support_images(context: DatasetContext, image_ids: Sequence[str],
+                   drop_classes: Sequence[int] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The support images (H, W, 3) uint8 and their original-resolution labels, pixels of
+    ``drop_classes`` set to ignore: what methods with ``needs_support_images`` train on."""
+    images, labels = [], []
+    for image_id in image_ids:
+        label = context.reader.read_label(image_id)
+        if len(drop_classes):
+            label = np.where(np.isin(label, list(drop_classes)), IGNORE_INDEX, label).astype(label.dtype)
+        images.append(context.reader.read_image(image_id))
+        labels.append(label)
+    return images, labels
+
+
+def support_pixels(context: DatasetContext, image_ids: Sequence[str],
+                   drop_classes: Sequence[int] = ()) -> list[SupportPixels]:
+    """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized
+    resolution (as the bank sees them), pixels of ``drop_classes`` set to ignore."""
+    dense = context.support_store.get(list(image_ids), context.reader.read_image, desc="support features")
+    items = []
+    for image_id, features in zip(image_ids, dense, strict=True):
+        label = resize_label(context.reader.read_label(image_id), features.resized_hw)
+        label = torch.from_numpy(label.astype(np.int64))
+        items.append(SupportPixels(image_id, features.features, drop_label_classes(label, drop_classes)))
+    return items
+
+
+def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Validation items shaped like test items (``SegMethod.test_step``): features under the *test*
+    extraction settings (validation images stand in for test images), resized_hw and the
+    original-resolution label, so validation mIoU is computed exactly as test mIoU."""
+    if context.test_store is None:
+        raise InputError("validation items need the context's test_store (the test extraction settings)")
+    dense = context.test_store.get(list(image_ids), context.reader.read_image, desc="validation features")
+    return [{"image_id": image_id, "features": features.features, "resized_hw": features.resized_hw,
+             "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64))}
+            for image_id, features in zip(image_ids, dense, strict=True)]

@@ -1,0 +1,109 @@
+"""The support bank (rns spec §1): one row per (support image, class present in it).
+
+Rows hold soft-pooled, unit-norm visual class features. Class prototypes are kept as
+running sums so that adding a support image later touches only the classes it contains
+("dynamic support"); nothing else is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from rns_bench.core.errors import InputError
+from rns_bench.ops.pooling import patch_fractions, pool_features, present_labels
+
+
+def check_features(features: torch.Tensor, what: str) -> None:
+    """Fail with a clear message on NaN/inf features (a broken extractor, a bad cache entry)."""
+    if not torch.isfinite(features).all():
+        raise InputError(f"{what} contain NaN or inf values; re-extract them (a corrupt cache entry?)")
+
+
+@dataclass
+class SupportBank:
+    """Support rows for ``num_classes`` classes in a ``dim``-dimensional feature space.
+
+    features: (R, D) unit-norm per-image class features; labels: (R,) class ids;
+    image_ids: the support image of each row. ``class_sums`` (K, D) and
+    ``class_counts`` (K,) hold the un-normalised prototype sums (spec §1).
+    """
+
+    num_classes: int
+    dim: int
+    features: torch.Tensor = field(init=False)
+    labels: torch.Tensor = field(init=False)
+    image_ids: list[str] = field(init=False, default_factory=list)
+    class_sums: torch.Tensor = field(init=False)
+    class_counts: torch.Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.features = torch.empty(0, self.dim)
+        self.labels = torch.empty(0, dtype=torch.long)
+        self.class_sums = torch.zeros(self.num_classes, self.dim)
+        self.class_counts = torch.zeros(self.num_classes, dtype=torch.long)
+
+    # ----------------------------------------------------------------- building
+    def add_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor,
+                  patch_size: int) -> int:
+        """Pool one support image into rows and update the affected prototypes.
+
+        features: (h, w, D) unit-norm patch features; label_map: (H, W) class ids at the
+        resolution the features were extracted at (255 = ignore; reduce-zero-label already
+        applied). Returns the number of rows added.
+        """
+        if features.ndim != 3 or features.shape[-1] != self.dim:
+            raise InputError(f"support image {image_id!r}: features of shape {tuple(features.shape)}, "
+                             f"expected (h, w, {self.dim})")
+        check_features(features, f"support features of image {image_id!r}")
+        classes = present_labels(label_map)
+        if len(classes) and int(classes.max()) >= self.num_classes:
+            raise InputError(f"support image {image_id!r}: label {int(classes.max())} ≥ number of classes "
+                             f"{self.num_classes}; is reduce_zero_label set correctly for this dataset?")
+        if len(classes) == 0:
+            return 0
+        weights = patch_fractions(label_map, classes, patch_size, tuple(features.shape[:2]))
+        rows = pool_features(features.float(), weights)
+        self.add_rows(rows, classes, [image_id] * len(classes))
+        return len(classes)
+
+    def add_rows(self, rows: torch.Tensor, labels: torch.Tensor, image_ids: list[str]) -> None:
+        """Append precomputed unit-norm rows (R, D) with their labels (R,)."""
+        check_features(rows, "support rows")
+        self.features = torch.cat([self.features, rows.to(self.features)])
+        self.labels = torch.cat([self.labels, labels.long().cpu()])
+        self.image_ids.extend(image_ids)
+        self.class_sums.index_add_(0, labels.long().cpu(), rows.to(self.class_sums))
+        self.class_counts += torch.bincount(labels.long().cpu(), minlength=self.num_classes)
+
+    def without_classes(self, classes: Iterable[int]) -> SupportBank:
+        """A copy without the rows of ``classes`` (partial visual support, spec §5)."""
+        drop = torch.zeros(self.num_classes, dtype=torch.bool)
+        drop[list(classes)] = True
+        keep = ~drop[self.labels]
+        bank = SupportBank(self.num_classes, self.dim)
+        bank.add_rows(self.features[keep], self.labels[keep],
+                      [i for i, k in zip(self.image_ids, keep.tolist(), strict=True) if k])
+        return bank
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def supported(self) -> torch.Tensor:
+        """(K,) bool: classes with at least one bank row (visual support)."""
+        return self.class_counts > 0
+
+    @property
+    def prototypes(self) -> torch.Tensor:
+        """(K, D) p_c = normalize(Σ_i v_{i,c}); zero rows for classes without support."""
+        return F.normalize(self.class_sums, dim=-1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def require_rows(self) -> None:
+        if len(self) == 0:
+            raise InputError("the support bank is empty: no support image contributed a labelled pixel. "
+                             "Check the support split and the label files (all pixels 255?)")

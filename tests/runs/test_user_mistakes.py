@@ -1,0 +1,76 @@
+"""What a new user trips over ends as one line naming the value and the fix (or an honest record)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from bench_config import bench_config
+
+from rns_bench.bench.run import run_sweep
+from rns_bench.core.errors import InputError
+from rns_bench.runs.context import weights_loading
+from rns_bench.runs.records import read_records
+
+
+def test_a_garbage_checkpoint_is_named_not_a_traceback(tmp_path):
+    garbage = tmp_path / "sam2.1_hiera_large.pt"
+    garbage.write_bytes(b"\x80\x05 definitely not a checkpoint" * 50)
+    with pytest.raises(InputError) as raised, weights_loading("proposer sam2", {"checkpoint": str(garbage)},
+                                                              "proposer.options"):
+        torch.load(garbage)
+    message = str(raised.value)
+    assert f"proposer sam2 could not load proposer.options.checkpoint={garbage}" in message
+    assert "download it again" in message and "\n" not in message
+
+
+def test_more_shots_than_the_pool_has_warns_and_records_what_each_class_got(tmp_path, toy_data_root):
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[150]", "seeds=[100]", "test_limit=2", "methods=[zero_shot]")
+    with pytest.warns(UserWarning, match=r"have fewer than B=150 support images because the pool has no more"):
+        run_sweep(cfg)
+    (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    counts = record["support_images_per_class"]
+    assert set(counts) == set(record["metrics"]["per_class_IoU"])
+    assert min(counts.values()) < 150 and max(counts.values()) <= len(record["support_split"]["image_ids"])
+
+
+def test_ctrl_c_keeps_finished_runs_and_the_same_command_resumes(tmp_path, toy_data_root, monkeypatch):
+    import rns_bench.bench.run as sweep
+
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100,18]", "test_limit=2", "methods=[zero_shot]")
+    real, calls = sweep.run_one, []
+
+    def interrupt_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_one", interrupt_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg)
+    assert len(read_records(tmp_path / "results", "toy", "toy_vlm", "full")) == 1  # the finished one stays
+    monkeypatch.setattr(sweep, "run_one", real)
+    run_sweep(cfg)  # resumes: only the interrupted run is done again
+    assert len(read_records(tmp_path / "results", "toy", "toy_vlm", "full")) == 2
+
+
+def test_the_command_prints_the_interruption_and_exits_130(tmp_path):
+    code = ("import sys; from rns_bench.cli import exit_on_user_error\n"
+            "def stop(): raise KeyboardInterrupt\n"
+            "exit_on_user_error(stop)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+
+
+def test_the_interruption_message(tmp_path, toy_data_root, capsys, monkeypatch):
+    import rns_bench.bench.run as sweep
+
+    monkeypatch.setattr(sweep, "run_one", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2",
+                               "methods=[zero_shot]"))
+    err = capsys.readouterr().err
+    assert "interrupted: 0 of the 1 runs to do finished this time" in err and "run the same command again" in err
