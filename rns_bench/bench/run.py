@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.core.errors import ConfigError
 from rns_bench.features.build import prefetches_support_pool
-from rns_bench.runs.config import MethodRow, method_row, method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.config import method_row, method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import plan_run, run_one
+from rns_bench.runs.evaluate import PlannedRun, plan_run, run_one
 from rns_bench.runs.fingerprint import config_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records
@@ -51,7 +51,7 @@ def run_sweep(cfg: DictConfig) -> str:
         progress = tqdm(todo, desc="runs", unit="run")
         for plan in progress:
             progress.set_postfix_str(f"{plan.key.row} B={plan.key.shots} seed={plan.key.seed}")
-            if cfg.get("tune_missing") and tune_if_missing(cfg, context, plan.row, plan.key):
+            if cfg.get("tune_missing") and tune_if_missing(cfg, context, plan):
                 plan = plan_run(cfg, context, plan.row, plan.key)  # tuned now: its options and fingerprint change
             done[plan.key] = plan
             if not has_record(plan.record_path(results_dir), plan.fingerprint):
@@ -85,16 +85,18 @@ def prefetch_support_pool(cfg: DictConfig, context: DatasetContext) -> None:
         context.support_store.precompute(pool, context.reader.read_image, progress)
 
 
-def tune_if_missing(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> bool:
+def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) -> bool:
     """Tune the row's parameters for this support set first when it has a search space
     (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned).
     Returns whether parameters were tuned (or appeared from rank 0) now."""
+    row, key = plan.row, plan.key
     tuned_key = key.with_row(row.tuned_params_of)
-    tuned_file = best_params_path(Path(cfg.results_dir), tuned_key)
-    if row.tuned_params_of not in search_spaces(cfg) or has_current_params(tuned_file):
+    tuned_file = best_params_path(Path(cfg.results_dir), tuned_key, plan.tuning_fingerprint)
+    if row.tuned_params_of not in search_spaces(cfg) or has_current_params(tuned_file, plan.tuning_fingerprint):
         return False
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
-        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s), has_current_params)
+        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s),
+                      lambda path: has_current_params(path, plan.tuning_fingerprint))
         return True
     if len(context.support_split(key.shots, key.seed).image_ids) < 2:
         tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
@@ -104,7 +106,7 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, row: MethodRow, ke
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study, not one per trial
     try:
-        tqdm.write(describe(tune_one(cfg, context, tuned_row, tuned_key)))
+        tqdm.write(describe(tune_one(cfg, context, tuned_row, tuned_key, plan.tuning_fingerprint)))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return True

@@ -29,6 +29,13 @@ TMP_SUFFIX = ".tmp"
 STALE_TMP_AFTER_S = 24 * 3600  # a temp file this old is a dead writer's, whatever its host
 
 
+def normal_mode() -> int:
+    """The mode a plain ``open()`` creates files with under the process umask (0644 usually)."""
+    umask = os.umask(0o022)  # there is no getter: read it by setting it, then put it back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def temp_path(path: Path) -> Path:
     """A fresh hidden temp name beside ``path``: ``.<name>.<host>.<pid>.<token>.tmp``, so globs such as
     ``*.png`` never pick it up and :func:`remove_stale_temps` can tell a dead writer's leftover."""
@@ -48,6 +55,7 @@ def atomic_target(path: Path) -> Iterator[Path]:
     tmp = temp_path(path)
     try:
         yield tmp
+        os.chmod(tmp, normal_mode())  # some writers (safetensors) create 0600 files
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -15,14 +15,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.methods import SegMethod, build_method
 from rns_bench.ops.resize import PIXEL_PIPELINE
-from rns_bench.runs.config import MethodRow
+from rns_bench.runs.config import MethodRow, method_row
 from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.datamodule import FewShotDataModule
-from rns_bench.runs.fingerprint import config_fingerprint, data_identity, fingerprint, run_identity
+from rns_bench.runs.fingerprint import (
+    config_fingerprint,
+    data_identity,
+    fingerprint,
+    run_identity,
+    tuning_identity,
+)
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import environment, write_record
 from rns_bench.runs.support import support_images, support_pixels
-from rns_bench.runs.tuned import current_params, tuned_options
+from rns_bench.runs.tuned import tuned_options
 from rns_bench.support.partial import PartialSupport
 
 
@@ -36,22 +42,33 @@ class PlannedRun:
     tuned_from: Path | None
     identity: dict[str, Any]
     fingerprint: str
+    tuning_fingerprint: str  # of the row whose tuned parameters this run uses (``tuned_params_of``)
 
     def record_path(self, results_dir: Path) -> Path:
         return self.key.record_path(results_dir, self.fingerprint)
 
 
+def _data(context: DatasetContext) -> dict[str, Any]:
+    return data_identity(context.spec.key, context.spec.data_version, context.spec.class_list_sha256(),
+                         context.test_ids)
+
+
+def tuning_fingerprint_of(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> str:
+    """The tuning fingerprint of ``row`` (the row that is tuned) at ``key``'s support set."""
+    identity = tuning_identity(cfg, key.with_row(row.row), method=row.method, options=row.options,
+                               data=_data(context), backbone_provenance=context.backbone.provenance())
+    return fingerprint(identity)
+
+
 def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> PlannedRun:
     """Resolve ``row``'s options (its tuned parameters on top, when tuned) and the run's fingerprint."""
-    results_dir = Path(cfg.results_dir)
-    tuned_key = key.with_row(row.tuned_params_of)
-    options, tuned_from = tuned_options(results_dir, tuned_key, row.options)
-    tuned = (current_params(tuned_from) or {}).get("params") if tuned_from else None
-    data = data_identity(context.spec.key, context.spec.data_version, context.spec.class_list_sha256(),
-                         context.test_ids)
-    identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned, data=data,
+    tuned_row = row if row.tuned_params_of == row.row else method_row(cfg, row.tuned_params_of)
+    tuning_fp = tuning_fingerprint_of(cfg, context, tuned_row, key)
+    options, tuned_from, tuned = tuned_options(Path(cfg.results_dir), key.with_row(tuned_row.row), row.options,
+                                               tuning_fp)
+    identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned, data=_data(context),
                             backbone_provenance=context.backbone.provenance())
-    return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity))
+    return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuning_fp)
 
 
 def partial_support(cfg: DictConfig, num_classes: int, seed: int) -> PartialSupport:

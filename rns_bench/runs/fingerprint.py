@@ -70,6 +70,27 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
     }
 
 
+# n_trials is left out on purpose: more trials extend the same study (``python -m rns_bench.tuning
+# tuning.n_trials=40`` first, then ``make bench`` uses those parameters); the record holds the values used.
+TUNING_SETTINGS = ("val_fraction", "split_seed", "sampler_seed", "tpe_startup_trials", "report_every",
+                   "pruner")
+
+
+def tuning_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
+                    data: Mapping[str, Any], backbone_provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """What a tuned-parameter file depends on: the support features (backbone, extraction, pixels,
+    dataset files and classes), the protocol, the row's own options, its search space and the study
+    settings. Not the test images: tuning never sees them."""
+    identity = run_identity(cfg, key, method=method, options=options, tuned_params=None,
+                            data={k: v for k, v in data.items() if not k.startswith(("num_test", "test_"))},
+                            backbone_provenance=backbone_provenance)
+    tuning = _plain(cfg.tuning) or {}
+    identity.pop("evaluation")
+    identity["tuning"] = {"search_space": (tuning.get("search_space") or {}).get(key.row),
+                          **{name: tuning.get(name) for name in TUNING_SETTINGS}}
+    return identity
+
+
 def data_identity(spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str]) -> dict[str, Any]:
     return {"dataset": spec_key, "data_version": data_version, "class_list_sha256": class_list_sha256,
             "num_test_images": len(test_ids), "test_images_sha256": test_images_sha256(test_ids)}

@@ -43,17 +43,19 @@ class RunKey:
         """Scratch space of the run (a finetuned encoder's checkpoints)."""
         return self.row_dir(results_dir) / self.cell
 
-    def tuned_path(self, results_dir: Path) -> Path:
-        """The run's tuned-parameter file, beside its record. Not named ``B*``: record readers glob
-        ``B*_seed*.json`` and must never read a parameter file as a record."""
-        return self.row_dir(results_dir) / f"tuned_{self.cell}.json"
+    def tuned_path(self, results_dir: Path, fingerprint: str = "") -> Path:
+        """The run's tuned-parameter file under the tuning config ``fingerprint``, beside its record. Not
+        named ``B*``: record readers glob ``B*_seed*.json`` and must never read a parameter file as a record."""
+        suffix = f"-{fingerprint[:12]}" if fingerprint else ""
+        return self.row_dir(results_dir) / f"tuned_{self.cell}{suffix}.json"
 
     def study_db(self, tuning_dir: Path) -> Path:
         """The run's SQLite Optuna study when no shared storage is configured."""
         return Path(tuning_dir) / self.scope / self.row / f"{self.cell}.db"
 
-    def study_name(self, pixel_pipeline: str) -> str:
-        return f"{self.scope.as_posix()}/{self.row}/{self.cell}/{pixel_pipeline}"
+    def study_name(self, fingerprint: str) -> str:
+        """One Optuna study per run key and tuning config: trials of another config are never resumed."""
+        return f"{self.scope.as_posix()}/{self.row}/{self.cell}/{fingerprint[:12]}"
 
     @property
     def log_name(self) -> str:

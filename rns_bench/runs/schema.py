@@ -18,11 +18,14 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+import rns_bench.toy  # noqa: F401  (registers the toy backbone a config may name)
+from rns_bench.backbones import BACKBONES
 from rns_bench.core.errors import ConfigError, RNSBenchError
 from rns_bench.features.build import extraction_options
 from rns_bench.features.cache import STORAGE_DTYPES
 from rns_bench.methods import load_methods
 from rns_bench.methods.base import QUERY_MODES
+from rns_bench.proposals import PROPOSERS
 
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")
@@ -72,6 +75,9 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
                           f"unknown; choose one of {', '.join(STORAGE_DTYPES)}")
     _check_trainer(cfg.get("trainer"), where)
     _check_rows(cfg, where)
+    _check_component(cfg.get("backbone"), "backbone", BACKBONES, where)
+    if cfg.get("query_mode") == "region" or (cfg.get("proposer") and cfg.proposer.get("name")):
+        _check_component(cfg.get("proposer"), "proposer", PROPOSERS, where, optional=True)
     for key in WRITTEN_DIRS:
         if cfg.get(key):
             _check_writable_dir(Path(str(cfg.get(key))), key, where)
@@ -130,6 +136,29 @@ def _check_rows(cfg: DictConfig, where: _Origin) -> None:
         if tuned_of and tuned_of not in rows:
             raise ConfigError(f"rows.{name}.tuned_params_of={tuned_of!r}{where(f'rows.{name}.tuned_params_of')} is "
                               f"not a row; rows: {', '.join(sorted(rows))}")
+
+
+def _check_component(node: Any, group: str, registry: Any, where: _Origin, optional: bool = False) -> None:
+    """``<group>.name`` is registered and ``<group>.options`` are arguments of its constructor."""
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{group}{where(group)} must be a mapping with name and options (configs/{group}/)")
+    name = node.get("name")
+    if not name:
+        if optional:
+            return
+        raise ConfigError(f"{group}.name{where(f'{group}.name')} is empty; choose one of {', '.join(registry.names())}")
+    if name not in registry:
+        raise ConfigError(f"{group}.name={name!r}{where(f'{group}.name')} is not registered; choose one of "
+                          f"{', '.join(registry.names())}")
+    parameters = inspect.signature(registry.get(name)).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    for key in node.get("options") or {}:
+        if key not in parameters:
+            close = difflib.get_close_matches(str(key), list(parameters), n=1)
+            raise ConfigError(f"{group}.options.{key}{where(f'{group}.options.{key}')} is not an option of {group} "
+                              f"{name!r}{f'; did you mean {close[0]}?' if close else ''} (options: "
+                              f"{', '.join(parameters)})")
 
 
 def _check_trainer(trainer: Any, where: _Origin) -> None:

@@ -1,11 +1,10 @@
 """Where a run's tuned parameters live, and how the bench picks them up.
 
-``results/<dataset>/<backbone>/<protocol>/<row>/tuned_B<shots>_seed<seed>.json`` — beside the
-run record ``B<shots>_seed<seed>.json``. The name does not start with ``B`` on purpose: the
-record reader globs ``*/B*_seed*.json`` and must never read a parameter file as a record.
-
-A file tuned through another pixel path (``PIXEL_PIPELINE``: its features were decoded or resized
-differently; files before it carry no stamp) is stale: never used, and re-tuned by ``make bench``.
+``results/<dataset>/<backbone>/<protocol>/<row>/tuned_B<shots>_seed<seed>-<fp[:12]>.json``, beside
+the run's records; ``fp`` is the *tuning fingerprint* (``rns_bench.runs.fingerprint.tuning_identity``:
+the support features, protocol, row options, search space and study settings). A file of another
+tuning config is never used: that config is tuned on its own. Files without a fingerprint (or of
+another pixel path, ``PIXEL_PIPELINE``) are never used by the bench either.
 """
 
 from __future__ import annotations
@@ -20,44 +19,54 @@ from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.key import RunKey
 
 
-def best_params_path(results_dir: Path, key: RunKey) -> Path:
-    """The tuned-parameter file of run ``key``, next to its record."""
-    return key.tuned_path(results_dir)
+def best_params_path(results_dir: Path, key: RunKey, fingerprint: str = "") -> Path:
+    """The tuned-parameter file of run ``key`` under the tuning config ``fingerprint``, next to its record."""
+    return key.tuned_path(results_dir, fingerprint)
 
 
 def write_best_params(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically; a later tuning replaces it."""
+    """Write ``payload`` atomically; a later tuning of the same config replaces it."""
     write_json_atomic(path, payload)
 
 
 def read_best_params(path: Path) -> dict[str, Any]:
-    payload = json.loads(path.read_text())
-    if not isinstance(payload.get("params"), dict):
+    try:
+        payload = json.loads(path.read_text())
+    except ValueError:
+        raise InputError(f"{path} is not JSON (truncated?); delete it and the bench tunes again") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("params"), dict):
         raise InputError(f"{path} holds no 'params' mapping; delete it and re-run `python -m rns_bench.tuning`")
     return payload
 
 
-def current_params(path: Path) -> dict[str, Any] | None:
-    """The payload at ``path`` when it was tuned through the current pixel path, else None."""
+def current_params(path: Path, fingerprint: str = "") -> dict[str, Any] | None:
+    """The payload at ``path`` when it was tuned through the current pixel path (and, given a
+    ``fingerprint``, under that tuning config), else None."""
     if not path.exists():
         return None
     payload = read_best_params(path)
-    return payload if payload.get("pixel_pipeline") == PIXEL_PIPELINE else None
+    if payload.get("pixel_pipeline") != PIXEL_PIPELINE:
+        return None
+    if fingerprint and payload.get("tuning_fingerprint") != fingerprint:
+        return None
+    return payload
 
 
-def has_current_params(path: Path) -> bool:
-    """Whether ``path`` holds parameters tuned through the current pixel path."""
-    return current_params(path) is not None
+def has_current_params(path: Path, fingerprint: str = "") -> bool:
+    """Whether ``path`` holds parameters of the current pixel path (and tuning config)."""
+    return current_params(path, fingerprint) is not None
 
 
-def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    """A row's options with the run's tuned parameters on top, and the file they came from.
+def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any],
+                  fingerprint: str = "") -> tuple[dict[str, Any], Path | None, dict[str, Any] | None]:
+    """A row's options with the run's tuned parameters on top, the file they came from and the tuned
+    parameters themselves.
 
-    Returns ``(options, None)`` unchanged when the run was not tuned (or only through another pixel
-    path). Tuned values override the row's configured ones (they were searched for this support set).
+    Returns ``(options, None, None)`` unchanged when the run was not tuned under this config. Tuned
+    values override the row's configured ones (they were searched for this support set).
     """
-    path = best_params_path(results_dir, key)
-    payload = current_params(path)  # read once
+    path = best_params_path(results_dir, key, fingerprint)
+    payload = current_params(path, fingerprint)  # read once
     if payload is None:
-        return dict(options), None
-    return {**options, **payload["params"]}, path
+        return dict(options), None, None
+    return {**options, **payload["params"]}, path, dict(payload["params"])

@@ -23,7 +23,7 @@ from rns_bench.methods import SegMethod, load_methods
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.config import MethodRow, method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import partial_support
+from rns_bench.runs.evaluate import partial_support, tuning_fingerprint_of
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.schema import command_line_overrides, validate_config
 from rns_bench.runs.support import evaluation_items, support_images, support_pixels
@@ -41,10 +41,10 @@ from rns_bench.tuning.study import (
 )
 
 
-def study_name(key: RunKey) -> str:
-    """One study per run key and pixel path: trials scored on features of another decode/resize are
-    never resumed into a new study."""
-    return key.study_name(PIXEL_PIPELINE)
+def study_name(key: RunKey, fingerprint: str) -> str:
+    """One study per run key and tuning config (its fingerprint): trials scored under another config
+    (features, pixel path, options, search space) are never resumed into this one."""
+    return key.study_name(fingerprint)
 
 
 def storage_url(cfg: DictConfig, key: RunKey) -> str:
@@ -108,8 +108,10 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
                          adapted_support=adapted_support)
 
 
-def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> dict[str, Any]:
-    """Run (or resume) the study of one run key and write its best parameters; returns them."""
+def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
+             fingerprint: str) -> dict[str, Any]:
+    """Run (or resume) the study of one run key under the tuning config ``fingerprint``
+    (``rns_bench.runs.evaluate.tuning_fingerprint_of``) and write its best parameters; returns them."""
     spaces = search_spaces(cfg)
     if row.row not in spaces:
         raise ConfigError(f"no search space for method row {row.row!r} in configs/tuning/default.yaml "
@@ -120,7 +122,7 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     problem = tuning_problem(cfg, context, row, key, train_ids, val_ids)
     url = storage_url(cfg, key)
     n_trials = int(cfg.tuning.n_trials)
-    study = open_study(url, study_name(key), study_settings(cfg))
+    study = open_study(url, study_name(key, fingerprint), study_settings(cfg))
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
@@ -140,12 +142,12 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
         "support_split_sha256": split.sha256, "train_ids": train_ids, "val_ids": val_ids,
         "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
         "search_space": spaces[row.row], "n_trials": n_trials, "sampler_seed": int(cfg.tuning.sampler_seed),
-        "pixel_pipeline": PIXEL_PIPELINE,
+        "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fingerprint,
         "study_name": study.study_name, "storage": make_url(url).render_as_string(hide_password=True),
         "trials_run_now": ran, "seconds_now": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    path = best_params_path(Path(cfg.results_dir), key)
+    path = best_params_path(Path(cfg.results_dir), key, fingerprint)
     write_best_params(path, payload)
     return {**payload, "path": str(path)}
 
@@ -169,7 +171,7 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
         for shots in cfg.shots:
             for seed in sweep_seeds(cfg, context.spec):
                 key = RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed))
-                summary = tune_one(cfg, context, row, key)
+                summary = tune_one(cfg, context, row, key, tuning_fingerprint_of(cfg, context, row, key))
                 print(describe(summary))
                 summaries.append(summary)
     return summaries

@@ -75,16 +75,22 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
 
     from rns_bench.bench.run import run_sweep
     from rns_bench.ops.resize import PIXEL_PIPELINE
+    from rns_bench.runs.config import method_row
+    from rns_bench.runs.context import build_context
+    from rns_bench.runs.evaluate import tuning_fingerprint_of
     from rns_bench.runs.key import RunKey
     from rns_bench.runs.records import read_records
     from rns_bench.runs.tuned import best_params_path, write_best_params
 
     results = tmp_path / "results"
     key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
-    write_best_params(best_params_path(results, key), {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE})
-    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[rns,finetune,finetune_rns]", "shots=[1]",
-                           "seeds=[100]", "test_limit=6", "tune_missing=false", *overrides))
-    return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, best_params_path(results, key)
+    cfg = bench_config(tmp_path, toy_data_root, "methods=[rns,finetune,finetune_rns]", "shots=[1]",
+                       "seeds=[100]", "test_limit=6", "tune_missing=false", *overrides)
+    fp = tuning_fingerprint_of(cfg, build_context(cfg), method_row(cfg, "finetune"), key)  # as the sweep plans it
+    path = best_params_path(results, key, fp)
+    write_best_params(path, {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fp})
+    run_sweep(cfg)
+    return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, path
 
 
 def test_finetune_rows_run_in_the_sweep_on_the_finetuned_encoder(tmp_path, toy_data_root, monkeypatch):

@@ -123,3 +123,15 @@ def test_every_config_file_is_composed_by_some_test():
     on_disk = {str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob("*.yaml") if p.parent != CONFIG_DIR
                and p.parent.name != "local"}
     assert on_disk == tested
+
+
+def test_backbone_and_proposer_options_are_checked_before_anything_is_built(tmp_path, toy_data_root):
+    cfg = bench_config(tmp_path, toy_data_root, "backbone=clip_b16", "+backbone.options.pretraind=x")
+    with pytest.raises(ConfigError, match=r"backbone.options.pretraind .*is not an option of backbone 'clip_b16'; "
+                                          r"did you mean pretrained\?"):
+        validate_config(cfg, ["+backbone.options.pretraind=x"])
+    cfg = bench_config(tmp_path, toy_data_root, "query_mode=region", "proposer=felzenszwalb",
+                       "+proposer.options.sigmaa=1")
+    with pytest.raises(ConfigError, match=r"proposer.options.sigmaa .*not an option of proposer 'felzenszwalb'"):
+        run_sweep(cfg)
+    assert not (tmp_path / "cache").exists()

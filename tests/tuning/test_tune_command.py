@@ -34,9 +34,11 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
              "tuning.search_space.linear_class_features.steps.step=10")
     [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=2", *small))
     key = RunKey("toy", "toy_vlm", "full", "linear_class_features", 1, 100)
-    path = best_params_path(tmp_path / "results", key)
-    assert path.parent == key.path(tmp_path / "results").parent and path.name == "tuned_B1_seed100.json"
+    path = Path(summary["path"])
     saved = json.loads(path.read_text())
+    fp = saved["tuning_fingerprint"]
+    assert path == best_params_path(tmp_path / "results", key, fp)
+    assert path.parent == key.path(tmp_path / "results").parent and path.name == f"tuned_B1_seed100-{fp[:12]}.json"
     assert set(saved["params"]) == {"lr", "batch_size", "steps"} and saved["trials_run_now"] == 2
     assert not set(saved["val_ids"]) & set(saved["train_ids"])  # validation = held-out support images
     assert (tmp_path / "results" / "tuning" / "toy" / "toy_vlm" / "full" / "linear_class_features"
@@ -46,20 +48,28 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
     again = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=3", *small))[0]
     assert again["trials_run_now"] == 1 and again["n_complete"] + again["n_pruned"] == 3
 
-    options, source = tuned_options(tmp_path / "results", key, {"weight_decay": 0.0, "lr": 123.0})
+    assert again["tuning_fingerprint"] == fp  # more trials extend the same study: same config
+    options, source, tuned = tuned_options(tmp_path / "results", key, {"weight_decay": 0.0, "lr": 123.0}, fp)
     assert source == path and options == {"weight_decay": 0.0, **again["params"]}  # tuned values win
+    assert tuned == again["params"]
+    other = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=1", *small, "tuning.val_fraction=0.3"))
+    assert other[0]["tuning_fingerprint"] != fp and other[0]["trials_run_now"] == 1  # its own study and file
+    assert json.loads(path.read_text())["params"] == again["params"]  # the other config's file is untouched
     assert read_records(tmp_path / "results", "toy", "toy_vlm", "full") == []  # never mistaken for a record
 
 
 def test_untuned_runs_keep_their_options(tmp_path):
     key = RunKey("toy", "toy_vlm", "full", "linear_patches", 5, 18)
-    assert tuned_options(tmp_path, key, {"steps": 7}) == ({"steps": 7}, None)
+    assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64) == ({"steps": 7}, None, None)
+    path = best_params_path(tmp_path, key, "f" * 64)
     # A file tuned before the OpenCV pixel path (no stamp): its trials scored other features.
-    write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}})
-    assert tuned_options(tmp_path, key, {"steps": 7}) == ({"steps": 7}, None)
-    write_best_params(best_params_path(tmp_path, key), {"params": {"steps": 50}, "pixel_pipeline": PIXEL_PIPELINE})
-    assert tuned_options(tmp_path, key, {"steps": 7})[0] == {"steps": 50}
-    assert not list(best_params_path(tmp_path, key).parent.glob("*.tmp"))  # the atomic write left nothing behind
+    write_best_params(path, {"params": {"steps": 50}})
+    assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64) == ({"steps": 7}, None, None)
+    write_best_params(path, {"params": {"steps": 50}, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": "e" * 64})
+    assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64)[0] == {"steps": 7}  # another tuning config's
+    write_best_params(path, {"params": {"steps": 50}, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": "f" * 64})
+    assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64)[0] == {"steps": 50}
+    assert not list(path.parent.glob("*.tmp"))  # the atomic write left nothing behind
 
 
 def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path, toy_data_root, capsys):
@@ -73,7 +83,7 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
              "tuning.search_space.finetune.steps.step=2")
     run_sweep(bench_config(tmp_path, toy_data_root, "methods=[finetune_rns]", "shots=[1]", "seeds=[100]",
                            "test_limit=4", "tuning.n_trials=2", "tuning.heartbeat_s=null", *steps))
-    tuned = best_params_path(tmp_path / "results", RunKey("toy", "toy_vlm", "full", "finetune", 1, 100))
+    (tuned,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "finetune").glob("tuned_B1_seed100-*.json")
     saved = json.loads(tuned.read_text())
     assert set(saved["params"]) == {"lr", "encoder_lr", "batch_size", "steps"} and saved["n_complete"] == 2
     assert saved["params"]["steps"] in (2, 4)
