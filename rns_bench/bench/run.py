@@ -23,7 +23,8 @@ from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records
 from rns_bench.runs.schema import command_line_overrides, validate_config
 from rns_bench.runs.tuned import best_params_path, has_current_params
-from rns_bench.tuning.run import describe, search_spaces, tune_one
+from rns_bench.tuning.run import describe, search_spaces, storage_url, tune_one
+from rns_bench.tuning.study import check_storage
 
 
 def run_sweep(cfg: DictConfig) -> str:
@@ -43,6 +44,10 @@ def run_sweep(cfg: DictConfig) -> str:
     plans = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records of this config; running {len(todo)}.")
+    if cfg.get("tune_missing"):  # a corrupt study file is named before any feature is extracted
+        for plan in todo:
+            if plan.row.tuned_params_of in search_spaces(cfg):
+                check_storage(storage_url(cfg, plan.key.with_row(plan.row.tuned_params_of)))
     if todo:
         prefetch_support_pool(cfg, context)
     done = {plan.key: plan for plan in plans if plan not in todo}

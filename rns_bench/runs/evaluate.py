@@ -27,7 +27,7 @@ from rns_bench.runs.fingerprint import (
 )
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import environment, write_record
-from rns_bench.runs.support import support_images, support_pixels
+from rns_bench.runs.support import adapted_context, support_images, support_of
 from rns_bench.runs.tuned import tuned_options
 from rns_bench.support.partial import PartialSupport
 
@@ -83,14 +83,11 @@ def attach_run_support(method: SegMethod, context: DatasetContext, image_ids: tu
     encoder the run's features come from (the adapted one for finetuning)."""
     if method.needs_support_images:  # finetune baselines: this run's features come from an adapted encoder
         images, labels = support_images(context, image_ids, partial.no_images)
-        context = context.with_backbone(method.adapt_encoder(context.backbone, images, labels,
-                                                             context.support_store.short_side, work_dir))
-    bank = context.build_bank(tuple(image_ids))
-    if partial.no_images:
-        bank = bank.without_classes(list(partial.no_images))
+        context = adapted_context(method, context, images, labels, work_dir)
+    bank, pixels = support_of(context, image_ids, partial, method.needs_support_pixels)
     method.attach_support(bank, context.text_features, partial.text_available)
-    if method.needs_support_pixels:  # offline baselines trained on pixel labels
-        method.attach_support_pixels(support_pixels(context, image_ids, partial.no_images))
+    if pixels is not None:  # offline baselines trained on pixel labels
+        method.attach_support_pixels(pixels)
     return context
 
 

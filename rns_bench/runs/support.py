@@ -9,14 +9,18 @@ nearest interpolation, 255 = ignore.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from rns_bench.core.errors import InputError
+from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
 from rns_bench.runs.context import DatasetContext
+from rns_bench.support.bank import SupportBank
+from rns_bench.support.partial import PartialSupport
 from rns_bench.support.pixels import IGNORE_INDEX, SupportPixels, drop_label_classes
 
 
@@ -57,3 +61,22 @@ def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[
     return [{"image_id": image_id, "features": features.features, "resized_hw": features.resized_hw,
              "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64))}
             for image_id, features in zip(image_ids, dense, strict=True)]
+
+
+def support_of(context: DatasetContext, image_ids: Sequence[str], partial: PartialSupport,
+               with_pixels: bool) -> tuple[SupportBank, list[SupportPixels] | None]:
+    """The bank of ``image_ids`` with the rows of classes without images dropped (rns spec §5: "their
+    bank rows are dropped after sampling") and, for methods that train on pixels, pixel-level support
+    with those classes' pixels ignored. The one way a run -- evaluated or tuned -- gets its support."""
+    bank = context.build_bank(tuple(image_ids))
+    if partial.no_images:
+        bank = bank.without_classes(list(partial.no_images))
+    pixels = support_pixels(context, image_ids, partial.no_images) if with_pixels else None
+    return bank, pixels
+
+
+def adapted_context(method: SegMethod, context: DatasetContext, images: Sequence[np.ndarray],
+                    labels: Sequence[np.ndarray], work_dir: Path | None = None) -> DatasetContext:
+    """``context`` under the encoder ``method`` adapts to the support ``images`` (finetune baselines)."""
+    encoder = method.adapt_encoder(context.backbone, images, labels, context.support_store.short_side, work_dir)
+    return context.with_backbone(encoder)

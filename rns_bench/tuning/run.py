@@ -26,13 +26,14 @@ from rns_bench.runs.context import DatasetContext, build_context
 from rns_bench.runs.evaluate import partial_support, tuning_fingerprint_of
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.schema import command_line_overrides, validate_config
-from rns_bench.runs.support import evaluation_items, support_images, support_pixels
+from rns_bench.runs.support import adapted_context, evaluation_items, support_images, support_of
 from rns_bench.runs.tuned import best_params_path, write_best_params
-from rns_bench.support.pixels import bank_of_pixels, split_support
+from rns_bench.support.pixels import split_support
 from rns_bench.tuning.study import (
     StudySettings,
     TuningProblem,
     best_trial_summary,
+    check_storage,
     make_objective,
     open_study,
     parse_search_space,
@@ -78,32 +79,28 @@ def search_spaces(cfg: DictConfig) -> dict[str, Any]:
 def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
                    train_ids: list[str], val_ids: list[str]) -> TuningProblem:
     """Train support (with the protocol's dropped classes) and validation items of one run."""
-    num_classes = len(context.class_names)
-    partial = partial_support(cfg, num_classes, key.seed)
-    no_images = partial.no_images
-    patch_size = context.backbone.patch_size
+    partial = partial_support(cfg, len(context.class_names), key.seed)
+    method_cls = load_methods().get(row.method)
 
     def support_and_validation(under: DatasetContext):
-        """(train bank, train pixels, validation items) with ``under``'s encoder."""
-        pixels = support_pixels(under, train_ids, no_images)
-        return bank_of_pixels(pixels, num_classes, patch_size), pixels, evaluation_items(under, val_ids)
+        """(train bank, train pixels, validation items) with ``under``'s encoder, as a run gets them."""
+        bank, pixels = support_of(under, train_ids, partial, method_cls.needs_support_pixels)
+        return bank, pixels, evaluation_items(under, val_ids)
 
-    method_cls = load_methods().get(row.method)
     if method_cls.needs_support_images:  # finetuning: every trial has its own encoder, nothing shared
-        images, labels = support_images(context, train_ids, no_images)  # read once for all trials
+        images, labels = support_images(context, train_ids, partial.no_images)  # read once for all trials
         bank, pixels, val_items = None, None, []
 
         def adapted_support(method: SegMethod):
             """A trial's support and validation under the encoder it finetuned on the train images."""
-            encoder = method.adapt_encoder(context.backbone, images, labels, context.support_store.short_side)
-            return support_and_validation(context.with_backbone(encoder))
+            return support_and_validation(adapted_context(method, context, images, labels))
     else:
         bank, pixels, val_items = support_and_validation(context)
         adapted_support = None
-    return TuningProblem(method=row.method, class_names=context.class_names, patch_size=patch_size,
+    return TuningProblem(method=row.method, class_names=context.class_names, patch_size=context.backbone.patch_size,
                          train_bank=bank, val_items=val_items, text=context.text_features,
                          text_available=partial.text_available,
-                         train_pixels=pixels if method_cls.needs_support_pixels else None,
+                         train_pixels=pixels,
                          options=dict(row.options), report_every=int(cfg.tuning.report_every),
                          adapted_support=adapted_support)
 
@@ -166,12 +163,13 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     rows = method_rows(cfg)
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)
+    keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed)))
+            for row in rows for shots in cfg.shots for seed in sweep_seeds(cfg, context.spec)]
+    for _, key in keys:  # a corrupt study file is named before any feature is extracted
+        check_storage(storage_url(cfg, key))
     summaries = []
-    for row in rows:
-        for shots in cfg.shots:
-            for seed in sweep_seeds(cfg, context.spec):
-                key = RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed))
-                summary = tune_one(cfg, context, row, key, tuning_fingerprint_of(cfg, context, row, key))
-                print(describe(summary))
-                summaries.append(summary)
+    for row, key in keys:
+        summary = tune_one(cfg, context, row, key, tuning_fingerprint_of(cfg, context, row, key))
+        print(describe(summary))
+        summaries.append(summary)
     return summaries

@@ -14,7 +14,9 @@ it, counts the finished trials and runs only the remainder.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +207,20 @@ class TrialSeededTPESampler(optuna.samplers.TPESampler):
         self._rng.rng.seed(seed)  # optuna 4–5 keep both random states here (pinned by the resume test)
         self._random_sampler._rng.rng.seed(seed)
         super().before_trial(study, trial)
+
+
+def check_storage(storage_url: str) -> None:
+    """Fail now, naming the file, when a SQLite study file exists but is not a database (a run about to
+    tune must not find out after its features were extracted)."""
+    url = make_url(storage_url)
+    if url.get_backend_name() != "sqlite" or not url.database or not Path(url.database).is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(url.database)) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"the Optuna study storage {url.database} cannot be opened (DatabaseError: {error}); "
+                         "if it is a corrupt SQLite file, move it aside and tune again") from None
 
 
 def open_study(storage_url: str, study_name: str, settings: StudySettings) -> optuna.Study:

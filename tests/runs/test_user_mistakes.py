@@ -74,3 +74,14 @@ def test_the_interruption_message(tmp_path, toy_data_root, capsys, monkeypatch):
                                "methods=[zero_shot]"))
     err = capsys.readouterr().err
     assert "interrupted: 0 of the 1 runs to do finished this time" in err and "run the same command again" in err
+
+
+def test_a_corrupt_study_file_is_named_before_any_feature_is_extracted(tmp_path, toy_data_root):
+    db = tmp_path / "results" / "tuning" / "toy" / "toy_vlm" / "full" / "linear_class_features" / "B2_seed100.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"garbage, not SQLite " * 64)
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[2]", "seeds=[100]", "test_limit=2",
+                       "methods=[linear_class_features]", "extraction.support_prefetch=pool")
+    with pytest.raises(InputError, match=f"storage {db} cannot be opened .*move it aside and tune again"):
+        run_sweep(cfg)
+    assert not (tmp_path / "cache").exists()  # nothing extracted
