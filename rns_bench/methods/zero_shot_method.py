@@ -10,6 +10,7 @@ from rns_bench.core.errors import InputError
 from rns_bench.methods.base import SegMethod
 from rns_bench.methods.registry import METHODS
 from rns_bench.methods.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
+from rns_bench.support.text import TextSupport
 
 
 @METHODS.register("zero_shot")
@@ -29,5 +30,7 @@ class ZeroShot(SegMethod):
             raise InputError("zero_shot needs text features; it has nothing else to predict from")
 
     def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
-        text = self.text.to(queries[0])
+        # Partial textual support: zero-shot sees the text RNS sees, a missing name replaced by the
+        # normalised mean of the available ones (rns spec §5), not the full class list.
+        text = TextSupport.from_features(self.text, self.text_available).features.to(queries[0])
         return [zero_shot_predict(q, text, self.logit_scale) for q in queries]

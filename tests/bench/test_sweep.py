@@ -119,7 +119,8 @@ def test_make_bench_tunes_offline_rows_first_then_uses_the_tuned_parameters(tmp_
              "tuning.search_space.linear_class_features.steps={type: int, low: 10, high: 30, step: 10}")
     run_sweep(bench_config(tmp_path, toy_data_root, *small))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
-    tuned_file = tmp_path / "results" / "toy" / "toy_vlm" / "full" / "linear_class_features" / "tuned_B1_seed100.json"
+    (tuned_file,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "linear_class_features").glob(
+        "tuned_B1_seed100-*.json")
     assert records["linear_class_features"]["tuned_params"] == str(tuned_file)
     params = json.loads(tuned_file.read_text())["params"]
     assert {k: records["linear_class_features"]["method_options"][k] for k in params} == params

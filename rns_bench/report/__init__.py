@@ -1,0 +1,1 @@
+"""Reports over run records next to the paper's numbers (``results/paper/published.csv``)."""
