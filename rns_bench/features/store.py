@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.timing import per_image, timed
 from rns_bench.features.cache import FeatureCache, not_in_memory_or_cache
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, extract_dense
 from rns_bench.features.settings import ExtractionSettings
@@ -49,6 +50,7 @@ class FeatureStore:
         self._memory: dict[str, DenseFeatures] = {}
         self._finite: set[str] = set()  # ids whose features were checked for NaN / inf
         self.extracted = 0  # images this store ran through the backbone (the rest came from memory or cache)
+        self.seconds: dict[str, float] = {}  # {"extraction": s} spent in the backbone for those images
 
     @property
     def short_side(self) -> int | None:
@@ -68,6 +70,10 @@ class FeatureStore:
             if image_id not in self._finite:
                 self._require_finite(image_id, self._memory[image_id])
         return [self._memory[i] for i in image_ids]
+
+    def seconds_per_image(self) -> float | None:
+        """Backbone seconds per image this store extracted (None when all came from the cache)."""
+        return per_image(self.seconds.get("extraction"), self.extracted)
 
     def _require_finite(self, image_id: str, dense: DenseFeatures) -> None:
         """NaN / inf features stop here, naming the image and where they came from (cache file or backbone)."""
@@ -126,8 +132,9 @@ class FeatureStore:
                 images = pending.result()
                 if index + 1 < len(chunks):
                     pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[index + 1])
-                for image_id, dense in zip(chunk, extract_dense(self.backbone, images, self.settings,
-                                                                self.window_batch), strict=True):
+                with timed(self.seconds, "extraction"):  # the backbone's work only (reading overlaps it)
+                    extracted = list(extract_dense(self.backbone, images, self.settings, self.window_batch))
+                for image_id, dense in zip(chunk, extracted, strict=True):
                     self.extracted += 1
                     if self.cache is not None:
                         self.cache.save(image_id, dense)

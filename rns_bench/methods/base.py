@@ -20,6 +20,7 @@ import torch
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.timing import per_image, timed
 from rns_bench.metrics import DatasetIoU, subset_miou
 from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map
 from rns_bench.proposals.region_pooling import region_queries
@@ -64,6 +65,8 @@ class SegMethod(L.LightningModule):
         self.text_available: torch.Tensor | None = None
         self.support_pixels: list[SupportPixels] | None = None
         self.results: dict[str, Any] = {}
+        self.seconds: dict[str, float] = {}  # of the last Trainer.test: "method" (+ method parts, e.g. RNS's)
+        self.timed_images = 0
 
     # ------------------------------------------------------------------ support
     @property
@@ -145,9 +148,19 @@ class SegMethod(L.LightningModule):
         for item in batch:  # one guard for every method (zero-shot included), before any of them reads
             check_features(item["features"], f"test features of image {item['image_id']!r}")
         queries = [self.queries_of(item) for item in batch]
-        probs = self.predict_probs(queries, [item["image_id"] for item in batch])
+        with timed(self.seconds, "method"):  # GPU-synchronised: the prediction's own cost
+            probs = self.predict_probs(queries, [item["image_id"] for item in batch])
+        self.timed_images += len(batch)
         for item, image_probs in zip(batch, probs, strict=True):
             self.metric.update(self.label_map_of(item, image_probs), item["label"])
+
+    def on_test_epoch_start(self) -> None:
+        self.seconds, self.timed_images = {}, 0
+
+    def seconds_per_image(self) -> dict[str, float | None]:
+        """Seconds per test image of the last test, per part ("method"; RNS adds "training_set",
+        "training", "prediction")."""
+        return {name: per_image(seconds, self.timed_images) for name, seconds in sorted(self.seconds.items())}
 
     def on_test_epoch_end(self) -> None:
         computed = self.metric.compute()

@@ -34,4 +34,5 @@ class RNS(SegMethod):
         with torch.inference_mode(False), torch.enable_grad():  # Trainer.test runs in inference mode
             queries = [q.clone() for q in queries]
             return rns.predict(queries, self.bank, text, self.config,
-                               text_available=self.text_available if text is not None else None, seeds=seeds)
+                               text_available=self.text_available if text is not None else None, seeds=seeds,
+                               timings=self.seconds)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rns_bench.core.timing import per_image, timed
 from rns_bench.features.cache import not_in_memory_or_cache
 from rns_bench.ops.resize import rescale_size, resize_image
 from rns_bench.proposals.base import Proposer
@@ -43,6 +44,12 @@ class RegionStore:
         self.proposer = proposer
         self.cache = cache
         self._memory: dict[str, torch.Tensor] = {}
+        self.seconds: dict[str, float] = {}  # {"proposals": s} spent proposing ``proposed`` images
+        self.proposed = 0
+
+    def seconds_per_image(self) -> float | None:
+        """Proposer seconds per image this store proposed (None when all came from the cache)."""
+        return per_image(self.seconds.get("proposals"), self.proposed)
 
     def get(self, image_ids: Sequence[str], load_resized_image: Callable[[str], np.ndarray],
             desc: str = "test regions") -> list[torch.Tensor]:
@@ -51,7 +58,10 @@ class RegionStore:
         missing = not_in_memory_or_cache(image_ids, self._memory, self.cache)
         for image_id in tqdm(missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image",
                              disable=not missing, leave=False):
-            regions = self.proposer.propose(load_resized_image(image_id))
+            image = load_resized_image(image_id)
+            with timed(self.seconds, "proposals"):
+                regions = self.proposer.propose(image)
+            self.proposed += 1
             if self.cache is not None:
                 self.cache.save(image_id, regions)
             self._memory[image_id] = regions

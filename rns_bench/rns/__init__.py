@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from rns_bench.core.errors import InputError
+from rns_bench.core.timing import timed
 from rns_bench.rns.classifier import train_classifiers
 from rns_bench.rns.config import RNSConfig
 from rns_bench.rns.training_set import TrainingSet, build_training_set
@@ -31,6 +32,7 @@ def predict(
     *,
     text_available: torch.Tensor | None = None,
     seeds: Sequence[int] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> torch.Tensor | list[torch.Tensor]:
     """Class probabilities for the queries of one image (N, D) or of several images.
 
@@ -38,15 +40,21 @@ def predict(
     text: (K, D) unit-norm class text features, or None for the w/o-text setting.
     text_available: (K,) bool, False for classes without a name (partial textual support).
     seeds: one classifier-init seed per image (default ``config.init_seed`` for all).
+    timings: seconds are added under "training_set", "training" (the test-time training) and
+    "prediction" (GPU-synchronised), when given.
     Returns (N, K) probabilities, or a list of them when given a list of images.
     """
     single = isinstance(queries, torch.Tensor)
     images = [queries] if single else list(queries)
     seeds = list(seeds) if seeds is not None else [config.init_seed] * len(images)
     text_support = validate_inputs(images, bank, text, text_available, len(seeds))
-    sets = training_sets(images, bank, text_support, config, seeds)
-    weight, bias = train_classifiers(sets, seeds, config)
-    probs = [torch.softmax(q @ weight[i].T + bias[i], dim=-1) for i, q in enumerate(images)]
+    totals = timings if timings is not None else {}
+    with timed(totals, "training_set"):
+        sets = training_sets(images, bank, text_support, config, seeds)
+    with timed(totals, "training"):
+        weight, bias = train_classifiers(sets, seeds, config)
+    with timed(totals, "prediction"):
+        probs = [torch.softmax(q @ weight[i].T + bias[i], dim=-1) for i, q in enumerate(images)]
     return probs[0] if single else probs
 
 

@@ -178,6 +178,17 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
         "metrics": method.results,
         "timings_s": {"support": round(support_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)},
+        # Seconds per image, GPU-synchronised: backbone extraction (test / support settings) and region
+        # proposals as measured by this process's stores (null: every image came from the cache), and
+        # the method's prediction per test image with its parts (RNS: training set, training, prediction).
+        "seconds_per_image": {
+            "extraction_test": run_context.test_store.seconds_per_image(),
+            "extraction_support": run_context.support_store.seconds_per_image(),
+            "proposals": context.region_store.seconds_per_image() if context.region_store is not None else None,
+            "support": round(support_seconds / max(1, len(datamodule.split.image_ids)), 6),
+            **{f"method_{part}" if part != "method" else "method": value
+               for part, value in method.seconds_per_image().items()},
+        },
         "config": OmegaConf.to_container(cfg, resolve=True),
         "environment": environment(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
