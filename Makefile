@@ -13,7 +13,10 @@ export WANDB_MODE ?= offline
 export WANDB_DIR ?= $(CURDIR)/.tmp/wandb
 export HF_HOME ?= $(CURDIR)/.tmp/hf
 
-.PHONY: setup bench test test-all lint perf clean-results
+NAME ?=
+DATASETS ?=
+
+.PHONY: setup bench experiment report test test-all lint perf clean-results
 
 setup: $(VENV)/.installed
 
@@ -29,6 +32,15 @@ $(VENV)/.installed: pyproject.toml
 
 bench: setup
 	$(PY) -m rns_bench.bench dataset=$(DATASET) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
+
+# A paper table or figure (configs/experiment/$(NAME).yaml): every dataset as one Hydra multirun job
+# (DATASETS=voc,ade narrows it; a dataset missing on disk is skipped with a message), then its report.
+experiment: setup
+	$(PY) -m rns_bench.bench --multirun experiment=$(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
+	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
+
+report: setup
+	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)

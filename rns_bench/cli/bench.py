@@ -5,18 +5,28 @@ from __future__ import annotations
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rns_bench.bench.run import run_sweep
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.errors import RNSBenchError
+from rns_bench.runs.config import CONFIG_DIR, dataset_key
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="bench", version_base="1.3")
 def run(cfg: DictConfig) -> None:
     quiet_lightning()
-    board = exit_on_user_error(lambda: run_sweep(cfg))
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # an experiment: one job's bad input skips that job only
+        try:
+            board = run_sweep(cfg)
+        except RNSBenchError as error:
+            print(f"skipped {dataset_key(cfg)} (job {HydraConfig.get().job.num}): {error}", file=sys.stderr)
+            return
+    else:
+        board = exit_on_user_error(lambda: run_sweep(cfg))
     if board:
         print(board)
 

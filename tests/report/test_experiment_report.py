@@ -1,0 +1,82 @@
+"""An experiment's report from records alone: the paper's mean over datasets next to the published
+value with the difference; partial grids and mixed configs are said, not hidden."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bench_config import bench_config
+
+from rns_bench.bench.run import run_sweep
+from rns_bench.report.experiment import build_report, load_experiment
+from rns_bench.report.published import published_values
+
+SIX = ["voc", "context", "coco_object", "coco_stuff", "cityscapes", "ade"]
+
+
+def _record(results, dataset, row, shots, seed, miou, config="c1", created="2026-12-01T00:00:00Z"):
+    path = results / dataset / "clip_b16" / "full" / row / f"B{shots}_seed{seed}-{config * 6}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"row": row, "shots": shots, "seed": seed, "metrics": {"mIoU": miou},
+                                "fingerprint": f"{config}{seed}{shots}", "config_fingerprint": config * 6,
+                                "num_test_images": 10, "created": created}))
+
+
+def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
+    results = tmp_path / "results"
+    for index, dataset in enumerate(SIX):
+        for seed, offset in ((100, 0.0), (18, 2.0)):  # seed mean = 40 + index + 1
+            _record(results, dataset, "rns_k1", 1, seed, 40.0 + index + offset)
+    text = build_report("table5_k", results, "clip_b16")
+    ours = sum(41.0 + i for i in range(6)) / 6  # 43.50
+    paper = next(v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1"
+                 and v.shots == 1)
+    assert f"| RNS (K = 1) | {ours:.2f} / {paper:.2f} / {ours - paper:+.2f} (6/6 datasets, 12 runs" in text
+    out = results / "reports" / "table5_k" / "clip_b16" / "full"
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.tex", "report.png"}
+    assert "RNS (K = 1) & 43.50 & 40.02" in (out / "report.tex").read_text()
+    assert text == build_report("table5_k", results, "clip_b16")  # rebuilt from records alone: the same
+
+
+def test_partial_grids_and_mixed_configs_are_flagged(tmp_path):
+    results = tmp_path / "results"
+    _record(results, "voc", "rns", 5, 100, 60.0, config="a")
+    _record(results, "voc", "rns", 5, 18, 10.0, config="b", created="2026-12-02T00:00:00Z")
+    text = build_report("table5_k", results, "clip_b16")
+    assert "| RNS (K = 4) | – / 41.59 / – (0/6 datasets, 0 runs" in text
+    assert "10.00 / 47.87 / – (1/6 datasets, 1 runs" in text  # the newest config only, no Δ on one dataset
+    assert "mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
+    assert "⚠ RNS (K = 4) B = 5, voc: 2 configs, newest bbbbbb used" in text
+
+
+def test_experiment_files_name_their_rows_and_the_sweep_runs_them_on_toy(tmp_path, toy_data_root):
+    spec = load_experiment("table5_k")
+    assert list(spec.rows) == ["rns_k1", "rns", "rns_k16", "rns_k32"] and spec.shots == [1, 5, 10]
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", "shots=[1]", "seeds=[100]",
+                           "test_limit=2", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20"))
+    text = build_report("table5_k", tmp_path / "results", "toy_vlm")
+    assert "(0/6 datasets, 1 runs, 2 test images)" in text and "| RNS (K = 1) | 1 |" in text
+
+
+def test_an_unknown_experiment_lists_the_ones_there_are():
+    from rns_bench.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="experiments: .*table1_ablations.*table5_k"):
+        load_experiment("table9")
+
+
+def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_ones(tmp_path, toy_data_root):
+    import subprocess
+    import sys
+
+    common = [f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", f"data_root={toy_data_root}",
+              f"presence_cache_dir={tmp_path / 'presence'}", "shots=[1]", "seeds=[100]", "test_limit=2",
+              "methods=[rns_k1]", "rows.rns_k1.options.steps=20", "extraction.support_prefetch=drawn"]
+    done = subprocess.run([sys.executable, "-m", "rns_bench.bench", "--multirun", "experiment=table5_k",
+                           "dataset=toy,voc", *common], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipped voc (job 1): dataset folder not found" in done.stderr
+    report = subprocess.run([sys.executable, "-m", "rns_bench.report", "table5_k", *common],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0 and "| RNS (K = 1) | 1 |" in report.stdout  # toy's line in the per-dataset table
