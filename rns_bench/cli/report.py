@@ -1,5 +1,6 @@
-"""``python -m rns_bench.report NAME [backbone=toy_vlm] [results_dir=results] [protocol=full]``: rebuild an
-experiment's report (markdown, CSV, LaTeX, plot) from its records alone. Other ``key=value`` arguments
+"""``python -m rns_bench.report NAME [backbone=toy_vlm] [results_dir=results] [dataset=ade]``: rebuild an
+experiment's report (markdown, CSV, LaTeX, plot) from its records alone; ``dataset=`` reports one
+dataset against its own published values (Table 3: voc or ade). Other ``key=value`` arguments
 (the sweep's overrides, as ``make experiment`` passes them) are ignored."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from rns_bench.cli import exit_on_user_error
 from rns_bench.core.errors import ConfigError
 from rns_bench.report.experiment import build_report
 
-DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "protocol": "full"}
+DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "dataset": ""}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if key in options:
             options[key] = value
     text = exit_on_user_error(lambda: build_report(name, options["results_dir"], options["backbone"],
-                                                   options["protocol"]))
+                                                   dataset=options["dataset"] or None))
     print(text)
     return 0

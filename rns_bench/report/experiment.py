@@ -1,9 +1,15 @@
 """The report of an experiment (``configs/experiment/<name>.yaml``), rebuilt from records alone.
 
-For each row and B: the mean over support seeds per dataset, then the mean over the experiment's
-``average_over`` datasets as the paper averages, next to the published value (``reference``) and the
-difference. A cell whose datasets are not all there says how many it has and shows no difference; a
-cell whose records come from several configs (fingerprints) uses the newest config and is flagged.
+A report is rows × columns. Columns are B (``shots``), a fraction of classes without images or
+names (``visual_drop_fraction`` / ``text_drop_fraction``, optionally split into the S / U / A class
+subsets of Table 3) or datasets (``dataset``, with the Avg. over ``average_over``). A row is a method
+row, ``row@B`` to fix its B (Table 4's "RNS B = 1"), or ``rns_full_reference``: RNS with full support
+scored on the same seen / unseen class sets as the partial runs (Table 3).
+
+Each cell is the mean over support seeds per dataset, then the mean over the ``average_over``
+datasets as the paper averages, next to the published value (``results/paper/published.csv``) and the
+difference. A cell whose datasets are not all there says how many it has and shows no difference;
+records of several configs (fingerprints) in one cell use the newest config and are flagged.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +25,37 @@ from omegaconf import OmegaConf
 
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
-from rns_bench.report.published import PublishedValue, published_values
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.report.published import published_values
+from rns_bench.runs.config import CONFIG_DIR, protocol_tag
 from rns_bench.runs.records import read_records
+from rns_bench.support.partial import dropped_classes
+
+COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")
+SUBSET_METRICS = {"A": "mIoU", "S": "mIoU_supported", "U": "mIoU_unsupported"}
+FULL_REFERENCE = "rns_full_reference"
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
     name: str
     title: str
-    rows: dict[str, str]  # row → label, in table order
+    rows: dict[str, str]  # row (or row@B) → label, in table order
     shots: list[int]
     average_over: list[str]
+    columns: str = "shots"
+    fractions: list[float] = field(default_factory=list)
+    subsets: list[str] = field(default_factory=lambda: ["A"])
+    protocol: str = "full"  # the results folder of shots / dataset columns (e.g. full_region-sam2)
     reference: str = ""
     reference_dataset: str = ""
+    only_datasets: tuple[str, ...] = ()  # restrict the report to these datasets (``dataset=`` override)
+
+    def column_values(self) -> list[Any]:
+        if self.columns == "shots":
+            return list(self.shots)
+        if self.columns == "dataset":
+            return [*self.average_over, "Avg."]
+        return list(self.fractions)
 
 
 def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
@@ -44,177 +67,281 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
     spec = cfg.get("experiment")
     if spec is None or "rows" not in spec:
         raise ConfigError(f"{path} has no experiment.rows (row → label): it cannot be reported")
+    columns = str(spec.get("columns", "shots"))
+    if columns not in COLUMN_KINDS:
+        raise ConfigError(f"{path}: experiment.columns={columns!r}; choose one of {', '.join(COLUMN_KINDS)}")
+    subsets = [str(s) for s in spec.get("subsets", ["A"])]
+    if set(subsets) - set(SUBSET_METRICS):
+        raise ConfigError(f"{path}: experiment.subsets={subsets}; use S, U and / or A")
     return ExperimentSpec(name=str(spec.get("name", name)), title=str(spec.get("title", name)),
                           rows={str(k): str(v) for k, v in spec.rows.items()},
                           shots=[int(b) for b in cfg.get("shots", [])],
-                          average_over=[str(d) for d in spec.get("average_over", [])],
-                          reference=str(spec.get("reference", "")),
+                          average_over=[str(d) for d in spec.get("average_over", [])], columns=columns,
+                          fractions=[float(f) for f in spec.get("fractions", [])], subsets=subsets,
+                          protocol=str(spec.get("protocol", "full")), reference=str(spec.get("reference", "")),
                           reference_dataset=str(spec.get("reference_dataset", "")))
 
 
 @dataclass
 class Cell:
-    """One (row, B): per-dataset seed means, and what the reader should know about them."""
+    """One (row, column, subset): per-dataset seed means, and what the reader should know about them."""
 
-    per_dataset: dict[str, float]
-    runs: int
-    test_images: dict[str, int]
-    mixed_configs: list[str]
+    per_dataset: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+    test_images: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def mean_over(self, datasets: list[str]) -> float | None:
         values = [self.per_dataset[d] for d in datasets if d in self.per_dataset]
         return statistics.fmean(values) if values else None
 
 
-def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str, protocol: str) -> dict[tuple[str, int], Cell]:
-    """(row, B) → its cell, from every record of ``backbone``/``protocol`` under ``results_dir``."""
-    datasets = sorted(p.name for p in Path(results_dir).iterdir() if (p / backbone / protocol).is_dir()) \
-        if Path(results_dir).is_dir() else []
-    grouped: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
-    for dataset in datasets:
-        for record in read_records(results_dir, dataset, backbone, protocol):
-            if record["row"] in spec.rows:
-                grouped[(record["row"], int(record["shots"]), dataset)].append(record)
-    cells: dict[tuple[str, int], Cell] = {}
-    for (row, shots, dataset), records in sorted(grouped.items()):
-        configs = defaultdict(list)
-        for record in records:
-            configs[record.get("config_fingerprint", "")].append(record)
-        newest = max(configs, key=lambda fp: max(r.get("created", "") for r in configs[fp]))
-        chosen = configs[newest]
-        cell = cells.setdefault((row, shots), Cell({}, 0, {}, []))
-        cell.per_dataset[dataset] = statistics.fmean(float(r["metrics"]["mIoU"]) for r in chosen)
-        cell.runs += len(chosen)
-        cell.test_images[dataset] = int(chosen[0].get("num_test_images", 0))
-        if len(configs) > 1:
-            cell.mixed_configs.append(f"{dataset}: {len(configs)} configs, newest {newest[:6]} used")
+def _row_and_shots(row: str, spec: ExperimentSpec) -> tuple[str, int | None]:
+    name, _, shots = row.partition("@")
+    if shots:
+        return name, int(shots)
+    return name, (spec.shots[0] if spec.columns != "shots" and spec.shots else None)
+
+
+def _protocol_of(spec: ExperimentSpec, column: Any, row: str) -> str:
+    if spec.columns == "visual_drop_fraction" and row != FULL_REFERENCE:
+        return protocol_tag(column, 0.0)
+    if spec.columns == "text_drop_fraction":
+        return protocol_tag(0.0, column)
+    return spec.protocol
+
+
+def _newest_config(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    configs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        configs[record.get("config_fingerprint", "")].append(record)
+    newest = max(configs, key=lambda fp: max(r.get("created", "") for r in configs[fp]))
+    return configs[newest], len(configs)
+
+
+def _subset_value(record: dict[str, Any], subset: str, row: str, fraction: float | None) -> float | None:
+    if row == FULL_REFERENCE and fraction is not None:  # full support, scored on the partial run's class sets
+        ious = list(record["metrics"]["per_class_IoU"].values())
+        unseen = set(dropped_classes(len(ious), fraction, int(record["seed"])))
+        chosen = [v for c, v in enumerate(ious)
+                  if v is not None and (subset == "A" or (c in unseen) == (subset == "U"))]
+        return statistics.fmean(chosen) if chosen else None
+    value = record["metrics"].get(SUBSET_METRICS[subset])
+    return float(value) if value is not None else None
+
+
+def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dict[tuple[str, Any, str], Cell]:
+    """(row, column value, subset) → its cell, from every record under ``results_dir``."""
+    results_dir = Path(results_dir)
+    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
+    if spec.only_datasets:
+        datasets = [d for d in datasets if d in spec.only_datasets]
+    cells: dict[tuple[str, Any, str], Cell] = {}
+    for row in spec.rows:
+        name, fixed_shots = _row_and_shots(row, spec)
+        source_row = "rns" if name == FULL_REFERENCE else name
+        for column in spec.column_values():
+            if column == "Avg.":
+                continue
+            protocol = _protocol_of(spec, column, name)
+            shots = column if spec.columns == "shots" else fixed_shots
+            fraction = column if spec.columns.endswith("fraction") else None
+            in_scope = [column] if spec.columns == "dataset" else datasets
+            for dataset in in_scope:
+                records = [r for r in read_records(results_dir, dataset, backbone, protocol)
+                           if r["row"] == source_row and (shots is None or int(r["shots"]) == shots)]
+                if not records:
+                    continue
+                chosen, n_configs = _newest_config(records)
+                for subset in spec.subsets:
+                    values = [v for r in chosen if (v := _subset_value(r, subset, name, fraction)) is not None]
+                    if not values:
+                        continue
+                    cell = cells.setdefault((row, column, subset), Cell())
+                    cell.per_dataset[dataset] = statistics.fmean(values)
+                    cell.runs += len(values)
+                    cell.test_images += int(chosen[0].get("num_test_images", 0))
+                    if n_configs > 1:
+                        cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
     return cells
 
 
-def _published(spec: ExperimentSpec) -> dict[tuple[str, int], PublishedValue]:
-    if not spec.reference:
-        return {}
-    return {(v.method_row, v.shots): v for v in published_values()
-            if v.table == spec.reference and v.dataset == spec.reference_dataset and v.subset == "A"}
+def _published_lookup(spec: ExperimentSpec, backbone: str):
+    values = [v for v in published_values() if v.table == spec.reference] if spec.reference else []
+
+    def find(row: str, column: Any, subset: str) -> float | None:
+        name, fixed_shots = _row_and_shots(row, spec)
+        for v in values:
+            if v.method_row != name or v.subset != subset or not v.resolved:
+                continue
+            if v.backbone not in ("unstated", backbone):
+                continue
+            if spec.columns == "shots" and (v.shots != column or v.dataset != spec.reference_dataset):
+                continue
+            if spec.columns == "dataset":
+                wanted = spec.reference_dataset if column == "Avg." else column
+                if v.dataset != wanted or (fixed_shots is not None and v.shots not in (None, fixed_shots)):
+                    continue
+            if spec.columns.endswith("fraction") and abs(v.unseen_fraction - column) > 1e-9:
+                continue
+            if spec.columns.endswith("fraction") and spec.reference_dataset and v.dataset != spec.reference_dataset:
+                continue
+            return v.value
+        return None
+
+    return find
 
 
-def build_report(name: str, results_dir: Path, backbone: str, protocol: str = "full",
-                 out_dir: Path | None = None) -> str:
-    """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown."""
+def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
+                 dataset: str | None = None) -> str:
+    """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown.
+    ``dataset``: report that one dataset against its own published values (Table 3: voc or ade)."""
     spec = load_experiment(name)
-    cells = collect_cells(spec, Path(results_dir), backbone, protocol)
-    published = _published(spec)
-    out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone / protocol)
-    rows_out, notes = [], []
+    if dataset:
+        spec = ExperimentSpec(**{**spec.__dict__, "reference_dataset": dataset, "average_over": [dataset],
+                                 "name": f"{spec.name}-{dataset}", "only_datasets": (dataset,)})
+    cells = collect_cells(spec, Path(results_dir), backbone)
+    paper = _published_lookup(spec, backbone)
+    out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
+    table, notes = [], []
     for row, label in spec.rows.items():
-        for shots in spec.shots:
-            cell = cells.get((row, shots))
-            paper = published.get((row, shots))
-            have = sorted(cell.per_dataset) if cell else []
-            complete = bool(spec.average_over) and set(spec.average_over) <= set(have)
-            counted = len(set(have) & set(spec.average_over)) if spec.average_over else len(have)
-            ours = cell.mean_over(spec.average_over if complete else have) if cell else None
-            rows_out.append({"row": row, "label": label, "shots": shots, "ours": ours,
-                             "paper": paper.value if paper else None,
-                             "diff": ours - paper.value if complete and paper and ours is not None else None,
-                             "datasets": f"{counted}/{len(spec.average_over) or len(have)}",
-                             "runs": cell.runs if cell else 0,
-                             "test_images": sum(cell.test_images.values()) if cell else 0})
-            if cell is None:
-                notes.append(f"missing: {label} at B = {shots} has no records")
-            elif not complete and spec.average_over:
-                missing = sorted(set(spec.average_over) - set(have))
-                notes.append(f"{label} B = {shots}: mean over {', '.join(have)} only (missing {', '.join(missing)}); "
-                             "not comparable with the paper's mean")
-            for mixed in cell.mixed_configs if cell else []:
-                notes.append(f"⚠ {label} B = {shots}, {mixed}")
-    text = _markdown(spec, backbone, protocol, rows_out, cells, notes)
+        for column in spec.column_values():
+            for subset in spec.subsets:
+                if column == "Avg.":
+                    per = {d: c.per_dataset[d] for (r, col, s), c in cells.items()
+                           if r == row and s == subset for d in c.per_dataset}
+                    cell = Cell(per, sum(c.runs for (r, _, s), c in cells.items() if r == row and s == subset))
+                else:
+                    cell = cells.get((row, column, subset))
+                scope = spec.average_over if spec.columns != "dataset" or column == "Avg." else [column]
+                have = sorted(cell.per_dataset) if cell else []
+                complete = not scope or set(scope) <= set(have)
+                ours = (cell.mean_over(scope) if complete and scope else cell.mean_over(have)) if cell else None
+                published = paper(row, column, subset)
+                table.append({"row": row, "label": label, "column": column, "subset": subset, "ours": ours,
+                              "paper": published,
+                              "diff": ours - published if complete and ours is not None and published is not None
+                              else None,
+                              "datasets": f"{len(set(have) & set(scope)) if scope else len(have)}"
+                                          f"/{len(scope) or len(have)}",
+                              "runs": cell.runs if cell else 0, "test_images": cell.test_images if cell else 0})
+                where = f"{label} · {_column_name(spec, column)}{f' · {subset}' if len(spec.subsets) > 1 else ''}"
+                if cell is None or not have:
+                    notes.append(f"missing: {where} has no records")
+                elif not complete:
+                    notes.append(f"{where}: mean over {', '.join(have)} only (missing "
+                                 f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper")
+                notes.extend(f"⚠ {where}: {n}" for n in (cell.notes if cell else []))
+    text = _markdown(spec, backbone, table, cells, notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "report.md", text)
-    _write_csv(out_dir / "report.csv", rows_out)
-    write_text_atomic(out_dir / "report.tex", _latex(spec, rows_out))
-    _plot(out_dir / "report.png", spec, rows_out)
+    _write_csv(out_dir / "report.csv", table)
+    write_text_atomic(out_dir / "report.tex", _latex(spec, table))
+    _plot(out_dir / "report.png", spec, table)
     return text
+
+
+def _column_name(spec: ExperimentSpec, column: Any) -> str:
+    if spec.columns == "shots":
+        return f"B = {column}"
+    if spec.columns == "dataset":
+        return str(column)
+    return f"{'unseen' if spec.columns.startswith('visual') else 'no name'} {column:g}"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
     return "–" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
 
 
-def _markdown(spec: ExperimentSpec, backbone: str, protocol: str, rows_out: list[dict], cells: dict,
-              notes: list[str]) -> str:
-    header = "| method | " + " | ".join(f"B = {b} (ours / paper / Δ)" for b in spec.shots) + " |"
-    lines = [f"# {spec.title}", "", f"backbone {backbone} · protocol {protocol} · mean over "
-             f"{', '.join(spec.average_over) or 'the datasets present'}; mIoU (%)", "", header,
-             "|---|" + "---|" * len(spec.shots)]
+def _headers(spec: ExperimentSpec) -> list[tuple[Any, str]]:
+    return [(c, s) for c in spec.column_values() for s in spec.subsets]
+
+
+def _markdown(spec: ExperimentSpec, backbone: str, table: list[dict], cells: dict, notes: list[str]) -> str:
+    headers = _headers(spec)
+    names = [f"{_column_name(spec, c)}{f' {s}' if len(spec.subsets) > 1 else ''}" for c, s in headers]
+    scope = ", ".join(spec.average_over) or "the datasets present"
+    lines = [f"# {spec.title}", "", f"backbone {backbone} · mean over {scope}; mIoU (%); cells: ours / paper / Δ "
+             "(datasets, runs, test images)", "", "| method | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
     by_row = defaultdict(dict)
-    for r in rows_out:
-        by_row[r["label"]][r["shots"]] = r
-    for label, per_shots in by_row.items():
-        cells_text = []
-        for b in spec.shots:
-            r = per_shots[b]
-            cells_text.append(f"{_fmt(r['ours'])} / {_fmt(r['paper'])} / {_fmt(r['diff'], True)} "
-                              f"({r['datasets']} datasets, {r['runs']} runs, {r['test_images']} test images)")
+    for r in table:
+        by_row[r["label"]][(r["column"], r["subset"])] = r
+    for label, entries in by_row.items():
+        cells_text = [f"{_fmt(e['ours'])} / {_fmt(e['paper'])} / {_fmt(e['diff'], True)} "
+                      f"({e['datasets']}, {e['runs']}, {e['test_images']})" for e in (entries[h] for h in headers)]
         lines.append(f"| {label} | " + " | ".join(cells_text) + " |")
     datasets = sorted({d for cell in cells.values() for d in cell.per_dataset})
-    if datasets:
-        lines += ["", "## Per dataset (mean over seeds)", "",
-                  "| method | B | " + " | ".join(datasets) + " |", "|---|---|" + "---|" * len(datasets)]
+    if datasets and spec.columns != "dataset":
+        lines += ["", "## Per dataset (mean over seeds)", "", "| method | column | " + " | ".join(datasets) + " |",
+                  "|---|---|" + "---|" * len(datasets)]
         for row, label in spec.rows.items():
-            for b in spec.shots:
-                cell = cells.get((row, b))
+            for column, subset in headers:
+                cell = cells.get((row, column, subset))
                 if cell:
-                    lines.append(f"| {label} | {b} | " + " | ".join(_fmt(cell.per_dataset.get(d)) for d in datasets)
+                    name = f"{_column_name(spec, column)}{f' {subset}' if len(spec.subsets) > 1 else ''}"
+                    lines.append(f"| {label} | {name} | " + " | ".join(_fmt(cell.per_dataset.get(d)) for d in datasets)
                                  + " |")
     if notes:
         lines += ["", *[f"* {n}" for n in notes]]
     return "\n".join(lines) + "\n"
 
 
-def _write_csv(path: Path, rows_out: list[dict]) -> None:
+def _write_csv(path: Path, table: list[dict]) -> None:
     with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows_out[0]) if rows_out else ["row"])
+        writer = csv.DictWriter(out, fieldnames=list(table[0]) if table else ["row"])
         writer.writeheader()
-        writer.writerows(rows_out)
+        writer.writerows(table)
 
 
-def _latex(spec: ExperimentSpec, rows_out: list[dict]) -> str:
+def _latex(spec: ExperimentSpec, table: list[dict]) -> str:
+    headers = _headers(spec)
     by_row = defaultdict(dict)
-    for r in rows_out:
-        by_row[r["label"]][r["shots"]] = r
-    lines = [r"\begin{tabular}{l" + "rr" * len(spec.shots) + "}", r"\toprule",
-             "Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{B = {b}}}" for b in spec.shots) + r" \\",
-             " & " + " & ".join("ours & paper" for _ in spec.shots) + r" \\", r"\midrule"]
-    for label, per_shots in by_row.items():
-        values = " & ".join(f"{_fmt(per_shots[b]['ours'])} & {_fmt(per_shots[b]['paper'])}" for b in spec.shots)
+    for r in table:
+        by_row[r["label"]][(r["column"], r["subset"])] = r
+    names = [f"{_column_name(spec, c)}{f' {s}' if len(spec.subsets) > 1 else ''}" for c, s in headers]
+    lines = [r"\begin{tabular}{l" + "rr" * len(headers) + "}", r"\toprule",
+             "Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{n}}}" for n in names) + r" \\",
+             " & " + " & ".join("ours & paper" for _ in headers) + r" \\", r"\midrule"]
+    for label, entries in by_row.items():
+        values = " & ".join(f"{_fmt(entries[h]['ours'])} & {_fmt(entries[h]['paper'])}" for h in headers)
         latex_label = label.replace("α", r"$\alpha$")
         lines.append(f"{latex_label} & {values} " + r"\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines).replace("–", "--") + "\n"
+    return "\n".join(lines).replace("–", "--").replace("%", r"\%") + "\n"
 
 
-def _plot(path: Path, spec: ExperimentSpec, rows_out: list[dict]) -> None:
-    """mIoU against B per row (ours solid, the paper's dashed)."""
+def _plot(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
+    """mIoU against the column (B or fraction; datasets as bars' positions), ours solid, the paper dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    columns = spec.column_values()
+    position = {c: (i if spec.columns == "dataset" else c) for i, c in enumerate(columns)}
     for index, (row, label) in enumerate(spec.rows.items()):
-        mine = [(r["shots"], r["ours"]) for r in rows_out if r["row"] == row and r["ours"] is not None]
-        paper = [(r["shots"], r["paper"]) for r in rows_out if r["row"] == row and r["paper"] is not None]
-        color = f"C{index}"
-        if mine:
-            ax.plot(*zip(*mine, strict=True), marker="o", color=color, label=f"{label} (ours)")
-        if paper:
-            ax.plot(*zip(*paper, strict=True), marker="x", linestyle="--", color=color, label=f"{label} (paper)")
-    ax.set_xlabel("support images per class (B)")
+        for subset, style in zip(spec.subsets, ("-", ":", "-."), strict=False):
+            mine = [(position[r["column"]], r["ours"]) for r in table
+                    if r["row"] == row and r["subset"] == subset and r["ours"] is not None]
+            paper = [(position[r["column"]], r["paper"]) for r in table
+                     if r["row"] == row and r["subset"] == subset and r["paper"] is not None]
+            tag = f"{label}{f' {subset}' if len(spec.subsets) > 1 else ''}"
+            if mine:
+                ax.plot(*zip(*mine, strict=True), marker="o", linestyle=style, color=f"C{index}", label=f"{tag} (ours)")
+            if paper:
+                ax.plot(*zip(*paper, strict=True), marker="x", linestyle="--", color=f"C{index}", alpha=0.6,
+                        label=f"{tag} (paper)")
+    if spec.columns == "dataset":
+        ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=30)
+    ax.set_xlabel({"shots": "support images per class (B)", "dataset": "dataset",
+                   "visual_drop_fraction": "fraction of classes without images",
+                   "text_drop_fraction": "fraction of classes without names"}[spec.columns])
     ax.set_ylabel("mIoU (%)")
     ax.set_title(spec.title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -32,8 +32,8 @@ def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
     ours = sum(41.0 + i for i in range(6)) / 6  # 43.50
     paper = next(v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1"
                  and v.shots == 1)
-    assert f"| RNS (K = 1) | {ours:.2f} / {paper:.2f} / {ours - paper:+.2f} (6/6 datasets, 12 runs" in text
-    out = results / "reports" / "table5_k" / "clip_b16" / "full"
+    assert f"| RNS (K = 1) | {ours:.2f} / {paper:.2f} / {ours - paper:+.2f} (6/6, 12, 60) |" in text
+    out = results / "reports" / "table5_k" / "clip_b16"
     assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.tex", "report.png"}
     assert "RNS (K = 1) & 43.50 & 40.02" in (out / "report.tex").read_text()
     assert text == build_report("table5_k", results, "clip_b16")  # rebuilt from records alone: the same
@@ -44,10 +44,9 @@ def test_partial_grids_and_mixed_configs_are_flagged(tmp_path):
     _record(results, "voc", "rns", 5, 100, 60.0, config="a")
     _record(results, "voc", "rns", 5, 18, 10.0, config="b", created="2026-12-02T00:00:00Z")
     text = build_report("table5_k", results, "clip_b16")
-    assert "| RNS (K = 4) | – / 41.59 / – (0/6 datasets, 0 runs" in text
-    assert "10.00 / 47.87 / – (1/6 datasets, 1 runs" in text  # the newest config only, no Δ on one dataset
-    assert "mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
-    assert "⚠ RNS (K = 4) B = 5, voc: 2 configs, newest bbbbbb used" in text
+    assert "| RNS (K = 4) | – / 41.59 / – (0/6, 0, 0) | 10.00 / 47.87 / – (1/6, 1, 10) |" in text  # newest config
+    assert "RNS (K = 4) · B = 5: mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
+    assert "⚠ RNS (K = 4) · B = 5: voc: records of 2 configs, the newest used" in text
 
 
 def test_experiment_files_name_their_rows_and_the_sweep_runs_them_on_toy(tmp_path, toy_data_root):
@@ -56,7 +55,7 @@ def test_experiment_files_name_their_rows_and_the_sweep_runs_them_on_toy(tmp_pat
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", "shots=[1]", "seeds=[100]",
                            "test_limit=2", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20"))
     text = build_report("table5_k", tmp_path / "results", "toy_vlm")
-    assert "(0/6 datasets, 1 runs, 2 test images)" in text and "| RNS (K = 1) | 1 |" in text
+    assert "(0/6, 1, 2)" in text and "| RNS (K = 1) | B = 1 |" in text
 
 
 def test_an_unknown_experiment_lists_the_ones_there_are():
@@ -79,4 +78,34 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
     assert "skipped voc (job 1): dataset folder not found" in done.stderr
     report = subprocess.run([sys.executable, "-m", "rns_bench.report", "table5_k", *common],
                             capture_output=True, text=True, timeout=120)
-    assert report.returncode == 0 and "| RNS (K = 1) | 1 |" in report.stdout  # toy's line in the per-dataset table
+    assert report.returncode == 0 and "| RNS (K = 1) | B = 1 |" in report.stdout  # toy's line in the per-dataset table
+
+
+def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path):
+    from rns_bench.support.partial import dropped_classes
+
+    results = tmp_path / "results"
+    per_class = {f"c{c}": float(c) for c in range(21)}  # IoU of class c = c, so subset means are checkable
+    full = results / "voc" / "clip_b16" / "full" / "rns" / "B3_seed100-aaaaaaaaaaaa.json"
+    full.parent.mkdir(parents=True)
+    full.write_text(json.dumps({"row": "rns", "shots": 3, "seed": 100, "fingerprint": "f",
+                                "config_fingerprint": "a", "num_test_images": 5, "created": "x",
+                                "metrics": {"mIoU": 10.0, "per_class_IoU": per_class}}))
+    partial = results / "voc" / "clip_b16" / "nv0.5_nt0" / "rns" / "B3_seed100-bbbbbbbbbbbb.json"
+    partial.parent.mkdir(parents=True)
+    partial.write_text(json.dumps({"row": "rns", "shots": 3, "seed": 100, "fingerprint": "g",
+                                   "config_fingerprint": "b", "num_test_images": 5, "created": "x",
+                                   "metrics": {"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0}}))
+    text = build_report("table3_partial", results, "clip_b16")
+    unseen = set(dropped_classes(21, 0.5, 100))
+    s = sum(c for c in range(21) if c not in unseen) / (21 - len(unseen))
+    u = sum(unseen) / len(unseen)
+    line = next(x for x in text.splitlines() if x.startswith("| RNS (Full) |"))
+    assert f"{s:.2f} / 77.42 / {s - 77.42:+.2f} (1/1, 1, 5)" in line  # unseen 0.5 · S, paper Table 3a
+    assert f"{u:.2f} / 66.89 / {u - 66.89:+.2f} (1/1, 1, 5)" in line
+    partial_line = next(x for x in text.splitlines() if x.startswith("| RNS (Partial) |"))
+    assert "70.00 / 76.39 / -6.39 (1/1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, 1, 5) | 60.00 / 63.83 / -3.83" \
+        in partial_line
+    assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
+    ade = build_report("table3_partial", results, "clip_b16", dataset="ade")
+    assert "– / 35.47 / –" in ade  # ADE's published values, no ADE records yet
