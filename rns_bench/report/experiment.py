@@ -49,6 +49,7 @@ class ExperimentSpec:
     reference: str = ""
     reference_dataset: str = ""
     only_datasets: tuple[str, ...] = ()  # restrict the report to these datasets (``dataset=`` override)
+    plot: str = "lines"  # lines | runtime (mIoU against the method's seconds per image, Fig. 13)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -79,7 +80,8 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
                           average_over=[str(d) for d in spec.get("average_over", [])], columns=columns,
                           fractions=[float(f) for f in spec.get("fractions", [])], subsets=subsets,
                           protocol=str(spec.get("protocol", "full")), reference=str(spec.get("reference", "")),
-                          reference_dataset=str(spec.get("reference_dataset", "")))
+                          reference_dataset=str(spec.get("reference_dataset", "")),
+                          plot=str(spec.get("plot", "lines")))
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Cell:
     runs: int = 0
     test_images: int = 0
     notes: list[str] = field(default_factory=list)
+    method_seconds: list[float] = field(default_factory=list)  # per image, one per record that measured it
 
     def mean_over(self, datasets: list[str]) -> float | None:
         values = [self.per_dataset[d] for d in datasets if d in self.per_dataset]
@@ -161,6 +164,8 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
                     cell.per_dataset[dataset] = statistics.fmean(values)
                     cell.runs += len(values)
                     cell.test_images += int(chosen[0].get("num_test_images", 0))
+                    cell.method_seconds += [float(s) for r in chosen
+                                            if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
                     if n_configs > 1:
                         cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
     return cells
@@ -233,11 +238,16 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
                                  f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper")
                 notes.extend(f"⚠ {where}: {n}" for n in (cell.notes if cell else []))
     text = _markdown(spec, backbone, table, cells, notes)
+    if spec.plot == "runtime":
+        text += _runtime_section(spec, table, cells)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "report.md", text)
     _write_csv(out_dir / "report.csv", table)
     write_text_atomic(out_dir / "report.tex", _latex(spec, table))
-    _plot(out_dir / "report.png", spec, table)
+    if spec.plot == "runtime":
+        _plot_runtime(out_dir / "report.png", spec, table, cells)
+    else:
+        _plot(out_dir / "report.png", spec, table)
     return text
 
 
@@ -342,6 +352,46 @@ def _plot(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
     ax.set_title(spec.title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _runtime_points(spec: ExperimentSpec, table: list[dict], cells: dict) -> list[tuple[str, float, float]]:
+    """(label, method seconds per image, mIoU) per row at the experiment's first column."""
+    points = []
+    for row, label in spec.rows.items():
+        entry = next((r for r in table if r["row"] == row and r["ours"] is not None), None)
+        seconds = [s for (r, _, _), cell in cells.items() if r == row for s in cell.method_seconds]
+        if entry and seconds:
+            points.append((label, statistics.fmean(seconds), entry["ours"]))
+    return points
+
+
+def _runtime_section(spec: ExperimentSpec, table: list[dict], cells: dict) -> str:
+    lines = ["", "## mIoU vs the method's seconds per image", "",
+             "Feature extraction (the same for every method on one backbone) is not included.", "",
+             "| method | s / image | mIoU |", "|---|---|---|"]
+    lines += [f"| {label} | {seconds:.4f} | {miou:.2f} |" for label, seconds, miou in
+              _runtime_points(spec, table, cells)]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_runtime(path: Path, spec: ExperimentSpec, table: list[dict], cells: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for index, (label, seconds, miou) in enumerate(_runtime_points(spec, table, cells)):
+        ax.scatter([seconds], [miou], color=f"C{index}", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("method seconds per image (log)")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title(spec.title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

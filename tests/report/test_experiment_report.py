@@ -109,3 +109,15 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path):
     assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
     ade = build_report("table3_partial", results, "clip_b16", dataset="ade")
     assert "– / 35.47 / –" in ade  # ADE's published values, no ADE records yet
+
+
+def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig13_runtime", "seeds=[100]", "test_limit=2",
+                           "methods=[zero_shot,rns_steps50]"))
+    text = build_report("fig13_runtime", tmp_path / "results", "toy_vlm")
+    section = text.split("## mIoU vs the method's seconds per image", 1)[1]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in section.splitlines() if line.startswith("| ")}
+    assert {"Zero-shot", "RNS (50 steps)"} <= set(rows)
+    zero_shot_s = float(rows["Zero-shot"].split(" | ")[1])
+    rns_s = float(rows["RNS (50 steps)"].split(" | ")[1])
+    assert 0 < zero_shot_s < rns_s  # test-time training costs more than a text dot product
