@@ -33,3 +33,19 @@ def test_fake_dataset_runs_through_the_bench(key, tmp_path):
 def test_missing_dataset_names_the_expected_folder_and_the_fix(tmp_path):
     with pytest.raises(InputError, match=r"VOCdevkit.VOC2010"):
         run_sweep(bench_config(tmp_path, tmp_path / "empty", "dataset=context", "backbone=random_vlm"))
+
+
+def test_a_real_dataset_picks_the_papers_backbone_unless_told(tmp_path, monkeypatch):
+    """dataset=voc alone means OpenCLIP ViT-B/16 (configs/dataset/voc.yaml); offline and without its
+    weights that is one error naming them; one override swaps in the tiny random twin."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    write_fake_dataset("voc", tmp_path / "data")
+    cfg = bench_config(tmp_path, tmp_path / "data", "dataset=voc", "shots=[1]", "seeds=[100]", "methods=[zero_shot]")
+    assert cfg.backbone.name == "clip_b16"
+    with pytest.raises(InputError, match=r"(?i)clip_b16.*(weights|laion2b_s34b_b88k)"):
+        run_sweep(cfg)
+    assert not (tmp_path / "cache").exists()  # failed before any extraction
+    run_sweep(bench_config(tmp_path, tmp_path / "data", "dataset=voc", "backbone=clip_tiny", "shots=[1]",
+                           "seeds=[100]", "methods=[zero_shot]"))
+    assert len(read_records(tmp_path / "results", "voc", "clip_tiny", "full")) == 1
