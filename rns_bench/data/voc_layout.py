@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from rns_bench.core.errors import InputError
 from rns_bench.data.label_reader import DEFAULT_FIX, IGNORE_INDEX, SegmentationReader
 
-__all__ = ["IGNORE_INDEX", "VOCLayout", "VOCReader", "voc_colormap"]
+__all__ = ["IGNORE_INDEX", "VOCLayout", "VOCReader"]
 
 
 @dataclass(frozen=True)
@@ -80,17 +78,3 @@ class VOCReader(SegmentationReader):
     def files_hint(self) -> str:
         return (f"Every id in the split files needs an image in {self.layout.image_dir}/ and a label in "
                 f"{self.layout.label_dir}/")
-
-
-def voc_colormap() -> np.ndarray:
-    """(256, 3) uint8 PASCAL VOC palette (bit-interleaved class index; 255 → (224, 224, 192))."""
-    colours = np.zeros((256, 3), np.uint8)
-    for index in range(256):
-        value, r, g, b = index, 0, 0, 0
-        for shift in range(7, -1, -1):
-            r |= (value & 1) << shift
-            g |= ((value >> 1) & 1) << shift
-            b |= ((value >> 2) & 1) << shift
-            value >>= 3
-        colours[index] = (r, g, b)
-    return colours

@@ -22,7 +22,7 @@ from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.timing import per_image, timed
 from rns_bench.metrics import DatasetIoU, subset_miou
-from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map
+from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map, save_palette_png
 from rns_bench.proposals.region_pooling import region_queries
 from rns_bench.support.bank import SupportBank, check_features
 from rns_bench.support.pixels import SupportPixels
@@ -67,6 +67,11 @@ class SegMethod(L.LightningModule):
         self.results: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}  # of the last Trainer.test: "method" (+ method parts, e.g. RNS's)
         self.timed_images = 0
+        # The first ``save_predictions`` test label maps go to ``prediction_dir`` as palette PNGs (reports'
+        # qualitative panels); ``saved_predictions``: image id → file.
+        self.prediction_dir: Path | None = None
+        self.save_predictions = 0
+        self.saved_predictions: dict[str, str] = {}
 
     # ------------------------------------------------------------------ support
     @property
@@ -152,7 +157,12 @@ class SegMethod(L.LightningModule):
             probs = self.predict_probs(queries, [item["image_id"] for item in batch])
         self.timed_images += len(batch)
         for item, image_probs in zip(batch, probs, strict=True):
-            self.metric.update(self.label_map_of(item, image_probs), item["label"])
+            label_map = self.label_map_of(item, image_probs)
+            self.metric.update(label_map, item["label"])
+            if self.prediction_dir is not None and len(self.saved_predictions) < self.save_predictions:
+                path = self.prediction_dir / f"{item['image_id'].replace('/', '__')}.png"
+                save_palette_png(path, label_map.cpu().numpy())
+                self.saved_predictions[item["image_id"]] = str(path)
 
     def on_test_epoch_start(self) -> None:
         self.seconds, self.timed_images = {}, 0

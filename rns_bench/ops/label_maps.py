@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+
+from rns_bench.core.atomic_io import atomic_target
 
 
 def _bilinear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -31,3 +37,29 @@ def region_probs_to_label_map(
     → (H, W) long labels: paint, bilinear to the original size, argmax."""
     painted = probs[region_map].permute(2, 0, 1)  # (K, H_r, W_r)
     return _bilinear(painted, tuple(original_hw)).argmax(dim=0)
+
+
+def voc_colormap() -> np.ndarray:
+    """(256, 3) uint8 PASCAL VOC palette (bit-interleaved class index; 255 → (224, 224, 192))."""
+    colours = np.zeros((256, 3), np.uint8)
+    for index in range(256):
+        value, r, g, b = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= (value & 1) << shift
+            g |= ((value >> 1) & 1) << shift
+            b |= ((value >> 2) & 1) << shift
+            value >>= 3
+        colours[index] = (r, g, b)
+    return colours
+
+
+def save_palette_png(path: Path, label: np.ndarray) -> None:
+    """Write an (H, W) label map of class ids 0..255 as a VOC-palette PNG (mode "P": the pixel values
+    stay the class ids, viewers show colours), atomically."""
+    array = np.asarray(label)
+    if array.ndim != 2 or (array.size and (array.min() < 0 or array.max() > 255)):
+        raise ValueError(f"a label PNG needs an (H, W) array of 0..255, got shape {array.shape} for {path}")
+    image = Image.fromarray(array.astype(np.uint8, copy=False), mode="L").convert("P")
+    image.putpalette(voc_colormap().ravel().tolist())
+    with atomic_target(Path(path)) as tmp:
+        image.save(tmp, format="PNG")

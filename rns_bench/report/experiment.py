@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
+from rns_bench.report.figures import plot_per_class, plot_qualitative, showcase_records
 from rns_bench.report.published import published_values
 from rns_bench.runs.config import CONFIG_DIR, protocol_tag
 from rns_bench.runs.records import read_records
@@ -241,6 +242,7 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
     if spec.plot == "runtime":
         text += _runtime_section(spec, table, cells)
     out_dir.mkdir(parents=True, exist_ok=True)
+    text += _figures(spec, Path(results_dir), backbone, out_dir)
     write_text_atomic(out_dir / "report.md", text)
     _write_csv(out_dir / "report.csv", table)
     write_text_atomic(out_dir / "report.tex", _latex(spec, table))
@@ -249,6 +251,24 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
     else:
         _plot(out_dir / "report.png", spec, table)
     return text
+
+
+def _figures(spec: ExperimentSpec, results_dir: Path, backbone: str, out_dir: Path) -> str:
+    """Per-class IoU bars and qualitative panels of one shown cell; the markdown lines that link them."""
+    rows = [_row_and_shots(row, spec)[0] for row in spec.rows]
+    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
+    records = [r for d in datasets if not spec.only_datasets or d in spec.only_datasets
+               for protocol in sorted(p.name for p in (results_dir / d / backbone).iterdir() if p.is_dir())
+               for r in read_records(results_dir, d, backbone, protocol)]
+    shown = showcase_records(records, rows)
+    labels = {_row_and_shots(row, spec)[0]: label for row, label in spec.rows.items()}
+    lines = ["", "## Figures", ""]
+    if plot_per_class(out_dir / "per_class.png", shown, labels):
+        lines.append("* per_class.png: per-class IoU of one cell, every row")
+    why = plot_qualitative(out_dir / "qualitative.png", shown, labels) if shown else "no records"
+    lines.append("* qualitative.png: image, ground truth, each row's prediction" if why is None
+                 else f"* qualitative panels skipped: {why}")
+    return "\n".join(lines) + "\n"
 
 
 def _column_name(spec: ExperimentSpec, column: Any) -> str:

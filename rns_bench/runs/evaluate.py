@@ -144,6 +144,9 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
     partial = partial_support(cfg, len(context.class_names), key.seed)
     method = build_method(method_row.method, context.class_names, context.backbone.patch_size,
                           options, query_mode=cfg.query_mode)
+    if cfg.get("save_predictions"):
+        method.prediction_dir = key.work_dir(Path(cfg.results_dir)) / f"predictions-{planned.fingerprint[:12]}"
+        method.save_predictions = int(cfg.save_predictions)
     datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
     datamodule.setup()
     per_class = context.images_per_class(datamodule.split)
@@ -176,6 +179,7 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
         "backbone_provenance": context.backbone.provenance(),
         "num_test_images": len(context.test_ids),
         "metrics": method.results,
+        "predictions": dict(method.saved_predictions),  # image id → palette PNG of the predicted label map
         "timings_s": {"support": round(support_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)},
         # Seconds per image, GPU-synchronised: backbone extraction (test / support settings) and region

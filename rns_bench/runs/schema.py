@@ -32,7 +32,7 @@ WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_
 TOP_LEVEL_KEYS = frozenset({
     "dataset", "data_root", "backbone", "proposer", "protocol", "trainer", "logger", "tuning", "rows", "methods",
     "tune_missing", "shots", "seeds", "query_mode", "test_limit", "batch_size", "results_dir", "cache_dir",
-    "extraction", "region_cache_dir", "presence_cache_dir", "experiment",
+    "extraction", "region_cache_dir", "presence_cache_dir", "experiment", "save_predictions",
 })
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})
@@ -57,6 +57,10 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     _check_seeds(cfg.get("seeds"), where)
     _positive_int_or_null(cfg.get("test_limit"), "test_limit", where, "evaluate every test image")
     _positive_int(cfg.get("batch_size"), "batch_size", where)
+    saved = cfg.get("save_predictions", 0)
+    if isinstance(saved, bool) or not isinstance(saved, int) or saved < 0:
+        raise ConfigError(f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
+                          "test images (0 saves none)")
     if cfg.get("query_mode") not in QUERY_MODES:
         raise ConfigError(f"query_mode={cfg.get('query_mode')!r}{where('query_mode')} is unknown; choose one of "
                           f"{', '.join(QUERY_MODES)}")

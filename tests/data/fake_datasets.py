@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rns_bench.data.voc_layout import voc_colormap
+from rns_bench.ops.label_maps import voc_colormap
 
 SHOTS_SUPPORTED = 2
 N_TRAIN, N_VAL = 6, 4

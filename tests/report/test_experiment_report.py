@@ -11,6 +11,7 @@ from bench_config import bench_config
 from rns_bench.bench.run import run_sweep
 from rns_bench.report.experiment import build_report, load_experiment
 from rns_bench.report.published import published_values
+from rns_bench.runs.records import read_records
 
 SIX = ["voc", "context", "coco_object", "coco_stuff", "cityscapes", "ade"]
 
@@ -121,3 +122,37 @@ def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
     zero_shot_s = float(rows["Zero-shot"].split(" | ")[1])
     rns_s = float(rows["RNS (50 steps)"].split(" | ")[1])
     assert 0 < zero_shot_s < rns_s  # test-time training costs more than a text dot product
+
+
+def test_fig12_tunes_rns_per_support_set_and_the_run_uses_the_tuned_values(tmp_path, toy_data_root):
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig12_tuned_vs_fixed", "shots=[2]", "seeds=[100]",
+                           "test_limit=2", "tuning.n_trials=2", "tuning.heartbeat_s=null",
+                           "tuning.search_space.rns_tuned.steps={type: int, low: 20, high: 40, step: 20}",
+                           "rows.rns.options.steps=20"))
+    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    tuned = records["rns_tuned"]["identity"]["method"]["tuned_params"]
+    assert set(tuned) == {"lr", "steps", "beta_f", "beta_p", "tau"} and tuned["steps"] in (20, 40)
+    assert records["rns_tuned"]["method_options"]["steps"] == tuned["steps"]
+    assert records["rns"]["tuned_params"] is None
+    assert "RNS (tuned per support set)" in build_report("fig12_tuned_vs_fixed", tmp_path / "results", "toy_vlm")
+
+
+def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, toy_data_root):
+    import numpy as np
+    from PIL import Image
+
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", "shots=[1]", "seeds=[100]",
+                           "test_limit=3", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20",
+                           "rows.rns.options.steps=20", "save_predictions=2"))
+    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    for record in records.values():
+        assert len(record["predictions"]) == 2
+        for image_id, path in record["predictions"].items():
+            png = Image.open(path)
+            assert png.mode == "P"  # class ids as pixel values, the VOC palette for viewers
+            assert np.asarray(png).max() < 16 and png.size[::-1] == (
+                np.asarray(Image.open(toy_data_root / "toy" / "seed0" / "SegmentationClass" / f"{image_id}.png")).shape)
+    text = build_report("table5_k", tmp_path / "results", "toy_vlm")
+    out = tmp_path / "results" / "reports" / "table5_k" / "toy_vlm"
+    assert "* qualitative.png: image, ground truth, each row's prediction" in text
+    assert (out / "qualitative.png").stat().st_size > 0 and (out / "per_class.png").stat().st_size > 0
