@@ -1,6 +1,7 @@
 """``python -m rns_bench.report NAME [backbone=toy_vlm] [results_dir=results] [dataset=ade]``: rebuild an
 experiment's report (markdown, CSV, LaTeX, plot) from its records alone; ``dataset=`` reports one
-dataset against its own published values (Table 3: voc or ade). Other ``key=value`` arguments
+dataset against its own published values (Table 3: voc or ade); ``protocol=full_region-sam2`` reads the
+region-mode records of an experiment whose file says patch (Fig. 3's region panel). Other ``key=value`` arguments
 (the sweep's overrides, as ``make experiment`` passes them) are ignored."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from rns_bench.cli import exit_on_user_error
 from rns_bench.core.errors import ConfigError
 from rns_bench.report.experiment import build_report
 
-DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "dataset": ""}
+DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "dataset": "", "protocol": ""}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if key in options:
             options[key] = value
     text = exit_on_user_error(lambda: build_report(name, options["results_dir"], options["backbone"],
-                                                   dataset=options["dataset"] or None))
+                                                   dataset=options["dataset"] or None,
+                                                   protocol=options["protocol"] or None))
     print(text)
     return 0

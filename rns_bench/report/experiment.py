@@ -199,10 +199,13 @@ def _published_lookup(spec: ExperimentSpec, backbone: str):
 
 
 def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
-                 dataset: str | None = None) -> str:
+                 dataset: str | None = None, protocol: str | None = None) -> str:
     """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown.
-    ``dataset``: report that one dataset against its own published values (Table 3: voc or ade)."""
+    ``dataset``: report that one dataset against its own published values (Table 3: voc or ade);
+    ``protocol``: the results folder to read instead of the file's (e.g. ``full_region-sam2``)."""
     spec = load_experiment(name)
+    if protocol:
+        spec = ExperimentSpec(**{**spec.__dict__, "protocol": protocol, "name": f"{spec.name}-{protocol}"})
     if dataset:
         spec = ExperimentSpec(**{**spec.__dict__, "reference_dataset": dataset, "average_over": [dataset],
                                  "name": f"{spec.name}-{dataset}", "only_datasets": (dataset,)})

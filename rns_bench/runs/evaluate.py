@@ -67,7 +67,7 @@ def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     options, tuned_from, tuned = tuned_options(Path(cfg.results_dir), key.with_row(tuned_row.row), row.options,
                                                tuning_fp)
     identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned, data=_data(context),
-                            backbone_provenance=context.backbone.provenance())
+                            backbone_provenance=context.backbone.provenance(), row_options=row.options)
     return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuning_fp)
 
 

@@ -8,7 +8,8 @@ dataset files, the cache dtype, the pixel path, the trainer's precision) makes a
 so the run is re-done and its record written beside the old one.
 
 What only says where or how fast to compute (device, cache folders, image / window batches,
-devices and nodes) is left out: it does not change the number.
+devices and nodes) is left out: it does not change the number. The test batch size is in: RNS
+trains a batch's classifiers together and the summation order moves the last digits.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def test_images_sha256(image_ids: Sequence[str]) -> str:
 
 def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
                  tuned_params: Mapping[str, Any] | None, data: Mapping[str, Any],
-                 backbone_provenance: Mapping[str, Any]) -> dict[str, Any]:
+                 backbone_provenance: Mapping[str, Any],
+                 row_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The mapping a run's fingerprint hashes.
 
     ``options``: the method's resolved options (the row's, with tuned parameters on top);
@@ -55,7 +57,8 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
     return {
         "run": {"dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
                 "shots": key.shots, "seed": key.seed},
-        "method": {"name": method, "options": dict(options), "tuned_params": dict(tuned_params or {})},
+        "method": {"name": method, "options": dict(options), "tuned_params": dict(tuned_params or {}),
+                   "row_options": dict(row_options if row_options is not None else options)},
         "backbone": {**{k: v for k, v in backbone.items() if k != "options"},
                      "options": _without_runtime(backbone.get("options")),
                      "provenance": dict(backbone_provenance)},
@@ -65,6 +68,7 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
                      "query_mode": cfg.query_mode, "sampler": PROTOCOL_VERSION,
                      "proposer": ({"name": proposer.get("name"), "options": _without_runtime(proposer.get("options"))}
                                   if cfg.query_mode == "region" else None)},
+        # batch_size: RNS trains a batch's classifiers together; float summation order moves the 5th digit.
         "evaluation": {"batch_size": int(cfg.batch_size), "precision": str(trainer.get("precision", "32-true"))},
         "data": dict(data),
     }
@@ -72,8 +76,8 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
 
 # n_trials is left out on purpose: more trials extend the same study (``python -m rns_bench.tuning
 # tuning.n_trials=40`` first, then ``make bench`` uses those parameters); the record holds the values used.
-TUNING_SETTINGS = ("val_fraction", "split_seed", "sampler_seed", "tpe_startup_trials", "report_every",
-                   "pruner")
+TUNING_SETTINGS = ("enqueue_defaults", "val_fraction", "split_seed", "sampler_seed", "tpe_startup_trials",
+                   "report_every", "pruner")
 
 
 def tuning_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
@@ -103,10 +107,13 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
 
 
 def config_fingerprint(identity: Mapping[str, Any]) -> str:
-    """The fingerprint of the identity without its cell (shots, seed): shared by every run of one
-    config of a row, so reports group a row's records by it."""
+    """The fingerprint of the identity without its cell (shots, seed) and without what is tuned per
+    cell (tuned parameters, and the options they override): shared by every run of one config of a
+    row, so reports group a row's records by it."""
     run = {k: v for k, v in identity.get("run", {}).items() if k not in ("shots", "seed")}
-    return fingerprint({**identity, "run": run})
+    method = identity.get("method", {})
+    method = {"name": method.get("name"), "row_options": method.get("row_options", method.get("options"))}
+    return fingerprint({**identity, "run": run, "method": method})
 
 
 def identity_differences(identities: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -34,6 +34,7 @@ from rns_bench.tuning.study import (
     TuningProblem,
     best_trial_summary,
     check_storage,
+    configured_trial,
     make_objective,
     open_study,
     parse_search_space,
@@ -120,6 +121,10 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     url = storage_url(cfg, key)
     n_trials = int(cfg.tuning.n_trials)
     study = open_study(url, study_name(key, fingerprint), study_settings(cfg))
+    if not study.trials and cfg.tuning.get("enqueue_defaults", True):  # a fresh study starts at the row's values
+        start = configured_trial(space, row.options)
+        if start:
+            study.enqueue_trial(start)
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress

@@ -82,6 +82,26 @@ class ParamSpace:
         return trial.suggest_float(self.name, float(self.low), float(self.high), step=self.step, log=self.log)
 
 
+def configured_trial(space: Sequence[ParamSpace], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The row's configured values of the searched options that lie in their space (the first trial
+    of a study, so tuning never scores below the untuned row on validation); the rest are sampled."""
+    params = {}
+    for param in space:
+        value = options.get(param.name)
+        if value is None or isinstance(value, bool):
+            continue
+        if param.type == "categorical":
+            if value in param.choices:
+                params[param.name] = value
+            continue
+        inside = param.low <= value <= param.high
+        steps = (value - param.low) / param.step if param.step else 0.0
+        on_step = abs(steps - round(steps)) < 1e-9
+        if inside and on_step and (param.type == "float" or float(value).is_integer()):
+            params[param.name] = value
+    return params
+
+
 def parse_search_space(spec: Mapping[str, Mapping[str, Any]]) -> list[ParamSpace]:
     """``{option: {type, ...}}`` → the searched options, in config order."""
     if not spec:
@@ -264,7 +284,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n
     remaining = n_trials - finished_trials(study)
     if remaining <= 0:
         return 0
-    before = len(study.trials)
+    before = len([t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING])  # not enqueued ones
     study.optimize(objective, n_trials=remaining, callbacks=[MaxTrialsCallback(n_trials, states=FINISHED)],
                    catch=())
     return len(study.trials) - before

@@ -145,3 +145,22 @@ def test_a_corrupt_study_file_is_named_with_the_fix(tmp_path):
     path.write_bytes(b"not a database " * 100)
     with pytest.raises(InputError, match=f"storage {path} cannot be opened .*file is not a database.*move it aside"):
         open_study(sqlite_url(path), "s", SETTINGS)
+
+
+def test_a_study_starts_at_the_rows_configured_values_inside_the_space():
+    from rns_bench.tuning.study import configured_trial
+
+    space = parse_search_space(SPACE)  # lr [1e-3, 0.5] log, batch_size {2, 4, 64}, steps 10..40 step 10
+    assert configured_trial(space, {"lr": 0.01, "batch_size": 64, "steps": 30}) == {"lr": 0.01, "batch_size": 64,
+                                                                                    "steps": 30}
+    # outside the space, off its step, not a choice, or not configured: sampled instead
+    assert configured_trial(space, {"lr": 2.0, "batch_size": 8, "steps": 35}) == {}
+    assert configured_trial(space, {"steps": 20}) == {"steps": 20}
+
+
+def test_the_configured_trial_is_trial_zero_of_a_fresh_study(problem, tmp_path):
+    study = open_study(sqlite_url(tmp_path / "e.db"), "e", SETTINGS)
+    study.enqueue_trial({"lr": 0.01, "batch_size": 4, "steps": 20})
+    run_study(study, make_objective(problem, parse_search_space(SPACE)), 2)
+    assert study.trials[0].params == {"lr": 0.01, "batch_size": 4, "steps": 20}
+    assert study.trials[1].params != study.trials[0].params
