@@ -1,7 +1,8 @@
 """``python -m rns_bench.report NAME [backbone=toy_vlm] [results_dir=results] [dataset=ade]``: rebuild an
 experiment's report (markdown, CSV, LaTeX, plot) from its records alone; ``dataset=`` reports one
 dataset against its own published values (Table 3: voc or ade); ``protocol=full_region-sam2`` reads the
-region-mode records of an experiment whose file says patch (Fig. 3's region panel). Other ``key=value`` arguments
+region-mode records of an experiment whose file says patch; ``panels=true`` also draws one figure with a
+panel per (backbone, patch / region) found (Fig. 3). Other ``key=value`` arguments
 (the sweep's overrides, as ``make experiment`` passes them) are ignored."""
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Sequence
 from rns_bench.cli import exit_on_user_error
 from rns_bench.core.errors import ConfigError
 from rns_bench.report.experiment import build_report
+from rns_bench.report.panels import build_panels
 
-DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "dataset": "", "protocol": ""}
+DEFAULTS = {"backbone": "toy_vlm", "results_dir": "results", "dataset": "", "protocol": "", "panels": "false"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,4 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                    dataset=options["dataset"] or None,
                                                    protocol=options["protocol"] or None))
     print(text)
+    if options["panels"].lower() in ("true", "1", "yes"):
+        path = exit_on_user_error(lambda: build_panels(name, options["results_dir"]))
+        print(f"panels: {path}" if path else "panels: no records of this experiment's rows under full support")
     return 0

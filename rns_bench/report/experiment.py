@@ -198,20 +198,44 @@ def _published_lookup(spec: ExperimentSpec, backbone: str):
     return find
 
 
-def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
-                 dataset: str | None = None, protocol: str | None = None) -> str:
-    """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown.
-    ``dataset``: report that one dataset against its own published values (Table 3: voc or ade);
-    ``protocol``: the results folder to read instead of the file's (e.g. ``full_region-sam2``)."""
+def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = None) -> ExperimentSpec:
+    """Experiment ``name`` narrowed to one ``dataset`` (its own published values, Table 3: voc or ade)
+    or read from another results ``protocol`` folder (e.g. ``full_region-sam2``)."""
     spec = load_experiment(name)
     if protocol:
         spec = ExperimentSpec(**{**spec.__dict__, "protocol": protocol, "name": f"{spec.name}-{protocol}"})
     if dataset:
         spec = ExperimentSpec(**{**spec.__dict__, "reference_dataset": dataset, "average_over": [dataset],
                                  "name": f"{spec.name}-{dataset}", "only_datasets": (dataset,)})
+    return spec
+
+
+def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
+                 dataset: str | None = None, protocol: str | None = None) -> str:
+    """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown
+    (``dataset`` / ``protocol``: :func:`resolve_spec`)."""
+    spec = resolve_spec(name, dataset, protocol)
+    table, cells, notes = report_table(spec, Path(results_dir), backbone)
+    out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
+    text = _markdown(spec, backbone, table, cells, notes)
+    if spec.plot == "runtime":
+        text += _runtime_section(spec, table, cells)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text += _figures(spec, Path(results_dir), backbone, out_dir)
+    write_text_atomic(out_dir / "report.md", text)
+    _write_csv(out_dir / "report.csv", table)
+    write_text_atomic(out_dir / "report.tex", _latex(spec, table))
+    if spec.plot == "runtime":
+        _plot_runtime(out_dir / "report.png", spec, table, cells)
+    else:
+        _plot(out_dir / "report.png", spec, table)
+    return text
+
+
+def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tuple[list[dict], dict, list[str]]:
+    """The report's rows (one per row × column × subset: ours, paper, Δ, counts), its cells and notes."""
     cells = collect_cells(spec, Path(results_dir), backbone)
     paper = _published_lookup(spec, backbone)
-    out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
     table, notes = [], []
     for row, label in spec.rows.items():
         for column in spec.column_values():
@@ -241,19 +265,7 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
                     notes.append(f"{where}: mean over {', '.join(have)} only (missing "
                                  f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper")
                 notes.extend(f"⚠ {where}: {n}" for n in (cell.notes if cell else []))
-    text = _markdown(spec, backbone, table, cells, notes)
-    if spec.plot == "runtime":
-        text += _runtime_section(spec, table, cells)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text += _figures(spec, Path(results_dir), backbone, out_dir)
-    write_text_atomic(out_dir / "report.md", text)
-    _write_csv(out_dir / "report.csv", table)
-    write_text_atomic(out_dir / "report.tex", _latex(spec, table))
-    if spec.plot == "runtime":
-        _plot_runtime(out_dir / "report.png", spec, table, cells)
-    else:
-        _plot(out_dir / "report.png", spec, table)
-    return text
+    return table, cells, notes
 
 
 def _figures(spec: ExperimentSpec, results_dir: Path, backbone: str, out_dir: Path) -> str:
@@ -352,6 +364,14 @@ def _plot(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    draw_lines(ax, spec, table, spec.title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def draw_lines(ax: Any, spec: ExperimentSpec, table: list[dict], title: str) -> None:
+    """One panel: each row's mIoU against the column, ours solid, the paper's dashed."""
     columns = spec.column_values()
     position = {c: (i if spec.columns == "dataset" else c) for i, c in enumerate(columns)}
     for index, (row, label) in enumerate(spec.rows.items()):
@@ -372,12 +392,9 @@ def _plot(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
                    "visual_drop_fraction": "fraction of classes without images",
                    "text_drop_fraction": "fraction of classes without names"}[spec.columns])
     ax.set_ylabel("mIoU (%)")
-    ax.set_title(spec.title, fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _runtime_points(spec: ExperimentSpec, table: list[dict], cells: dict) -> list[tuple[str, float, float]]:

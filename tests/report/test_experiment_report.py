@@ -156,3 +156,23 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
     out = tmp_path / "results" / "reports" / "table5_k" / "toy_vlm"
     assert "* qualitative.png: image, ground truth, each row's prediction" in text
     assert (out / "qualitative.png").stat().st_size > 0 and (out / "per_class.png").stat().st_size > 0
+
+
+def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
+    from rns_bench.report.panels import build_panels, panel_sources
+
+    results = tmp_path / "results"
+    for backbone, protocol, value in (("clip_b16", "full", 40.0), ("clip_b16", "full_region-sam2", 45.0),
+                                      ("dinov3_txt", "full", 50.0)):
+        path = results / "voc" / backbone / protocol / "rns" / "B1_seed100-cccccccccccc.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"row": "rns", "shots": 1, "seed": 100, "metrics": {"mIoU": value},
+                                    "fingerprint": "f", "config_fingerprint": "c", "created": "x"}))
+    assert panel_sources(results, ["rns", "zero_shot"]) == [("clip_b16", "full"), ("clip_b16", "full_region-sam2"),
+                                                             ("dinov3_txt", "full")]
+    figure = build_panels("fig3_shots", results)
+    assert figure == results / "reports" / "fig3_shots" / "panels.png" and figure.stat().st_size > 0
+    from PIL import Image
+
+    width, height = Image.open(figure).size
+    assert width > 2.5 * height  # three panels side by side

@@ -1,0 +1,46 @@
+"""One figure with a panel per (backbone, granularity) an experiment has records for — Fig. 3's layout:
+patch queries and each region proposer's results folder, side by side for every backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rns_bench.report.experiment import draw_lines, report_table, resolve_spec
+
+
+def panel_sources(results_dir: Path, rows: list[str]) -> list[tuple[str, str]]:
+    """(backbone, protocol) pairs under ``results_dir`` holding records of ``rows`` under full support
+    (``full``: patch queries; ``full_region-<proposer>``: regions)."""
+    found = set()
+    for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json"):
+        row, protocol, backbone = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
+        if row in rows and (protocol == "full" or protocol.startswith("full_region-")):
+            found.add((backbone, protocol))
+    return sorted(found)
+
+
+def build_panels(name: str, results_dir: Path, out_path: Path | None = None) -> Path | None:
+    """Draw every panel of experiment ``name`` into ``panels.png`` (next to its reports); None when no
+    records are there."""
+    base = resolve_spec(name)
+    sources = panel_sources(results_dir, [row.partition("@")[0] for row in base.rows])
+    if not sources:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), dpi=120, squeeze=False)
+    for ax, (backbone, protocol) in zip(axes[0], sources, strict=True):
+        spec = resolve_spec(name, protocol=protocol if protocol != base.protocol else None)
+        table, _, _ = report_table(spec, Path(results_dir), backbone)
+        granularity = "patch" if protocol == "full" else protocol.removeprefix("full_region-") + " regions"
+        draw_lines(ax, spec, table, f"{backbone} · {granularity}")
+    fig.suptitle(base.title, fontsize=10)
+    fig.tight_layout()
+    out_path = Path(out_path or Path(results_dir) / "reports" / base.name / "panels.png")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path
