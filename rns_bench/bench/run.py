@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.core.errors import ConfigError
 from rns_bench.features.build import prefetches_support_pool
-from rns_bench.runs.config import method_row, method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
 from rns_bench.runs.evaluate import PlannedRun, plan_run, run_one
 from rns_bench.runs.fingerprint import config_fingerprint
@@ -45,8 +45,9 @@ def run_sweep(cfg: DictConfig) -> str:
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records of this config; running {len(todo)}.")
     if cfg.get("tune_missing"):  # a corrupt study file is named before any feature is extracted
+        spaces = search_spaces(cfg)
         for plan in todo:
-            if plan.row.tuned_params_of in search_spaces(cfg):
+            if plan.row.tuned_params_of in spaces:
                 check_storage(storage_url(cfg, plan.key.with_row(plan.row.tuned_params_of)))
     if todo:
         prefetch_support_pool(cfg, context)
@@ -94,10 +95,10 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) 
     """Tune the row's parameters for this support set first when it has a search space
     (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned).
     Returns whether parameters were tuned (or appeared from rank 0) now."""
-    row, key = plan.row, plan.key
-    tuned_key = key.with_row(row.tuned_params_of)
+    row, key, tuned_row = plan.row, plan.key, plan.tuned_row
+    tuned_key = key.with_row(tuned_row.row)
     tuned_file = best_params_path(Path(cfg.results_dir), tuned_key, plan.tuning_fingerprint)
-    if row.tuned_params_of not in search_spaces(cfg) or has_current_params(tuned_file, plan.tuning_fingerprint):
+    if tuned_row.row not in search_spaces(cfg) or has_current_params(tuned_file, plan.tuning_fingerprint):
         return False
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
         wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s),
@@ -107,7 +108,6 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) 
         tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
                    "running with the configured options")
         return False
-    tuned_row = row if row.tuned_params_of == row.row else method_row(cfg, row.tuned_params_of)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study, not one per trial
     try:

@@ -104,13 +104,18 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def save_label_png(path: Path, label: np.ndarray) -> None:
-    """Write an (H, W) label map of values 0..255 as a greyscale ('L') PNG, atomically."""
+def label_png_array(label: np.ndarray, path: Path) -> np.ndarray:
+    """``label`` as the (H, W) uint8 array a label PNG stores; ValueError naming ``path`` otherwise."""
     array = np.asarray(label)
     if array.ndim != 2 or (array.size and (array.min() < 0 or array.max() > 255)):
         raise ValueError(f"a label PNG needs an (H, W) array of 0..255, got shape {array.shape} for {path}")
+    return array.astype(np.uint8, copy=False)
+
+
+def save_label_png(path: Path, label: np.ndarray) -> None:
+    """Write an (H, W) label map of values 0..255 as a greyscale ('L') PNG, atomically."""
     with atomic_target(path) as tmp:
-        Image.fromarray(array.astype(np.uint8, copy=False)).save(tmp, format="PNG")  # 2-D uint8 → "L"
+        Image.fromarray(label_png_array(label, path)).save(tmp, format="PNG")  # 2-D uint8 → "L"
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from rns_bench.core.atomic_io import atomic_target
+from rns_bench.core.atomic_io import atomic_target, label_png_array
 
 
 def _bilinear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -56,10 +56,7 @@ def voc_colormap() -> np.ndarray:
 def save_palette_png(path: Path, label: np.ndarray) -> None:
     """Write an (H, W) label map of class ids 0..255 as a VOC-palette PNG (mode "P": the pixel values
     stay the class ids, viewers show colours), atomically."""
-    array = np.asarray(label)
-    if array.ndim != 2 or (array.size and (array.min() < 0 or array.max() > 255)):
-        raise ValueError(f"a label PNG needs an (H, W) array of 0..255, got shape {array.shape} for {path}")
-    image = Image.fromarray(array.astype(np.uint8, copy=False), mode="L").convert("P")
+    image = Image.fromarray(label_png_array(label, path), mode="L").convert("P")
     image.putpalette(voc_colormap().ravel().tolist())
     with atomic_target(Path(path)) as tmp:
         image.save(tmp, format="PNG")

@@ -33,18 +33,6 @@ class MethodRow:
             object.__setattr__(self, "tuned_params_of", self.row)
 
 
-def load_method_row(row: str, config_dir: Path = CONFIG_DIR) -> MethodRow:
-    path = config_dir / "method" / f"{row}.yaml"
-    if not path.exists():
-        valid = sorted(p.stem for p in (config_dir / "method").glob("*.yaml"))
-        raise ConfigError(f"no method config {path}; valid method rows: {', '.join(valid)}")
-    spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    unknown = set(spec) - {"method", "options", "tuned_params_of"}
-    if unknown or "method" not in spec:
-        raise ConfigError(f"{path}: needs `method` and may have `options`, `tuned_params_of` (got {sorted(spec)})")
-    return MethodRow(row, spec["method"], spec.get("options") or {}, spec.get("tuned_params_of") or "")
-
-
 def method_row(cfg: DictConfig, name: str) -> MethodRow:
     """Row ``name`` of ``cfg.rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""
     rows = cfg.get("rows") or {}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
 from rns_bench.runs.config import dataset_key
+from rns_bench.runs.fingerprint import data_identity
 from rns_bench.support.bank import SupportBank
 
 
@@ -133,6 +135,11 @@ class DatasetContext:
     def test_ids(self) -> list[str]:
         ids = self.reader.image_ids(self.spec.test_split)
         return ids[: self.test_limit] if self.test_limit else ids
+
+    @cached_property
+    def data_identity(self) -> dict[str, Any]:
+        """What of the data a run's number depends on (``runs.fingerprint.data_identity``), once per context."""
+        return data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids)
 
     @cached_property
     def text_features(self) -> torch.Tensor:

@@ -20,7 +20,6 @@ from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.datamodule import FewShotDataModule
 from rns_bench.runs.fingerprint import (
     config_fingerprint,
-    data_identity,
     fingerprint,
     run_identity,
     tuning_identity,
@@ -42,21 +41,17 @@ class PlannedRun:
     tuned_from: Path | None
     identity: dict[str, Any]
     fingerprint: str
-    tuning_fingerprint: str  # of the row whose tuned parameters this run uses (``tuned_params_of``)
+    tuned_row: MethodRow  # the row whose tuned parameters this run uses (``tuned_params_of``; often ``row``)
+    tuning_fingerprint: str  # of ``tuned_row`` at this support set
 
     def record_path(self, results_dir: Path) -> Path:
         return self.key.record_path(results_dir, self.fingerprint)
 
 
-def _data(context: DatasetContext) -> dict[str, Any]:
-    return data_identity(context.spec.key, context.spec.data_version, context.spec.class_list_sha256(),
-                         context.test_ids)
-
-
 def tuning_fingerprint_of(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> str:
     """The tuning fingerprint of ``row`` (the row that is tuned) at ``key``'s support set."""
     identity = tuning_identity(cfg, key.with_row(row.row), method=row.method, options=row.options,
-                               data=_data(context), backbone_provenance=context.backbone.provenance())
+                               data=context.data_identity, backbone_provenance=context.backbone.provenance())
     return fingerprint(identity)
 
 
@@ -66,9 +61,10 @@ def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     tuning_fp = tuning_fingerprint_of(cfg, context, tuned_row, key)
     options, tuned_from, tuned = tuned_options(Path(cfg.results_dir), key.with_row(tuned_row.row), row.options,
                                                tuning_fp)
-    identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned, data=_data(context),
-                            backbone_provenance=context.backbone.provenance(), row_options=row.options)
-    return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuning_fp)
+    identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned,
+                            data=context.data_identity, backbone_provenance=context.backbone.provenance(),
+                            row_options=row.options)
+    return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuned_row, tuning_fp)
 
 
 def partial_support(cfg: DictConfig, num_classes: int, seed: int) -> PartialSupport:

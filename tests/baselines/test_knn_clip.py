@@ -125,8 +125,11 @@ def test_region_mode_predicts_one_class_per_region():
 
 @pytest.mark.parametrize("row", ["knn_clip", "knn_clip_wo_text"])
 def test_config_rows_build(row):
-    from rns_bench.runs.config import load_method_row
+    from hydra import compose, initialize_config_dir
 
-    spec = load_method_row(row)
+    from rns_bench.runs.config import CONFIG_DIR, method_row
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        spec = method_row(compose("bench"), row)  # configs/method/<row>.yaml as the sweep composes it
     method = build_method(spec.method, ["a", "b"], PATCH, spec.options)
     assert method.config.use_text == (row == "knn_clip")
