@@ -57,8 +57,12 @@ def run_sweep(cfg: DictConfig) -> str:
         progress = tqdm(todo, desc="runs", unit="run")
         for plan in progress:
             progress.set_postfix_str(f"{plan.key.row} B={plan.key.shots} seed={plan.key.seed}")
-            if cfg.get("tune_missing") and tune_if_missing(cfg, context, plan):
-                plan = plan_run(cfg, context, plan.row, plan.key)  # tuned now: its options and fingerprint change
+            if cfg.get("tune_missing"):
+                tune_if_missing(cfg, context, plan)
+            # Planned before the sweep tuned anything: this run's parameters may exist now (tuned just
+            # now, or by an earlier row of the same support set — finetune for finetune_rns), changing
+            # its options and fingerprint.
+            plan = plan_run(cfg, context, plan.row, plan.key)
             done[plan.key] = plan
             if not has_record(plan.record_path(results_dir), plan.fingerprint):
                 run_one(cfg, context, plan)

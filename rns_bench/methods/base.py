@@ -183,8 +183,9 @@ class SegMethod(L.LightningModule):
         if self.bank is not None and not bool(self.bank.supported.all()):
             supported = torch.nonzero(self.bank.supported).squeeze(1).tolist()
             unsupported = torch.nonzero(~self.bank.supported).squeeze(1).tolist()
-            results["mIoU_supported"] = subset_miou(iou / 100.0, supported)
-            results["mIoU_unsupported"] = subset_miou(iou / 100.0, unsupported)
+            # null, not NaN, when none of a subset's classes is in the test images (a short test_limit)
+            results["mIoU_supported"] = _finite_or_none(subset_miou(iou / 100.0, supported))
+            results["mIoU_unsupported"] = _finite_or_none(subset_miou(iou / 100.0, unsupported))
         self.log("test/mIoU", results["mIoU"], rank_zero_only=True)
         self.log("test/aAcc", results["aAcc"], rank_zero_only=True)
         self.results = results

@@ -50,13 +50,14 @@ class ExperimentSpec:
     reference: str = ""
     reference_dataset: str = ""
     only_datasets: tuple[str, ...] = ()  # restrict the report to these datasets (``dataset=`` override)
-    plot: str = "lines"  # lines | runtime (mIoU against the method's seconds per image, Fig. 13)
+    extra_datasets: tuple[str, ...] = ()  # dataset columns with records beyond the paper's (e.g. toy)
+    plot: str = "lines"  # lines | runtime (mIoU against inference seconds per image, Fig. 13)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
             return list(self.shots)
         if self.columns == "dataset":
-            return [*self.average_over, "Avg."]
+            return [*self.average_over, *self.extra_datasets, "Avg."]
         return list(self.fractions)
 
 
@@ -94,6 +95,7 @@ class Cell:
     test_images: int = 0
     notes: list[str] = field(default_factory=list)
     method_seconds: list[float] = field(default_factory=list)  # per image, one per record that measured it
+    pipeline_seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset → part → s / image
 
     def mean_over(self, datasets: list[str]) -> float | None:
         values = [self.per_dataset[d] for d in datasets if d in self.per_dataset]
@@ -134,12 +136,42 @@ def _subset_value(record: dict[str, Any], subset: str, row: str, fraction: float
     return float(value) if value is not None else None
 
 
+PIPELINE_PARTS = ("extraction_test", "proposals")  # what every method on one backbone pays per test image
+
+
+def pipeline_seconds(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Part → mean seconds per test image of the method-independent parts (test feature extraction,
+    region proposals) over the records that measured them. Only the run that extracted an image
+    measures it (later runs read the cache), so the figure is shared by every row of one folder."""
+    parts = {}
+    for part in PIPELINE_PARTS:
+        values = [float(v) for r in records if (v := (r.get("seconds_per_image") or {}).get(part)) is not None]
+        if values:
+            parts[part] = statistics.fmean(values)
+    return parts
+
+
+def _datasets(spec: ExperimentSpec, results_dir: Path, backbone: str) -> list[str]:
+    """The datasets under ``results_dir`` with a ``backbone`` folder (narrowed to ``only_datasets``)."""
+    results_dir = Path(results_dir)
+    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
+    return [d for d in datasets if d in spec.only_datasets] if spec.only_datasets else datasets
+
+
+def with_found_datasets(spec: ExperimentSpec, results_dir: Path, backbone: str) -> ExperimentSpec:
+    """A per-dataset experiment (Table 4) gets a column for each dataset with records that the paper's
+    columns do not name (toy, a user's own), before the Avg. (which stays the paper's mean)."""
+    if spec.columns != "dataset":
+        return spec
+    extra = tuple(d for d in _datasets(spec, results_dir, backbone)
+                  if d not in spec.average_over and read_records(Path(results_dir), d, backbone, spec.protocol))
+    return ExperimentSpec(**{**spec.__dict__, "extra_datasets": extra})
+
+
 def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dict[tuple[str, Any, str], Cell]:
     """(row, column value, subset) → its cell, from every record under ``results_dir``."""
     results_dir = Path(results_dir)
-    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
-    if spec.only_datasets:
-        datasets = [d for d in datasets if d in spec.only_datasets]
+    datasets = _datasets(spec, results_dir, backbone)
     cells: dict[tuple[str, Any, str], Cell] = {}
     for row in spec.rows:
         name, fixed_shots = _row_and_shots(row, spec)
@@ -167,6 +199,8 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
                     cell.test_images += int(chosen[0].get("num_test_images", 0))
                     cell.method_seconds += [float(s) for r in chosen
                                             if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
+                    cell.pipeline_seconds[dataset] = pipeline_seconds(
+                        read_records(results_dir, dataset, backbone, protocol))
                     if n_configs > 1:
                         cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
     return cells
@@ -198,10 +232,16 @@ def _published_lookup(spec: ExperimentSpec, backbone: str):
     return find
 
 
-def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = None) -> ExperimentSpec:
-    """Experiment ``name`` narrowed to one ``dataset`` (its own published values, Table 3: voc or ade)
-    or read from another results ``protocol`` folder (e.g. ``full_region-sam2``)."""
+def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = None,
+                 proposer: str | None = None) -> ExperimentSpec:
+    """Experiment ``name`` narrowed to one ``dataset`` (its own published values, Table 3: voc or ade),
+    read from another results ``protocol`` folder (e.g. ``full_region-sam2``), or, for a region-mode
+    experiment, from the folder of another ``proposer`` (the sweep's ``proposer=`` override)."""
     spec = load_experiment(name)
+    if proposer and "_region-" in spec.protocol and not protocol:
+        protocol = f"{spec.protocol.partition('_region-')[0]}_region-{proposer}"
+        if protocol == spec.protocol:
+            protocol = None
     if protocol:
         spec = ExperimentSpec(**{**spec.__dict__, "protocol": protocol, "name": f"{spec.name}-{protocol}"})
     if dataset:
@@ -210,11 +250,20 @@ def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = N
     return spec
 
 
+def experiment_backbones(name: str, results_dir: Path) -> list[str]:
+    """The backbones under ``results_dir`` holding records of experiment ``name``'s rows (any protocol):
+    ``make experiment`` without ``BACKBONE=`` reports what the sweep ran (a real dataset's own backbone)."""
+    names = (row.partition("@")[0] for row in load_experiment(name).rows)
+    rows = {"rns" if row == FULL_REFERENCE else row for row in names}
+    return sorted({path.parent.parent.parent.name for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json")
+                   if path.parent.name in rows})
+
+
 def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
-                 dataset: str | None = None, protocol: str | None = None) -> str:
+                 dataset: str | None = None, protocol: str | None = None, proposer: str | None = None) -> str:
     """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown
-    (``dataset`` / ``protocol``: :func:`resolve_spec`)."""
-    spec = resolve_spec(name, dataset, protocol)
+    (``dataset`` / ``protocol`` / ``proposer``: :func:`resolve_spec`)."""
+    spec = with_found_datasets(resolve_spec(name, dataset, protocol, proposer), Path(results_dir), backbone)
     table, cells, notes = report_table(spec, Path(results_dir), backbone)
     out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
     text = _markdown(spec, backbone, table, cells, notes)
@@ -271,8 +320,7 @@ def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tupl
 def _figures(spec: ExperimentSpec, results_dir: Path, backbone: str, out_dir: Path) -> str:
     """Per-class IoU bars and qualitative panels of one shown cell; the markdown lines that link them."""
     rows = [_row_and_shots(row, spec)[0] for row in spec.rows]
-    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
-    records = [r for d in datasets if not spec.only_datasets or d in spec.only_datasets
+    records = [r for d in _datasets(spec, results_dir, backbone)
                for protocol in sorted(p.name for p in (results_dir / d / backbone).iterdir() if p.is_dir())
                for r in read_records(results_dir, d, backbone, protocol)]
     shown = showcase_records(records, rows)
@@ -397,23 +445,51 @@ def draw_lines(ax: Any, spec: ExperimentSpec, table: list[dict], title: str) -> 
     ax.legend(fontsize=6)
 
 
-def _runtime_points(spec: ExperimentSpec, table: list[dict], cells: dict) -> list[tuple[str, float, float]]:
-    """(label, method seconds per image, mIoU) per row at the experiment's first column."""
+@dataclass(frozen=True)
+class RuntimePoint:
+    """One row of Fig. 13: seconds per test image (the method's own, and extraction + proposals)."""
+
+    label: str
+    method: float
+    pipeline: dict[str, float]
+    miou: float
+
+    @property
+    def total(self) -> float:
+        return self.method + sum(self.pipeline.values())
+
+
+def _runtime_points(spec: ExperimentSpec, table: list[dict], cells: dict) -> list[RuntimePoint]:
+    """A point per row at the experiment's first column: inference seconds per image = the method's
+    own seconds + test feature extraction + region proposals, averaged over the row's datasets."""
     points = []
     for row, label in spec.rows.items():
         entry = next((r for r in table if r["row"] == row and r["ours"] is not None), None)
-        seconds = [s for (r, _, _), cell in cells.items() if r == row for s in cell.method_seconds]
+        row_cells = [cell for (r, _, _), cell in cells.items() if r == row]
+        seconds = [s for cell in row_cells for s in cell.method_seconds]
+        per_dataset = [parts for cell in row_cells for parts in cell.pipeline_seconds.values()]
+        pipeline = {part: statistics.fmean(values) for part in PIPELINE_PARTS
+                    if (values := [parts[part] for parts in per_dataset if part in parts])}
         if entry and seconds:
-            points.append((label, statistics.fmean(seconds), entry["ours"]))
+            points.append(RuntimePoint(label, statistics.fmean(seconds), pipeline, entry["ours"]))
     return points
 
 
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
 def _runtime_section(spec: ExperimentSpec, table: list[dict], cells: dict) -> str:
-    lines = ["", "## mIoU vs the method's seconds per image", "",
-             "Feature extraction (the same for every method on one backbone) is not included.", "",
-             "| method | s / image | mIoU |", "|---|---|---|"]
-    lines += [f"| {label} | {seconds:.4f} | {miou:.2f} |" for label, seconds, miou in
-              _runtime_points(spec, table, cells)]
+    points = _runtime_points(spec, table, cells)
+    lines = ["", "## mIoU vs inference seconds per image", "",
+             "Inference = test feature extraction + region proposals (both shared by every row of a backbone; "
+             "measured by the run that computed them, – when every run read them from the cache) + the "
+             "method's own seconds. Support features and support building are per support set, not per test "
+             "image, and are left out, as in the paper's Fig. 13.", "",
+             "| method | extraction s | proposals s | method s | inference s / image | mIoU |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {p.label} | {_seconds(p.pipeline.get('extraction_test'))} | {_seconds(p.pipeline.get('proposals'))} "
+              f"| {p.method:.4f} | {p.total:.4f} | {p.miou:.2f} |" for p in points]
     return "\n".join(lines) + "\n"
 
 
@@ -424,10 +500,10 @@ def _plot_runtime(path: Path, spec: ExperimentSpec, table: list[dict], cells: di
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for index, (label, seconds, miou) in enumerate(_runtime_points(spec, table, cells)):
-        ax.scatter([seconds], [miou], color=f"C{index}", label=label)
+    for index, point in enumerate(_runtime_points(spec, table, cells)):
+        ax.scatter([point.total], [point.miou], color=f"C{index}", label=point.label)
     ax.set_xscale("log")
-    ax.set_xlabel("method seconds per image (log)")
+    ax.set_xlabel("inference seconds per image (extraction + proposals + method; log)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title(spec.title, fontsize=9)
     ax.grid(alpha=0.3)

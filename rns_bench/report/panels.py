@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rns_bench.report.experiment import draw_lines, report_table, resolve_spec
+from rns_bench.report.experiment import draw_lines, report_table, resolve_spec, with_found_datasets
 
 
 def panel_sources(results_dir: Path, rows: list[str]) -> list[tuple[str, str]]:
@@ -33,7 +33,8 @@ def build_panels(name: str, results_dir: Path, out_path: Path | None = None) -> 
 
     fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), dpi=120, squeeze=False)
     for ax, (backbone, protocol) in zip(axes[0], sources, strict=True):
-        spec = resolve_spec(name, protocol=protocol if protocol != base.protocol else None)
+        spec = with_found_datasets(resolve_spec(name, protocol=protocol if protocol != base.protocol else None),
+                                   Path(results_dir), backbone)
         table, _, _ = report_table(spec, Path(results_dir), backbone)
         granularity = "patch" if protocol == "full" else protocol.removeprefix("full_region-") + " regions"
         draw_lines(ax, spec, table, f"{backbone} · {granularity}")

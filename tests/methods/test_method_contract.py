@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from rns_bench.backbones import build_backbone
 from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.methods import build_method, load_methods
+from rns_bench.support.bank import SupportBank
 from rns_bench.support.pixels import SupportPixels
 
 GRID = 8  # test images are 8×8 patches (the problem's 64 queries per image)
@@ -143,3 +144,25 @@ def _class_accuracy(method, problem, c: int) -> float:
     probs = method.predict_probs(problem.queries, [f"t{i}" for i in range(len(problem.queries))])
     hits = [(p.argmax(1) == c)[t == c] for p, t in zip(probs, problem.targets, strict=True)]
     return float(torch.cat(hits).float().mean())
+
+
+def test_a_subset_without_classes_in_the_test_images_is_null_not_nan(problem):
+    """Partial support with the unsupported classes absent from the test labels (a short test_limit):
+    the record's U value is null (JSON has no NaN), S and A are numbers."""
+    names = [f"class{c}" for c in range(problem.num_classes)]
+    # closed vocabulary: the classes without support are never predicted either, so their IoU is NaN
+    method = build_method("linear_class_features", names, PATCH, {"steps": 20})
+    items = items_of(problem)
+    present = sorted({int(c) for item in items for c in item["label"].unique()})
+    absent = [c for c in range(problem.num_classes) if c not in present]
+    for item in items:  # free a class from the test labels, then take its support away
+        item["label"] = torch.where(item["label"] == present[-1], present[0], item["label"])
+    gone = [present[-1], *absent]
+    partial = SupportBank(problem.num_classes, problem.dim)
+    for i, (f, y) in enumerate(zip(problem.support_features, problem.support_labels, strict=True)):
+        partial.add_image(f"s{i}", f, torch.where(torch.isin(y, torch.tensor(gone)), 255, y), PATCH)
+    assert not bool(partial.supported.all())
+    method.attach_support(partial, problem.text)
+    results = evaluate(method, items, batch_size=4)
+    assert results["mIoU_unsupported"] is None
+    assert isinstance(results["mIoU_supported"], float) and isinstance(results["mIoU"], float)

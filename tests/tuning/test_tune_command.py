@@ -93,3 +93,25 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
     assert {k: record["method_options"][k] for k in saved["params"]} == saved["params"]  # tuned values on top
     assert record["identity"]["method"]["tuned_params"] == saved["params"]  # and in the fingerprint
     assert "finetune B=1 seed=100: best val mIoU" in capsys.readouterr().out
+
+
+def test_finetune_rns_after_finetune_uses_the_parameters_finetune_just_tuned(tmp_path, toy_data_root, capsys):
+    """make bench's order: finetune tunes its support set, then finetune_rns of the same set must run
+    with those parameters in the same sweep (it was planned before they existed); a second sweep then
+    runs nothing."""
+    from bench_config import bench_config
+
+    from rns_bench.bench.run import run_sweep
+
+    steps = ("tuning.search_space.finetune.steps.low=2", "tuning.search_space.finetune.steps.high=4",
+             "tuning.search_space.finetune.steps.step=2")
+    args = ("methods=[finetune,finetune_rns]", "shots=[1]", "seeds=[100]", "test_limit=2", "tuning.n_trials=2",
+            "tuning.heartbeat_s=null", *steps)
+    run_sweep(bench_config(tmp_path, toy_data_root, *args))
+    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    assert records["finetune_rns"]["tuned_params"] == records["finetune"]["tuned_params"] is not None
+    assert (records["finetune_rns"]["identity"]["method"]["tuned_params"]
+            == records["finetune"]["identity"]["method"]["tuned_params"])
+    capsys.readouterr()
+    run_sweep(bench_config(tmp_path, toy_data_root, *args))
+    assert "2 of 2 runs already have records of this config; running 0." in capsys.readouterr().out
