@@ -1,6 +1,6 @@
 """Extraction throughput (part of ``make perf``): windows/s and images/s of ``extract_dense``.
 
-Measured for the built-in backbones (toy_vlm, random_vlm; no weights needed) with the clip-like
+Measured for the built-in backbones (toy_vlm, clip_tiny, random_vlm; no weights needed) with the clip-like
 window settings of protocol §3 on 512×683 images (resized to 448×598): test = crop 448 /
 stride 224 (2 windows per image), support = crops 448 and 224 / stride 112 (3 + 15 windows),
 on CPU and, when present, CUDA. Random pixels: the cost does not depend on the content.
@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+import rns_bench.toy  # noqa: F401  (registers the toy_vlm backbone)
 from rns_bench.backbones import build_backbone
 from rns_bench.features.dense import extract_dense
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
@@ -25,7 +26,7 @@ CLIP_LIKE_SETTINGS = {
     "support": ExtractionSettings(448, (WindowSpec(448, 112), WindowSpec(224, 112))),
 }
 # Images per measurement: toy_vlm's hand-made features cost ≈ 0.2-0.5 s per 448² window on 2 CPU cores.
-DEFAULT_IMAGES = {"toy_vlm": 1, "random_vlm": 4}
+DEFAULT_IMAGES = {"toy_vlm": 1, "random_vlm": 4, "clip_tiny": 2}
 
 
 def random_images(count: int, seed: int = 0) -> list[np.ndarray]:
@@ -48,7 +49,7 @@ def time_extraction(backbone: torch.nn.Module, settings: ExtractionSettings, ima
     return windows / seconds, len(images) / seconds
 
 
-def print_extraction_perf(backbones: tuple[str, ...] = ("toy_vlm", "random_vlm"), window_batch: int = 16,
+def print_extraction_perf(backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny", "random_vlm"), window_batch: int = 16,
                           images: dict[str, int] | None = None) -> None:
     """Print a table of extraction throughput per device, backbone and setting."""
     counts = {**DEFAULT_IMAGES, **(images or {})}

@@ -18,19 +18,44 @@ from rns_bench.support.text import TextSupport
 
 @dataclass
 class TrainingSet:
-    """features (N, D); targets (N, K) one-hot or soft; scale (N,) = β_set · w_n / N.
+    """The N samples, factored: sample n is ``coef[n, 0]·table[index[n, 0]] + coef[n, 1]·table[index[n, 1]]``.
 
-    ``scale`` folds the set weight β, the normalised relevance weight w_n and the 1/N of the
-    mean (spec §4), so the image's loss is Σ_n scale_n · KL(target_n ‖ softmax(z_n)), which
-    equals the cross-entropy for one-hot targets.
+    table = the R explicit ``base`` rows — the retrieved rows U, t_c (and p_c) of every fused class,
+    s_c and t_c of every pseudo-labelled class — then the derived rows: a prototype p_c whose every
+    bank row was retrieved is Σ_i v_i / ‖Σ_i v_i‖ over U rows already in the table
+    (``derived_coef[e]·base[derived_source[e]]`` summed into derived row ``derived_target[e]``).
+    A fused row normalize(α·p + (1−α)·t) is (α/n)·p + ((1−α)/n)·t with n = ‖α·p + (1−α)·t‖, so its
+    logits are (α/n)·(W p) + ((1−α)/n)·(W t): the classifier multiplies W by at most 2 vectors per
+    class instead of |A| = 6 rows, and none for a derived p_c (U rows: coefficients (1, 0)).
+    targets (N, K) one-hot or soft; scale (N,) = β_set · w_n / N, folding the set weight β, the
+    normalised relevance weight w_n and the 1/N of the mean (spec §4), so the image's loss is
+    Σ_n scale_n · KL(target_n ‖ softmax(z_n)), which equals the cross-entropy for one-hot targets.
     """
 
-    features: torch.Tensor
+    base: torch.Tensor
+    index: torch.Tensor
+    coef: torch.Tensor
     targets: torch.Tensor
     scale: torch.Tensor
     num_retrieved: int
     num_fused: int
     num_pseudo: int
+    derived_source: torch.Tensor
+    derived_target: torch.Tensor
+    derived_coef: torch.Tensor
+    num_derived: int
+
+    def table(self) -> torch.Tensor:
+        """(R + R_derived, D) the explicit rows, then the derived ones."""
+        derived = self.base.new_zeros(self.num_derived, self.base.shape[1])
+        derived.index_add_(0, self.derived_target, self.derived_coef.unsqueeze(1) * self.base[self.derived_source])
+        return torch.cat([self.base, derived])
+
+    @property
+    def features(self) -> torch.Tensor:
+        """(N, D) the samples themselves (for tests and diagnostics; training uses the factors)."""
+        table = self.table()
+        return self.coef[:, :1] * table[self.index[:, 0]] + self.coef[:, 1:] * table[self.index[:, 1]]
 
 
 def relevance_weights(
@@ -48,6 +73,51 @@ def fuse(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor) -> torc
     """(C, D) visual, (C, D) text, (A,) alphas → (C, A, D) normalize(α·v + (1−α)·t)."""
     a = alphas.view(1, -1, 1)
     return F.normalize(a * visual.unsqueeze(1) + (1 - a) * text.unsqueeze(1), dim=-1)
+
+
+def fuse_coefficients(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """(C, A, 2) the coefficients (α/n, (1−α)/n) with which normalize(α·v + (1−α)·t) = α/n·v + (1−α)/n·t
+    (n clamped as ``F.normalize`` clamps it)."""
+    a = alphas.view(1, -1, 1)
+    norms = (a * visual.unsqueeze(1) + (1 - a) * text.unsqueeze(1)).norm(dim=-1).clamp_min(1e-12)  # (C, A)
+    return torch.stack([alphas.view(1, -1) / norms, (1 - alphas).view(1, -1) / norms], dim=-1)
+
+
+def _fused_part(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor,
+                offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Base rows [v_1, t_1, v_2, t_2, …] (2C, D) and, per (class, α) sample, its (C·A, 2) indices
+    (from ``offset``) and coefficients."""
+    classes = len(visual)
+    base = torch.stack([visual, text], dim=1).flatten(0, 1)
+    first = offset + 2 * torch.arange(classes, device=visual.device).repeat_interleave(len(alphas))
+    index = torch.stack([first, first + 1], dim=1)
+    return base, index, fuse_coefficients(visual, text, alphas).flatten(0, 1)
+
+
+def _fused_classes(classes: torch.Tensor, u_feats: torch.Tensor, u_labels: torch.Tensor, bank_labels: torch.Tensor,
+                   prototypes: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor, offset: int):
+    """F of the retrieved ``classes`` (C,): explicit rows [t_c for every class; p_c for the classes with
+    a bank row outside U] from ``offset``, the (C·A, 2) sample indices and coefficients, and the
+    derived prototypes (source U positions, derived ids, coefficients, count). A derived p_c's index
+    is −1 − its id until the explicit rows are counted."""
+    num_classes, count = prototypes.shape[0], len(classes)
+    derivable = (torch.bincount(u_labels, minlength=num_classes)
+                 == torch.bincount(bank_labels, minlength=num_classes))[classes]  # all of c's rows are in U
+    explicit = classes[~derivable]
+    p_index = torch.empty(count, dtype=torch.long, device=classes.device)
+    p_index[~derivable] = offset + count + torch.arange(len(explicit), device=classes.device)
+    p_index[derivable] = -1 - torch.arange(int(derivable.sum()), device=classes.device)
+    t_index = offset + torch.arange(count, device=classes.device)
+    derived_id = torch.full((num_classes,), -1, dtype=torch.long, device=classes.device)
+    derived_id[classes[derivable]] = torch.arange(int(derivable.sum()), device=classes.device)
+    source = torch.nonzero(derived_id[u_labels] >= 0).squeeze(1)
+    target = derived_id[u_labels[source]]
+    sums = u_feats.new_zeros(int(derivable.sum()), u_feats.shape[1]).index_add_(0, target, u_feats[source])
+    derived_coef = 1.0 / sums.norm(dim=1).clamp_min(1e-12)[target]
+    base = torch.cat([text[classes], prototypes[explicit]])
+    index = torch.stack([p_index, t_index], dim=1).repeat_interleave(len(alphas), dim=0)
+    coef = fuse_coefficients(prototypes[classes], text[classes], alphas).flatten(0, 1)
+    return base, index, coef, (source, target, derived_coef, int(derivable.sum()))
 
 
 def build_training_set(
@@ -72,32 +142,43 @@ def build_training_set(
     pseudo_text = text is not None and not config.text_free
     alphas = torch.tensor(config.alphas, device=device)
 
+    dim = queries.shape[1]
+    empty_index, empty_coef = torch.empty(0, 2, dtype=torch.long, device=device), queries.new_empty(0, 2)
+
     # U: union of every query's k nearest bank rows (§3.1).
     rows = retrieve_rows(queries, bank_features, bank_labels, config.k, config.retrieval, generator)
     u_feats, u_labels = bank_features[rows], bank_labels[rows]
+    u_index = torch.arange(len(rows), device=device).unsqueeze(1).expand(-1, 2)
+    u_coef = torch.tensor([1.0, 0.0], dtype=queries.dtype, device=device).expand(len(rows), 2)
 
     # F: each retrieved class fused with its text at every α (§3.2).
     retrieved_classes = torch.unique(u_labels)
+    f_base, f_index, f_coef = queries.new_empty(0, dim), empty_index, empty_coef
+    f_labels = retrieved_classes.new_empty(0)
+    derived = (rows.new_empty(0), rows.new_empty(0), queries.new_empty(0), 0)
     if use_text and len(alphas):
-        f_feats = fuse(prototypes[retrieved_classes], text.features[retrieved_classes], alphas).flatten(0, 1)
+        f_base, f_index, f_coef, derived = _fused_classes(retrieved_classes, u_feats, u_labels, bank_labels,
+                                                          prototypes, text.features, alphas, len(rows))
         f_labels = retrieved_classes.repeat_interleave(len(alphas))
-    else:
-        f_feats, f_labels = queries.new_empty(0, queries.shape[1]), retrieved_classes.new_empty(0)
 
     # S: pseudo-labelled features for zero-shot-predicted classes without visual support (§3.3).
-    s_feats, s_targets = queries.new_empty(0, queries.shape[1]), queries.new_empty(0, num_classes)
+    s_base, s_index, s_coef = queries.new_empty(0, dim), empty_index, empty_coef
+    s_targets = queries.new_empty(0, num_classes)
     if pseudo_text and config.pseudo_label_loss and len(alphas):
         zero_shot = (queries @ text.features.T).argmax(dim=1)
         unsupported = [c for c in torch.unique(zero_shot).tolist() if not bool(supported[c])]
         if unsupported:
             classes = torch.tensor(unsupported, device=device)
-            means = torch.stack([queries[zero_shot == c].mean(dim=0) for c in unsupported])
-            s_feats = fuse(F.normalize(means, dim=-1), text.features[classes], alphas).flatten(0, 1)
+            means = F.normalize(torch.stack([queries[zero_shot == c].mean(dim=0) for c in unsupported]), dim=-1)
+            s_base, s_index, s_coef = _fused_part(means, text.features[classes], alphas, len(rows) + len(f_base))
+            s_feats = fuse(means, text.features[classes], alphas).flatten(0, 1)
             s_targets = torch.softmax(config.pseudo_target_scale * s_feats @ text.features.T, dim=1)
 
     hard_labels = torch.cat([u_labels, f_labels])
     targets = torch.cat([F.one_hot(hard_labels, num_classes).to(queries.dtype), s_targets])
-    features = torch.cat([u_feats, f_feats, s_feats])
+    base = torch.cat([u_feats, f_base, s_base])
+    index, coef = torch.cat([u_index, f_index, s_index]), torch.cat([u_coef, f_coef, s_coef])
+    index = torch.where(index < 0, len(base) - 1 - index, index)  # derived p_c: after the explicit rows
 
     # Sample weights (§4): w_n = r_label(n) / Σ w, set factor β, then the 1/N of the mean.
     relevance = relevance_weights(queries, text if use_text else None, num_classes, config)
@@ -106,7 +187,7 @@ def build_training_set(
     beta = torch.cat([
         torch.ones(len(u_labels), device=device),
         torch.full((len(f_labels),), config.beta_f, device=device),
-        torch.full((len(s_feats),), config.beta_p, device=device),
+        torch.full((len(s_targets),), config.beta_p, device=device),
     ])
-    scale = beta * weights / len(features)
-    return TrainingSet(features, targets, scale, len(u_labels), len(f_labels), len(s_feats))
+    scale = beta * weights / len(targets)
+    return TrainingSet(base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived)
