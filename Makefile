@@ -23,11 +23,13 @@ setup: $(VENV)/.installed
 # torch is pinned to the build on this machine's disk; <2.15 keeps resolvers off multi-GB downloads.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install -q -e ".[dev,reference]"
+	# --no-compile: Python compiles what is imported on first use, not every file of torch up front (≈ 30 s).
+	$(PY) -m pip install -q --no-compile --upgrade pip setuptools wheel
+	$(PY) -m pip install -q --no-compile "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q --no-compile -e ".[dev,reference]"
 	# sam2 is a source package: without these flags its build downloads torch 2.15 and CUDA.
-	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-build-isolation "sam2==1.1.0" "torch==2.14.1" "torchvision==0.29.1"
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-compile --no-build-isolation "sam2==1.1.0" "torch==2.14.1" \
+		"torchvision==0.29.1"
 	touch $@
 
 bench: setup
