@@ -95,30 +95,29 @@ def prefetch_support_pool(cfg: DictConfig, context: DatasetContext) -> None:
         context.support_store.precompute(pool, context.reader.read_image, progress)
 
 
-def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) -> bool:
+def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) -> None:
     """Tune the row's parameters for this support set first when it has a search space
-    (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned).
-    Returns whether parameters were tuned (or appeared from rank 0) now."""
+    (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned);
+    other ranks wait for rank 0's file. The caller re-plans the run afterwards."""
     row, key, tuned_row = plan.row, plan.key, plan.tuned_row
     tuned_key = key.with_row(tuned_row.row)
     tuned_file = best_params_path(Path(cfg.results_dir), tuned_key, plan.tuning_fingerprint)
     if tuned_row.row not in search_spaces(cfg) or has_current_params(tuned_file, plan.tuning_fingerprint):
-        return False
+        return
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
         wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s),
                       lambda path: has_current_params(path, plan.tuning_fingerprint))
-        return True
+        return
     if len(context.support_split(key.shots, key.seed).image_ids) < 2:
         tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
                    "running with the configured options")
-        return False
+        return
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study, not one per trial
     try:
         tqdm.write(describe(tune_one(cfg, context, tuned_row, tuned_key, plan.tuning_fingerprint)))
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return True
 
 
 def wait_for_file(path: Path, timeout_s: float, ready: Callable[[Path], bool] = Path.exists,

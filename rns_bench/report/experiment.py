@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,13 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
     results_dir = Path(results_dir)
     datasets = _datasets(spec, results_dir, backbone)
     cells: dict[tuple[str, Any, str], Cell] = {}
+    folders: dict[tuple[str, str], list[dict[str, Any]]] = {}  # each folder's records, read once
+
+    def folder(dataset: str, protocol: str) -> list[dict[str, Any]]:
+        if (dataset, protocol) not in folders:
+            folders[dataset, protocol] = read_records(results_dir, dataset, backbone, protocol)
+        return folders[dataset, protocol]
+
     for row in spec.rows:
         name, fixed_shots = _row_and_shots(row, spec)
         source_row = "rns" if name == FULL_REFERENCE else name
@@ -184,7 +192,7 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
             fraction = column if spec.columns.endswith("fraction") else None
             in_scope = [column] if spec.columns == "dataset" else datasets
             for dataset in in_scope:
-                records = [r for r in read_records(results_dir, dataset, backbone, protocol)
+                records = [r for r in folder(dataset, protocol)
                            if r["row"] == source_row and (shots is None or int(r["shots"]) == shots)]
                 if not records:
                     continue
@@ -199,8 +207,7 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
                     cell.test_images += int(chosen[0].get("num_test_images", 0))
                     cell.method_seconds += [float(s) for r in chosen
                                             if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
-                    cell.pipeline_seconds[dataset] = pipeline_seconds(
-                        read_records(results_dir, dataset, backbone, protocol))
+                    cell.pipeline_seconds[dataset] = pipeline_seconds(folder(dataset, protocol))
                     if n_configs > 1:
                         cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
     return cells
@@ -250,13 +257,22 @@ def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = N
     return spec
 
 
+def record_folders(results_dir: Path, rows: Collection[str]) -> set[tuple[str, str]]:
+    """(backbone, protocol) folders under ``results_dir`` holding records of ``rows``."""
+    return {(path.parent.parent.parent.name, path.parent.parent.name)
+            for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json") if path.parent.name in rows}
+
+
+def experiment_rows(name: str) -> set[str]:
+    """The method rows whose records experiment ``name`` reads (``row@B`` → row; RNS (Full) → rns)."""
+    names = (row.partition("@")[0] for row in load_experiment(name).rows)
+    return {"rns" if row == FULL_REFERENCE else row for row in names}
+
+
 def experiment_backbones(name: str, results_dir: Path) -> list[str]:
     """The backbones under ``results_dir`` holding records of experiment ``name``'s rows (any protocol):
     ``make experiment`` without ``BACKBONE=`` reports what the sweep ran (a real dataset's own backbone)."""
-    names = (row.partition("@")[0] for row in load_experiment(name).rows)
-    rows = {"rns" if row == FULL_REFERENCE else row for row in names}
-    return sorted({path.parent.parent.parent.name for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json")
-                   if path.parent.name in rows})
+    return sorted({backbone for backbone, _ in record_folders(results_dir, experiment_rows(name))})
 
 
 def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,

@@ -3,27 +3,30 @@ patch queries and each region proposer's results folder, side by side for every 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
-from rns_bench.report.experiment import draw_lines, report_table, resolve_spec, with_found_datasets
+from rns_bench.report.experiment import (
+    draw_lines,
+    record_folders,
+    report_table,
+    resolve_spec,
+    with_found_datasets,
+)
 
 
-def panel_sources(results_dir: Path, rows: list[str]) -> list[tuple[str, str]]:
+def panel_sources(results_dir: Path, rows: Collection[str]) -> list[tuple[str, str]]:
     """(backbone, protocol) pairs under ``results_dir`` holding records of ``rows`` under full support
     (``full``: patch queries; ``full_region-<proposer>``: regions)."""
-    found = set()
-    for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json"):
-        row, protocol, backbone = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
-        if row in rows and (protocol == "full" or protocol.startswith("full_region-")):
-            found.add((backbone, protocol))
-    return sorted(found)
+    return sorted((backbone, protocol) for backbone, protocol in record_folders(results_dir, rows)
+                  if protocol == "full" or protocol.startswith("full_region-"))
 
 
 def build_panels(name: str, results_dir: Path, out_path: Path | None = None) -> Path | None:
     """Draw every panel of experiment ``name`` into ``panels.png`` (next to its reports); None when no
     records are there."""
     base = resolve_spec(name)
-    sources = panel_sources(results_dir, [row.partition("@")[0] for row in base.rows])
+    sources = panel_sources(results_dir, {row.partition("@")[0] for row in base.rows})
     if not sources:
         return None
     import matplotlib

@@ -16,7 +16,6 @@ base rows, so ∂/∂W = Gᵀ · base; the update is torch's own fused AdamW ker
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -89,10 +88,10 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
         base[position] = s.base
         bases.append(base)
 
-    def section(start_of: Callable[[TrainingSet, tuple[int, ...]], int], count_of: int, width: int) -> Section:
+    def section(spans: list[tuple[int, int]], width: int) -> Section:
+        """The F or S samples of every image: ``spans`` (first sample, classes) per image, padded to ``width``."""
         firsts, seconds, coefs, targets, scales = [], [], [], [], []
-        for s, layout, remap in zip(sets, layouts, remaps, strict=True):
-            start, count = start_of(s, layout), layout[count_of]
+        for s, remap, (start, count) in zip(sets, remaps, spans, strict=True):
             part = slice(start, start + count * alphas)
             index = remap[s.index[part]].view(count, alphas, 2)[:, 0]  # one (first, second) per class
             firsts.append(_pad(index[:, 0], width))
@@ -103,8 +102,8 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
         return Section(torch.cat(firsts), torch.cat(seconds), torch.stack(coefs), torch.stack(targets),
                        torch.stack(scales).unsqueeze(-1))
 
-    fused = section(lambda s, layout: layout[0], 1, cf)
-    pseudo = section(lambda s, layout: layout[0] + s.num_fused, 2, cs)
+    fused = section([(mb, cfb) for mb, cfb, _, _ in layouts], cf)
+    pseudo = section([(mb + s.num_fused, csb) for s, (mb, _, csb, _) in zip(sets, layouts, strict=True)], cs)
     return Stacked(
         base=torch.stack(bases),
         u_targets=torch.stack([_pad(s.targets[: s.num_retrieved], m) for s in sets]),
