@@ -14,14 +14,14 @@ from tqdm.auto import tqdm
 
 from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.core.errors import ConfigError
-from rns_bench.features.build import prefetches_support_pool
 from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import PlannedRun, plan_run, run_one
+from rns_bench.runs.evaluate import PlannedRun, make_trainer, plan_run, run_one
 from rns_bench.runs.fingerprint import config_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records
 from rns_bench.runs.schema import command_line_overrides, validate_config
+from rns_bench.runs.shared_extraction import extract_sweep_features, sweep_images
 from rns_bench.runs.tuned import best_params_path, has_current_params
 from rns_bench.tuning.run import describe, search_spaces, storage_url, tune_one
 from rns_bench.tuning.study import check_storage
@@ -49,8 +49,9 @@ def run_sweep(cfg: DictConfig) -> str:
         for plan in todo:
             if plan.row.tuned_params_of in spaces:
                 check_storage(storage_url(cfg, plan.key.with_row(plan.row.tuned_params_of)))
-    if todo:
-        prefetch_support_pool(cfg, context)
+    if todo:  # the test split and the support images, once (split over DDP ranks) into the cache
+        jobs = sweep_images(cfg, context, [plan.key for plan in todo], [plan.row.method for plan in todo])
+        extract_sweep_features(cfg, context, jobs, lambda: make_trainer(cfg, []))
     done = {plan.key: plan for plan in plans if plan not in todo}
     finished = 0
     try:
@@ -83,16 +84,6 @@ def run_sweep(cfg: DictConfig) -> str:
     current = {config_fingerprint(plan.identity) for plan in done.values()}
     text = write_leaderboard(records, out_dir, title, current=current)
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
-
-
-def prefetch_support_pool(cfg: DictConfig, context: DatasetContext) -> None:
-    """Extract every support-pool image into the feature cache when ``extraction.support_prefetch``
-    says so: then no later seed or shot count extracts anything."""
-    pool = context.reader.image_ids(context.spec.support_split)
-    if not prefetches_support_pool(cfg, len(pool)):
-        return
-    with tqdm(total=len(pool), desc="support pool features", unit="image", leave=False) as progress:
-        context.support_store.precompute(pool, context.reader.read_image, progress)
 
 
 def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) -> None:

@@ -77,22 +77,32 @@ def test_record_is_self_describing(tmp_path, toy_data_root):
     assert record["identity"]["data"]["num_test_images"] == 4
 
 
-def test_ddp_on_two_processes_gives_the_single_process_numbers(tmp_path, toy_data_root):
-    """Lightning's own DDP launcher (CPU, gloo): shards are disjoint and the metric is synced."""
+def test_ddp_on_two_processes_extracts_each_image_once_and_gives_the_single_process_numbers(tmp_path, toy_data_root):
+    """Lightning's own DDP launcher (CPU, gloo): the ranks split the sweep's extraction (each image once in
+    total, into the shared cache), evaluate disjoint shards and sync the metric: the single-process numbers."""
     common = ["shots=[1]", "seeds=[100]", "test_limit=9", "methods=[zero_shot,rns]", f"data_root={toy_data_root}",
-              f"cache_dir={tmp_path / 'cache'}", "trainer.accelerator=cpu"]
+              "extraction.support_prefetch=drawn", "trainer.accelerator=cpu"]
     env = {**os.environ, "RNS_DATA_ROOT": str(toy_data_root)}
+    counts = {}
     for name, extra in (("single", []), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
         done = subprocess.run([sys.executable, "-m", "rns_bench.bench", *common, *extra,
-                               f"results_dir={tmp_path / name}"], capture_output=True, text=True, env=env,
-                              timeout=300)
+                               f"cache_dir={tmp_path / name / 'cache'}", f"results_dir={tmp_path / name}"],
+                              capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
+        counts[name] = [extracted_counts(line) for line in done.stdout.splitlines()
+                        if line.startswith("features extracted by this sweep")]
+    split_images = len(json.loads(next((tmp_path / "single").rglob("B1_seed100-*.json")).read_text())
+                       ["support_split"]["image_ids"])
+    assert counts["single"] == [(9, split_images)]
+    assert len(counts["ddp"]) == 2  # one line per rank
+    assert tuple(map(sum, zip(*counts["ddp"], strict=True))) == (9, split_images)  # each image once in total
+    assert all(test > 0 for test, _ in counts["ddp"])  # both ranks did a share
     single, ddp = (read_records(tmp_path / name, "toy", "toy_vlm", "full") for name in ("single", "ddp"))
     assert len(single) == len(ddp) == 2
     by_row = {r["row"]: r["metrics"] for r in single}
     for record in ddp:
-        assert record["metrics"]["mIoU"] == pytest.approx(by_row[record["row"]]["mIoU"], abs=1e-6)
-        assert record["metrics"]["aAcc"] == pytest.approx(by_row[record["row"]]["aAcc"], abs=1e-6)
+        assert record["metrics"]["mIoU"] == by_row[record["row"]]["mIoU"]
+        assert record["metrics"]["aAcc"] == by_row[record["row"]]["aAcc"]
 
 
 def extracted_counts(out: str) -> tuple[int, int]:
