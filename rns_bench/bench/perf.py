@@ -3,8 +3,9 @@
 RNS test-time training against the released per-image loop, measured in one run
 (``rns_bench.bench.rns_perf``: K = 21, 60, 150, D = 512, 1024 queries; one image and batched),
 with the fraction of the measured matmul peak; dense feature extraction (sliding windows,
-protocol §3) by ``rns_bench.bench.extraction_perf``. ``--short`` is CI's mode: fewer steps and
-shapes, the same figures printed, nothing asserted on time.
+protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.bench.extraction_perf``.
+``--short`` is CI's mode: fewer steps, shapes and images, the same figures printed, nothing
+asserted on time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 
 import torch
 
-from rns_bench.bench.extraction_perf import print_extraction_perf
+from rns_bench.bench.extraction_perf import print_extraction_perf, print_pipeline_perf
 from rns_bench.bench.rns_perf import print_rns_perf
 from rns_bench.rns import RNSConfig
 
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         print()
     if not args.no_extraction:
         print_extraction_perf(window_batch=args.window_batch)
+        print()
+        # --short: one store batch per backbone (the overlap starts at the second batch; the figure is printed)
+        print_pipeline_perf(window_batch=args.window_batch,
+                            images={"toy_vlm": 2, "clip_tiny": 8} if args.short else None)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Shared by the sweep (``rns_bench.runs.context.build_context``) and ``python -m rns_bench.features
 extract``, so both read and write the same cache entries. Config keys used: ``backbone``
 (a ``configs/backbone/<name>.yaml``: name, options, test/support settings), ``cache_dir``
-(null = no disk cache) and ``extraction`` (image_batch, window_batch, cache_dtype).
+(null = no disk cache) and ``extraction`` (image_batch, window_batch, cache_dtype, loader_workers).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.backbones.base import Backbone
@@ -19,11 +20,12 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.data.datasets import DatasetSpec
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
+from rns_bench.features.pipeline import loader_workers
 from rns_bench.features.settings import FEATURE_SPLITS, settings_from_config
 from rns_bench.features.store import FeatureStore
 
 EXTRACTION_DEFAULTS = {"image_batch": 8, "window_batch": DEFAULT_WINDOW_BATCH, "cache_dtype": "float32",
-                       "support_prefetch": "auto", "support_prefetch_max_images": 2000}
+                       "support_prefetch": "auto", "support_prefetch_max_images": 2000, "loader_workers": "auto"}
 SUPPORT_PREFETCH = ("auto", "pool", "drawn")
 
 
@@ -38,6 +40,7 @@ def extraction_options(cfg: DictConfig) -> dict[str, Any]:
     if options["support_prefetch"] not in SUPPORT_PREFETCH:
         raise ConfigError(f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of "
                           f"{SUPPORT_PREFETCH}")
+    loader_workers(options["loader_workers"], torch.device("cpu"))  # a bad value fails here, before any work
     return options
 
 
@@ -65,5 +68,5 @@ def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone)
                                     options["cache_dtype"])
             cache = FeatureCache(Path(cfg.cache_dir), key)
         stores[split] = FeatureStore(backbone, cache, settings, image_batch=options["image_batch"],
-                                     window_batch=options["window_batch"])
+                                     window_batch=options["window_batch"], loader_workers=options["loader_workers"])
     return stores

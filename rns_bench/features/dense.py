@@ -55,10 +55,25 @@ def extract_dense(backbone: Backbone, images: Sequence[np.ndarray], settings: Ex
     Whole-image mode returns the backbone's own (unit-norm) features untouched; sliding mode
     accumulates unit-normalised windows per patch (``PatchCanvas``) and averages crop sizes.
     """
+    settings = as_settings(settings)
+    return extract_prepared(backbone, [padded_pixels(image, settings.short_side, backbone.patch_size)
+                                       for image in images], settings, window_batch)
+
+
+@torch.no_grad()
+def extract_prepared(backbone: Backbone, prepared: Sequence[tuple[torch.Tensor, tuple[int, int]]],
+                     settings: ExtractionSettings | int | None,
+                     window_batch: int = DEFAULT_WINDOW_BATCH) -> list[DenseFeatures]:
+    """``extract_dense`` on images already resized and padded (``padded_pixels``: (pixels, resized size)).
+
+    Each image goes to the backbone's device once (asynchronously from pinned memory); its crops
+    are views of it there.
+    """
     settings, patch = as_settings(settings), backbone.patch_size
     if window_batch < 1:
         raise ValueError(f"window_batch must be >= 1, got {window_batch}")
-    prepared = [padded_pixels(image, settings.short_side, patch) for image in images]
+    device = device_of(backbone)
+    prepared = [(pixels.to(device, non_blocking=True), size) for pixels, size in prepared]
     if settings.windows is None:
         crops = {index: pixels for index, (pixels, _) in enumerate(prepared)}
         maps = {index: out.permute(1, 2, 0) for index, out in _forward_batches(backbone, crops, window_batch)}
@@ -66,7 +81,6 @@ def extract_dense(backbone: Backbone, images: Sequence[np.ndarray], settings: Ex
 
     for spec in settings.windows:
         check_patch_aligned(spec.crop, spec.stride, patch)
-    device = device_of(backbone)
     canvases: dict[tuple[int, int], PatchCanvas] = {}
     crops: dict[tuple[int, int, tuple[int, int, int, int]], torch.Tensor] = {}
     for index, (pixels, _) in enumerate(prepared):

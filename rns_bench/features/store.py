@@ -1,19 +1,18 @@
 """Features for image ids under one extraction setting: memory, then the disk cache, then the backbone.
 
 Missing images are extracted ``image_batch`` at a time (their windows batched together, see
-``extract_dense``) while the next batch's images are read on a background thread, and each
-result is written to the cache as soon as it exists, so an interrupted extraction resumes
-where it stopped.
+``extract_dense``) while the next batch is read, decoded, resized and padded ahead of the backbone
+(a thread, or DataLoader workers: ``loader_workers``, see ``rns_bench.features.pipeline``), and
+each result is queued for the cache as soon as it exists (written on a writer thread, waited for
+before extraction returns or fails), so an interrupted extraction resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -21,11 +20,10 @@ from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.timing import per_image, timed
 from rns_bench.features.cache import FeatureCache, not_in_memory_or_cache
-from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, extract_dense
+from rns_bench.features.dense import DEFAULT_WINDOW_BATCH, DenseFeatures, device_of, extract_prepared
+from rns_bench.features.pipeline import CacheWriter, LoadImage, loader_workers, prepared_batches
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.ops.windows import window_grid
-
-LoadImage = Callable[[str], np.ndarray]  # image id → (H, W, 3) uint8 RGB
 
 
 @dataclass
@@ -42,11 +40,11 @@ class FeatureStore:
     """Dense features of one dataset under one backbone and extraction setting, shared by all runs."""
 
     def __init__(self, backbone: Backbone, cache: FeatureCache | None, settings: ExtractionSettings,
-                 image_batch: int = 8, window_batch: int = DEFAULT_WINDOW_BATCH):
+                 image_batch: int = 8, window_batch: int = DEFAULT_WINDOW_BATCH, loader_workers: int | str = "auto"):
         if image_batch < 1 or window_batch < 1:
             raise ConfigError(f"image_batch and window_batch must be >= 1, got {image_batch}, {window_batch}")
         self.backbone, self.cache, self.settings = backbone, cache, settings
-        self.image_batch, self.window_batch = image_batch, window_batch
+        self.image_batch, self.window_batch, self.loader_workers = image_batch, window_batch, loader_workers
         self._memory: dict[str, DenseFeatures] = {}
         self._finite: set[str] = set()  # ids whose features were checked for NaN / inf
         self.extracted = 0  # images this store ran through the backbone (the rest came from memory or cache)
@@ -122,22 +120,18 @@ class FeatureStore:
 
     def _extract(self, image_ids: list[str], load_image: LoadImage) -> Iterator[tuple[str, DenseFeatures]]:
         """Extract ``image_ids`` in batches, saving each to the cache; yields (id, features as stored)."""
-        chunks = [image_ids[i : i + self.image_batch] for i in range(0, len(image_ids), self.image_batch)]
-        if not chunks:
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-images") as reader:
-            # Decoding the next batch's images overlaps the backbone's work on this one.
-            pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[0])
-            for index, chunk in enumerate(chunks):
-                images = pending.result()
-                if index + 1 < len(chunks):
-                    pending = reader.submit(lambda ids: [load_image(i) for i in ids], chunks[index + 1])
-                with timed(self.seconds, "extraction"):  # the backbone's work only (reading overlaps it)
-                    extracted = list(extract_dense(self.backbone, images, self.settings, self.window_batch))
-                for image_id, dense in zip(chunk, extracted, strict=True):
+        device = device_of(self.backbone)
+        batches = prepared_batches(image_ids, load_image, self.settings.short_side, self.backbone.patch_size,
+                                   self.image_batch, loader_workers(self.loader_workers, device),
+                                   pin=device.type == "cuda")
+        with CacheWriter(self.cache) as writer:
+            for batch in batches:  # prepared while the backbone worked on the previous one
+                with timed(self.seconds, "extraction"):  # the backbone's work only
+                    extracted = extract_prepared(self.backbone, [(item.pixels, item.resized_hw) for item in batch],
+                                                 self.settings, self.window_batch)
+                for item, dense in zip(batch, extracted, strict=True):
                     self.extracted += 1
                     if self.cache is not None:
-                        self.cache.save(image_id, dense)
+                        writer.save(item.image_id, dense)  # written off the critical path
                         dense = self.cache.as_stored(dense)
-                    yield image_id, dense
-
+                    yield item.image_id, dense

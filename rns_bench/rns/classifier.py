@@ -16,6 +16,8 @@ base rows, so ∂/∂W = Gᵀ · base; the update is torch's own fused AdamW ker
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -136,9 +138,14 @@ def train_classifiers(
     explicit = images * rows
     table_grad = st.base.new_zeros(explicit + st.derived_rows, num_classes)
     derived_logits = st.base.new_zeros(st.derived_rows, num_classes)
-    with torch.no_grad():
+    low = torch.bfloat16 if config.matmul_precision == "bf16" else None
+    base = st.base.to(low) if low else st.base  # the bf16 operand, cast once
+    with torch.no_grad(), matmul_precision(config.matmul_precision):
         for _ in range(config.steps):
-            explicit_logits = torch.bmm(st.base, weight.transpose(1, 2))  # (B, R, K)
+            if low:
+                explicit_logits = torch.bmm(base, weight.to(low).transpose(1, 2)).float()  # (B, R, K)
+            else:
+                explicit_logits = torch.bmm(base, weight.transpose(1, 2))  # (B, R, K)
             flat = explicit_logits.view(explicit, num_classes)
             derived_logits.zero_()
             derived_logits.index_add_(0, st.derived_target, st.derived_coef * flat[st.derived_source])
@@ -160,7 +167,22 @@ def train_classifiers(
                 table_grad.index_add_(0, part.second, (part.coef[..., 1:] * grad).sum(2).view(-1, num_classes))
             explicit_grad = table_grad[:explicit]
             explicit_grad.index_add_(0, st.derived_source, st.derived_coef * table_grad[explicit + st.derived_target])
-            torch.bmm(explicit_grad.view(images, rows, num_classes).transpose(1, 2), st.base, out=weight.grad)
+            if low:
+                weight.grad.copy_(torch.bmm(explicit_grad.view(images, rows, num_classes).transpose(1, 2).to(low),
+                                            base))
+            else:
+                torch.bmm(explicit_grad.view(images, rows, num_classes).transpose(1, 2), base, out=weight.grad)
             bias.grad.copy_(bias_grad)
             optimizer.step()
     return weight.detach(), bias.detach()
+
+
+@contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """torch's float32 matmul precision for the block ("tf32" → "high"), restored after it."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -9,6 +9,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.core.options import options_from_dict
 
 RETRIEVAL_VARIANTS = ("knn", "random", "class_rows", "random_class_rows", "furthest_class_rows")
+MATMUL_PRECISIONS = ("highest", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,19 @@ class RNSConfig:
     pseudo_label_loss: bool = True  # False = ablation "w/o pseudo-label loss"
     retrieval: str = "knn"
     init_seed: int = 0  # seeds each image's classifier init (and random retrieval variants)
+    # The two products per step (logits, ∂L/∂W): "highest" = float32, the release; "tf32" = TensorFloat-32
+    # on CUDA (torch's "high" matmul precision); "bf16" = bfloat16 operands with float32 accumulation,
+    # weights, softmax and AdamW. Speed options for GPUs, off by default: they move the numbers.
+    matmul_precision: str = "highest"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         if self.retrieval not in RETRIEVAL_VARIANTS:
             raise ConfigError(f"RNS retrieval {self.retrieval!r} unknown; choose one of {RETRIEVAL_VARIANTS}")
+        if self.matmul_precision not in MATMUL_PRECISIONS:
+            raise ConfigError(f"RNS matmul_precision {self.matmul_precision!r} unknown; choose one of "
+                              f"{MATMUL_PRECISIONS}")
         if self.k < 1 or self.steps < 0:
             raise ConfigError(f"RNS needs k ≥ 1 and steps ≥ 0 (got k={self.k}, steps={self.steps})")
         if any(not 0.0 <= a <= 1.0 for a in self.alphas):

@@ -42,7 +42,7 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
     def no_extraction(*args, **kwargs):
         raise AssertionError("every feature should come from the cache")
 
-    monkeypatch.setattr(store_module, "extract_dense", no_extraction)
+    monkeypatch.setattr(store_module, "extract_prepared", no_extraction)
     test_features = context.test_features()
     assert [f.resized_hw for f in test_features] == [context.reader.read_label(i).shape for i in context.test_ids]
     bank = context.build_bank(context.support_split(1, 100).image_ids)  # labels resized at the support short side

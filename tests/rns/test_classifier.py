@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from synthetic_problem import bank_of, make_problem
 
+from rns_bench.core.errors import ConfigError
 from rns_bench.rns import RNSConfig, predict, training_sets
 from rns_bench.rns.classifier import init_weights, train_classifiers
 from rns_bench.support.text import TextSupport
@@ -61,3 +62,27 @@ def test_predictions_do_not_depend_on_batching():
     for a, b in zip(together, alone, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
         assert torch.allclose(a.sum(1), torch.ones(len(a)))
+
+
+def test_bf16_products_move_the_weights_slightly_and_label_the_queries_as_float32_does():
+    problem = make_problem(2, test_images=2)
+    bank = bank_of(problem).without_classes([1])
+    exact = predict(problem.queries, bank, problem.text, RNSConfig(steps=60), seeds=[3, 4])
+    low = predict(problem.queries, bank, problem.text, RNSConfig(steps=60, matmul_precision="bf16"), seeds=[3, 4])
+    for a, b in zip(exact, low, strict=True):
+        assert not torch.equal(a, b)  # the option is really used
+        assert (a - b).abs().max() < 0.05
+        assert (a.argmax(1) == b.argmax(1)).float().mean() > 0.95
+
+
+def test_tf32_is_scoped_to_the_training_and_an_unknown_precision_is_refused():
+    problem = make_problem(3, test_images=1)
+    before = torch.get_float32_matmul_precision()
+    predict(problem.queries, bank_of(problem), problem.text, RNSConfig(steps=5, matmul_precision="tf32"), seeds=[0])
+    assert torch.get_float32_matmul_precision() == before
+    try:
+        RNSConfig(matmul_precision="fp8")
+    except ConfigError as error:
+        assert "matmul_precision" in str(error) and "bf16" in str(error)
+    else:
+        raise AssertionError("fp8 was accepted")
