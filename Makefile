@@ -26,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	# --no-compile: Python compiles what is imported on first use, not every file of torch up front (≈ 30 s).
 	$(PY) -m pip install -q --no-compile --upgrade pip setuptools wheel
 	$(PY) -m pip install -q --no-compile "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install -q --no-compile -e ".[dev,reference]"
+	# siglip: transformers, for SigLIP2's Gemma tokenizer (siglip2_l16 works once its weights are cached).
+	$(PY) -m pip install -q --no-compile -e ".[dev,reference,siglip]" "torch==2.14.1"
 	# sam2 is a source package: without these flags its build downloads torch 2.15 and CUDA.
 	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-compile --no-build-isolation "sam2==1.1.0" "torch==2.14.1" \
 		"torchvision==0.29.1"

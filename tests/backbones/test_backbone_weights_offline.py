@@ -47,9 +47,32 @@ def test_unknown_tag_lists_the_valid_tags() -> None:
     assert "laion2b_s34b_b88k" in message and "openai" in message
 
 
-def test_siglip2_offline_fails_fast_on_its_tokenizer_or_weights(tmp_path: Path) -> None:
+def test_siglip2_offline_fails_fast_on_its_uncached_tokenizer_files_not_on_a_missing_library(tmp_path: Path) -> None:
+    # make setup installs transformers (the siglip extra), so what is missing here is the tokenizer's files
     message = _fails_fast("siglip2_l16", hf_cache_dir=str(tmp_path))
-    assert "pip install transformers" in message or "timm/ViT-L-16-SigLIP2-512" in message
+    assert "pip install transformers" not in message
+    for needed in ("timm/ViT-L-16-SigLIP2-512", "tokenizer.json", "backbone.options.tokenizer="):
+        assert needed in message
+
+
+def test_siglip2s_tokenizer_stack_works_from_a_local_tokenizer_folder(tmp_path: Path) -> None:
+    """open_clip's HFTokenizer with SigLIP2's settings on a small local tokenizer: transformers and
+    tokenizers as installed work together offline (the real Gemma files only change the vocabulary)."""
+    from open_clip.tokenizer import HFTokenizer
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "<eos>", "<unk>", "a", "photo", "of", "cat", "dog"]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>",
+                            unk_token="<unk>").save_pretrained(str(tmp_path / "tok"))
+    text_cfg = open_clip.get_model_config("ViT-L-16-SigLIP2-512")["text_cfg"]
+    tokenizer = HFTokenizer(str(tmp_path / "tok"), context_length=text_cfg["context_length"],
+                            **text_cfg["tokenizer_kwargs"])
+    ids = tokenizer(["a photo of a cat.", "a dog"])
+    assert ids.shape == (2, text_cfg["context_length"])
+    assert ids[0, :5].tolist() == [3, 4, 5, 3, 6] and ids[1, :2].tolist() == [3, 7]  # canonicalize drops the '.'
 
 
 def _fake_hub_cache(root: Path, repo_id: str, filename: str) -> Path:
