@@ -50,7 +50,10 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")  # filled by data.benchmar
 
 
 def class_list(file_name: str) -> list[str]:
-    """Class names from the package data file ``rns_bench/data/classes/<file_name>``, verbatim."""
+    """Class names from the package data file ``rns_bench/data/classes/<file_name>``, verbatim (an
+    absolute path: that file, as a declared dataset's ``classes``, rns_bench.data.declared)."""
+    if Path(file_name).is_absolute():
+        return [line.rstrip("\n") for line in Path(file_name).read_text(encoding="utf-8").splitlines() if line.strip()]
     return list(_read_class_list(file_name))
 
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset a record may name)
 from rns_bench.core.errors import RNSBenchError
-from rns_bench.data.datasets import get_dataset, resolve_data_root
+from rns_bench.data.datasets import resolve_data_root
+from rns_bench.data.declared import dataset_spec
 from rns_bench.ops.label_maps import voc_colormap
 
 
@@ -66,8 +67,10 @@ def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: dict[
     image_ids = [i for i in first["predictions"] if all(i in r["predictions"] for r in with_predictions.values())]
     image_ids = image_ids[:max_images]
     try:
-        spec = get_dataset(first["dataset"])
-        reader = spec.make_reader(resolve_data_root((first.get("config") or {}).get("data_root")))
+        config = first.get("config") or {}
+        root = resolve_data_root(config.get("data_root"))
+        spec = dataset_spec(config.get("dataset") or first["dataset"], root)  # registered or declared
+        reader = spec.make_reader(root)
         images = [(reader.read_image(i), reader.read_label(i)) for i in image_ids]
         predictions = {row: [np.asarray(Image.open(r["predictions"][i])) for i in image_ids]
                        for row, r in with_predictions.items()}

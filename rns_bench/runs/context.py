@@ -23,7 +23,8 @@ import rns_bench.toy  # noqa: F401  (registers the toy dataset and backbone ever
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError, RNSBenchError
-from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
+from rns_bench.data.datasets import DatasetSpec, resolve_data_root
+from rns_bench.data.declared import dataset_spec
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import draw_support_split
@@ -34,7 +35,6 @@ from rns_bench.ops.resize import resize_label
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
-from rns_bench.runs.config import dataset_key
 from rns_bench.runs.fingerprint import data_identity
 from rns_bench.support.bank import SupportBank
 
@@ -159,7 +159,7 @@ class DatasetContext:
 
 def build_context(cfg: DictConfig) -> DatasetContext:
     """The context of ``cfg``'s dataset × backbone: reader, feature stores, presence, regions."""
-    spec = get_dataset(dataset_key(cfg))
+    spec = dataset_spec(_plain(cfg.dataset), resolve_data_root(cfg.data_root))  # registered or declared
     check_dataset_files(spec, resolve_data_root(cfg.data_root))  # before the backbone loads
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
@@ -209,3 +209,7 @@ def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int 
     cache = (RegionCache(Path(cfg.region_cache_dir), spec.key, proposer, test_short_side, spec.data_version)
              if cfg.get("region_cache_dir") else None)
     return RegionStore(proposer, cache)
+
+
+def _plain(node: object) -> object:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
