@@ -35,7 +35,7 @@ from rns_bench.ops.resize import resize_label
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
-from rns_bench.runs.fingerprint import data_identity
+from rns_bench.runs.fingerprint import data_identity, plain
 from rns_bench.support.bank import SupportBank
 
 
@@ -159,14 +159,15 @@ class DatasetContext:
 
 def build_context(cfg: DictConfig) -> DatasetContext:
     """The context of ``cfg``'s dataset × backbone: reader, feature stores, presence, regions."""
-    spec = dataset_spec(_plain(cfg.dataset), resolve_data_root(cfg.data_root))  # registered or declared
-    check_dataset_files(spec, resolve_data_root(cfg.data_root))  # before the backbone loads
+    data_root = resolve_data_root(cfg.data_root)
+    spec = dataset_spec(plain(cfg.dataset), data_root)  # registered or declared
+    check_dataset_files(spec, data_root)  # before the backbone loads
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
         backbone = build_backbone(cfg.backbone.name, **backbone_options)
     stores = build_feature_stores(cfg, spec, backbone)  # support and test settings differ (protocol §3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
-    return DatasetContext(spec, resolve_data_root(cfg.data_root), stores["support"], stores["test"],
+    return DatasetContext(spec, data_root, stores["support"], stores["test"],
                           test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
                           region_store=build_region_store(cfg, spec, stores["test"].short_side))
 
@@ -209,7 +210,3 @@ def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int 
     cache = (RegionCache(Path(cfg.region_cache_dir), spec.key, proposer, test_short_side, spec.data_version)
              if cfg.get("region_cache_dir") else None)
     return RegionStore(proposer, cache)
-
-
-def _plain(node: object) -> object:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

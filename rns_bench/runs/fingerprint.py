@@ -30,7 +30,8 @@ from rns_bench.runs.key import RunKey
 FINGERPRINT_LENGTH = 12  # hex characters in record file names; the record holds the full hash
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers (resolved); anything else unchanged."""
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
@@ -51,9 +52,9 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
     ``options``: the method's resolved options (the row's, with tuned parameters on top);
     ``data``: dataset key, data version, class-list and test-image hashes (:func:`data_identity`).
     """
-    backbone = _plain(cfg.backbone) or {}
-    proposer = _plain(cfg.get("proposer")) or {}
-    trainer = _plain(cfg.get("trainer")) or {}
+    backbone = plain(cfg.backbone) or {}
+    proposer = plain(cfg.get("proposer")) or {}
+    trainer = plain(cfg.get("trainer")) or {}
     return {
         "run": {"dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
                 "shots": key.shots, "seed": key.seed},
@@ -88,7 +89,7 @@ def tuning_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mappi
     identity = run_identity(cfg, key, method=method, options=options, tuned_params=None,
                             data={k: v for k, v in data.items() if not k.startswith(("num_test", "test_"))},
                             backbone_provenance=backbone_provenance)
-    tuning = _plain(cfg.tuning) or {}
+    tuning = plain(cfg.tuning) or {}
     identity.pop("evaluation")
     identity["tuning"] = {"search_space": (tuning.get("search_space") or {}).get(key.row),
                           **{name: tuning.get(name) for name in TUNING_SETTINGS}}
