@@ -11,7 +11,7 @@ A sweep then finds every feature on disk. Which images:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from omegaconf import DictConfig
@@ -45,9 +45,9 @@ class ExtractRequest:
 
 def support_image_ids(cfg: DictConfig, context: DatasetContext, support_images: str) -> list[str]:
     """Support images to extract, first-seen order: the sweep's splits (every shots × seed) or the seeds' pools."""
-    seeds = sweep_seeds(cfg, context.spec)
+    seeds = sweep_seeds(cfg, context.support_spec)
     if support_images == "pool":
-        train = context.reader.image_ids(context.spec.support_split)
+        train = context.support_reader.image_ids(context.support_spec.support_split)
         return list(dict.fromkeys(train[i] for seed in seeds for i in sample_pool(len(train), seed)))
     return list(dict.fromkeys(image_id for shots in cfg.shots for seed in seeds
                               for image_id in context.support_split(int(shots), seed).image_ids))
@@ -61,16 +61,17 @@ def extract_features(cfg: DictConfig, request: ExtractRequest,
         raise ConfigError("extract writes the on-disk feature cache: set cache_dir (configs/bench.yaml), not null")
     validate_config(cfg, overrides)  # every key and value, before any work
     context = build_context(cfg)
-    jobs: dict[str, tuple[FeatureStore, list[str]]] = {}
+    jobs: dict[str, tuple[FeatureStore, list[str], Callable]] = {}
     if request.split in ("test", "both"):
-        jobs["test"] = (context.test_store, context.test_ids)
+        jobs["test"] = (context.test_store, context.test_ids, context.reader.read_image)
     if request.split in ("support", "both"):
-        jobs["support"] = (context.support_store, support_image_ids(cfg, context, request.support_images))
+        jobs["support"] = (context.support_store, support_image_ids(cfg, context, request.support_images),
+                           context.support_reader.read_image)
     reports = {}
-    for split, (store, image_ids) in jobs.items():
+    for split, (store, image_ids, read_image) in jobs.items():
         desc = f"{split} features ({store.settings.label()})"
         with tqdm(total=len(image_ids), desc=desc, unit="image") as progress:
-            reports[split] = store.precompute(image_ids, context.reader.read_image, progress)
+            reports[split] = store.precompute(image_ids, read_image, progress)
         print(format_report(split, reports[split], store))
     return reports
 

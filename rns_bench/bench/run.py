@@ -36,7 +36,7 @@ def run_sweep(cfg: DictConfig) -> str:
     results_dir = Path(cfg.results_dir)
     # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for b in cfg.shots for s in sweep_seeds(cfg, context.spec) for row in rows]
+            for b in cfg.shots for s in sweep_seeds(cfg, context.support_spec) for row in rows]
     retired = [moved for _, key in keys for moved in retire_unusable_records(results_dir, key)]
     if retired:
         print(f"{len(retired)} record file(s) could not be used (unreadable, or from before fingerprints) and were "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.core.errors import InputError, RNSBenchError, UnknownNameError
-from rns_bench.data.datasets import DATA_ROOT_ENV, DatasetSpec, get_dataset, resolve_data_root
+from rns_bench.data.datasets import DATA_ROOT_ENV, DatasetSpec, resolve_data_root
 from rns_bench.data.prepare import PREPARERS, get_preparer
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey
 from rns_bench.data.support_splits import (
@@ -27,6 +27,7 @@ from rns_bench.data.support_splits import (
     split_file,
     write_support_split,
 )
+from rns_bench.runs.config import spec_for_key
 
 DEFAULT_PRESENCE_CACHE = ".cache/presence"
 DEFAULT_RESULTS_DIR = "results"
@@ -58,7 +59,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def _is_dataset(key: str) -> bool:
     try:
-        get_dataset(key)
+        spec_for_key(key, Path("."))
     except UnknownNameError:
         return False
     return True
@@ -67,8 +68,8 @@ def _is_dataset(key: str) -> bool:
 def run_split(args: argparse.Namespace) -> int:
     if args.out is not None and len(args.shots) * len(args.seed) != 1:
         raise InputError("--out names one file: give a single --shots and a single --seed with it")
-    spec = get_dataset(args.key)
     data_root = resolve_data_root(args.data_root)
+    spec = spec_for_key(args.key, data_root)
     if spec.prepare is not None:  # embedded datasets are generated on first use
         spec.prepare(data_root)
     reader = spec.make_reader(data_root)
@@ -92,7 +93,8 @@ def _presence_function(spec: DatasetSpec, reader, cache: str, short_side: int | 
 def run_verify(args: argparse.Namespace) -> int:
     from rns_bench.data.verify import verify_dataset  # imported here: prepare/split do not depend on it
 
-    report = verify_dataset(args.key, args.data_root, check_labels=not args.counts_only, workers=args.workers,
+    spec = spec_for_key(args.key, resolve_data_root(args.data_root))
+    report = verify_dataset(spec, args.data_root, check_labels=not args.counts_only, workers=args.workers,
                             raise_on_problems=False)
     print(report.format())
     return 0 if report.ok else 1
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_root_help = f"the data directory (default: ${DATA_ROOT_ENV}, else ./data)"
 
     prepare = commands.add_parser("prepare", help="convert a dataset's shipped annotations into the labels read")
-    prepare.add_argument("key", help="dataset key: context, context59, coco_stuff, coco_object, cityscapes")
+    prepare.add_argument("key", help="dataset key: context, context59, coco_stuff, coco_object, cityscapes, cub")
     prepare.add_argument("--data-root", help=data_root_help)
     prepare.add_argument("--source", type=Path, help="the shipped annotations (default: their usual place "
                                                      "under the data root; see the step's error for it)")
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=run_prepare)
 
     split = commands.add_parser("split", help="draw B-shot support splits (protocol §2) and write them as JSON")
-    split.add_argument("key", help="a registered dataset key")
+    split.add_argument("key", help="a dataset key (registered, or configs/dataset/<key>.yaml)")
     split.add_argument("--shots", type=int, nargs="+", required=True, help="B, one or more")
     split.add_argument("--seed", type=int, nargs="+", required=True, help="seeds, one or more")
     split.add_argument("--data-root", help=data_root_help)
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(run=run_fetch)
 
     verify = commands.add_parser("verify", help="check a prepared dataset on disk (counts, sizes, label values)")
-    verify.add_argument("key", help="a registered dataset key")
+    verify.add_argument("key", help="a dataset key (registered, or configs/dataset/<key>.yaml)")
     verify.add_argument("--data-root", help=data_root_help)
     verify.add_argument("--counts-only", action="store_true", help="check the image counts, not every label")
     verify.add_argument("--workers", type=int, default=4, help="threads reading labels (default 4)")

@@ -38,9 +38,11 @@ class DatasetSpec:
     partial_support_seeds: tuple[int, ...] = (100, 18, 42, 84, 92, 256, 512, 1024)
     # Images per split on disk (split name → count), checked by ``rns_bench.data.verify``; empty = unchecked.
     expected_counts: dict[str, int] = field(default_factory=dict, hash=False)
+    # Class names given with the dataset itself (a Hugging Face ClassLabel); empty: read class_file.
+    names: tuple[str, ...] = ()
 
     def class_names(self) -> list[str]:
-        return class_list(self.class_file)
+        return list(self.names) if self.names else class_list(self.class_file)
 
     def class_list_sha256(self) -> str:
         return hashlib.sha256("\n".join(self.class_names()).encode()).hexdigest()

@@ -10,8 +10,12 @@ the README has an example); a block with only ``key`` names a registered one (th
   labels in ``<label_dir>`` (PASCAL VOC style).
 
 ``classes`` is a text file, one class name per line (used verbatim as the prompt), absolute or
-relative to ``<data_root>/<folder>``. The declaration itself keys the feature cache (``data_version``),
-so a changed folder, suffix or class file never reuses features or records of the old one.
+relative to ``<data_root>/<folder>``; ``package:<name>.txt`` names a list shipped in
+``rns_bench/data/classes`` (Food, CUB and ACDC use that). ``fix`` replaces the default hint of a
+missing-file error (where to download, which ``prepare`` step to run); ``groups`` (folder_listed)
+names folders above the split (ACDC's weather conditions). The declaration itself keys the feature
+cache (``data_version``), so a changed folder, suffix or class file never reuses features or records
+of the old one.
 """
 
 from __future__ import annotations
@@ -20,23 +24,33 @@ import hashlib
 import json
 from collections.abc import Mapping
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.labels import IGNORE_INDEX
-from rns_bench.data.datasets import DatasetSpec, get_dataset
+from rns_bench.data.datasets import DatasetSpec, class_list, get_dataset
+from rns_bench.data.hf_layout import SOURCES, HFReader, HFSource
 from rns_bench.data.listed_layout import ListedLayout, ListedReader
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
 
 COMMON = {"key", "layout", "folder", "classes", "reduce_zero_label", "support_split", "test_split", "description",
-          "expected_counts", "full_support_seeds", "partial_support_seeds"}
+          "expected_counts", "full_support_seeds", "partial_support_seeds", "fix"}
+PACKAGE_CLASSES = "package:"
+FEATURE_CLASSES = "feature:"
+REQUIRED_VALUE = None  # a layout key whose default is this must be given
 LAYOUT_KEYS = {
-    "folder_listed": {"image_dir": None, "label_dir": None, "image_suffix": None, "label_suffix": None},
+    "folder_listed": {"image_dir": None, "label_dir": None, "image_suffix": None, "label_suffix": None,
+                      "groups": ()},
     "split_file": {"image_dir": "JPEGImages", "label_dir": "SegmentationClass", "split_dir": "ImageSets/Segmentation",
                    "image_suffix": ".jpg", "label_suffix": ".png"},
+    # rns_bench.data.hf_layout: source disk | parquet | hub; path = folder (disk, parquet) or Hub id.
+    "huggingface": {"source": None, "path": None, "data_files": {}, "image_column": "image",
+                    "label_column": "label", "id_column": "", "revision": "", "name": ""},
 }
-REQUIRED = ("key", "layout", "folder", "classes")
+REQUIRED = ("key", "layout", "classes")
+NEEDS_FOLDER = ("folder_listed", "split_file")
 
 
 def dataset_spec(dataset: Mapping[str, Any] | str, data_root: Path) -> DatasetSpec:
@@ -52,6 +66,8 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
     """A ``DatasetSpec`` from a declaration (module doc); every mistake is one ConfigError naming the key."""
     where = f"dataset {declaration.get('key', '?')!r} (configs/dataset/<key>.yaml)"
     missing = [key for key in REQUIRED if declaration.get(key) in (None, "")]
+    if str(declaration.get("layout")) in NEEDS_FOLDER and declaration.get("folder") in (None, ""):
+        missing.append("folder")
     if missing:
         raise ConfigError(f"{where} needs {', '.join(missing)}; see the README's 'your own dataset' example")
     layout = str(declaration["layout"])
@@ -61,31 +77,86 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
                           f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}")
-    files = {name: declaration.get(name, default) for name, default in LAYOUT_KEYS[layout].items()}
+    files = {name: default if declaration.get(name) is None else declaration[name]  # null = the default
+             for name, default in LAYOUT_KEYS[layout].items()}
     unset = [name for name, value in files.items() if value is None]
     if unset:
         raise ConfigError(f"{where}: layout {layout} needs {', '.join(unset)}")
-    root = Path(data_root) / str(declaration["folder"])
-    class_path = Path(str(declaration["classes"])).expanduser()
-    class_path = class_path if class_path.is_absolute() else root / class_path
-    names = read_class_file(class_path, where)
     reduce_zero_label = bool(declaration.get("reduce_zero_label", False))
-    fix = (f"put the dataset under {root} as declared in {where} (layout {layout}), or point data_root / "
-           f"$RNS_DATA_ROOT at the folder that holds {declaration['folder']}")
-    reader_class, layout_class = (ListedReader, ListedLayout) if layout == "folder_listed" else (VOCReader, VOCLayout)
-    make_reader = partial(_declared_reader, reader_class, layout_class, str(declaration["folder"]),
-                          {name: str(value) for name, value in files.items()}, len(names), reduce_zero_label, fix)
+    support_split = str(declaration.get("support_split", "train"))
+    if layout == "huggingface":
+        source = _hf_source(files, data_root, where)
+        root = Path(source.location)
+        fix = str(declaration.get("fix") or f"check {layout} source {source.kind} {source.location} in {where}")
+        class_file, names = _class_list(str(declaration["classes"]), root if source.kind != "hub" else Path(data_root),
+                                        where, hf=(source, support_split, fix))
+        make_reader = partial(_hf_reader, source, len(names), reduce_zero_label, fix)
+    else:
+        root = Path(data_root) / str(declaration["folder"])
+        class_file, names = _class_list(str(declaration["classes"]), root, where)
+        fix = str(declaration.get("fix") or f"put the dataset under {root} as declared in {where} (layout {layout})")
+        fix += f", or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']}"
+        reader_class, layout_class = ((ListedReader, ListedLayout) if layout == "folder_listed"
+                                      else (VOCReader, VOCLayout))
+        files = {name: tuple(str(v) for v in value) if name == "groups" else str(value)
+                 for name, value in files.items()}
+        make_reader = partial(_declared_reader, reader_class, layout_class, str(declaration["folder"]),
+                              files, len(names), reduce_zero_label, fix)
     identity = json.dumps({**{k: declaration[k] for k in sorted(declaration)}, "class_names": names},
                           sort_keys=True, default=str)
     seeds = {name: tuple(int(s) for s in declaration[name])
              for name in ("full_support_seeds", "partial_support_seeds") if declaration.get(name)}
     return DatasetSpec(
-        key=str(declaration["key"]), class_file=str(class_path), make_reader=make_reader,
-        support_split=str(declaration.get("support_split", "train")),
+        key=str(declaration["key"]), class_file=class_file, make_reader=make_reader,
+        names=tuple(names) if class_file.startswith(FEATURE_CLASSES) else (),
+        support_split=support_split,
         test_split=str(declaration.get("test_split", "val")),
         description=str(declaration.get("description", f"declared dataset ({layout}) under {root}")),
         data_version="declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
         expected_counts={str(k): int(v) for k, v in (declaration.get("expected_counts") or {}).items()}, **seeds)
+
+
+def _hf_source(files: dict[str, Any], data_root: Path, where: str) -> HFSource:
+    kind = str(files["source"])
+    if kind not in SOURCES:
+        raise ConfigError(f"{where}: source {kind!r} unknown; choose one of {', '.join(SOURCES)}")
+    location = str(files["path"])
+    if kind != "hub":
+        path = Path(location).expanduser()
+        location = str(path if path.is_absolute() else Path(data_root) / path)
+    data_files = dict(files["data_files"] or {})
+    if kind == "parquet" and not data_files:
+        raise ConfigError(f"{where}: source parquet needs data_files: {{<split>: <file or glob>, ...}} under its path")
+    return HFSource(kind, location, image_column=str(files["image_column"]), label_column=str(files["label_column"]),
+                    id_column=str(files["id_column"]) or None, data_files=data_files,
+                    revision=str(files["revision"]) or None, name=str(files["name"]) or None)
+
+
+def _hf_reader(source: HFSource, num_classes: int, reduce_zero_label: bool, fix: str, data_root: Path) -> HFReader:
+    return HFReader(source, num_classes=num_classes, reduce_zero_label=reduce_zero_label, fix=fix)
+
+
+def _class_list(classes: str, root: Path, where: str,
+                hf: tuple[HFSource, str, str] | None = None) -> tuple[str, list[str]]:
+    """(class_file for the spec, names): a shipped list (``package:<name>``), a file (module doc), or a
+    Hugging Face dataset's ClassLabel column (``feature:<column>``, read from the support split)."""
+    if classes.startswith(FEATURE_CLASSES):
+        if hf is None:
+            raise ConfigError(f"{where}: classes {classes!r} needs layout huggingface; give a class-list file")
+        source, split, fix = hf
+        names = HFReader(source, num_classes=1, fix=fix).class_label_names(split, classes[len(FEATURE_CLASSES):])
+        return classes, _checked_names(names, f"{where}: the ClassLabel {classes!r}")
+    if classes.startswith(PACKAGE_CLASSES):
+        name = classes[len(PACKAGE_CLASSES):]
+        try:
+            return name, class_list(name)
+        except (FileNotFoundError, OSError) as error:
+            shipped = sorted(p.name for p in resources.files("rns_bench.data").joinpath("classes").iterdir())
+            raise ConfigError(f"{where}: classes {classes!r}: no such list shipped with rns_bench ({error}); "
+                              f"shipped: {', '.join(shipped)}") from None
+    path = Path(classes).expanduser()
+    path = path if path.is_absolute() else root / path
+    return str(path), read_class_file(path, where)
 
 
 def read_class_file(path: Path, where: str) -> list[str]:
@@ -95,11 +166,15 @@ def read_class_file(path: Path, where: str) -> list[str]:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{where}: cannot read its class list {path} ({error}); write one class name per "
                          f"line there, or set dataset.classes to the file") from error
+    return _checked_names(names, f"{where}: its class list {path}")
+
+
+def _checked_names(names: list[str], what: str) -> list[str]:
     if not names or len(names) > IGNORE_INDEX:
-        raise InputError(f"{where}: its class list {path} has {len(names)} names; give 1..{IGNORE_INDEX}")
+        raise InputError(f"{what} has {len(names)} names; give 1..{IGNORE_INDEX}")
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise InputError(f"{where}: its class list {path} repeats {duplicated[:5]}; class names must be unique")
+        raise InputError(f"{what} repeats {duplicated[:5]}; class names must be unique")
     return names
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -77,11 +78,7 @@ class SegmentationReader(ABC):
         """(H, W) uint8 class indices in 0..K−1 or 255, same size as the image."""
         path = self._existing(self.label_path(image_id), "label")
         with open_image(path) as label_image:
-            if label_image.mode not in _LABEL_MODES:
-                raise InputError(f"label file {path} has PIL mode {label_image.mode!r}; expected a palette "
-                                 f"('P') or greyscale ('L') PNG of class indices. Convert it to 8-bit.")
-            # np.array of a "P" image gives palette indices; converting to RGB would give colours.
-            label = np.array(label_image, dtype=np.uint8)
+            label = label_indices(label_image, path)
         self._check_size(image_id, path, label.shape)
         self.check_label_values(path, label)
         return reduce_zero_label(label) if self.reduce_zero_label else label
@@ -129,6 +126,15 @@ class SegmentationReader(ABC):
                              f"{image_path} is {image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel")
 
 
+def label_indices(label_image: Image.Image, name: object) -> np.ndarray:
+    """(H, W) uint8 class indices of a palette or greyscale label image; another mode names ``name``."""
+    if label_image.mode not in _LABEL_MODES:
+        raise InputError(f"label file {name} has PIL mode {label_image.mode!r}; expected a palette "
+                         f"('P') or greyscale ('L') PNG of class indices. Convert it to 8-bit.")
+    # np.array of a "P" image gives palette indices; converting to RGB would give colours.
+    return np.array(label_image, dtype=np.uint8)
+
+
 def decode_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB as the release decodes ``path``: ``cv2.imdecode(IMREAD_COLOR)`` (EXIF
     orientation applied, greyscale expanded to three channels), then BGR → RGB. An unreadable or
@@ -137,9 +143,14 @@ def decode_image(path: Path) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise InputError(f"cannot read {path}: {error}. Check its permissions, or re-extract it.") from error
+    return decode_image_bytes(data, str(path))
+
+
+def decode_image_bytes(data: np.ndarray, name: str) -> np.ndarray:
+    """:func:`decode_image` of an encoded file's bytes (a Hugging Face ``Image`` cell), ``name`` in errors."""
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None or _jpeg_truncated(data):
-        raise InputError(f"cannot read {path}: OpenCV cannot decode it; the file is corrupt or truncated. "
+        raise InputError(f"cannot read {name}: OpenCV cannot decode it; the file is corrupt or truncated. "
                          f"Re-extract or re-download it.")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
@@ -151,14 +162,16 @@ def _jpeg_truncated(data: np.ndarray) -> bool:
     return blob[:2] == b"\xff\xd8" and blob.rfind(b"\xff\xd9") < blob.rfind(b"\xff\xda")
 
 
-def decoded_size(path: Path) -> tuple[tuple[int, int], int]:
-    """((H, W) of the image as :func:`decode_image` returns it, EXIF orientation) from the header alone."""
+def decoded_size(path: Path | BinaryIO, name: object = None) -> tuple[tuple[int, int], int]:
+    """((H, W) of the image as :func:`decode_image` returns it, EXIF orientation) from the header alone
+    (``path``: a file, or an open binary stream with ``name`` for errors)."""
+    name = path if name is None else name
     try:
         with Image.open(path) as image:  # header only: no pixel decoding
             orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
             height, width = image.height, image.width
     except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read {path}: {error}. Re-extract or re-download it.") from error
+        raise InputError(f"cannot read {name}: {error}. Re-extract or re-download it.") from error
     return ((width, height) if orientation in TRANSPOSING_ORIENTATIONS else (height, width)), orientation
 
 

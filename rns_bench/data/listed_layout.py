@@ -34,12 +34,21 @@ class ListedLayout:
     label_dir: str
     image_suffix: str
     label_suffix: str
+    # Folders above the split (ACDC: rgb_anon/<fog|night|rain|snow>/<split>/...): a split is then the
+    # union of <image_dir>/<group>/<split> over the groups, in this order, ids <group>/<split>/<path>.
+    groups: tuple[str, ...] = ()
+
+    def split_dirs(self, split: str) -> list[tuple[str, Path]]:
+        """(id prefix, folder) of every folder holding the images of ``split``."""
+        if not self.groups:
+            return [(split, Path(self.root) / self.image_dir / split)]
+        return [(f"{group}/{split}", Path(self.root) / self.image_dir / group / split) for group in self.groups]
 
     def split_dir(self, split: str) -> Path:
-        return Path(self.root) / self.image_dir / split
+        return self.split_dirs(split)[0][1]
 
-    def label_split_dir(self, split: str) -> Path:
-        return Path(self.root) / self.label_dir / split
+    def label_split_dir(self, prefix: str) -> Path:
+        return Path(self.root) / self.label_dir / prefix
 
     def image_path(self, image_id: str) -> Path:
         return Path(self.root) / self.image_dir / f"{image_id}{self.image_suffix}"
@@ -106,19 +115,21 @@ class ListedReader(SegmentationReader):
                 f"{layout.label_dir}/<split>/<name>{layout.label_suffix}")
 
     def _list_split(self, split: str) -> list[str]:
-        folder = self.layout.split_dir(split)
-        if not folder.is_dir():
-            self.require_root()
-            raise InputError(f"split folder not found: {folder}. Valid splits are the folders in "
-                             f"{folder.parent}: {_subfolders(folder.parent)}; {self.fix}")
-        label_folder = self.layout.label_split_dir(split)
-        if not label_folder.is_dir():
-            raise InputError(f"label folder not found: {label_folder} (the labels of the images in {folder}); "
-                             f"{self.fix}")
         suffix = self.layout.image_suffix
-        ids = [f"{split}/{relative[: -len(suffix)]}" for relative in list_images_mmseg_order(folder, suffix)]
+        ids: list[str] = []
+        for prefix, folder in self.layout.split_dirs(split):
+            if not folder.is_dir():
+                self.require_root()
+                raise InputError(f"split folder not found: {folder}. Valid splits are the folders in "
+                                 f"{folder.parent}: {_subfolders(folder.parent)}; {self.fix}")
+            label_folder = self.layout.label_split_dir(prefix)
+            if not label_folder.is_dir():
+                raise InputError(f"label folder not found: {label_folder} (the labels of the images in {folder}); "
+                                 f"{self.fix}")
+            ids += [f"{prefix}/{relative[: -len(suffix)]}" for relative in list_images_mmseg_order(folder, suffix)]
         if not ids:
-            raise InputError(f"split folder {folder} holds no *{suffix} images; {self.fix}")
+            where = " or ".join(str(folder) for _, folder in self.layout.split_dirs(split))
+            raise InputError(f"split folder {where} holds no *{suffix} images; {self.fix}")
         self.require_files(split, ids)
         return ids
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.datasets import get_dataset, resolve_data_root
+from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
 from rns_bench.data.label_reader import SegmentationReader
 
 MAX_LISTED_PROBLEMS = 20
@@ -79,17 +79,19 @@ class DatasetVerificationError(InputError):
         super().__init__(report.format())
 
 
-def verify_dataset(key: str, data_root: str | os.PathLike | None = None, *, check_labels: bool = True,
+def verify_dataset(key: str | DatasetSpec, data_root: str | os.PathLike | None = None, *, check_labels: bool = True,
                    expected_counts: Mapping[str, int] | None = None, workers: int = 4, progress: bool = True,
                    raise_on_problems: bool = True) -> VerifyReport:
-    """Verify dataset ``key`` under ``data_root`` (default: ``$RNS_DATA_ROOT``, else ``./data``).
+    """Verify dataset ``key`` (a registered key, or the spec of a declared dataset) under ``data_root``
+    (default: ``$RNS_DATA_ROOT``, else ``./data``).
 
     Checks the splits of ``expected_counts`` (default: the spec's, plus its support and test
     splits) and, with ``check_labels``, every label file of them using ``workers`` threads and a
     tqdm bar. Raises :class:`DatasetVerificationError` (an ``InputError`` whose message is the
     report) if anything is wrong, unless ``raise_on_problems=False``; returns the report.
     """
-    spec = get_dataset(key)
+    spec = key if isinstance(key, DatasetSpec) else get_dataset(key)
+    key = spec.key
     root = resolve_data_root(data_root)
     reader: SegmentationReader = spec.make_reader(root)
     expected = dict(spec.expected_counts if expected_counts is None else expected_counts)

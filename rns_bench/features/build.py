@@ -54,8 +54,11 @@ def prefetches_support_pool(cfg: DictConfig, pool_size: int) -> bool:
     return options["support_prefetch"] == "pool" or pool_size <= int(options["support_prefetch_max_images"])
 
 
-def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone) -> dict[str, FeatureStore]:
-    """{'test': store, 'support': store} for ``spec`` under ``cfg.backbone``, caching under ``cfg.cache_dir``."""
+def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone,
+                         support_spec: DatasetSpec | None = None) -> dict[str, FeatureStore]:
+    """{'test': store, 'support': store} for ``spec`` under ``cfg.backbone``, caching under ``cfg.cache_dir``;
+    the support store caches under ``support_spec`` when support comes from another dataset (Fig. 9)."""
+    sources = {"test": spec, "support": support_spec or spec}
     backbone_config: Mapping[str, Any] = OmegaConf.to_container(cfg.backbone, resolve=True)
     options = extraction_options(cfg)
     stores = {}
@@ -64,7 +67,8 @@ def build_feature_stores(cfg: DictConfig, spec: DatasetSpec, backbone: Backbone)
         cache = None
         if cfg.cache_dir:
             identity = {**(backbone_config.get("options") or {}), **backbone.provenance()}
-            key = FeatureKey.create(spec.key, spec.data_version, backbone_config["name"], identity, settings,
+            source = sources[split]
+            key = FeatureKey.create(source.key, source.data_version, backbone_config["name"], identity, settings,
                                     options["cache_dtype"])
             cache = FeatureCache(Path(cfg.cache_dir), key)
         stores[split] = FeatureStore(backbone, cache, settings, image_batch=options["image_batch"],

@@ -3,8 +3,10 @@
 A report is rows × columns. Columns are B (``shots``), a fraction of classes without images or
 names (``visual_drop_fraction`` / ``text_drop_fraction``, optionally split into the S / U / A class
 subsets of Table 3) or datasets (``dataset``, with the Avg. over ``average_over``). A row is a method
-row, ``row@B`` to fix its B (Table 4's "RNS B = 1"), or ``rns_full_reference``: RNS with full support
-scored on the same seen / unseen class sets as the partial runs (Table 3).
+row, ``row@B`` to fix its B (Table 4's "RNS B = 1"), ``rns_full_reference``: RNS with full support
+scored on the same seen / unseen class sets as the partial runs (Table 3), or ``row~ood``: the row with
+support drawn from another dataset (Fig. 9; ``out_of_domain`` maps each test dataset to it, records
+under ``<protocol>_support-<key>``).
 
 Each cell is the mean over support seeds per dataset, then the mean over the ``average_over``
 datasets as the paper averages, next to the published value (``results/paper/published.csv``) and the
@@ -35,6 +37,7 @@ from rns_bench.support.partial import dropped_classes
 COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")
 SUBSET_METRICS = {"A": "mIoU", "S": "mIoU_supported", "U": "mIoU_unsupported"}
 FULL_REFERENCE = "rns_full_reference"
+OUT_OF_DOMAIN = "~ood"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class ExperimentSpec:
     only_datasets: tuple[str, ...] = ()  # restrict the report to these datasets (``dataset=`` override)
     extra_datasets: tuple[str, ...] = ()  # dataset columns with records beyond the paper's (e.g. toy)
     plot: str = "lines"  # lines | runtime (mIoU against inference seconds per image, Fig. 13)
+    out_of_domain: dict[str, str] = field(default_factory=dict)  # test dataset → support dataset of ~ood rows
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -84,7 +88,8 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
                           fractions=[float(f) for f in spec.get("fractions", [])], subsets=subsets,
                           protocol=str(spec.get("protocol", "full")), reference=str(spec.get("reference", "")),
                           reference_dataset=str(spec.get("reference_dataset", "")),
-                          plot=str(spec.get("plot", "lines")))
+                          plot=str(spec.get("plot", "lines")),
+                          out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()})
 
 
 @dataclass
@@ -104,17 +109,21 @@ class Cell:
 
 
 def _row_and_shots(row: str, spec: ExperimentSpec) -> tuple[str, int | None]:
-    name, _, shots = row.partition("@")
+    name, _, shots = row.removesuffix(OUT_OF_DOMAIN).partition("@")
     if shots:
         return name, int(shots)
     return name, (spec.shots[0] if spec.columns != "shots" and spec.shots else None)
 
 
 def _protocol_of(spec: ExperimentSpec, column: Any, row: str) -> str:
+    # A region-mode experiment (protocol full_region-sam2, Fig. 11) reads its fraction columns from
+    # the region folders too (nv0.5_nt0_region-sam2).
+    proposer = spec.protocol.partition("_region-")[2]
+    mode = ("region", proposer) if proposer else ("patch", None)
     if spec.columns == "visual_drop_fraction" and row != FULL_REFERENCE:
-        return protocol_tag(column, 0.0)
+        return protocol_tag(column, 0.0, *mode)
     if spec.columns == "text_drop_fraction":
-        return protocol_tag(0.0, column)
+        return protocol_tag(0.0, column, *mode)
     return spec.protocol
 
 
@@ -192,7 +201,12 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
             fraction = column if spec.columns.endswith("fraction") else None
             in_scope = [column] if spec.columns == "dataset" else datasets
             for dataset in in_scope:
-                records = [r for r in folder(dataset, protocol)
+                source = protocol
+                if row.endswith(OUT_OF_DOMAIN):
+                    if dataset not in spec.out_of_domain:
+                        continue
+                    source = f"{protocol}_support-{spec.out_of_domain[dataset]}"
+                records = [r for r in folder(dataset, source)
                            if r["row"] == source_row and (shots is None or int(r["shots"]) == shots)]
                 if not records:
                     continue
@@ -207,7 +221,7 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dic
                     cell.test_images += int(chosen[0].get("num_test_images", 0))
                     cell.method_seconds += [float(s) for r in chosen
                                             if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
-                    cell.pipeline_seconds[dataset] = pipeline_seconds(folder(dataset, protocol))
+                    cell.pipeline_seconds[dataset] = pipeline_seconds(folder(dataset, source))
                     if n_configs > 1:
                         cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
     return cells

@@ -9,8 +9,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rns_bench.core.errors import ConfigError
-from rns_bench.data.datasets import DatasetSpec
+from rns_bench.core.errors import ConfigError, UnknownNameError
+from rns_bench.data.datasets import DATASETS, DatasetSpec
+from rns_bench.data.declared import dataset_spec
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -49,6 +50,21 @@ def method_rows(cfg: DictConfig) -> list[MethodRow]:
     return [method_row(cfg, str(name)) for name in cfg.methods]
 
 
+def spec_for_key(key: str, data_root: Path) -> DatasetSpec:
+    """Dataset ``key``: registered in code, else declared in ``configs/dataset/<key>.yaml`` (the
+    commands that take a key, ``python -m rns_bench.data verify food``, see what ``dataset=food`` sees)."""
+    if key in DATASETS.names():
+        return DATASETS.get(key)
+    path = CONFIG_DIR / "dataset" / f"{key}.yaml"
+    if not path.is_file():
+        declared = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
+        raise UnknownNameError("dataset", key, sorted(set(DATASETS.names()) | set(declared)))
+    block = OmegaConf.to_container(OmegaConf.load(path), resolve=True).get("dataset")
+    if not isinstance(block, dict):
+        raise ConfigError(f"{path} has no dataset: block; see configs/dataset/food.yaml for a declared dataset")
+    return dataset_spec(block, data_root)
+
+
 def dataset_key(cfg: DictConfig) -> str:
     """The dataset of ``cfg`` (``configs/dataset/<key>.yaml``; a plain ``dataset: key`` works too)."""
     dataset = cfg.dataset
@@ -63,8 +79,11 @@ def protocol_tag(visual_drop: float, text_drop: float, query_mode: str = "patch"
 
 
 def sweep_protocol(cfg: DictConfig) -> str:
-    return protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, cfg.query_mode,
-                        cfg.proposer.name if cfg.get("proposer") else None)
+    """The results folder of ``cfg``'s runs; support from another dataset (Fig. 9) adds ``_support-<key>``."""
+    tag = protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, cfg.query_mode,
+                       cfg.proposer.name if cfg.get("proposer") else None)
+    support = cfg.get("support_dataset")
+    return f"{tag}_support-{support}" if support and str(support) != dataset_key(cfg) else tag
 
 
 def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:

@@ -1,7 +1,9 @@
 """A run's context: what every run on one dataset × backbone shares (reader, presence, feature
 stores, text features), and building it from the config.
 
-Support images come from the train split (protocol §2), test images from val.
+Support images come from the train split (protocol §2), test images from val; with
+``support_dataset`` (Fig. 9) the support comes from another dataset's train split, with its own
+reader, presence index and feature cache, when the two class lists agree.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rns_bench.ops.resize import resize_label
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
+from rns_bench.runs.config import spec_for_key
 from rns_bench.runs.fingerprint import data_identity, plain
 from rns_bench.support.bank import SupportBank
 
@@ -58,16 +61,22 @@ class DatasetContext:
     test_limit: int | None = None
     presence_cache_dir: Path | None = None
     region_store: RegionStore | None = None  # region mode: proposals of the test images (rns spec §6)
+    support_spec: DatasetSpec | None = None  # the dataset support is drawn from; None: ``spec`` itself
     _last_adapted: DatasetContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.test_store is not None and self.test_store.backbone is not self.support_store.backbone:
             raise InputError("the support and test feature stores must share one backbone (text features and "
                              "patch size come from it); build both from the same backbone object")
-        if self.spec.prepare is not None:
-            self.spec.prepare(self.data_root)
+        if self.support_spec is None or self.support_spec.key == self.spec.key:
+            self.support_spec = self.spec
+        for spec in dict.fromkeys([self.spec, self.support_spec]):
+            if spec.prepare is not None:
+                spec.prepare(self.data_root)
         self.reader = self.spec.make_reader(self.data_root)
-        key = PresenceKey.for_dataset(self.spec, self.support_store.short_side)
+        self.support_reader = (self.reader if self.support_spec is self.spec
+                               else self.support_spec.make_reader(self.data_root))
+        key = PresenceKey.for_dataset(self.support_spec, self.support_store.short_side)
         self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
 
     def with_backbone(self, backbone: Backbone) -> DatasetContext:
@@ -112,13 +121,18 @@ class DatasetContext:
     def class_names(self) -> list[str]:
         return self.spec.class_names()
 
+    @property
+    def cross_dataset(self) -> bool:
+        """Support drawn from another dataset than the test images (Fig. 9)."""
+        return self.support_spec is not self.spec
+
     def presence(self, pool_ids: list[str]) -> np.ndarray:
         """(P, K) class presence of the pool images on the support-resized labels (§2.2)."""
-        return compute_presence(self.reader.read_label, pool_ids, len(self.class_names),
+        return compute_presence(self.support_reader.read_label, pool_ids, len(self.class_names),
                                 self.support_store.short_side)
 
     def support_split(self, shots: int, seed: int) -> SupportSplit:
-        return draw_support_split(self.spec, self.reader, shots, seed, self._presence_of)
+        return draw_support_split(self.support_spec, self.support_reader, shots, seed, self._presence_of)
 
     def images_per_class(self, split: SupportSplit) -> dict[str, int]:
         """class name → support images of ``split`` that contain it (after the support resize, §2.2):
@@ -129,7 +143,7 @@ class DatasetContext:
     def _presence_of(self, pool: list[str]) -> np.ndarray:
         """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with
         ``presence_cache_dir``, for every later run too)."""
-        return self._presence_index.rows(pool, self.reader.read_label)
+        return self._presence_index.rows(pool, self.support_reader.read_label)
 
     @cached_property
     def test_ids(self) -> list[str]:
@@ -139,7 +153,11 @@ class DatasetContext:
     @cached_property
     def data_identity(self) -> dict[str, Any]:
         """What of the data a run's number depends on (``runs.fingerprint.data_identity``), once per context."""
-        return data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids)
+        identity = data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids)
+        if self.cross_dataset:  # records name both datasets; in-domain identities stay as they were
+            identity["support_dataset"] = {"dataset": self.support_spec.key,
+                                           "data_version": self.support_spec.data_version}
+        return identity
 
     @cached_property
     def text_features(self) -> torch.Tensor:
@@ -149,9 +167,9 @@ class DatasetContext:
     def build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
         backbone = self.backbone
         bank = SupportBank(len(self.class_names), backbone.dim)
-        dense = self.support_store.get(list(support_ids), self.reader.read_image, desc="support features")
+        dense = self.support_store.get(list(support_ids), self.support_reader.read_image, desc="support features")
         for image_id, features in zip(support_ids, dense, strict=True):
-            label = resize_label(self.reader.read_label(image_id), features.resized_hw)
+            label = resize_label(self.support_reader.read_label(image_id), features.resized_hw)
             bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)),
                            backbone.patch_size)
         return bank
@@ -161,15 +179,38 @@ def build_context(cfg: DictConfig) -> DatasetContext:
     """The context of ``cfg``'s dataset × backbone: reader, feature stores, presence, regions."""
     data_root = resolve_data_root(cfg.data_root)
     spec = dataset_spec(plain(cfg.dataset), data_root)  # registered or declared
+    support_spec = support_dataset_spec(cfg, spec, data_root)
     check_dataset_files(spec, data_root)  # before the backbone loads
+    if support_spec is not spec:
+        support_spec.make_reader(data_root).image_ids(support_spec.support_split)
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
         backbone = build_backbone(cfg.backbone.name, **backbone_options)
-    stores = build_feature_stores(cfg, spec, backbone)  # support and test settings differ (protocol §3)
+    stores = build_feature_stores(cfg, spec, backbone, support_spec)  # support and test settings differ (§3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
     return DatasetContext(spec, data_root, stores["support"], stores["test"],
                           test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
-                          region_store=build_region_store(cfg, spec, stores["test"].short_side))
+                          region_store=build_region_store(cfg, spec, stores["test"].short_side),
+                          support_spec=support_spec)
+
+
+def support_dataset_spec(cfg: DictConfig, spec: DatasetSpec, data_root: Path) -> DatasetSpec:
+    """The dataset of ``cfg.support_dataset`` (a key: registered or configs/dataset/<key>.yaml), or ``spec``
+    itself; its class list must be the test dataset's, name for name (the classifier's classes are one list)."""
+    key = cfg.get("support_dataset")
+    if not key or str(key) == spec.key:
+        return spec
+    support = spec_for_key(str(key), data_root)
+    ours, theirs = spec.class_names(), support.class_names()
+    if ours != theirs:
+        differing = (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
+        first = next(differing, min(len(ours), len(theirs)))
+        mine = repr(ours[first]) if first < len(ours) else "(none: the list ends)"
+        other = repr(theirs[first]) if first < len(theirs) else "(none: the list ends)"
+        raise ConfigError(f"support_dataset={key}: its class list differs from dataset {spec.key!r} at class "
+                          f"{first}: {other} in {key}, {mine} in {spec.key} ({len(theirs)} vs {len(ours)} classes); "
+                          f"support must come from a dataset with the same classes in the same order")
+    return support
 
 
 @contextlib.contextmanager

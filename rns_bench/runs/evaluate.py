@@ -168,6 +168,7 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
         "tuned_params": str(tuned_from) if tuned_from else None, "query_mode": cfg.query_mode,
         "shots": key.shots, "seed": key.seed,
         "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
+        "support_dataset": context.support_spec.key,  # the test dataset's own key unless support came from another
         "support_images_per_class": per_class,
         "classes_without_images": list(partial.no_images), "classes_without_names": list(partial.no_names),
         "class_list_sha256": context.spec.class_list_sha256(),

@@ -32,7 +32,7 @@ WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_
 TOP_LEVEL_KEYS = frozenset({
     "dataset", "data_root", "backbone", "proposer", "protocol", "trainer", "logger", "tuning", "rows", "methods",
     "tune_missing", "shots", "seeds", "query_mode", "test_limit", "batch_size", "results_dir", "cache_dir",
-    "extraction", "region_cache_dir", "presence_cache_dir", "experiment", "save_predictions",
+    "extraction", "region_cache_dir", "presence_cache_dir", "experiment", "save_predictions", "support_dataset",
 })
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})

@@ -48,9 +48,9 @@ class _Jobs(Dataset):
 class ExtractionModule(L.LightningModule):
     """``Trainer.test`` over image ids: each batch's missing features go into the disk cache."""
 
-    def __init__(self, stores: dict[str, FeatureStore], load_image: Callable[[str], Any], share: int):
+    def __init__(self, stores: dict[str, FeatureStore], load_image: dict[str, Callable[[str], Any]], share: int):
         super().__init__()
-        self.stores, self.load_image, self.share = stores, load_image, share
+        self.stores, self.load_image, self.share = stores, load_image, share  # load_image: split → reader
         self.progress: tqdm | None = None
 
     def on_test_start(self) -> None:
@@ -61,7 +61,7 @@ class ExtractionModule(L.LightningModule):
         for split in SPLITS:
             ids = [image_id for name, image_id in batch if name == split]
             if ids:
-                self.stores[split].precompute(ids, self.load_image, self.progress)
+                self.stores[split].precompute(ids, self.load_image[split], self.progress)
 
     def on_test_end(self) -> None:
         if self.progress is not None:
@@ -81,7 +81,7 @@ def sweep_images(cfg: DictConfig, context: DatasetContext, keys: Sequence[RunKey
               if not registry.get(method).needs_support_images]
     if not shared:
         return []
-    pool = context.reader.image_ids(context.spec.support_split)
+    pool = context.support_reader.image_ids(context.support_spec.support_split)
     if prefetches_support_pool(cfg, len(pool)):
         support = pool
     else:
@@ -110,4 +110,5 @@ def extract_sweep_features(cfg: DictConfig, context: DatasetContext, jobs: list[
              if trainer.world_size > 1 else list(range(len(missing))))
     batch = max(store.image_batch for store in stores.values())
     loader = DataLoader(missing, batch_size=batch, sampler=share, collate_fn=list)
-    trainer.test(ExtractionModule(stores, context.reader.read_image, len(share)), dataloaders=loader, verbose=False)
+    readers = {"test": context.reader.read_image, "support": context.support_reader.read_image}
+    trainer.test(ExtractionModule(stores, readers, len(share)), dataloaders=loader, verbose=False)

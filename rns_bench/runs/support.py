@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rns_bench.core.errors import InputError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
 from rns_bench.runs.context import DatasetContext
@@ -30,10 +30,10 @@ def support_images(context: DatasetContext, image_ids: Sequence[str],
     ``drop_classes`` set to ignore: what methods with ``needs_support_images`` train on."""
     images, labels = [], []
     for image_id in image_ids:
-        label = context.reader.read_label(image_id)
+        label = context.support_reader.read_label(image_id)
         if len(drop_classes):
             label = np.where(np.isin(label, list(drop_classes)), IGNORE_INDEX, label).astype(label.dtype)
-        images.append(context.reader.read_image(image_id))
+        images.append(context.support_reader.read_image(image_id))
         labels.append(label)
     return images, labels
 
@@ -42,10 +42,10 @@ def support_pixels(context: DatasetContext, image_ids: Sequence[str],
                    drop_classes: Sequence[int] = ()) -> list[SupportPixels]:
     """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized
     resolution (as the bank sees them), pixels of ``drop_classes`` set to ignore."""
-    dense = context.support_store.get(list(image_ids), context.reader.read_image, desc="support features")
+    dense = context.support_store.get(list(image_ids), context.support_reader.read_image, desc="support features")
     items = []
     for image_id, features in zip(image_ids, dense, strict=True):
-        label = resize_label(context.reader.read_label(image_id), features.resized_hw)
+        label = resize_label(context.support_reader.read_label(image_id), features.resized_hw)
         label = torch.from_numpy(label.astype(np.int64))
         items.append(SupportPixels(image_id, features.features, drop_label_classes(label, drop_classes)))
     return items
@@ -57,6 +57,9 @@ def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[
     original-resolution label, so validation mIoU is computed exactly as test mIoU."""
     if context.test_store is None:
         raise InputError("validation items need the context's test_store (the test extraction settings)")
+    if context.cross_dataset:  # the test store caches the test dataset's images only
+        raise ConfigError(f"tuning on support from another dataset (support_dataset={context.support_spec.key}) is "
+                          "not supported: tune on the in-domain support, or run rows that need no tuning")
     dense = context.test_store.get(list(image_ids), context.reader.read_image, desc="validation features")
     return [{"image_id": image_id, "features": features.features, "resized_hw": features.resized_hw,
              "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64))}

@@ -169,7 +169,7 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)
     keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed)))
-            for row in rows for shots in cfg.shots for seed in sweep_seeds(cfg, context.spec)]
+            for row in rows for shots in cfg.shots for seed in sweep_seeds(cfg, context.support_spec)]
     for _, key in keys:  # a corrupt study file is named before any feature is extracted
         check_storage(storage_url(cfg, key))
     summaries = []

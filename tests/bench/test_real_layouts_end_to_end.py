@@ -9,25 +9,28 @@ from data.fake_datasets import write_fake_dataset
 from rns_bench.bench.run import run_sweep
 from rns_bench.core.errors import InputError
 from rns_bench.data.benchmarks import BENCHMARK_DATASETS
-from rns_bench.data.datasets import get_dataset
+from rns_bench.runs.config import spec_for_key
 from rns_bench.runs.records import read_records
 
+DECLARED = ("food", "cub", "acdc")  # configs/dataset/<key>.yaml declarations, no code
 
-@pytest.mark.parametrize("key", sorted(spec.key for spec in BENCHMARK_DATASETS))
+
+@pytest.mark.parametrize("key", sorted(spec.key for spec in BENCHMARK_DATASETS) + list(DECLARED))
 def test_fake_dataset_runs_through_the_bench(key, tmp_path):
     fake = write_fake_dataset(key, tmp_path / "data")
+    spec = spec_for_key(key, tmp_path / "data")
     cfg = bench_config(tmp_path, tmp_path / "data", f"dataset={key}", "backbone=random_vlm", "shots=[1]",
                        "seeds=[100,18]", "methods=[zero_shot,rns]")
     board = run_sweep(cfg)
     records = read_records(tmp_path / "results", key, "random_vlm", "full")
     assert len(records) == 4 and "| rns |" in board
-    classes = get_dataset(key).class_names()
+    classes = spec.class_names()
     for record in records:
-        assert record["num_test_images"] == len(fake.split_ids[get_dataset(key).test_split])
+        assert record["num_test_images"] == len(fake.split_ids[spec.test_split])
         assert sorted(record["metrics"]["per_class_IoU"]) == sorted(classes)
-        assert record["class_list_sha256"] == get_dataset(key).class_list_sha256()
+        assert record["class_list_sha256"] == spec.class_list_sha256()
         # B = 1: every class of the train split has a support image.
-        assert 1 <= len(record["support_split"]["image_ids"]) <= len(fake.split_ids[get_dataset(key).support_split])
+        assert 1 <= len(record["support_split"]["image_ids"]) <= len(fake.split_ids[spec.support_split])
 
 
 def test_missing_dataset_names_the_expected_folder_and_the_fix(tmp_path):

@@ -27,6 +27,11 @@ Layout specifics, as on real disks:
   does (thing ids 0..79 → 1..80; stuff ids and 255 → 0; no ignore pixels).
 * cityscapes: PNG images in city folders, greyscale ``_gtFine_labelTrainIds.png`` 0..18 + 255.
 * ade: ``ADEChallengeData2016``, greyscale PNGs 0..150 where 0 = other.
+* food: ``FoodSeg103/Images/{img_dir,ann_dir}/{train,test}``, JPEGs and greyscale PNGs 0..103.
+* cub: the ``CUB_200_2011`` archives (``images/<NNN.Name>/``, soft ``segmentations/``, ``images.txt``,
+  ``train_test_split.txt``), then prepared as a user would (``prepare cub``): one species per image,
+  200 train images (one per species) and 4 test images.
+* acdc: ``acdc/rgb_anon/<condition>/<split>/<sequence>/*_rgb_anon.png`` + ``gt/..._gt_labelTrainIds.png``.
 
 One raw value per dataset (``train_only_value``) appears in train images only: a class with
 visual support that the test split never shows.
@@ -255,6 +260,98 @@ def _write_ade(key: str, data_root: Path, seed: int) -> FakeDataset:
     return fake
 
 
+def _write_food(key: str, data_root: Path, seed: int) -> FakeDataset:
+    """FoodSeg103/Images/img_dir/<train|test>/<n>.jpg + ann_dir/<split>/<n>.png, 0 = background."""
+    rng = np.random.default_rng(seed)
+    root = Path(data_root) / "FoodSeg103" / "Images"
+    labels = _split_labels(rng, list(range(104)), [], train_only=103)
+    colours = np.random.default_rng(seed + 1).integers(0, 256, size=(256, 3), dtype=np.uint8)
+    fake = FakeDataset(key, Path(data_root), {}, {}, {}, {}, 103, palette_labels=False)
+    for split, maps in (("train", labels["train"]), ("test", labels["val"])):
+        stems = [str(n) for n in _distinct_numbers(rng, len(maps), 7000)]
+        _place_listed(fake, split, stems, maps, image_root=root / "img_dir", label_root=root / "ann_dir",
+                      image_suffix=".jpg", label_suffix=".png", colours=colours, rng=rng)
+    return fake
+
+
+CUB_SPECIES = ((1, "001.Black_footed_Albatross"), (17, "017.Cardinal"), (36, "036.Northern_Flicker"))
+
+
+def _cub_folder(index: int) -> str:
+    named = dict(CUB_SPECIES)
+    return named.get(index, f"{index:03d}.Species_{index:03d}")
+
+
+def write_cub_archives(data_root: Path, seed: int = 0, species: int = 200) -> dict[str, object]:
+    """The files of CUB_200_2011.tgz + segmentations.tgz: one train image per species 1..``species``
+    (the sampler needs every class in the pool, as the real train split has) and 4 test images of
+    CUB_SPECIES; soft masks 0..255 (a bird rectangle of 255, a rim of 128 = a tie, not the bird)."""
+    rng = np.random.default_rng(seed)
+    root = Path(data_root) / "CUB_200_2011"
+    images, splits, truth = [], [], {}
+    plan = [("train", index) for index in range(1, species + 1)]
+    plan += [("test", index) for index, _ in CUB_SPECIES] + [("test", CUB_SPECIES[0][0])]
+    for number, (split, index) in enumerate(plan):
+        folder = _cub_folder(index)
+        name = f"{folder.split('.', 1)[1]}_{number:04d}_{int(rng.integers(1, 99999))}"
+        height, width = SIZES[number % len(SIZES)]
+        mask = np.zeros((height, width), np.uint8)
+        mask[8:24, 8:28] = 128  # the rim: exactly half of the annotators → background
+        mask[10:22, 10:26] = 255
+        bird = mask > 128
+        pixels = np.where(bird[..., None], [200, index, 30], [20, 120, 60]).astype(np.uint8)
+        noise = rng.integers(-15, 16, size=pixels.shape)
+        _save_image(root / "images" / folder / f"{name}.jpg", np.clip(pixels + noise, 0, 255).astype(np.uint8))
+        (root / "segmentations" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask, mode="L").save(root / "segmentations" / folder / f"{name}.png")
+        images.append(f"{number + 1} {folder}/{name}.jpg")
+        splits.append(f"{number + 1} {int(split == 'train')}")
+        truth[f"{split}/{name}"] = np.where(bird, index, 0).astype(np.uint8)
+    (root / "images.txt").write_text("\n".join(images) + "\n")
+    (root / "train_test_split.txt").write_text("\n".join(splits) + "\n")
+    return {"root": root, "labels": truth}
+
+
+def _write_cub(key: str, data_root: Path, seed: int) -> FakeDataset:
+    from rns_bench.data.prepare.cub import IMAGE_DIR, LABEL_DIR, convert_cub
+
+    archives = write_cub_archives(data_root, seed)
+    root = archives["root"]
+    convert_cub(root)
+    fake = FakeDataset(key, Path(data_root), {}, {}, {}, {}, -1, palette_labels=False)
+    for image_id, raw in archives["labels"].items():
+        fake.raw_labels[image_id] = raw
+        fake.image_paths[image_id] = root / IMAGE_DIR / f"{image_id}.jpg"
+        fake.label_paths[image_id] = root / LABEL_DIR / f"{image_id}.png"
+    for split in ("train", "test"):
+        fake.split_ids[split] = sorted(i for i in archives["labels"] if i.startswith(f"{split}/"))
+    return fake
+
+
+ACDC_CONDITIONS = ("fog", "night", "rain", "snow")
+
+
+def _write_acdc(key: str, data_root: Path, seed: int) -> FakeDataset:
+    """acdc/rgb_anon/<condition>/<split>/<GOPRnnnn>/<GOPRnnnn>_frame_<6 digits>_rgb_anon.png + gt train ids."""
+    rng = np.random.default_rng(seed)
+    root = Path(data_root) / "acdc"
+    labels = _split_labels(rng, list(range(19)), [IGNORE], train_only=18)
+    colours = np.random.default_rng(seed + 3).integers(0, 256, size=(256, 3), dtype=np.uint8)
+    fake = FakeDataset(key, Path(data_root), {}, {}, {}, {}, 18, palette_labels=False)
+    for split, maps in labels.items():
+        ids = []
+        for condition_index, condition in enumerate(ACDC_CONDITIONS):
+            own = maps[condition_index::len(ACDC_CONDITIONS)]
+            sequence = f"GOPR{int(rng.integers(100, 9999)):04d}"
+            stems = [f"{sequence}/{sequence}_frame_{int(rng.integers(0, 10**6)):06d}" for _ in own]
+            _place_listed(fake, f"{condition}/{split}", stems, own, image_root=root / "rgb_anon",
+                          label_root=root / "gt", image_suffix="_rgb_anon.png",
+                          label_suffix="_gt_labelTrainIds.png", colours=colours, rng=rng)
+            ids += fake.split_ids.pop(f"{condition}/{split}")
+        fake.split_ids[split] = ids
+    return fake
+
+
 _VOC2012 = dict(folder="VOCdevkit/VOC2012", label_dir="SegmentationClass", split_dir="ImageSets/Segmentation",
                 num_values=21, boundary_bands=True)
 _CONTEXT = dict(folder="VOCdevkit/VOC2010", label_dir="SegmentationClassContext",
@@ -269,6 +366,9 @@ FAKE_WRITERS: dict[str, Callable[[str, Path, int], FakeDataset]] = {
     "coco_stuff": partial(_write_coco, object_labels=False),
     "cityscapes": _write_cityscapes,
     "ade": _write_ade,
+    "food": _write_food,
+    "cub": _write_cub,
+    "acdc": _write_acdc,
 }
 
 

@@ -18,7 +18,7 @@ from rns_bench.runs.context import DatasetContext
 @pytest.fixture
 def small_toy(monkeypatch):
     spec = small_toy_spec()
-    monkeypatch.setattr(cli, "get_dataset", {spec.key: spec}.__getitem__)
+    monkeypatch.setattr(cli, "spec_for_key", lambda key, data_root: {spec.key: spec}[key])
     return spec
 
 

@@ -68,7 +68,7 @@ COMPOSITION_ERRORS = [
                               "valid keys of rows.rns.options: alphas,"),
     ("trainer.num_node=2", "unknown config key trainer.num_node (from the override trainer.num_node=2); valid keys "
                            "of trainer: _target_, accelerator, devices, num_nodes,"),
-    ("dataset=vocc", "no config dataset/vocc.yaml; choices for dataset: ade, cityscapes,"),
+    ("dataset=vocc", "no config dataset/vocc.yaml; choices for dataset: acdc, ade, cityscapes,"),
     ("backbone=clip_b61", "no config backbone/clip_b61.yaml; choices for backbone:"),
 ]
 

@@ -18,6 +18,7 @@ from rns_bench.data.prepare.coco_object import convert_coco_object
 from rns_bench.data.prepare.coco_stuff import convert_coco_stuff
 from rns_bench.data.prepare.context import convert_context
 from rns_bench.data.prepare.conversion import ConversionReport
+from rns_bench.data.prepare.cub import convert_cub
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ PREPARERS.register("cityscapes")(Preparer(
     default_source="cityscapes/gtFine",
     output="cityscapes/gtFine",
     description="Cityscapes gtFine polygons → *_gtFine_labelTrainIds.png (19 train ids) via cityscapesscripts",
+))
+PREPARERS.register("cub")(Preparer(
+    convert=convert_cub,
+    default_source="CUB_200_2011",
+    output="CUB_200_2011",
+    description="CUB-200-2011 soft masks → images_detectron2 / annotations_detectron2 {train,test} (MESS: > 128 "
+                "→ class 1..200, else 0 = background)",
 ))
 
 
