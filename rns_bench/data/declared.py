@@ -1,18 +1,21 @@
 """Datasets declared in a config file instead of registered in code: a layout class and its instance.
 
 A ``dataset:`` config block with a ``layout`` key declares the dataset (``configs/dataset/<key>.yaml``;
-the README has an example); a block with only ``key`` names a registered one (the eight benchmarks,
-``toy``). The two mmseg layouts the benchmarks use are available:
+the README has an example; the eight benchmarks are declared so too, ``data.benchmarks``); a block
+with only ``key`` names a registered one (the benchmarks, ``toy``). Layouts:
 
 * ``folder_listed`` — ``<folder>/<image_dir>/<split>/**/*<image_suffix>`` with labels at the same
   relative path under ``<label_dir>`` (``*<label_suffix>``); ids listed in mmseg's sorted order;
 * ``split_file`` — ``<folder>/<split_dir>/<split>.txt`` lists the ids, images in ``<image_dir>``,
-  labels in ``<label_dir>`` (PASCAL VOC style).
+  labels in ``<label_dir>`` (PASCAL VOC style);
+* ``huggingface`` — a ``datasets`` dataset on disk, as parquet files or on the Hub (``data.hf_layout``).
 
 ``classes`` is a text file, one class name per line (used verbatim as the prompt), absolute or
 relative to ``<data_root>/<folder>``; ``package:<name>.txt`` names a list shipped in
 ``rns_bench/data/classes`` (Food, CUB and ACDC use that). ``fix`` replaces the default hint of a
-missing-file error (where to download, which ``prepare`` step to run); ``groups`` (folder_listed)
+missing-file error (where to download, which ``prepare`` step to run; ``{data_root}`` in it becomes the
+data root); ``data_version`` pins the cache key (the eight benchmarks keep ``""``, so their caches and
+records from before they were declared stay valid; change it when the files change); ``groups`` (folder_listed)
 names folders above the split (ACDC's weather conditions). The declaration itself keys the feature
 cache (``data_version``), so a changed folder, suffix or class file never reuses features or records
 of the old one.
@@ -36,8 +39,9 @@ from rns_bench.data.listed_layout import ListedLayout, ListedReader
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
 
 COMMON = {"key", "layout", "folder", "classes", "reduce_zero_label", "support_split", "test_split", "description",
-          "expected_counts", "full_support_seeds", "partial_support_seeds", "fix"}
+          "expected_counts", "full_support_seeds", "partial_support_seeds", "fix", "data_version"}
 PACKAGE_CLASSES = "package:"
+DATA_ROOT_FIELD = "{data_root}"  # in a fix: the data root the reader was made for
 FEATURE_CLASSES = "feature:"
 REQUIRED_VALUE = None  # a layout key whose default is this must be given
 LAYOUT_KEYS = {
@@ -88,14 +92,16 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
         source = _hf_source(files, data_root, where)
         root = Path(source.location)
         fix = str(declaration.get("fix") or f"check {layout} source {source.kind} {source.location} in {where}")
+        fix = fix.replace(DATA_ROOT_FIELD, str(data_root))
         class_file, names = _class_list(str(declaration["classes"]), root if source.kind != "hub" else Path(data_root),
                                         where, hf=(source, support_split, fix))
         make_reader = partial(_hf_reader, source, len(names), reduce_zero_label, fix)
     else:
         root = Path(data_root) / str(declaration["folder"])
         class_file, names = _class_list(str(declaration["classes"]), root, where)
-        fix = str(declaration.get("fix") or f"put the dataset under {root} as declared in {where} (layout {layout})")
-        fix += f", or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']}"
+        fix = str(declaration.get("fix") or f"put the dataset under {{data_root}}/{declaration['folder']} as declared "
+                                            f"in {where} (layout {layout})")
+        fix += f" (or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']})"
         reader_class, layout_class = ((ListedReader, ListedLayout) if layout == "folder_listed"
                                       else (VOCReader, VOCLayout))
         files = {name: tuple(str(v) for v in value) if name == "groups" else str(value)
@@ -112,7 +118,8 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
         support_split=support_split,
         test_split=str(declaration.get("test_split", "val")),
         description=str(declaration.get("description", f"declared dataset ({layout}) under {root}")),
-        data_version="declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
+        data_version=(str(declaration["data_version"]) if "data_version" in declaration
+                      else "declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16]),
         expected_counts={str(k): int(v) for k, v in (declaration.get("expected_counts") or {}).items()}, **seeds)
 
 
@@ -182,4 +189,4 @@ def _declared_reader(reader_class: type, layout_class: type, folder: str, files:
                      reduce_zero_label: bool, fix: str, data_root: Path) -> object:
     # A module-level function under partial: make_reader stays picklable (DataLoader workers, DDP).
     return reader_class(layout_class(Path(data_root) / folder, **files), num_classes=num_classes,
-                        reduce_zero_label=reduce_zero_label, fix=fix)
+                        reduce_zero_label=reduce_zero_label, fix=fix.replace(DATA_ROOT_FIELD, str(data_root)))

@@ -81,3 +81,24 @@ def test_a_missing_declared_dataset_names_its_folder_and_the_download(tmp_path):
     spec = spec_for_key("food", tmp_path)
     with pytest.raises(InputError, match=r"FoodSeg103.*FoodSeg103\.zip"):
         spec.make_reader(tmp_path).image_ids("test")
+
+
+@pytest.mark.parametrize("key", ["voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes",
+                                 "ade"])
+def test_the_eight_benchmarks_are_their_declarations_with_their_old_cache_keys(key, tmp_path):
+    """dataset=<key> (the config's full declaration) and get_dataset(key) are one spec; data_version stays ""
+    so caches and records written while they were registered in code stay valid."""
+    from bench_config import bench_config
+
+    from rns_bench.data.datasets import get_dataset
+    from rns_bench.data.declared import dataset_spec
+    from rns_bench.runs.fingerprint import plain
+
+    cfg = bench_config(tmp_path, tmp_path, f"dataset={key}")
+    assert cfg.dataset.layout in ("split_file", "folder_listed")
+    declared, registered = dataset_spec(plain(cfg.dataset), tmp_path), get_dataset(key)
+    assert declared.data_version == registered.data_version == ""
+    assert declared.class_names() == registered.class_names()
+    assert declared.make_reader(tmp_path).layout == registered.make_reader(tmp_path).layout
+    assert (declared.support_split, declared.test_split, declared.expected_counts) == (
+        registered.support_split, registered.test_split, registered.expected_counts)
