@@ -1,6 +1,7 @@
 """``python -m rns_bench.data {fetch,prepare,split,verify}``: the scripted dataset steps (protocol §1, §2).
 
     python -m rns_bench.data fetch voc --data-root data          # torchvision download (VOC 2012 / 2010)
+    python -m rns_bench.data fetch ade --from-hub                 # scene_parse_150 (parquet) → ADEChallengeData2016
     python -m rns_bench.data prepare context --data-root data [--source trainval_merged.json] [--workers 4]
     python -m rns_bench.data split voc --shots 1 5 10 --seed 100 18 42 84 [--data-root data] [--out FILE]
     python -m rns_bench.data verify voc [--data-root data] [--counts-only]
@@ -101,9 +102,19 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    data_root = resolve_data_root(args.data_root)
+    if args.from_hub or args.hub_copy:
+        from rns_bench.data.hub_copy import materialise
+        from rns_bench.data.verify import verify_dataset
+
+        folder, written = materialise(args.key, data_root, args.hub_copy)
+        print(f"{args.key}: wrote {written} file(s) under {folder}; checking counts and labels")
+        report = verify_dataset(spec_for_key(args.key, data_root), data_root, raise_on_problems=False)
+        print(report.format())
+        return 0 if report.ok else 1
     from rns_bench.data.fetch import fetch
 
-    folder = fetch(args.key, resolve_data_root(args.data_root))
+    folder = fetch(args.key, data_root)
     print(f"{args.key}: files under {folder}")
     return 0
 
@@ -137,9 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "'none' = compute in memory)")
     split.set_defaults(run=run_split)
 
-    fetch = commands.add_parser("fetch", help="download a dataset a library can fetch (voc, voc20; context images)")
+    fetch = commands.add_parser("fetch", help="download a dataset a library can fetch (voc, voc20; context images; "
+                                              "ade from the Hugging Face Hub with --from-hub)")
     fetch.add_argument("key", help="a registered dataset key")
     fetch.add_argument("--data-root", help=data_root_help)
+    fetch.add_argument("--from-hub", action="store_true", help="materialise the maintained Hugging Face Hub copy "
+                                                               "(ade: scene_parse_150's parquet conversion)")
+    fetch.add_argument("--hub-copy", type=Path, help="a save_to_disk folder of that Hub copy (offline machines)")
     fetch.set_defaults(run=run_fetch)
 
     verify = commands.add_parser("verify", help="check a prepared dataset on disk (counts, sizes, label values)")
