@@ -24,8 +24,8 @@ def scene_parse_like(fake, with_paths: bool = True) -> datasets.DatasetDict:
         def cell(path):
             return {"bytes": path.read_bytes(), "path": f"ADEChallengeData2016/x/{path.name}" if with_paths else None}
 
-        rows = {"image": [cell(fake.image_paths[i]) for i in ids], "annotation": [cell(fake.label_paths[i]) for i in ids],
-                "scene_category": [0] * len(ids)}
+        rows = {"image": [cell(fake.image_paths[i]) for i in ids],
+                "annotation": [cell(fake.label_paths[i]) for i in ids], "scene_category": [0] * len(ids)}
         features = datasets.Features({"image": datasets.Image(), "annotation": datasets.Image(),
                                       "scene_category": datasets.ClassLabel(names=["airport_terminal"])})
         splits[hub_split] = datasets.Dataset.from_dict(rows, features=features)
