@@ -241,6 +241,7 @@ class OfflineLinearMethod(SegMethod):
     """Shared by the offline linear heads: typed options, lazy training, closed vocabulary."""
 
     config_cls: type[LinearTrainConfig] = LinearTrainConfig
+    open_vocabulary = False  # a head trained on the K classes: class changes mean training again
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

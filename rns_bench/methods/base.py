@@ -50,6 +50,10 @@ class SegMethod(L.LightningModule):
     # (the finetune baselines) set this; the runner then calls :meth:`adapt_encoder` and
     # extracts the run's support and test features with the encoder it returns.
     needs_support_images: bool = False
+    # Methods that predict from the support and text as they are (no training on the class list)
+    # can grow, shrink and rename their vocabulary at run time; closed-vocabulary ones (a trained
+    # classifier head) set this False and refuse class changes.
+    open_vocabulary: bool = True
 
     def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch",
                  ignore_index: int = 255):
@@ -116,6 +120,82 @@ class SegMethod(L.LightningModule):
         self.bank.add_image(image_id, features, label_map, self.patch_size)
         if self.support_pixels is not None:
             self.support_pixels.append(SupportPixels(image_id, features, label_map))
+        self.on_support_changed()
+
+    def remove_support_image(self, image_id: str) -> None:
+        """Dynamic support: drop every bank row (and pixel item) of support image ``image_id``."""
+        if self.bank is None:
+            raise InputError("attach_support must be called before removing support images")
+        self.bank = self.bank.without_image(image_id)
+        if self.support_pixels is not None:
+            self.support_pixels = [item for item in self.support_pixels if item.image_id != image_id]
+        self.on_support_changed()
+
+    # -------------------------------------------------------------- vocabulary
+    def add_class(self, name: str, text_feature: torch.Tensor | None = None) -> int:
+        """A new class ``name`` (index K, no support rows yet: add support images after). ``text_feature``
+        (D,): its text embedding, required when the method has text. Returns its index."""
+        self._require_open_vocabulary("add a class")
+        if name in self.class_names:
+            raise InputError(f"class {name!r} is already in the vocabulary (index {self.class_names.index(name)})")
+        if self.text is not None:
+            if text_feature is None or tuple(text_feature.shape) != (self.text.shape[1],):
+                raise InputError(f"class {name!r}: give its ({self.text.shape[1]},) text feature "
+                                 f"(backbone.encode_text([{name!r}])[0])")
+            self.text = torch.cat([self.text, text_feature.to(self.text).unsqueeze(0)])
+            if self.text_available is not None:
+                self.text_available = torch.cat([self.text_available, torch.ones(1, dtype=torch.bool)])
+        self.class_names.append(name)
+        self.bank = self.bank.with_new_class() if self.bank is not None else None
+        self._vocabulary_changed()
+        return self.num_classes - 1
+
+    def remove_class(self, name: str) -> None:
+        """Drop class ``name``: its bank rows, text feature and output index (later classes move down)."""
+        self._require_open_vocabulary("remove a class")
+        index = self.class_index(name)
+        if self.num_classes == 1:
+            raise InputError(f"cannot remove {name!r}: it is the last class")
+        keep = [c for c in range(self.num_classes) if c != index]
+        if self.text is not None:
+            self.text = self.text[keep]
+        if self.text_available is not None:
+            self.text_available = self.text_available[keep]
+        del self.class_names[index]
+        self.bank = self.bank.without_class(index) if self.bank is not None else None
+        if self.support_pixels is not None:
+            self.support_pixels = [SupportPixels(p.image_id, p.features, _without_label(p.label, index))
+                                   for p in self.support_pixels]
+        self._vocabulary_changed()
+
+    def rename_class(self, name: str, new_name: str, text_feature: torch.Tensor | None = None) -> None:
+        """Call class ``name`` ``new_name`` (its support stays); with text, ``text_feature`` is the new name's."""
+        self._require_open_vocabulary("rename a class")
+        index = self.class_index(name)
+        if new_name in self.class_names:
+            raise InputError(f"class {new_name!r} is already in the vocabulary")
+        if self.text is not None:
+            if text_feature is None or tuple(text_feature.shape) != (self.text.shape[1],):
+                raise InputError(f"renaming {name!r} to {new_name!r}: give the new name's "
+                                 f"({self.text.shape[1]},) text feature")
+            self.text = self.text.clone()
+            self.text[index] = text_feature.to(self.text)
+        self.class_names[index] = new_name
+        self.on_support_changed()
+
+    def class_index(self, name: str) -> int:
+        if name not in self.class_names:
+            raise InputError(f"no class {name!r} in the vocabulary: {', '.join(self.class_names)}")
+        return self.class_names.index(name)
+
+    def _require_open_vocabulary(self, what: str) -> None:
+        if not self.open_vocabulary:
+            raise InputError(f"method {self.name!r} cannot {what} at run time: it is closed-vocabulary (a "
+                             f"classifier trained on its {self.num_classes} classes); run it again on the new "
+                             f"class list (RNS, kNN-CLIP, FREEDA and zero-shot can)")
+
+    def _vocabulary_changed(self) -> None:
+        self.metric = DatasetIoU(self.num_classes, ignore_index=self.metric.ignore_index)
         self.on_support_changed()
 
     def on_support_changed(self) -> None:
@@ -193,6 +273,13 @@ class SegMethod(L.LightningModule):
 
     def configure_optimizers(self) -> None:  # evaluation-only methods train nothing in fit
         return None
+
+
+def _without_label(label: torch.Tensor, index: int) -> torch.Tensor:
+    """A label map with class ``index`` ignored and the classes after it renumbered down."""
+    ignore = label == index
+    shifted = torch.where((label > index) & (label != 255), label - 1, label)
+    return torch.where(ignore, torch.full_like(label, 255), shifted)
 
 
 def _finite_or_none(value: float) -> float | None:

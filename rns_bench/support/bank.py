@@ -79,6 +79,44 @@ class SupportBank:
         self.class_sums.index_add_(0, labels.long().cpu(), rows.to(self.class_sums))
         self.class_counts += torch.bincount(labels.long().cpu(), minlength=self.num_classes)
 
+    # ------------------------------------------------------- vocabulary changes
+    def with_new_class(self) -> SupportBank:
+        """This bank with one more class (index K, no rows yet): the rows are shared, not copied."""
+        bank = SupportBank(self.num_classes + 1, self.dim)
+        bank.features, bank.labels, bank.image_ids = self.features, self.labels, list(self.image_ids)
+        bank.class_sums = torch.cat([self.class_sums, torch.zeros(1, self.dim)])
+        bank.class_counts = torch.cat([self.class_counts, torch.zeros(1, dtype=torch.long)])
+        return bank
+
+    def without_class(self, index: int) -> SupportBank:
+        """This bank without class ``index``: its rows dropped, the classes after it renumbered down."""
+        keep = self.labels != index
+        bank = SupportBank(self.num_classes - 1, self.dim)
+        bank.features, bank.image_ids = self.features[keep], [i for i, k in zip(self.image_ids, keep.tolist(),
+                                                                                strict=True) if k]
+        bank.labels = self.labels[keep] - (self.labels[keep] > index).long()
+        others = [c for c in range(self.num_classes) if c != index]
+        bank.class_sums, bank.class_counts = self.class_sums[others].clone(), self.class_counts[others].clone()
+        return bank
+
+    def without_image(self, image_id: str) -> SupportBank:
+        """This bank without the rows of support image ``image_id``; only its classes' prototypes are
+        re-summed (from their remaining rows, so they equal a bank built without the image)."""
+        keep = torch.tensor([i != image_id for i in self.image_ids], dtype=torch.bool)
+        if bool(keep.all()):
+            raise InputError(f"no support image {image_id!r} in the bank; its images: "
+                             f"{', '.join(sorted(set(self.image_ids))[:8]) or '(none)'}")
+        touched = self.labels[~keep].unique()
+        bank = SupportBank(self.num_classes, self.dim)
+        bank.features, bank.labels = self.features[keep], self.labels[keep]
+        bank.image_ids = [i for i in self.image_ids if i != image_id]
+        bank.class_sums, bank.class_counts = self.class_sums.clone(), self.class_counts.clone()
+        for c in touched.tolist():
+            rows = bank.labels == c
+            bank.class_sums[c] = bank.features[rows].sum(0) if bool(rows.any()) else 0.0
+            bank.class_counts[c] = int(rows.sum())
+        return bank
+
     def without_classes(self, classes: Iterable[int]) -> SupportBank:
         """A copy without the rows of ``classes`` (partial visual support, spec §5)."""
         drop = torch.zeros(self.num_classes, dtype=torch.bool)

@@ -43,6 +43,7 @@ APPEARANCE_WEIGHT = 0.7  # ... plus the unit-norm appearance head
 RIDGE = 1.0  # regularisation of the semantic head's fit
 PRETRAIN_SCENES = 48  # described-look scenes the semantic head is fitted on
 TEXT_MISALIGNMENT = 1.0  # weight of a name's own wording direction: text ≠ the visual concept
+PERSONAL_PREFIX = "my "  # "my <class>": a personal instance of <class>, same meaning (fig7_personalized)
 IMAGE_OFFSET = 1.0  # modality gap: norm of the image-only offset before normalising
 TEXT_OFFSET = 1.0  # ... and of the text-only one (orthogonal to it)
 GABOR_FREQUENCIES = (0.32, 0.16)  # cycles/pixel at full resolution; 0.16 again at half → 0.08
@@ -164,11 +165,14 @@ class ToyVLM(Backbone):
         return F.normalize(self._codes(class_names) @ self.concept_projection.T, dim=-1)
 
     def _codes(self, class_names: list[str]) -> torch.Tensor:
+        # "my dog" means what "dog" means (a CLIP text encoder puts the two close together): a personal
+        # instance is told apart from its class by visual support alone (paper Fig. 7).
+        meant = [name.removeprefix(PERSONAL_PREFIX) for name in class_names]
         valid = self.world.class_names
-        for name in class_names:
-            if name not in valid:
-                raise UnknownNameError("toy class name", name, valid)
-        codes = np.stack([self.world.semantic_code(name) for name in class_names])
+        for name, base in zip(class_names, meant, strict=True):
+            if base not in valid:
+                raise UnknownNameError("toy class name", name, valid + [f"{PERSONAL_PREFIX}<class>"])
+        codes = np.stack([self.world.semantic_code(name) for name in meant])
         return torch.as_tensor(codes, dtype=torch.float32, device=self.concept_projection.device)
 
 
