@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from rns_bench.bench.personalized import is_personalized, run_personalized_experiment
 from rns_bench.bench.run import run_sweep
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
@@ -19,14 +20,15 @@ from rns_bench.runs.config import CONFIG_DIR, dataset_key
 @hydra.main(config_path=str(CONFIG_DIR), config_name="bench", version_base="1.3")
 def run(cfg: DictConfig) -> None:
     quiet_lightning()
+    job = run_personalized_experiment if is_personalized(cfg) else run_sweep  # Fig. 7 is a study, not a sweep
     if HydraConfig.get().mode == RunMode.MULTIRUN:  # an experiment: one job's bad input skips that job only
         try:
-            board = run_sweep(cfg)
+            board = job(cfg)
         except RNSBenchError as error:
             print(f"skipped {dataset_key(cfg)} (job {HydraConfig.get().job.num}): {error}", file=sys.stderr)
             return
     else:
-        board = exit_on_user_error(lambda: run_sweep(cfg))
+        board = exit_on_user_error(lambda: job(cfg))
     if board:
         print(board)
 

@@ -5,6 +5,7 @@
     python -m rns_bench.data prepare context --data-root data [--source trainval_merged.json] [--workers 4]
     python -m rns_bench.data split voc --shots 1 5 10 --seed 100 18 42 84 [--data-root data] [--out FILE]
     python -m rns_bench.data verify voc [--data-root data] [--counts-only]
+    python -m rns_bench.data toy-example demo                      # support + images for rns_bench.segment
 
 Exit status: 0 done, 1 verification found problems, 2 bad input (the message says the fix).
 """
@@ -29,6 +30,7 @@ from rns_bench.data.support_splits import (
     write_support_split,
 )
 from rns_bench.runs.config import spec_for_key
+from rns_bench.toy.example import write_segment_example
 
 DEFAULT_PRESENCE_CACHE = ".cache/presence"
 DEFAULT_RESULTS_DIR = "results"
@@ -119,6 +121,15 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_toy_example(args: argparse.Namespace) -> int:
+    counts = write_segment_example(args.folder)
+    print(f"wrote {counts['support']} support images with masks and {counts['classes']} class names under "
+          f"{args.folder / 'support'} and {counts['images']} images under {args.folder / 'images'}; segment them with\n"
+          f"  python -m rns_bench.segment --support {args.folder / 'support'} --images {args.folder / 'images'} "
+          f"--out {args.folder / 'out'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rns_bench.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--counts-only", action="store_true", help="check the image counts, not every label")
     verify.add_argument("--workers", type=int, default=4, help="threads reading labels (default 4)")
     verify.set_defaults(run=run_verify)
+
+    example = commands.add_parser("toy-example", help="write a support folder and images from the toy world "
+                                                      "(the README's python -m rns_bench.segment example)")
+    example.add_argument("folder", type=Path, help="where to write support/ and images/")
+    example.set_defaults(run=run_toy_example)
     return parser
 
 

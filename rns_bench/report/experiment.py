@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
 from rns_bench.report.figures import plot_per_class, plot_qualitative, showcase_records
+from rns_bench.report.personalized import build_personalized_report, personalized_backbones
 from rns_bench.report.published import published_values
 from rns_bench.runs.config import CONFIG_DIR, protocol_tag
 from rns_bench.runs.records import read_records
@@ -38,6 +39,7 @@ COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset"
 SUBSET_METRICS = {"A": "mIoU", "S": "mIoU_supported", "U": "mIoU_unsupported"}
 FULL_REFERENCE = "rns_full_reference"
 OUT_OF_DOMAIN = "~ood"
+PERSONALIZED = "personalized"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ExperimentSpec:
     extra_datasets: tuple[str, ...] = ()  # dataset columns with records beyond the paper's (e.g. toy)
     plot: str = "lines"  # lines | runtime (mIoU against inference seconds per image, Fig. 13)
     out_of_domain: dict[str, str] = field(default_factory=dict)  # test dataset → support dataset of ~ood rows
+    kind: str = "sweep"  # sweep | personalized (Fig. 7: a study of its own, rns_bench.report.personalized)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -89,7 +92,8 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
                           protocol=str(spec.get("protocol", "full")), reference=str(spec.get("reference", "")),
                           reference_dataset=str(spec.get("reference_dataset", "")),
                           plot=str(spec.get("plot", "lines")),
-                          out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()})
+                          out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()},
+                          kind=str(spec.get("kind", "sweep")))
 
 
 @dataclass
@@ -286,6 +290,8 @@ def experiment_rows(name: str) -> set[str]:
 def experiment_backbones(name: str, results_dir: Path) -> list[str]:
     """The backbones under ``results_dir`` holding records of experiment ``name``'s rows (any protocol):
     ``make experiment`` without ``BACKBONE=`` reports what the sweep ran (a real dataset's own backbone)."""
+    if load_experiment(name).kind == PERSONALIZED:
+        return personalized_backbones(Path(results_dir))
     return sorted({backbone for backbone, _ in record_folders(results_dir, experiment_rows(name))})
 
 
@@ -293,6 +299,10 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
                  dataset: str | None = None, protocol: str | None = None, proposer: str | None = None) -> str:
     """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown
     (``dataset`` / ``protocol`` / ``proposer``: :func:`resolve_spec`)."""
+    loaded = load_experiment(name)
+    if loaded.kind == PERSONALIZED:  # Fig. 7: before / after figures of one study, no sweep table
+        return build_personalized_report(name, loaded.title, loaded.rows, Path(results_dir), backbone,
+                                         Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone))
     spec = with_found_datasets(resolve_spec(name, dataset, protocol, proposer), Path(results_dir), backbone)
     table, cells, notes = report_table(spec, Path(results_dir), backbone)
     out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from rns_bench.backbones.base import Backbone
 from rns_bench.backbones.registry import BACKBONES
 from rns_bench.core.errors import InputError, UnknownNameError
-from rns_bench.toy.world import ToyWorld
+from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
 
 PATCH = 16
 N_RANDOM_FEATURES = 512
@@ -43,7 +43,6 @@ APPEARANCE_WEIGHT = 0.7  # ... plus the unit-norm appearance head
 RIDGE = 1.0  # regularisation of the semantic head's fit
 PRETRAIN_SCENES = 48  # described-look scenes the semantic head is fitted on
 TEXT_MISALIGNMENT = 1.0  # weight of a name's own wording direction: text ≠ the visual concept
-PERSONAL_PREFIX = "my "  # "my <class>": a personal instance of <class>, same meaning (fig7_personalized)
 IMAGE_OFFSET = 1.0  # modality gap: norm of the image-only offset before normalising
 TEXT_OFFSET = 1.0  # ... and of the text-only one (orthogonal to it)
 GABOR_FREQUENCIES = (0.32, 0.16)  # cycles/pixel at full resolution; 0.16 again at half → 0.08

@@ -69,6 +69,7 @@ OBJECT_SCALE = (0.2, 0.42)  # object radius as a fraction of the image's short s
 SMALL_OBJECT_SCALE = (0.03, 0.06)
 CLUTTER_COUNT = (2, 7)  # unlabelled distractor blobs per scene, [low, high)
 CLUTTER_RADIUS = (2.0, 6.0)  # pixels: mostly below one 16 px patch
+PERSONAL_PREFIX = "my "  # "my <class>": one particular object of <class>, same meaning (Fig. 7)
 MODE_SPREAD = (0.12, 0.2, 0.3)  # other modes vs the canonical one: colour, log-frequency, angle std
 
 
@@ -231,11 +232,24 @@ class ToyWorld:
         return self.classes[self.class_index(name)].text_look
 
     # ---- scenes -------------------------------------------------------------------------
-    def render(self, rng: np.random.Generator, split: str,
-               required_class: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def personal_look(self, name: str) -> Appearance:
+        """The look of one particular object of class ``name`` ("my <name>", Fig. 7): the class's
+        canonical colours, frequency and orientation in a print no mode of the class shows (checker;
+        stripes for a checkered class). Close enough to be taken for the class without its own
+        support, distinct enough to be told apart with it."""
+        cls = self.classes[self.class_index(name)]
+        if cls.index == 0:
+            raise InputError("a personal instance needs a foreground class, not the background")
+        canonical = cls.modes[0]
+        return replace(canonical, pattern="checker" if canonical.pattern != "checker" else "stripes")
+
+    def render(self, rng: np.random.Generator, split: str, required_class: int | None = None,
+               personal: tuple[Appearance, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One scene of a split → (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..K−1 or 255).
 
-        ``required_class`` (a foreground index) is drawn as the main object, on top.
+        ``required_class`` (a foreground index) is drawn as the main object, on top. ``personal``
+        (look, label value) adds one more object in that look over everything, labelled with the value
+        (a personal instance: :meth:`personal_look`); without it the scene is what it always was.
         """
         if split not in SPLITS:
             raise InputError(f"unknown toy split {split!r}; valid: {', '.join(SPLITS)}")
@@ -243,7 +257,7 @@ class ToyWorld:
         def pick(cls: ToyClass) -> Appearance:
             return cls.modes[int(rng.choice(len(cls.modes), p=cls.mode_probs[split]))]
 
-        return self._render(rng, pick, self.photometry[split], required_class)
+        return self._render(rng, pick, self.photometry[split], required_class, personal)
 
     def render_described(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A scene whose objects wear the looks their names describe, in neutral light: what
@@ -254,7 +268,8 @@ class ToyWorld:
         return self._render(rng, pick, DESCRIBED_PHOTOMETRY, None)
 
     def _render(self, rng: np.random.Generator, pick: Callable[[ToyClass], Appearance],
-                photometry: Photometry, required_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+                photometry: Photometry, required_class: int | None,
+                personal: tuple[Appearance, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         height, width = (int(s) for s in rng.integers(SIDE_RANGE[0], SIDE_RANGE[1] + 1, size=2))
         objects = [int(c) for c in rng.integers(1, self.num_classes, size=int(rng.integers(1, 5)))]
         if required_class is not None:
@@ -273,6 +288,11 @@ class ToyWorld:
             mask = _object_mask(rng, label.shape, scale)
             _paint(canvas, mask, pick(cls), rng)
             label[mask] = cls.index
+        if personal is not None:  # drawn after every other object: the rng stream of a plain scene is unchanged
+            look, value = personal
+            mask = _object_mask(rng, label.shape, OBJECT_SCALE)
+            _paint(canvas, mask, look, rng)
+            label[mask] = value
         image = _photometric(rng, canvas, photometry)
         return image, _ignore_boundaries(label)
 

@@ -1,0 +1,165 @@
+"""The report of a personalized-segmentation experiment (Fig. 7, ``experiment.kind: personalized``),
+from its records alone (``results/toy/<backbone>/personalized/<row>/<fingerprint>.json`` and the
+label maps beside them; :mod:`rns_bench.bench.personalized` writes them).
+
+``report.md`` / ``report.csv``: per row, IoU of the personal and the generic class before and after
+the instance's support is added, and where the instance's pixels go. ``report.png``: the Fig. 7-style
+figure — image, before, after (green = the personal instance, red = its generic class, black = every
+other class) for the first row, with each further row's "after" beside it. ``support.png``: the
+instance's support images with their masks (Fig. 16).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from rns_bench.core.atomic_io import atomic_target, write_text_atomic
+
+STUDY_DIR = "personalized"
+DATASET = "toy"
+GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)
+FIGURE_IMAGES = 4  # scenes in the figure (the paper shows four)
+METRICS = (("personal_IoU", "IoU {personal}"), ("generic_IoU", "IoU {generic}"),
+           ("generic_IoU_without_instance", "IoU {generic} (instance ignored)"),
+           ("instance_as_personal", "instance → {personal} (%)"), ("instance_as_generic", "instance → {generic} (%)"),
+           ("generic_as_personal", "{generic} → {personal} (%)"))
+
+
+def personalized_backbones(results_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY_DIR}") if p.is_dir())
+
+
+def newest_records(results_dir: Path, backbone: str, rows: list[str]) -> dict[str, dict[str, Any]]:
+    """row → its newest readable record (a changed config's record is newer than the old one's)."""
+    found = {}
+    for row in rows:
+        records = []
+        for path in sorted((Path(results_dir) / DATASET / backbone / STUDY_DIR / row).glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("metrics"), dict):
+                records.append({**record, "_folder": path.parent / str(record.get("images", path.stem))})
+        if records:
+            found[row] = max(records, key=lambda r: r.get("created", ""))
+    return found
+
+
+def build_personalized_report(name: str, title: str, rows: dict[str, str], results_dir: Path, backbone: str,
+                              out_dir: Path) -> str:
+    shown = newest_records(results_dir, backbone, list(rows))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", f"Backbone `{backbone}`, the toy world. Records: "
+             f"`{Path(results_dir) / DATASET / backbone / STUDY_DIR}`.", ""]
+    if not shown:
+        lines.append(f"No records yet: run `make experiment NAME={name}`.")
+        text = "\n".join(lines) + "\n"
+        write_text_atomic(out_dir / "report.md", text)
+        return text
+    first = next(iter(shown.values()))
+    personal, generic = first["personal_class"], first["generic_class"]
+    setup = first["identity"]["setup"]
+    lines += [f"Support before: {setup['generic_support_per_class']} train scenes per toy class. Added at run time: "
+              f"the class **{personal}** with {setup['personal_support']} support images of the instance (masks: "
+              f"the instance only). Test: {setup['test_with_instance']} scenes with the instance and a generic "
+              f"{generic}, {setup['test_without_instance']} with a generic {generic} only. IoU in %, over the toy "
+              f"classes plus {personal}; before, {personal} is not in the vocabulary.", ""]
+    header = ["row", *(label.format(personal=personal, generic=generic) for _, label in METRICS)]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
+    for row, record in shown.items():
+        before, after = record["metrics"]["before"], record["metrics"]["after"]
+        cells = [f"{before[key]:.1f} → **{after[key]:.1f}**" for key, _ in METRICS]
+        lines.append(f"| {rows[row]} | " + " | ".join(cells) + " |")
+        table += [{"row": row, "metric": key, "before": round(before[key], 2), "after": round(after[key], 2)}
+                  for key, _ in METRICS]
+    missing = [rows[r] for r in rows if r not in shown]
+    if missing:
+        lines += ["", f"No record yet for: {', '.join(missing)}."]
+    figure = _figure(shown, rows, out_dir / "report.png")
+    support = _support_figure(first, out_dir / "support.png")
+    lines += ["", f"![Fig. 7-style: image, before, after]({figure.name})" if figure else "",
+              "Green: the personal instance, red: the generic class, black: everything else.", "",
+              f"![the instance's support (Fig. 16)]({support.name})" if support else ""]
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(out_dir / "report.md", text)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["row", "metric", "before", "after"])
+    writer.writeheader()
+    writer.writerows(table)
+    write_text_atomic(out_dir / "report.csv", buffer.getvalue())
+    return text
+
+
+def colour_map(label: np.ndarray, generic: int, personal: int) -> np.ndarray:
+    """(H, W, 3) uint8 in Fig. 7's colours; 255 (ignore, ground truth only) grey."""
+    out = np.zeros((*label.shape, 3), np.uint8)
+    out[label == generic] = RED
+    out[label == personal] = GREEN
+    out[label == 255] = GREY
+    return out
+
+
+def _read(folder: Path, name: str) -> np.ndarray | None:
+    path = folder / name
+    return np.array(Image.open(path)) if path.is_file() else None
+
+
+def _figure(shown: dict[str, dict[str, Any]], rows: dict[str, str], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first_row, first = next(iter(shown.items()))
+    generic = first["class_names"].index(first["generic_class"])
+    personal = first["class_names"].index(first["personal_class"])
+    count = min(FIGURE_IMAGES, int(first.get("shown", 0)))
+    if count == 0:
+        return None
+    columns = [("image", first_row, "image"), ("truth", first_row, "ground truth"),
+               ("before", first_row, f"{rows[first_row]}, before"), ("after", first_row, f"{rows[first_row]}, after"),
+               *(("after", row, f"{rows[row]}, after") for row in list(shown)[1:])]
+    fig, axes = plt.subplots(count, len(columns), figsize=(2.0 * len(columns), 2.0 * count), dpi=110, squeeze=False)
+    for i in range(count):
+        for j, (part, row, label) in enumerate(columns):
+            array = _read(shown[row]["_folder"], f"{part}_{i}.png")
+            ax = axes[i][j]
+            ax.axis("off")
+            if array is not None:
+                ax.imshow(array if part == "image" else colour_map(array, generic, personal))
+            if i == 0:
+                ax.set_title(label, fontsize=7)
+    fig.suptitle(f"{first['personal_class']} (green) vs {first['generic_class']} (red)", fontsize=9)
+    fig.tight_layout()
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _support_figure(record: dict[str, Any], path: Path) -> Path | None:
+    folder, count = record["_folder"], int(record.get("support_images", 0))
+    tiles = []
+    for i in range(count):
+        image, mask = _read(folder, f"support_{i}.png"), _read(folder, f"support_mask_{i}.png")
+        if image is None or mask is None:
+            continue
+        tinted = image.copy()
+        tinted[mask > 0] = (0.5 * tinted[mask > 0] + 0.5 * np.asarray(GREEN)).astype(np.uint8)
+        tiles.append(tinted)
+    if not tiles:
+        return None
+    height = max(t.shape[0] for t in tiles)
+    padded = [np.pad(t, ((0, height - t.shape[0]), (0, 4), (0, 0)), constant_values=255) for t in tiles]
+    with atomic_target(path) as tmp:
+        Image.fromarray(np.concatenate(padded, axis=1)).save(tmp, format="PNG")
+    return path
