@@ -32,7 +32,7 @@ from rns_bench.core.labels import IGNORE_INDEX
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.settings import settings_from_config
 from rns_bench.features.store import FeatureStore
-from rns_bench.methods import build_method
+from rns_bench.methods import build_method, load_methods
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
 from rns_bench.runs.config import CONFIG_DIR
@@ -61,9 +61,7 @@ class OpenWorldSegmenter:
         self.stores = {split: self._store(backbone_config, split, cache_dir, image_batch)
                        for split in ("support", "test")}
         self.method: SegMethod = build_method(method, names, backbone.patch_size, dict(options or {}))
-        if not self.method.open_vocabulary:
-            raise InputError(f"method {method!r} is closed-vocabulary and cannot change its classes at run time; "
-                             f"use rns, knn_clip, freeda or zero_shot")
+        _require_open_vocabulary(method)
         self.text_encodings = 0  # names sent to the text encoder (each new name once)
         self._images: dict[str, np.ndarray] = {}  # support image id → pixels (for features on demand)
         text = self._encode_text(names)
@@ -75,6 +73,7 @@ class OpenWorldSegmenter:
                backbone_options: Mapping[str, Any] | None = None) -> OpenWorldSegmenter:
         """From a registered backbone's config (``configs/backbone/<backbone>.yaml``: its options and
         extraction settings; ``backbone_options`` override the options)."""
+        _require_open_vocabulary(method)  # before a backbone loads
         path = CONFIG_DIR / "backbone" / f"{backbone}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in path.parent.glob("*.yaml"))
@@ -175,6 +174,12 @@ class OpenWorldSegmenter:
                                     "float32")
             cache = FeatureCache(Path(cache_dir), key)
         return FeatureStore(self.backbone, cache, settings, image_batch=image_batch)
+
+
+def _require_open_vocabulary(method: str) -> None:
+    if not getattr(load_methods().get(method), "open_vocabulary", True):
+        raise InputError(f"method {method!r} is closed-vocabulary and cannot change its classes at run time; "
+                         f"use rns, knn_clip, freeda or zero_shot")
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
