@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -104,18 +104,20 @@ class DatasetContext:
         new code says ``support_store``)."""
         return self.support_store
 
-    def test_features(self) -> list[DenseFeatures]:
-        """Dense features of ``test_ids`` under the test settings, in order."""
+    def test_features(self, image_ids: Sequence[str] | None = None) -> list[DenseFeatures]:
+        """Dense features of ``image_ids`` (default: every id of ``test_ids``) under the test settings, in order."""
         if self.test_store is None:
             raise InputError("this DatasetContext has no test_store: build it with one to evaluate test images")
-        return self.test_store.get(self.test_ids, self.reader.read_image, desc="test features")
+        ids = self.test_ids if image_ids is None else list(image_ids)
+        return self.test_store.get(ids, self.reader.read_image, desc="test features")
 
-    def test_regions(self) -> list[torch.Tensor] | None:
-        """(H_r, W_r) region maps of ``test_ids`` at the resized test resolution, or None (patch mode)."""
+    def test_regions(self, image_ids: Sequence[str] | None = None) -> list[torch.Tensor] | None:
+        """(H_r, W_r) region maps of ``image_ids`` (default: ``test_ids``) at the resized test resolution,
+        or None (patch mode)."""
         if self.region_store is None:
             return None
         loader = resized_image_loader(self.reader.read_image, self.test_store.short_side)
-        return self.region_store.get(self.test_ids, loader)
+        return self.region_store.get(self.test_ids if image_ids is None else list(image_ids), loader)
 
     @property
     def class_names(self) -> list[str]:

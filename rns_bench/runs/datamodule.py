@@ -6,6 +6,7 @@ dense features with their original-resolution labels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -20,10 +21,15 @@ from rns_bench.support.bank import SupportBank
 
 
 class _TestItems(torch.utils.data.Dataset):
-    def __init__(self, context: DatasetContext):
+    """The test split as items, holding the features (and regions) of ``share`` only: under DDP a
+    rank loads — and, for what is not cached, computes — its own images, not every rank all of them."""
+
+    def __init__(self, context: DatasetContext, share: Sequence[int]):
         self.context = context
-        self.dense = context.test_features()
-        self.regions = context.test_regions()
+        ids = [context.test_ids[i] for i in share]
+        self.dense = dict(zip(ids, context.test_features(ids), strict=True))
+        regions = context.test_regions(ids)
+        self.regions = dict(zip(ids, regions, strict=True)) if regions is not None else None
 
     def __len__(self) -> int:
         return len(self.context.test_ids)
@@ -31,10 +37,10 @@ class _TestItems(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         image_id = self.context.test_ids[index]
         label = self.context.reader.read_label(image_id)
-        return {"image_id": image_id, "features": self.dense[index].features,
-                "resized_hw": self.dense[index].resized_hw,
+        dense = self.dense[image_id]
+        return {"image_id": image_id, "features": dense.features, "resized_hw": dense.resized_hw,
                 "label": torch.from_numpy(label.astype(np.int64)),
-                "regions": self.regions[index] if self.regions is not None else None}
+                "regions": self.regions[image_id] if self.regions is not None else None}
 
 
 class FewShotDataModule(L.LightningDataModule):
@@ -54,11 +60,13 @@ class FewShotDataModule(L.LightningDataModule):
         return self.context.build_bank(self.split.image_ids)
 
     def test_dataloader(self) -> DataLoader:
-        items = _TestItems(self.context)
-        sampler = None
+        every = range(len(self.context.test_ids))
+        sampler, share = None, every
         if self.trainer is not None and self.trainer.world_size > 1:
             # Each process evaluates a disjoint share; unlike DistributedSampler nothing is
             # repeated to even the shares out, so no image is counted twice in the metric.
-            sampler = UnrepeatedDistributedSampler(items, num_replicas=self.trainer.world_size,
+            sampler = UnrepeatedDistributedSampler(every, num_replicas=self.trainer.world_size,
                                                    rank=self.trainer.global_rank, shuffle=False)
+            share = list(sampler)
+        items = _TestItems(self.context, share)
         return DataLoader(items, batch_size=self.batch_size, sampler=sampler, collate_fn=list, num_workers=0)
