@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=RNSConfig().steps)
     parser.add_argument("--classes", type=int, nargs="+", default=[21, 60, 150])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4")
     parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
     parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")

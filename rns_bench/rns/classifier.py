@@ -11,6 +11,8 @@ base rows; the fused (F) and pseudo-labelled (S) samples are dense (class × α)
 their class's two rows with fixed coefficients. The gradient of Σ_n scale_n · KL(y_n ‖ softmax(z_n))
 is written out, ∂/∂z_n = scale_n · (softmax(z_n) − y_n) (targets sum to 1), folded back onto the
 base rows, so ∂/∂W = Gᵀ · base; the update is torch's own fused AdamW kernel where the device has one.
+Images whose rows are mostly the same (bank rows, text, prototypes: a small bank, or one retrieved
+whole) multiply one shared table of the batch's distinct rows — one GEMM instead of B small ones.
 """
 
 from __future__ import annotations
@@ -33,37 +35,52 @@ def init_weights(num_classes: int, dim: int, seed: int) -> torch.Tensor:
     return torch.empty(num_classes, dim).uniform_(-bound, bound, generator=generator)
 
 
+# Images trained together multiply W by one table of their distinct rows (one GEMM for the batch, which
+# runs nearer the matmul peak than B small ones) when it is at most this much larger than the largest
+# image's own rows: each image then also multiplies the rows only the others use.
+SHARED_TABLE_SLACK = 1.25
+
+
 def _pad(t: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, 0) * (t.ndim - 1) + (0, length - len(t)))
 
 
 @dataclass(frozen=True)
-class Section:
+class Block:
     """One kind of mixed samples (F or S) of every image, dense: (B, C, A) samples of C classes × A
     weights α, each coef[..., 0]·table[first] + coef[..., 1]·table[second] (first / second: (B·C,)
-    flat table indices, one per class)."""
+    flat table indices, one per class), at sample columns [offset, offset + C·A) of every image."""
 
     first: torch.Tensor
     second: torch.Tensor
     coef: torch.Tensor  # (B, C, A, 2)
-    targets: torch.Tensor  # (B, C, A, K)
-    scale: torch.Tensor  # (B, C, A, 1)
+    offset: int
+
+    @property
+    def width(self) -> int:
+        return self.coef.shape[1] * self.coef.shape[2]
 
 
 @dataclass(frozen=True)
 class Stacked:
-    """The images' sets, each section padded to a common length so that every step is dense tensor
-    work: base (B, R, D) = [U rows (M) | F rows | S rows] per image; the U samples are the first M
-    base rows themselves; F and S are :class:`Section` s. Flat table indices: image b's base row i at
-    b·R + i, its derived row j at B·R + b·R_d + j. Padding samples get scale 0 (no gradient) and
-    coefficient 0, padding derived terms coefficient 0."""
+    """The images' sets as dense tensors, every image's samples in one (B, N, K) layout:
+    [U (M) | F block | S block], each padded to the batch's largest (padding: scale 0, coefficient 0).
 
-    base: torch.Tensor
-    u_targets: torch.Tensor  # (B, M, K)
-    u_scale: torch.Tensor  # (B, M, 1)
-    sections: tuple[Section, ...]
+    ``rows`` is what W multiplies: (B, R, D) each image's explicit rows [U | F | S], or, ``shared``,
+    (R_u, D) the batch's distinct rows, which every image multiplies. Flat logit-table indices: image
+    b's explicit row i at b·R + i (per image) or u·B + b (shared, u its table row); derived row j at
+    E + b·R_d + j (E explicit rows in all). U samples are rows [0, M) of each image's own rows (per
+    image) or ``u_index`` (shared)."""
+
+    rows: torch.Tensor
+    shared: bool
+    u_index: torch.Tensor | None  # (B·M,) shared only
+    retrieved: int  # M
+    blocks: tuple[Block, ...]
+    targets: torch.Tensor  # (B, N, K)
+    scale: torch.Tensor  # (B, N, 1)
     derived_source: torch.Tensor  # (E,) flat explicit rows summed into …
-    derived_target: torch.Tensor  # (E,) … flat derived rows (from 0: add B·R for the table)
+    derived_target: torch.Tensor  # (E,) … flat derived rows (from 0: add E for the table)
     derived_coef: torch.Tensor  # (E, 1)
     derived_rows: int  # B·R_d
 
@@ -75,23 +92,55 @@ def _layout(s: TrainingSet, alphas: int) -> tuple[int, int, int, int]:
     return s.num_retrieved, classes_f, classes_s, len(s.base) - s.num_retrieved - 2 * classes_s
 
 
+def _shared_rows(sets: list[TrainingSet]) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """The batch's distinct rows (R_u, D) and each image's row positions in them, when they pay
+    (SHARED_TABLE_SLACK) and rows of one key are the same vector in every image; else None."""
+    if len(sets) < 2 or any(s.keys is None for s in sets):
+        return None
+    keys = torch.cat([s.keys for s in sets])
+    common = torch.unique(keys[keys >= 0])
+    private = int((keys < 0).sum())
+    if len(common) + private > SHARED_TABLE_SLACK * max(len(s.base) for s in sets):
+        return None
+    device = sets[0].base.device
+    table = sets[0].base.new_empty(len(common) + private, sets[0].base.shape[1])
+    positions, next_private = [], len(common)
+    for s in sets:
+        position = torch.searchsorted(common, s.keys)
+        own = s.keys < 0
+        position[own] = next_private + torch.arange(int(own.sum()), device=device)
+        next_private += int(own.sum())
+        positions.append(position)
+    for s, position in zip(sets, positions, strict=True):
+        table[position] = s.base
+    if not all(torch.equal(table[p], s.base) for s, p in zip(sets, positions, strict=True)):
+        return None  # sets from different banks or texts: their keys do not name one vector
+    return table, positions
+
+
 def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
     layouts = [_layout(s, alphas) for s in sets]
     m, cf, cs, rf = (max(column) for column in zip(*layouts, strict=True))
     rows, derived_rows, images = m + rf + 2 * cs, max(s.num_derived for s in sets), len(sets)
+    shared = _shared_rows(sets)
+    explicit = len(shared[0]) * images if shared else images * rows
     bases, remaps = [], []
     for b, (s, (mb, _, _, rfb)) in enumerate(zip(sets, layouts, strict=True)):
-        # The image's explicit rows go to their section of the padded base; derived rows after B·R.
         own = torch.arange(len(s.base), device=s.base.device)
-        position = torch.where(own < mb, own, torch.where(own < mb + rfb, m + own - mb, m + rf + own - mb - rfb))
-        derived = images * rows + b * derived_rows + torch.arange(s.num_derived, device=s.base.device)
-        remaps.append(torch.cat([b * rows + position, derived]))
-        base = s.base.new_zeros(rows, s.base.shape[1])
-        base[position] = s.base
-        bases.append(base)
+        if shared:
+            flat = shared[1][b] * images + b
+        else:  # the image's explicit rows go to their section of the padded base
+            position = torch.where(own < mb, own, torch.where(own < mb + rfb, m + own - mb, m + rf + own - mb - rfb))
+            flat = b * rows + position
+            base = s.base.new_zeros(rows, s.base.shape[1])
+            base[position] = s.base
+            bases.append(base)
+        derived = explicit + b * derived_rows + torch.arange(s.num_derived, device=s.base.device)
+        remaps.append(torch.cat([flat, derived]))
 
-    def section(spans: list[tuple[int, int]], width: int) -> Section:
-        """The F or S samples of every image: ``spans`` (first sample, classes) per image, padded to ``width``."""
+    def block(spans: list[tuple[int, int]], width: int, offset: int) -> tuple[Block, torch.Tensor, torch.Tensor]:
+        """The F or S samples of every image (``spans``: first sample, classes), padded to ``width``
+        classes; also their (B, width·A, K) targets and (B, width·A) scales."""
         firsts, seconds, coefs, targets, scales = [], [], [], [], []
         for s, remap, (start, count) in zip(sets, remaps, spans, strict=True):
             part = slice(start, start + count * alphas)
@@ -99,18 +148,28 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
             firsts.append(_pad(index[:, 0], width))
             seconds.append(_pad(index[:, 1], width))
             coefs.append(_pad(s.coef[part].view(count, alphas, 2), width))
-            targets.append(_pad(s.targets[part].view(count, alphas, s.targets.shape[1]), width))
-            scales.append(_pad(s.scale[part].view(count, alphas), width))
-        return Section(torch.cat(firsts), torch.cat(seconds), torch.stack(coefs), torch.stack(targets),
-                       torch.stack(scales).unsqueeze(-1))
+            targets.append(_pad(s.targets[part], width * alphas))
+            scales.append(_pad(s.scale[part], width * alphas))
+        return (Block(torch.cat(firsts), torch.cat(seconds), torch.stack(coefs), offset),
+                torch.stack(targets), torch.stack(scales))
 
-    fused = section([(mb, cfb) for mb, cfb, _, _ in layouts], cf)
-    pseudo = section([(mb + s.num_fused, csb) for s, (mb, _, csb, _) in zip(sets, layouts, strict=True)], cs)
+    fused = block([(mb, cfb) for mb, cfb, _, _ in layouts], cf, m)
+    pseudo = block([(mb + s.num_fused, csb) for s, (mb, _, csb, _) in zip(sets, layouts, strict=True)], cs,
+                   m + cf * alphas)
+    blocks = tuple(part for part in (fused, pseudo) if part[0].width)
+    u_targets = torch.stack([_pad(s.targets[: s.num_retrieved], m) for s in sets])
+    u_scale = torch.stack([_pad(s.scale[: s.num_retrieved], m) for s in sets])
+    u_index = None
+    if shared:  # padding U samples read row 0 with scale 0
+        u_index = torch.cat([_pad(r[: s.num_retrieved], m) for s, r in zip(sets, remaps, strict=True)])
     return Stacked(
-        base=torch.stack(bases),
-        u_targets=torch.stack([_pad(s.targets[: s.num_retrieved], m) for s in sets]),
-        u_scale=torch.stack([_pad(s.scale[: s.num_retrieved], m) for s in sets]).unsqueeze(-1),
-        sections=tuple(x for x in (fused, pseudo) if x.coef.shape[1]),
+        rows=shared[0] if shared else torch.stack(bases),
+        shared=shared is not None,
+        u_index=u_index,
+        retrieved=m,
+        blocks=tuple(part[0] for part in blocks),
+        targets=torch.cat([u_targets, *(part[1] for part in blocks)], dim=1),
+        scale=torch.cat([u_scale, *(part[2] for part in blocks)], dim=1).unsqueeze(-1),
         derived_source=torch.cat([r[s.derived_source] for s, r in zip(sets, remaps, strict=True)]),
         derived_target=torch.cat([b * derived_rows + s.derived_target for b, s in enumerate(sets)]),
         derived_coef=torch.cat([s.derived_coef for s in sets]).unsqueeze(1),
@@ -124,57 +183,105 @@ def adamw(params: list[torch.Tensor], config: RNSConfig) -> torch.optim.AdamW:
                              fused=fused or None)
 
 
+class _Buffers:
+    """Every per-step tensor, allocated once: a fresh large temporary per op costs this loop as much
+    as the op itself on CPU (allocation, first touch)."""
+
+    def __init__(self, st: Stacked, explicit: int, num_classes: int) -> None:
+        new = st.rows.new_empty
+        self.table = new(explicit + st.derived_rows, num_classes)  # logits of every (explicit, derived) row
+        self.table_grad = new(explicit + st.derived_rows, num_classes)
+        self.derived = new(len(st.derived_source), num_classes)
+        self.logits = new(st.targets.shape)  # (B, N, K): every sample of every image
+        self.grad = new(st.targets.shape)
+        self.u_rows = new(len(st.u_index), num_classes) if st.u_index is not None else None
+        self.pairs = [(new(len(b.first), num_classes), new(len(b.second), num_classes)) for b in st.blocks]
+        self.products = [new(b.coef.shape[:3] + (num_classes,)) for b in st.blocks]
+        self.class_grads = [new(len(b.first), num_classes) for b in st.blocks]
+
+
 def train_classifiers(
     sets: list[TrainingSet], seeds: list[int], config: RNSConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train one linear classifier per training set → W (B, K, D), b (B, K)."""
     st = _stack(sets, len(config.alphas))
-    images, rows, dim = st.base.shape
-    num_classes, retrieved = st.u_targets.shape[-1], st.u_targets.shape[1]
-    weight = torch.stack([init_weights(num_classes, dim, s) for s in seeds]).to(st.base)
-    bias = torch.zeros(images, num_classes, device=st.base.device, dtype=st.base.dtype)
+    images, num_classes, dim, retrieved = len(sets), st.targets.shape[-1], st.rows.shape[-1], st.retrieved
+    weight = torch.stack([init_weights(num_classes, dim, s) for s in seeds]).to(st.rows)
+    bias = torch.zeros(images, num_classes, device=st.rows.device, dtype=st.rows.dtype)
     weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
     optimizer = adamw([weight, bias], config)
-    explicit = images * rows
-    table_grad = st.base.new_zeros(explicit + st.derived_rows, num_classes)
-    derived_logits = st.base.new_zeros(st.derived_rows, num_classes)
     low = torch.bfloat16 if config.matmul_precision == "bf16" else None
-    base = st.base.to(low) if low else st.base  # the bf16 operand, cast once
+    rows = st.rows.to(low) if low else st.rows  # the bf16 operand, cast once
+    explicit = images * rows.shape[0] if st.shared else images * rows.shape[1]
+    buf = _Buffers(st, explicit, num_classes)
+    explicit_logits, explicit_grad = buf.table[:explicit], buf.table_grad[:explicit]
+    flat_weight, flat_grad = weight.view(-1, dim), weight.grad.view(-1, dim)
+
+    def forward() -> None:
+        """The logits of every explicit row into the table, flat-table order."""
+        if st.shared:  # (R_u, B·K): row u, image b at u·B + b
+            _product(torch.mm, rows, flat_weight.T, explicit_logits.view(rows.shape[0], -1), low)
+        else:  # (B, R, K)
+            _product(torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes), low)
+
+    def backward() -> None:
+        """∂L/∂W = (∂L/∂logits)ᵀ · rows, into weight.grad."""
+        if st.shared:
+            _product(torch.mm, explicit_grad.view(rows.shape[0], -1).T, rows, flat_grad, low)
+        else:
+            _product(torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad, low)
+
+    def derive(table: torch.Tensor, source: torch.Tensor, target: torch.Tensor, into: torch.Tensor) -> None:
+        """into[target] += coef · table[source]: derived prototypes' logits from their U rows, or their
+        gradient back onto them."""
+        torch.index_select(table, 0, source, out=buf.derived)
+        into.index_add_(0, target, buf.derived.mul_(st.derived_coef))
+
     with torch.no_grad(), matmul_precision(config.matmul_precision):
         for _ in range(config.steps):
-            if low:
-                explicit_logits = torch.bmm(base, weight.to(low).transpose(1, 2)).float()  # (B, R, K)
+            forward()
+            buf.table[explicit:].zero_()
+            derive(buf.table, st.derived_source, st.derived_target, buf.table[explicit:])
+            u = buf.logits[:, :retrieved]
+            if st.shared:
+                own_u = torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows).view(u.shape)
             else:
-                explicit_logits = torch.bmm(base, weight.transpose(1, 2))  # (B, R, K)
-            flat = explicit_logits.view(explicit, num_classes)
-            derived_logits.zero_()
-            derived_logits.index_add_(0, st.derived_target, st.derived_coef * flat[st.derived_source])
-            table = torch.cat([flat, derived_logits])
+                own_u = explicit_logits.view(images, -1, num_classes)[:, :retrieved]
+            torch.add(own_u, bias.unsqueeze(1), out=u)
+            for part, (first, second) in zip(st.blocks, buf.pairs, strict=True):
+                torch.index_select(buf.table, 0, part.first, out=first)
+                torch.index_select(buf.table, 0, part.second, out=second)
+                out = buf.logits[:, part.offset:part.offset + part.width].view(part.coef.shape[:3] + (num_classes,))
+                torch.addcmul(bias.view(images, 1, 1, -1), part.coef[..., :1],
+                              first.view(images, -1, 1, num_classes), out=out)
+                out.addcmul_(part.coef[..., 1:], second.view(images, -1, 1, num_classes))
             # ∂/∂z of Σ scale · KL(y ‖ softmax(z)) is scale · (softmax(z) − y): targets sum to 1.
-            u_grad = st.u_scale * (torch.softmax(explicit_logits[:, :retrieved] + bias.unsqueeze(1), -1)
-                                   - st.u_targets)
-            bias_grad = u_grad.sum(1)
-            table_grad.zero_()
-            table_grad[:explicit].view(images, rows, num_classes)[:, :retrieved] = u_grad
-            for part in st.sections:
-                first = table[part.first].view(images, -1, 1, num_classes)
-                second = table[part.second].view(images, -1, 1, num_classes)
-                logits = torch.addcmul(torch.addcmul(bias.view(images, 1, 1, -1), part.coef[..., :1], first),
-                                       part.coef[..., 1:], second)  # (B, C, A, K)
-                grad = torch.softmax(logits, dim=-1).sub_(part.targets).mul_(part.scale)
-                bias_grad += grad.sum((1, 2))
-                table_grad.index_add_(0, part.first, (part.coef[..., :1] * grad).sum(2).view(-1, num_classes))
-                table_grad.index_add_(0, part.second, (part.coef[..., 1:] * grad).sum(2).view(-1, num_classes))
-            explicit_grad = table_grad[:explicit]
-            explicit_grad.index_add_(0, st.derived_source, st.derived_coef * table_grad[explicit + st.derived_target])
-            if low:
-                weight.grad.copy_(torch.bmm(explicit_grad.view(images, rows, num_classes).transpose(1, 2).to(low),
-                                            base))
+            grad = torch.softmax(buf.logits, dim=-1, out=buf.grad).sub_(st.targets).mul_(st.scale)  # (B, N, K)
+            torch.sum(grad, 1, out=bias.grad)
+            buf.table_grad.zero_()
+            if st.shared:
+                buf.table_grad.index_add_(0, st.u_index, grad[:, :retrieved].reshape(-1, num_classes))
             else:
-                torch.bmm(explicit_grad.view(images, rows, num_classes).transpose(1, 2), base, out=weight.grad)
-            bias.grad.copy_(bias_grad)
+                explicit_grad.view(images, -1, num_classes)[:, :retrieved] = grad[:, :retrieved]
+            for part, product, class_grad in zip(st.blocks, buf.products, buf.class_grads, strict=True):
+                g = grad[:, part.offset:part.offset + part.width].view(product.shape)
+                for column, index in ((0, part.first), (1, part.second)):
+                    torch.mul(part.coef[..., column:column + 1], g, out=product)
+                    torch.sum(product, 2, out=class_grad.view(images, -1, num_classes))
+                    buf.table_grad.index_add_(0, index, class_grad)
+            derive(buf.table_grad, explicit + st.derived_target, st.derived_source, explicit_grad)
+            backward()
             optimizer.step()
     return weight.detach(), bias.detach()
+
+
+def _product(op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, low: torch.dtype | None) -> None:
+    """out = op(a, b) (torch.mm / torch.bmm); with ``low`` (bf16) the operands are cast and the product is
+    copied into the float32 ``out``."""
+    if low:
+        out.copy_(op(a.to(low), b.to(low)))
+    else:
+        op(a, b, out=out)
 
 
 @contextmanager

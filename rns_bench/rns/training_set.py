@@ -44,6 +44,10 @@ class TrainingSet:
     derived_target: torch.Tensor
     derived_coef: torch.Tensor
     num_derived: int
+    # (R,) what each base row is, so that images trained together can share it: a bank row's index,
+    # then n_bank + c for t_c and n_bank + K + c for p_c (the same vector in every image of one
+    # ``training_sets`` call); −1 for a row of this image only (s_c). None: nothing shared.
+    keys: torch.Tensor | None = None
 
     def table(self) -> torch.Tensor:
         """(R + R_derived, D) the explicit rows, then the derived ones."""
@@ -115,9 +119,10 @@ def _fused_classes(classes: torch.Tensor, u_feats: torch.Tensor, u_labels: torch
     sums = u_feats.new_zeros(int(derivable.sum()), u_feats.shape[1]).index_add_(0, target, u_feats[source])
     derived_coef = 1.0 / sums.norm(dim=1).clamp_min(1e-12)[target]
     base = torch.cat([text[classes], prototypes[explicit]])
+    keys = torch.cat([len(bank_labels) + classes, len(bank_labels) + num_classes + explicit])
     index = torch.stack([p_index, t_index], dim=1).repeat_interleave(len(alphas), dim=0)
     coef = fuse_coefficients(prototypes[classes], text[classes], alphas).flatten(0, 1)
-    return base, index, coef, (source, target, derived_coef, int(derivable.sum()))
+    return base, keys, index, coef, (source, target, derived_coef, int(derivable.sum()))
 
 
 def build_training_set(
@@ -154,10 +159,11 @@ def build_training_set(
     # F: each retrieved class fused with its text at every α (§3.2).
     retrieved_classes = torch.unique(u_labels)
     f_base, f_index, f_coef = queries.new_empty(0, dim), empty_index, empty_coef
+    f_keys = s_keys = rows.new_empty(0)
     f_labels = retrieved_classes.new_empty(0)
     derived = (rows.new_empty(0), rows.new_empty(0), queries.new_empty(0), 0)
     if use_text and len(alphas):
-        f_base, f_index, f_coef, derived = _fused_classes(retrieved_classes, u_feats, u_labels, bank_labels,
+        f_base, f_keys, f_index, f_coef, derived = _fused_classes(retrieved_classes, u_feats, u_labels, bank_labels,
                                                           prototypes, text.features, alphas, len(rows))
         f_labels = retrieved_classes.repeat_interleave(len(alphas))
 
@@ -171,6 +177,7 @@ def build_training_set(
             classes = torch.tensor(unsupported, device=device)
             means = F.normalize(torch.stack([queries[zero_shot == c].mean(dim=0) for c in unsupported]), dim=-1)
             s_base, s_index, s_coef = _fused_part(means, text.features[classes], alphas, len(rows) + len(f_base))
+            s_keys = torch.stack([torch.full_like(classes, -1), len(bank_labels) + classes], dim=1).flatten()
             s_feats = fuse(means, text.features[classes], alphas).flatten(0, 1)
             s_targets = torch.softmax(config.pseudo_target_scale * s_feats @ text.features.T, dim=1)
 
@@ -190,4 +197,6 @@ def build_training_set(
         torch.full((len(s_targets),), config.beta_p, device=device),
     ])
     scale = beta * weights / len(targets)
-    return TrainingSet(base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived)
+    keys = torch.cat([rows, f_keys, s_keys])
+    return TrainingSet(base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived,
+                       keys=keys)

@@ -1,11 +1,13 @@
+import dataclasses
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from synthetic_problem import bank_of, make_problem
 
 from rns_bench.core.errors import ConfigError
-from rns_bench.rns import RNSConfig, predict, training_sets
+from rns_bench.rns import RNSConfig, classifier, predict, training_sets
 from rns_bench.rns.classifier import init_weights, train_classifiers
 from rns_bench.support.text import TextSupport
 
@@ -50,6 +52,40 @@ def test_batched_training_equals_one_image_at_a_time():
     for i, s in enumerate(sets):
         w, b = literal_training(s, 10 + i, config, problem.num_classes)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
+
+
+@pytest.mark.parametrize("slack", [0.0, 100.0], ids=["per_image_rows", "shared_table"])
+def test_both_layouts_train_each_image_as_it_trains_alone(monkeypatch, slack):
+    """The batch multiplies W by each image's own rows, or by one table of the batch's distinct rows
+    (SHARED_TABLE_SLACK decides); either way every image gets its own literal training's result."""
+    monkeypatch.setattr(classifier, "SHARED_TABLE_SLACK", slack)
+    problem = make_problem(4, test_images=3)
+    bank = bank_of(problem).without_classes([1])  # S rows: one image's own, never shared
+    config = RNSConfig(steps=40)
+    sets = training_sets(problem.queries, bank, TextSupport(problem.text, True), config, [0, 1, 2])
+    assert any(s.num_pseudo for s in sets) and classifier._stack(sets, 6).shared == (slack > 1)
+    weight, bias = train_classifiers(sets, [3, 4, 5], config)
+    for i, s in enumerate(sets):
+        w, b = literal_training(s, 3 + i, config, problem.num_classes)
+        assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
+
+
+def test_the_shared_table_holds_each_distinct_row_once_and_only_when_it_pays():
+    problem = make_problem(5, test_images=4)
+    bank, text = bank_of(problem), TextSupport(problem.text, True)
+    sets = training_sets(problem.queries, bank, text, RNSConfig(), [0, 1, 2, 3])
+    table, positions = classifier._shared_rows(sets)
+    distinct = torch.unique(torch.cat([s.keys for s in sets]))
+    assert bool((distinct >= 0).all()) and len(table) == len(distinct) <= max(len(s.base) for s in sets) * 1.25
+    for s, position in zip(sets, positions, strict=True):
+        assert torch.equal(table[position], s.base)
+    # rows of one key that are different vectors (sets from two banks) are never shared
+    other = training_sets(problem.queries[:1], bank_of(make_problem(6, test_images=1)), text, RNSConfig(), [0])
+    assert classifier._shared_rows([sets[0], other[0]]) is None
+    # images with no row in common: a table twice any image's rows is not worth it
+    disjoint = dataclasses.replace(sets[1], keys=sets[1].keys + 10**6)
+    assert classifier._shared_rows([sets[0], disjoint]) is None
+    assert classifier._shared_rows([sets[0], sets[1]]) is not None
 
 
 def test_predictions_do_not_depend_on_batching():
