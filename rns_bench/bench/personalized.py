@@ -14,34 +14,34 @@ import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
-from rns_bench.core.atomic_io import atomic_target, save_label_png
+from rns_bench.core.atomic_io import save_label_png, save_rgb_png
 from rns_bench.core.errors import ConfigError
 from rns_bench.runs.config import dataset_key, method_rows
 from rns_bench.runs.fingerprint import FINGERPRINT_LENGTH, fingerprint, plain
-from rns_bench.runs.personalized import PersonalizedSetup, run_personalized
+from rns_bench.runs.personalized import (
+    DATASET,
+    STUDY,
+    PersonalizedSetup,
+    run_personalized,
+    study_folder,
+    study_scenes,
+)
 from rns_bench.runs.records import environment, has_record, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
 
-KIND = "personalized"
 STUDY_VERSION = 1  # bump when the study's scenes or scoring change: old records are then not reused
-DATASET = "toy"
 
 
 def is_personalized(cfg: DictConfig) -> bool:
     experiment = cfg.get("experiment")
-    return isinstance(experiment, DictConfig) and experiment.get("kind") == KIND
-
-
-def study_folder(results_dir: Path, backbone: str) -> Path:
-    return Path(results_dir) / DATASET / backbone / KIND
+    return isinstance(experiment, DictConfig) and experiment.get("kind") == STUDY
 
 
 def run_personalized_experiment(cfg: DictConfig) -> str:
     """Run the study for each row without a current record; return the summary lines."""
     validate_config(cfg, command_line_overrides())
-    name = str(cfg.experiment.get("name", KIND))
+    name = str(cfg.experiment.get("name", STUDY))
     where = f"configs/experiment/{name}.yaml: experiment.personalized"
     if dataset_key(cfg) != DATASET:
         raise ConfigError(f"{name} runs on the toy world's personal instance, not dataset={dataset_key(cfg)}; "
@@ -51,9 +51,9 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
     backbone = str(cfg.backbone.name)
     backbone_options = OmegaConf.to_container(cfg.backbone.get("options") or {}, resolve=True)
     folder = study_folder(Path(cfg.results_dir), backbone)
-    lines = []
+    lines, scenes = [], None
     for row in method_rows(cfg):
-        identity = {"study": KIND, "version": STUDY_VERSION, "setup": setup.as_dict(),
+        identity = {"study": STUDY, "version": STUDY_VERSION, "setup": setup.as_dict(),
                     "backbone": {"name": backbone, "options": plain(backbone_options)},
                     "method": {"name": row.method, "options": plain(row.options)}}
         full = fingerprint(identity)
@@ -62,17 +62,18 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
             lines.append(f"{row.row}: done before ({record_path})")
             continue
         print(f"{row.row}: personalized segmentation of {setup.personal_name!r} ({row.method})", flush=True)
+        scenes = scenes if scenes is not None else study_scenes(setup)  # rendered once, for every row that runs
         started = time.perf_counter()
         result = run_personalized(setup, backbone, row.method, row.options,
                                   cache_dir=Path(cfg.cache_dir) if cfg.get("cache_dir") else None,
-                                  backbone_options=backbone_options)
+                                  backbone_options=backbone_options, scenes=scenes)
         images = folder / row.row / full[:FINGERPRINT_LENGTH]
         for i, scene in enumerate(result.shown):
-            _save_rgb(images / f"image_{i}.png", scene["image"])
+            save_rgb_png(images / f"image_{i}.png", scene["image"])
             for part in ("truth", "before", "after"):
                 save_label_png(images / f"{part}_{i}.png", scene[part])
         for i, item in enumerate(result.support):
-            _save_rgb(images / f"support_{i}.png", item["image"])
+            save_rgb_png(images / f"support_{i}.png", item["image"])
             save_label_png(images / f"support_mask_{i}.png", item["mask"].astype("uint8"))
         record = {"row": row.row, "method": row.method, "experiment": name, "identity": identity,
                   "fingerprint": full, "metrics": result.metrics, "class_names": result.class_names,
@@ -87,8 +88,3 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
                      f", {setup.class_name} IoU (instance ignored) {before['generic_IoU_without_instance']:.1f} → "
                      f"{after['generic_IoU_without_instance']:.1f} ({record_path})")
     return "\n".join(lines)
-
-
-def _save_rgb(path: Path, image) -> None:
-    with atomic_target(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")

@@ -38,7 +38,7 @@ from rns_bench.core.errors import InputError, RNSBenchError
 from rns_bench.core.labels import IGNORE_INDEX
 from rns_bench.data.label_reader import decode_image, label_indices, open_image
 from rns_bench.ops.label_maps import save_palette_png, voc_colormap
-from rns_bench.runs.open_world import OpenWorldSegmenter, image_key
+from rns_bench.runs.open_world import OpenWorldSegmenter, check_method, image_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIX = "_mask.png"
@@ -157,13 +157,15 @@ def overlay(image: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    options = _options(args.option)
+    check_method(args.method, options)  # a misspelt --option fails before any support file is decoded
     names = _class_names(args)
     support = find_support(args.support, names)
     targets = _images_in(args.images) if args.images.is_dir() else {}
     if not targets:
         raise InputError(f"no images to segment in {args.images} ({', '.join(IMAGE_SUFFIXES)})")
     pairs = support_pairs(support)  # every support file read before the model loads
-    segmenter = OpenWorldSegmenter.create(args.backbone, args.method, support.class_names, _options(args.option),
+    segmenter = OpenWorldSegmenter.create(args.backbone, args.method, support.class_names, options,
                                           cache_dir=args.cache_dir)
     for image, label in tqdm(pairs, desc="support images", unit="image"):
         segmenter.add_support(image, label)

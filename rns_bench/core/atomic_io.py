@@ -118,6 +118,12 @@ def save_label_png(path: Path, label: np.ndarray) -> None:
         Image.fromarray(label_png_array(label, path)).save(tmp, format="PNG")  # 2-D uint8 → "L"
 
 
+def save_rgb_png(path: Path, image: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 image as an RGB PNG, atomically."""
+    with atomic_target(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""

@@ -32,6 +32,7 @@ from rns_bench.report.figures import plot_per_class, plot_qualitative, showcase_
 from rns_bench.report.personalized import build_personalized_report, personalized_backbones
 from rns_bench.report.published import published_values
 from rns_bench.runs.config import CONFIG_DIR, protocol_tag
+from rns_bench.runs.personalized import STUDY as PERSONALIZED
 from rns_bench.runs.records import read_records
 from rns_bench.support.partial import dropped_classes
 
@@ -39,7 +40,6 @@ COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset"
 SUBSET_METRICS = {"A": "mIoU", "S": "mIoU_supported", "U": "mIoU_unsupported"}
 FULL_REFERENCE = "rns_full_reference"
 OUT_OF_DOMAIN = "~ood"
-PERSONALIZED = "personalized"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
+from rns_bench.runs.personalized import DATASET, STUDY, study_folder
+from rns_bench.runs.records import load_record
 
-STUDY_DIR = "personalized"
-DATASET = "toy"
 GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)
 FIGURE_IMAGES = 4  # scenes in the figure (the paper shows four)
 METRICS = (("personal_IoU", "IoU {personal}"), ("generic_IoU", "IoU {generic}"),
@@ -33,7 +32,7 @@ METRICS = (("personal_IoU", "IoU {personal}"), ("generic_IoU", "IoU {generic}"),
 
 
 def personalized_backbones(results_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY_DIR}") if p.is_dir())
+    return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY}") if p.is_dir())
 
 
 def newest_records(results_dir: Path, backbone: str, rows: list[str]) -> dict[str, dict[str, Any]]:
@@ -41,12 +40,9 @@ def newest_records(results_dir: Path, backbone: str, rows: list[str]) -> dict[st
     found = {}
     for row in rows:
         records = []
-        for path in sorted((Path(results_dir) / DATASET / backbone / STUDY_DIR / row).glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict) and isinstance(record.get("metrics"), dict):
+        for path in sorted((study_folder(results_dir, backbone) / row).glob("*.json")):
+            record = load_record(path)
+            if record:  # an unreadable one (truncated, not a record) is left out
                 records.append({**record, "_folder": path.parent / str(record.get("images", path.stem))})
         if records:
             found[row] = max(records, key=lambda r: r.get("created", ""))
@@ -58,7 +54,7 @@ def build_personalized_report(name: str, title: str, rows: dict[str, str], resul
     shown = newest_records(results_dir, backbone, list(rows))
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", f"Backbone `{backbone}`, the toy world. Records: "
-             f"`{Path(results_dir) / DATASET / backbone / STUDY_DIR}`.", ""]
+             f"`{study_folder(results_dir, backbone)}`.", ""]
     if not shown:
         lines.append(f"No records yet: run `make experiment NAME={name}`.")
         text = "\n".join(lines) + "\n"

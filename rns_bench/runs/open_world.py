@@ -176,6 +176,13 @@ class OpenWorldSegmenter:
         return FeatureStore(self.backbone, cache, settings, image_batch=image_batch)
 
 
+def check_method(method: str, options: Mapping[str, Any] | None = None) -> None:
+    """Refuse a closed-vocabulary method or a misspelt / invalid option before any file is decoded or
+    a model loads (building the method itself reads nothing)."""
+    _require_open_vocabulary(method)
+    build_method(method, ["check"], 16, dict(options or {}))
+
+
 def _require_open_vocabulary(method: str) -> None:
     if not getattr(load_methods().get(method), "open_vocabulary", True):
         raise InputError(f"method {method!r} is closed-vocabulary and cannot change its classes at run time; "

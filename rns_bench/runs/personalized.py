@@ -32,6 +32,14 @@ from rns_bench.runs.open_world import OpenWorldSegmenter
 from rns_bench.toy.personal import Scene, generic_support, personal_scenes
 from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
 
+STUDY = "personalized"  # experiment.kind, and the records' folder: results/toy/<backbone>/personalized/<row>/
+DATASET = "toy"  # the study runs in the toy world only (its instance looks are generated)
+
+
+def study_folder(results_dir: Path, backbone: str) -> Path:
+    """Where the study's records of ``backbone`` are (one folder per method row)."""
+    return Path(results_dir) / DATASET / backbone / STUDY
+
 
 @dataclass(frozen=True)
 class PersonalizedSetup:
@@ -94,9 +102,11 @@ def study_scenes(setup: PersonalizedSetup) -> dict[str, list[Scene]]:
 
 def run_personalized(setup: PersonalizedSetup, backbone: str, method: str, options: Mapping[str, Any],
                      cache_dir: Path | None = None,
-                     backbone_options: Mapping[str, Any] | None = None) -> PersonalizedResult:
-    """The study for one method (module doc)."""
-    scenes = study_scenes(setup)
+                     backbone_options: Mapping[str, Any] | None = None,
+                     scenes: dict[str, list[Scene]] | None = None) -> PersonalizedResult:
+    """The study for one method (module doc); ``scenes``: ``study_scenes(setup)`` when several methods
+    share them (rendered once)."""
+    scenes = scenes if scenes is not None else study_scenes(setup)
     names = ToyWorld(setup.world_seed).class_names
     segmenter = OpenWorldSegmenter.create(backbone, method, names, options, cache_dir=cache_dir,
                                           backbone_options=backbone_options)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rns_bench.core.atomic_io import atomic_target, save_label_png, write_text_atomic
+from rns_bench.core.atomic_io import atomic_target, save_label_png, save_rgb_png, write_text_atomic
 from rns_bench.core.labels import IGNORE_INDEX
 from rns_bench.toy.personal import generic_support, personal_scenes
 from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
@@ -37,7 +37,7 @@ def write_segment_example(folder: Path, world_seed: int = 0) -> dict[str, int]:
         items.append((f"my_{PERSONAL_CLASS}_{i}", scene.image,
                       np.where(scene.label == personal, personal, IGNORE_INDEX).astype(np.uint8)))
     for name, image, label in items:
-        _save_rgb(support / "images" / f"{name}.png", image)
+        save_rgb_png(support / "images" / f"{name}.png", image)
         save_label_png(support / "masks" / f"{name}.png", label)
     tests = [*personal_scenes(world, PERSONAL_CLASS, "test_with", TEST_SCENES - 1, personal),
              *personal_scenes(world, PERSONAL_CLASS, "test_without", 1, personal)]
@@ -45,8 +45,3 @@ def write_segment_example(folder: Path, world_seed: int = 0) -> dict[str, int]:
         with atomic_target(Path(folder) / "images" / f"scene_{i}.jpg") as tmp:
             Image.fromarray(scene.image).save(tmp, format="JPEG", quality=95)
     return {"support": len(items), "images": len(tests), "classes": len(names)}
-
-
-def _save_rgb(path: Path, image: np.ndarray) -> None:
-    with atomic_target(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")

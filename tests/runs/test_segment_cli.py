@@ -151,3 +151,13 @@ def test_a_closed_vocabulary_method_is_refused_in_one_line(example, tmp_path, ca
     err = _error(capsys, ["--support", str(example / "support"), "--images", str(example / "images"),
                           "--out", str(tmp_path / "out"), "--method", "linear_patches"])
     assert "method 'linear_patches' is closed-vocabulary" in err
+
+
+def test_a_misspelt_option_fails_before_the_support_is_read(example, tmp_path, capsys):
+    # the support folder does not exist: the option's error comes first, so nothing was read
+    err = _error(capsys, ["--support", str(tmp_path / "absent"), "--images", str(example / "images"),
+                          "--out", str(tmp_path / "out"), "--method", "rns", "--option", "stepz=5"])
+    assert "unknown RNS option(s) ['stepz']" in err and "steps" in err
+    err = _error(capsys, ["--support", str(tmp_path / "absent"), "--images", str(example / "images"),
+                          "--out", str(tmp_path / "out"), "--method", "rns", "--option", "k=0"])
+    assert "k ≥ 1" in err
