@@ -24,17 +24,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=RNSConfig().steps)
     parser.add_argument("--classes", type=int, nargs="+", default=[21, 60, 150])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 32])
-    parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="each RNS figure is the fastest of this many runs (at most 15 s of runs each)")
+    parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4, one run")
     parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
     parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")
     args = parser.parse_args(argv)
     if args.short:
-        args.steps, args.classes, args.batches = 30, [21, 150], [1, 4]
+        args.steps, args.classes, args.batches, args.repeats = 30, [21, 150], [1, 4], 1
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     for device in devices:
-        print_rns_perf(args.classes, args.batches, args.steps, device)
+        print_rns_perf(args.classes, args.batches, args.steps, device, args.repeats)
         print()
     if not args.no_extraction:
         print_extraction_perf(window_batch=args.window_batch)
