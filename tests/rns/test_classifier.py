@@ -100,7 +100,9 @@ def test_predictions_do_not_depend_on_batching():
         assert torch.allclose(a.sum(1), torch.ones(len(a)))
 
 
-def test_bf16_products_move_the_weights_slightly_and_label_the_queries_as_float32_does():
+@pytest.mark.parametrize("slack", [0.0, 100.0], ids=["per_image_rows", "shared_table"])
+def test_bf16_products_move_the_weights_slightly_and_label_the_queries_as_float32_does(monkeypatch, slack):
+    monkeypatch.setattr(classifier, "SHARED_TABLE_SLACK", slack)
     problem = make_problem(2, test_images=2)
     bank = bank_of(problem).without_classes([1])
     exact = predict(problem.queries, bank, problem.text, RNSConfig(steps=60), seeds=[3, 4])
