@@ -76,6 +76,7 @@ class Stacked:
     shared: bool
     u_index: torch.Tensor | None  # (B·M,) shared only
     retrieved: int  # M
+    explicit: int  # E
     blocks: tuple[Block, ...]
     targets: torch.Tensor  # (B, N, K)
     scale: torch.Tensor  # (B, N, 1)
@@ -126,10 +127,10 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
     explicit = len(shared[0]) * images if shared else images * rows
     bases, remaps = [], []
     for b, (s, (mb, _, _, rfb)) in enumerate(zip(sets, layouts, strict=True)):
-        own = torch.arange(len(s.base), device=s.base.device)
         if shared:
             flat = shared[1][b] * images + b
         else:  # the image's explicit rows go to their section of the padded base
+            own = torch.arange(len(s.base), device=s.base.device)
             position = torch.where(own < mb, own, torch.where(own < mb + rfb, m + own - mb, m + rf + own - mb - rfb))
             flat = b * rows + position
             base = s.base.new_zeros(rows, s.base.shape[1])
@@ -167,6 +168,7 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
         shared=shared is not None,
         u_index=u_index,
         retrieved=m,
+        explicit=explicit,
         blocks=tuple(part[0] for part in blocks),
         targets=torch.cat([u_targets, *(part[1] for part in blocks)], dim=1),
         scale=torch.cat([u_scale, *(part[2] for part in blocks)], dim=1).unsqueeze(-1),
@@ -187,10 +189,10 @@ class _Buffers:
     """Every per-step tensor, allocated once: a fresh large temporary per op costs this loop as much
     as the op itself on CPU (allocation, first touch)."""
 
-    def __init__(self, st: Stacked, explicit: int, num_classes: int) -> None:
+    def __init__(self, st: Stacked, num_classes: int) -> None:
         new = st.rows.new_empty
-        self.table = new(explicit + st.derived_rows, num_classes)  # logits of every (explicit, derived) row
-        self.table_grad = new(explicit + st.derived_rows, num_classes)
+        self.table = new(st.explicit + st.derived_rows, num_classes)  # logits of every (explicit, derived) row
+        self.table_grad = new(st.explicit + st.derived_rows, num_classes)
         self.derived = new(len(st.derived_source), num_classes)
         self.logits = new(st.targets.shape)  # (B, N, K): every sample of every image
         self.grad = new(st.targets.shape)
@@ -205,15 +207,15 @@ def train_classifiers(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train one linear classifier per training set → W (B, K, D), b (B, K)."""
     st = _stack(sets, len(config.alphas))
-    images, num_classes, dim, retrieved = len(sets), st.targets.shape[-1], st.rows.shape[-1], st.retrieved
+    images, num_classes, dim = len(sets), st.targets.shape[-1], st.rows.shape[-1]
+    retrieved, explicit = st.retrieved, st.explicit
     weight = torch.stack([init_weights(num_classes, dim, s) for s in seeds]).to(st.rows)
     bias = torch.zeros(images, num_classes, device=st.rows.device, dtype=st.rows.dtype)
     weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
     optimizer = adamw([weight, bias], config)
     low = torch.bfloat16 if config.matmul_precision == "bf16" else None
     rows = st.rows.to(low) if low else st.rows  # the bf16 operand, cast once
-    explicit = images * rows.shape[0] if st.shared else images * rows.shape[1]
-    buf = _Buffers(st, explicit, num_classes)
+    buf = _Buffers(st, num_classes)
     explicit_logits, explicit_grad = buf.table[:explicit], buf.table_grad[:explicit]
     flat_weight, flat_grad = weight.view(-1, dim), weight.grad.view(-1, dim)
 

@@ -73,7 +73,7 @@ class OpenWorldSegmenter:
                backbone_options: Mapping[str, Any] | None = None) -> OpenWorldSegmenter:
         """From a registered backbone's config (``configs/backbone/<backbone>.yaml``: its options and
         extraction settings; ``backbone_options`` override the options)."""
-        _require_open_vocabulary(method)  # before a backbone loads
+        check_method(method, options)  # before a backbone loads
         path = CONFIG_DIR / "backbone" / f"{backbone}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in path.parent.glob("*.yaml"))
