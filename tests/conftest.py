@@ -21,3 +21,13 @@ def toy_data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     ensure_toy_dataset(root, TOY_SEED)
     return root
+
+
+@pytest.fixture
+def torch_threads():
+    """``torch_threads(n)`` sets torch's intra-op thread count for the test; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)

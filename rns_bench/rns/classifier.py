@@ -17,13 +17,16 @@ whole) multiply one shared table of the batch's distinct rows — one GEMM inste
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from torch.optim.adamw import adamw as adamw_update
 
+from rns_bench.core.threads import run_side_by_side
 from rns_bench.rns.config import RNSConfig
 from rns_bench.rns.training_set import TrainingSet
 
@@ -39,6 +42,17 @@ def init_weights(num_classes: int, dim: int, seed: int) -> torch.Tensor:
 # runs nearer the matmul peak than B small ones) when it is at most this much larger than the largest
 # image's own rows: each image then also multiplies the rows only the others use.
 SHARED_TABLE_SLACK = 1.25
+
+# On CPU the batch is split among the cores, each part trained by its own thread
+# (rns_bench.core.threads), when every part still multiplies W by this many rows × classes × dims
+# per step: shorter steps lose more to handing the GIL between threads than the cores gain
+# (K = 21, 2 cores: 8 images a part ≈ 5.4 M, 1.2× faster; 2 images ≈ 1.4 M, 0.7×).
+MIN_WORK_PER_THREAD = 4_000_000
+
+# The samples' logits are kept in rows padded to a multiple of this many classes (padding: logit −∞,
+# target 0, so softmax and gradient are 0 there): torch's CPU softmax over a last dim of 21 runs at
+# 3.3 ns an element, over 24 at 1.5 (one AVX2 vector is 8 floats).
+CLASS_COLUMNS_MULTIPLE = 8
 
 
 def _pad(t: torch.Tensor, length: int) -> torch.Tensor:
@@ -70,7 +84,8 @@ class Stacked:
     (R_u, D) the batch's distinct rows, which every image multiplies. Flat logit-table indices: image
     b's explicit row i at b·R + i (per image) or u·B + b (shared, u its table row); derived row j at
     E + b·R_d + j (E explicit rows in all). U samples are rows [0, M) of each image's own rows (per
-    image) or ``u_index`` (shared)."""
+    image) or ``u_index`` (shared). Shared tables whose derived rows are the same sums in every image
+    (a bank retrieved whole) derive them with one product, ``derivation``."""
 
     rows: torch.Tensor
     shared: bool
@@ -84,6 +99,7 @@ class Stacked:
     derived_target: torch.Tensor  # (E,) … flat derived rows (from 0: add E for the table)
     derived_coef: torch.Tensor  # (E, 1)
     derived_rows: int  # B·R_d
+    derivation: torch.Tensor | None  # shared, same in every image: (R_d, R_u), derived row j of image b at E + j·B + b
 
 
 def _layout(s: TrainingSet, alphas: int) -> tuple[int, int, int, int]:
@@ -119,12 +135,26 @@ def _shared_rows(sets: list[TrainingSet]) -> tuple[torch.Tensor, list[torch.Tens
     return table, positions
 
 
+def _shared_derivation(sets: list[TrainingSet], positions: list[torch.Tensor], table_rows: int) -> torch.Tensor | None:
+    """(R_d, R_u): derived row j = Σ_u derivation[j, u]·table[u] in every image, or None when the
+    images derive different rows."""
+    first, where = sets[0], positions[0][sets[0].derived_source]
+    for s, position in zip(sets[1:], positions[1:], strict=True):
+        if not (s.num_derived == first.num_derived and torch.equal(position[s.derived_source], where)
+                and torch.equal(s.derived_target, first.derived_target)
+                and torch.equal(s.derived_coef, first.derived_coef)):
+            return None
+    derivation = first.base.new_zeros(first.num_derived, table_rows)
+    return derivation.index_put_((first.derived_target, where), first.derived_coef, accumulate=True)
+
+
 def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
     layouts = [_layout(s, alphas) for s in sets]
     m, cf, cs, rf = (max(column) for column in zip(*layouts, strict=True))
     rows, derived_rows, images = m + rf + 2 * cs, max(s.num_derived for s in sets), len(sets)
     shared = _shared_rows(sets)
     explicit = len(shared[0]) * images if shared else images * rows
+    derivation = _shared_derivation(sets, shared[1], len(shared[0])) if shared and derived_rows else None
     bases, remaps = [], []
     for b, (s, (mb, _, _, rfb)) in enumerate(zip(sets, layouts, strict=True)):
         if shared:
@@ -136,7 +166,8 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
             base = s.base.new_zeros(rows, s.base.shape[1])
             base[position] = s.base
             bases.append(base)
-        derived = explicit + b * derived_rows + torch.arange(s.num_derived, device=s.base.device)
+        own = torch.arange(s.num_derived, device=s.base.device)
+        derived = explicit + (own * images + b if derivation is not None else b * derived_rows + own)
         remaps.append(torch.cat([flat, derived]))
 
     def block(spans: list[tuple[int, int]], width: int, offset: int) -> tuple[Block, torch.Tensor, torch.Tensor]:
@@ -175,14 +206,27 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
         derived_source=torch.cat([r[s.derived_source] for s, r in zip(sets, remaps, strict=True)]),
         derived_target=torch.cat([b * derived_rows + s.derived_target for b, s in enumerate(sets)]),
         derived_coef=torch.cat([s.derived_coef for s in sets]).unsqueeze(1),
-        derived_rows=images * derived_rows)
+        derived_rows=images * derived_rows,
+        derivation=derivation)
 
 
-def adamw(params: list[torch.Tensor], config: RNSConfig) -> torch.optim.AdamW:
-    """``torch.optim.AdamW`` with the spec's settings, on its fused kernel where the device has one."""
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas,
-                             fused=fused or None)
+class AdamW:
+    """``torch.optim.AdamW``'s update with the spec's settings, through torch's functional
+    ``torch.optim.adamw.adamw`` (its fused kernel where the device has one): the same arithmetic
+    without the Optimizer wrapper's per-step bookkeeping, ≈ 40 µs a step here."""
+
+    def __init__(self, params: list[torch.Tensor], config: RNSConfig) -> None:
+        self.params, self.grads = params, [p.grad for p in params]
+        self.exp_avgs = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
+        fused = all(p.device.type in ("cpu", "cuda") for p in params)
+        self.settings = dict(fused=fused or None, amsgrad=False, beta1=config.betas[0], beta2=config.betas[1],
+                             lr=config.lr, weight_decay=config.weight_decay, eps=1e-8, maximize=False)
+
+    def step(self) -> None:
+        adamw_update(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
+                     **self.settings)
 
 
 class _Buffers:
@@ -191,11 +235,17 @@ class _Buffers:
 
     def __init__(self, st: Stacked, num_classes: int) -> None:
         new = st.rows.new_empty
+        images, samples, _ = st.targets.shape
+        columns = -(-num_classes // CLASS_COLUMNS_MULTIPLE) * CLASS_COLUMNS_MULTIPLE
         self.table = new(st.explicit + st.derived_rows, num_classes)  # logits of every (explicit, derived) row
         self.table_grad = new(st.explicit + st.derived_rows, num_classes)
         self.derived = new(len(st.derived_source), num_classes)
-        self.logits = new(st.targets.shape)  # (B, N, K): every sample of every image
-        self.grad = new(st.targets.shape)
+        # (B, N, K′ ≥ K): every sample of every image; logits[..., K:] stay −∞
+        self.logits = torch.full((images, samples, columns), -math.inf, dtype=st.rows.dtype, device=st.rows.device)
+        self.grad = new(images, samples, columns)
+        self.scaled_targets = st.rows.new_zeros(images, samples, columns)  # − scale · y
+        torch.mul(st.targets, st.scale, out=self.scaled_targets[..., :num_classes]).neg_()
+        self.bias_grad = new(images, columns)
         self.u_rows = new(len(st.u_index), num_classes) if st.u_index is not None else None
         self.pairs = [(new(len(b.first), num_classes), new(len(b.second), num_classes)) for b in st.blocks]
         self.products = [new(b.coef.shape[:3] + (num_classes,)) for b in st.blocks]
@@ -205,14 +255,34 @@ class _Buffers:
 def train_classifiers(
     sets: list[TrainingSet], seeds: list[int], config: RNSConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train one linear classifier per training set → W (B, K, D), b (B, K)."""
+    """Train one linear classifier per training set → W (B, K, D), b (B, K); on CPU, parts of the
+    batch side by side on the cores (each image's classifier is trained alone either way)."""
+    with matmul_precision(config.matmul_precision):  # process-wide: set once, not by each thread
+        trained = run_side_by_side([lambda part=part: _train(sets[part], seeds[part], config) for part in _parts(sets)])
+    if len(trained) == 1:
+        return trained[0]
+    return torch.cat([w for w, _ in trained]), torch.cat([b for _, b in trained])
+
+
+def _parts(sets: list[TrainingSet]) -> list[slice]:
+    """Consecutive, balanced parts of the batch: one per core on CPU while each has
+    MIN_WORK_PER_THREAD; one part on other devices, which run the batch's ops on their own."""
+    if sets[0].base.device.type != "cpu":
+        return [slice(0, len(sets))]
+    work = sum(len(s.base) for s in sets) * sets[0].targets.shape[-1] * sets[0].base.shape[-1]
+    count = max(1, min(torch.get_num_threads(), len(sets), int(work // MIN_WORK_PER_THREAD)))
+    bounds = [round(i * len(sets) / count) for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
+def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tuple[torch.Tensor, torch.Tensor]:
     st = _stack(sets, len(config.alphas))
     images, num_classes, dim = len(sets), st.targets.shape[-1], st.rows.shape[-1]
     retrieved, explicit = st.retrieved, st.explicit
     weight = torch.stack([init_weights(num_classes, dim, s) for s in seeds]).to(st.rows)
     bias = torch.zeros(images, num_classes, device=st.rows.device, dtype=st.rows.dtype)
     weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
-    optimizer = adamw([weight, bias], config)
+    optimizer = AdamW([weight, bias], config)
     low = torch.bfloat16 if config.matmul_precision == "bf16" else None
     rows = st.rows.to(low) if low else st.rows  # the bf16 operand, cast once
     buf = _Buffers(st, num_classes)
@@ -239,12 +309,17 @@ def train_classifiers(
         torch.index_select(table, 0, source, out=buf.derived)
         into.index_add_(0, target, buf.derived.mul_(st.derived_coef))
 
-    with torch.no_grad(), matmul_precision(config.matmul_precision):
+    with torch.no_grad():
         for _ in range(config.steps):
             forward()
-            buf.table[explicit:].zero_()
-            derive(buf.table, st.derived_source, st.derived_target, buf.table[explicit:])
-            u = buf.logits[:, :retrieved]
+            if st.derivation is not None:
+                torch.mm(st.derivation, explicit_logits.view(len(st.rows), -1),
+                         out=buf.table[explicit:].view(len(st.derivation), -1))
+            else:
+                buf.table[explicit:].zero_()
+                derive(buf.table, st.derived_source, st.derived_target, buf.table[explicit:])
+            logits = buf.logits[..., :num_classes]
+            u = logits[:, :retrieved]
             if st.shared:
                 own_u = torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows).view(u.shape)
             else:
@@ -253,13 +328,15 @@ def train_classifiers(
             for part, (first, second) in zip(st.blocks, buf.pairs, strict=True):
                 torch.index_select(buf.table, 0, part.first, out=first)
                 torch.index_select(buf.table, 0, part.second, out=second)
-                out = buf.logits[:, part.offset:part.offset + part.width].view(part.coef.shape[:3] + (num_classes,))
+                out = logits[:, part.offset:part.offset + part.width].view(part.coef.shape[:3] + (num_classes,))
                 torch.addcmul(bias.view(images, 1, 1, -1), part.coef[..., :1],
                               first.view(images, -1, 1, num_classes), out=out)
                 out.addcmul_(part.coef[..., 1:], second.view(images, -1, 1, num_classes))
             # ∂/∂z of Σ scale · KL(y ‖ softmax(z)) is scale · (softmax(z) − y): targets sum to 1.
-            grad = torch.softmax(buf.logits, dim=-1, out=buf.grad).sub_(st.targets).mul_(st.scale)  # (B, N, K)
-            torch.sum(grad, 1, out=bias.grad)
+            torch.softmax(buf.logits, dim=-1, out=buf.grad)
+            torch.addcmul(buf.scaled_targets, buf.grad, st.scale, out=buf.grad)
+            bias.grad.copy_(torch.sum(buf.grad, 1, out=buf.bias_grad)[:, :num_classes])
+            grad = buf.grad[..., :num_classes]  # (B, N, K)
             buf.table_grad.zero_()
             if st.shared:
                 buf.table_grad.index_add_(0, st.u_index, grad[:, :retrieved].reshape(-1, num_classes))
@@ -271,7 +348,11 @@ def train_classifiers(
                     torch.mul(part.coef[..., column:column + 1], g, out=product)
                     torch.sum(product, 2, out=class_grad.view(images, -1, num_classes))
                     buf.table_grad.index_add_(0, index, class_grad)
-            derive(buf.table_grad, explicit + st.derived_target, st.derived_source, explicit_grad)
+            if st.derivation is not None:
+                explicit_grad.view(len(st.rows), -1).addmm_(st.derivation.T,
+                                                            buf.table_grad[explicit:].view(len(st.derivation), -1))
+            else:
+                derive(buf.table_grad, explicit + st.derived_target, st.derived_source, explicit_grad)
             backward()
             optimizer.step()
     return weight.detach(), bias.detach()

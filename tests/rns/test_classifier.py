@@ -70,6 +70,40 @@ def test_both_layouts_train_each_image_as_it_trains_alone(monkeypatch, slack):
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
 
 
+def test_a_batch_split_among_the_cores_trains_each_image_as_it_trains_alone(monkeypatch, torch_threads):
+    torch_threads(2)
+    problem = make_problem(5, test_images=5)
+    bank = bank_of(problem).without_classes([1])
+    config = RNSConfig(steps=40)
+    sets = training_sets(problem.queries, bank, TextSupport(problem.text, True), config, list(range(5)))
+    assert classifier._parts(sets) == [slice(0, 5)]  # tiny sets: too little work per thread to split
+    monkeypatch.setattr(classifier, "MIN_WORK_PER_THREAD", 1)
+    assert classifier._parts(sets) == [slice(0, 2), slice(2, 5)]
+    weight, bias = train_classifiers(sets, [7, 8, 9, 10, 11], config)
+    assert torch.get_num_threads() == 2
+    for i, s in enumerate(sets):
+        w, b = literal_training(s, 7 + i, config, problem.num_classes)
+        assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
+
+
+@pytest.mark.parametrize("seed, same_prototypes", [(0, True), (2, False)])
+def test_prototypes_every_image_derives_alike_are_derived_once_for_the_batch(monkeypatch, seed, same_prototypes):
+    """A shared table whose derived p_c are the same sums in every image derives them with one
+    (R_d, R_u) product; images retrieving different rows derive their own. Both train as literally."""
+    monkeypatch.setattr(classifier, "SHARED_TABLE_SLACK", 100.0)
+    problem = make_problem(seed, test_images=3)
+    config = RNSConfig(steps=40)
+    sets = training_sets(problem.queries, bank_of(problem), TextSupport(problem.text, True), config, [0, 1, 2])
+    st = classifier._stack(sets, 6)
+    assert st.shared and (st.derivation is not None) == same_prototypes
+    if same_prototypes:  # each row of the matrix: its prototype's unit-norm mean of the U rows
+        assert torch.allclose(st.derivation @ st.rows, sets[0].table()[len(sets[0].base):], atol=1e-6)
+    weight, bias = train_classifiers(sets, [3, 4, 5], config)
+    for i, s in enumerate(sets):
+        w, b = literal_training(s, 3 + i, config, problem.num_classes)
+        assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
+
+
 def test_the_shared_table_holds_each_distinct_row_once_and_only_when_it_pays():
     problem = make_problem(5, test_images=4)
     bank, text = bank_of(problem), TextSupport(problem.text, True)
