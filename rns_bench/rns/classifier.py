@@ -85,7 +85,7 @@ class Stacked:
     b's explicit row i at b·R + i (per image) or u·B + b (shared, u its table row); derived row j at
     E + b·R_d + j (E explicit rows in all). U samples are rows [0, M) of each image's own rows (per
     image) or ``u_index`` (shared). Shared tables whose derived rows are the same sums in every image
-    (a bank retrieved whole) derive them with one product, ``derivation``."""
+    (a bank retrieved whole) sum them for all images at once, ``derivation``."""
 
     rows: torch.Tensor
     shared: bool
@@ -99,7 +99,7 @@ class Stacked:
     derived_target: torch.Tensor  # (E,) … flat derived rows (from 0: add E for the table)
     derived_coef: torch.Tensor  # (E, 1)
     derived_rows: int  # B·R_d
-    derivation: torch.Tensor | None  # shared, same in every image: (R_d, R_u), derived row j of image b at E + j·B + b
+    derivation: Derivation | None  # shared, the same in every image: derived row j of image b at E + j·B + b
 
 
 def _layout(s: TrainingSet, alphas: int) -> tuple[int, int, int, int]:
@@ -135,17 +135,26 @@ def _shared_rows(sets: list[TrainingSet]) -> tuple[torch.Tensor, list[torch.Tens
     return table, positions
 
 
-def _shared_derivation(sets: list[TrainingSet], positions: list[torch.Tensor], table_rows: int) -> torch.Tensor | None:
-    """(R_d, R_u): derived row j = Σ_u derivation[j, u]·table[u] in every image, or None when the
-    images derive different rows."""
+@dataclass(frozen=True)
+class Derivation:
+    """Derived row target[e] += coef[e]·table[source[e]] in every image: the sums run on the table's
+    (rows, B·K) view, one row for all images, instead of image by image."""
+
+    source: torch.Tensor  # (E,) table rows
+    target: torch.Tensor  # (E,) derived rows
+    coef: torch.Tensor  # (E, 1)
+    rows: int  # R_d
+
+
+def _shared_derivation(sets: list[TrainingSet], positions: list[torch.Tensor]) -> Derivation | None:
+    """The images' common derivation, or None when they derive different rows."""
     first, where = sets[0], positions[0][sets[0].derived_source]
     for s, position in zip(sets[1:], positions[1:], strict=True):
         if not (s.num_derived == first.num_derived and torch.equal(position[s.derived_source], where)
                 and torch.equal(s.derived_target, first.derived_target)
                 and torch.equal(s.derived_coef, first.derived_coef)):
             return None
-    derivation = first.base.new_zeros(first.num_derived, table_rows)
-    return derivation.index_put_((first.derived_target, where), first.derived_coef, accumulate=True)
+    return Derivation(where, first.derived_target, first.derived_coef.unsqueeze(1), first.num_derived)
 
 
 def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
@@ -154,7 +163,7 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
     rows, derived_rows, images = m + rf + 2 * cs, max(s.num_derived for s in sets), len(sets)
     shared = _shared_rows(sets)
     explicit = len(shared[0]) * images if shared else images * rows
-    derivation = _shared_derivation(sets, shared[1], len(shared[0])) if shared and derived_rows else None
+    derivation = _shared_derivation(sets, shared[1]) if shared and derived_rows else None
     bases, remaps = [], []
     for b, (s, (mb, _, _, rfb)) in enumerate(zip(sets, layouts, strict=True)):
         if shared:
@@ -240,6 +249,7 @@ class _Buffers:
         self.table = new(st.explicit + st.derived_rows, num_classes)  # logits of every (explicit, derived) row
         self.table_grad = new(st.explicit + st.derived_rows, num_classes)
         self.derived = new(len(st.derived_source), num_classes)
+        self.wide = new(len(st.derivation.source), images * num_classes) if st.derivation is not None else None
         # (B, N, K′ ≥ K): every sample of every image; logits[..., K:] stay −∞
         self.logits = torch.full((images, samples, columns), -math.inf, dtype=st.rows.dtype, device=st.rows.device)
         self.grad = new(images, samples, columns)
@@ -313,8 +323,10 @@ def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tupl
         for _ in range(config.steps):
             forward()
             if st.derivation is not None:
-                torch.mm(st.derivation, explicit_logits.view(len(st.rows), -1),
-                         out=buf.table[explicit:].view(len(st.derivation), -1))
+                d = st.derivation
+                torch.index_select(explicit_logits.view(len(st.rows), -1), 0, d.source, out=buf.wide)
+                buf.table[explicit:].zero_()
+                buf.table[explicit:].view(d.rows, -1).index_add_(0, d.target, buf.wide.mul_(d.coef))
             else:
                 buf.table[explicit:].zero_()
                 derive(buf.table, st.derived_source, st.derived_target, buf.table[explicit:])
@@ -349,8 +361,9 @@ def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tupl
                     torch.sum(product, 2, out=class_grad.view(images, -1, num_classes))
                     buf.table_grad.index_add_(0, index, class_grad)
             if st.derivation is not None:
-                explicit_grad.view(len(st.rows), -1).addmm_(st.derivation.T,
-                                                            buf.table_grad[explicit:].view(len(st.derivation), -1))
+                d = st.derivation
+                torch.index_select(buf.table_grad[explicit:].view(d.rows, -1), 0, d.target, out=buf.wide)
+                explicit_grad.view(len(st.rows), -1).index_add_(0, d.source, buf.wide.mul_(d.coef))
             else:
                 derive(buf.table_grad, explicit + st.derived_target, st.derived_source, explicit_grad)
             backward()

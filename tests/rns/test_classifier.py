@@ -88,16 +88,18 @@ def test_a_batch_split_among_the_cores_trains_each_image_as_it_trains_alone(monk
 
 @pytest.mark.parametrize("seed, same_prototypes", [(0, True), (2, False)])
 def test_prototypes_every_image_derives_alike_are_derived_once_for_the_batch(monkeypatch, seed, same_prototypes):
-    """A shared table whose derived p_c are the same sums in every image derives them with one
-    (R_d, R_u) product; images retrieving different rows derive their own. Both train as literally."""
+    """A shared table whose derived p_c are the same sums in every image sums them for all images at
+    once; images retrieving different rows derive their own. Both train as literally."""
     monkeypatch.setattr(classifier, "SHARED_TABLE_SLACK", 100.0)
     problem = make_problem(seed, test_images=3)
     config = RNSConfig(steps=40)
     sets = training_sets(problem.queries, bank_of(problem), TextSupport(problem.text, True), config, [0, 1, 2])
     st = classifier._stack(sets, 6)
     assert st.shared and (st.derivation is not None) == same_prototypes
-    if same_prototypes:  # each row of the matrix: its prototype's unit-norm mean of the U rows
-        assert torch.allclose(st.derivation @ st.rows, sets[0].table()[len(sets[0].base):], atol=1e-6)
+    if same_prototypes:  # the sums give each image's prototypes from the table's rows
+        d = st.derivation
+        derived = st.rows.new_zeros(d.rows, st.rows.shape[1]).index_add_(0, d.target, d.coef * st.rows[d.source])
+        assert torch.allclose(derived, sets[0].table()[len(sets[0].base):], atol=1e-6)
     weight, bias = train_classifiers(sets, [3, 4, 5], config)
     for i, s in enumerate(sets):
         w, b = literal_training(s, 3 + i, config, problem.num_classes)
