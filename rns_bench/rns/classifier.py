@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch.optim.adamw import adamw as adamw_update
@@ -220,22 +221,56 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
 
 
 class AdamW:
-    """``torch.optim.AdamW``'s update with the spec's settings, through torch's functional
-    ``torch.optim.adamw.adamw`` (its fused kernel where the device has one): the same arithmetic
-    without the Optimizer wrapper's per-step bookkeeping, ≈ 40 µs a step here."""
+    """``torch.optim.AdamW``'s update with the spec's settings: torch's fused kernel called directly
+    where the device has one (the same call ``torch.optim.AdamW(fused=True)`` makes), else torch's
+    functional ``adamw``. The Optimizer's per-step Python (≈ 40 µs here) holds the GIL, which the
+    threads training parts of a batch side by side wait for: +11 % at K = 21, 32 images."""
 
     def __init__(self, params: list[torch.Tensor], config: RNSConfig) -> None:
         self.params, self.grads = params, [p.grad for p in params]
         self.exp_avgs = [torch.zeros_like(p) for p in params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
-        fused = all(p.device.type in ("cpu", "cuda") for p in params)
-        self.settings = dict(fused=fused or None, amsgrad=False, beta1=config.betas[0], beta2=config.betas[1],
-                             lr=config.lr, weight_decay=config.weight_decay, eps=1e-8, maximize=False)
+        self.fused = all(p.device.type in ("cpu", "cuda") for p in params)
+        self.settings = dict(amsgrad=False, beta1=config.betas[0], beta2=config.betas[1], lr=config.lr,
+                             weight_decay=config.weight_decay, eps=1e-8, maximize=False)
 
     def step(self) -> None:
-        adamw_update(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
-                     **self.settings)
+        if self.fused:
+            torch._foreach_add_(self.steps, 1)
+            torch._fused_adamw_(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
+                                **self.settings)
+        else:
+            adamw_update(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, **self.settings)
+
+
+class _BlockViews(NamedTuple):
+    """A block's tensors as its steps use them, made once."""
+
+    first_index: torch.Tensor
+    second_index: torch.Tensor
+    first_coef: torch.Tensor  # (B, C, A, 1)
+    second_coef: torch.Tensor
+    first: torch.Tensor  # (B·C, K) the first rows' logits, or the classes' gradient
+    second: torch.Tensor
+    first_rows: torch.Tensor  # (B, C, 1, K) views of them
+    second_rows: torch.Tensor
+    logits: torch.Tensor  # (B, C, A, K) the block's samples in the (B, N, K′) buffers
+    grad: torch.Tensor
+    product: torch.Tensor  # (B, C, A, K) scratch
+    class_grad: torch.Tensor  # (B·C, K)
+    class_grad_rows: torch.Tensor  # (B, C, K) view of it
+
+    @classmethod
+    def of(cls, part: Block, pair: tuple[torch.Tensor, torch.Tensor], product: torch.Tensor,
+           class_grad: torch.Tensor, logits: torch.Tensor, grad: torch.Tensor) -> _BlockViews:
+        images, num_classes = product.shape[0], product.shape[-1]
+        samples = slice(part.offset, part.offset + part.width)
+        first, second = pair
+        return cls(part.first, part.second, part.coef[..., :1], part.coef[..., 1:], first, second,
+                   first.view(images, -1, 1, num_classes), second.view(images, -1, 1, num_classes),
+                   logits[:, samples].view(product.shape), grad[:, samples].view(product.shape), product,
+                   class_grad, class_grad.view(images, -1, num_classes))
 
 
 class _Buffers:
@@ -299,85 +334,81 @@ def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tupl
     explicit_logits, explicit_grad = buf.table[:explicit], buf.table_grad[:explicit]
     flat_weight, flat_grad = weight.view(-1, dim), weight.grad.view(-1, dim)
 
-    def forward() -> None:
-        """The logits of every explicit row into the table, flat-table order."""
-        if st.shared:  # (R_u, B·K): row u, image b at u·B + b
-            _product(torch.mm, rows, flat_weight.T, explicit_logits.view(rows.shape[0], -1), low)
-        else:  # (B, R, K)
-            _product(torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes), low)
+    # Every view the steps use, made once (a view costs a Python call; the steps run 700 times).
+    table_rows = len(st.rows)
+    if st.shared:  # (R_u, B·K): row u, image b at u·B + b
+        products = ((torch.mm, rows, flat_weight.T, explicit_logits.view(table_rows, -1)),
+                    (torch.mm, explicit_grad.view(table_rows, -1).T, rows, flat_grad))
+    else:  # (B, R, K)
+        products = ((torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes)),
+                    (torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad))
+    derived_logits, derived_grad = buf.table[explicit:], buf.table_grad[explicit:]
+    d = st.derivation
+    if d is not None:  # one (rows, B·K) row for all images
+        wide_logits, wide_derived = explicit_logits.view(table_rows, -1), derived_logits.view(d.rows, -1)
+        wide_grad, wide_derived_grad = explicit_grad.view(table_rows, -1), derived_grad.view(d.rows, -1)
+    logits, grad = buf.logits[..., :num_classes], buf.grad[..., :num_classes]  # (B, N, K)
+    u_logits, u_grad = logits[:, :retrieved], grad[:, :retrieved]
+    if st.shared:
+        u_source = buf.u_rows.view(u_logits.shape)
+    else:
+        u_source = explicit_logits.view(images, -1, num_classes)[:, :retrieved]
+        u_target = explicit_grad.view(images, -1, num_classes)[:, :retrieved]
+    bias_rows, bias_block, bias_grad = bias.unsqueeze(1), bias.view(images, 1, 1, -1), buf.bias_grad[:, :num_classes]
+    blocks = [_BlockViews.of(part, pair, product, class_grad, logits, grad)
+              for part, pair, product, class_grad in zip(st.blocks, buf.pairs, buf.products, buf.class_grads,
+                                                         strict=True)]
 
-    def backward() -> None:
-        """∂L/∂W = (∂L/∂logits)ᵀ · rows, into weight.grad."""
-        if st.shared:
-            _product(torch.mm, explicit_grad.view(rows.shape[0], -1).T, rows, flat_grad, low)
+    def product(op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+        """out = op(a, b); with ``low`` (bf16) the operands are cast and the product is copied into the
+        float32 ``out``."""
+        if low:
+            out.copy_(op(a.to(low), b.to(low)))
         else:
-            _product(torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad, low)
-
-    def derive(table: torch.Tensor, source: torch.Tensor, target: torch.Tensor, into: torch.Tensor) -> None:
-        """into[target] += coef · table[source]: derived prototypes' logits from their U rows, or their
-        gradient back onto them."""
-        torch.index_select(table, 0, source, out=buf.derived)
-        into.index_add_(0, target, buf.derived.mul_(st.derived_coef))
+            op(a, b, out=out)
 
     with torch.no_grad():
         for _ in range(config.steps):
-            forward()
-            if st.derivation is not None:
-                d = st.derivation
-                torch.index_select(explicit_logits.view(len(st.rows), -1), 0, d.source, out=buf.wide)
-                buf.table[explicit:].zero_()
-                buf.table[explicit:].view(d.rows, -1).index_add_(0, d.target, buf.wide.mul_(d.coef))
+            product(*products[0])  # the logits of every explicit row, flat-table order
+            derived_logits.zero_()
+            if d is not None:
+                torch.index_select(wide_logits, 0, d.source, out=buf.wide)
+                wide_derived.index_add_(0, d.target, buf.wide.mul_(d.coef))
             else:
-                buf.table[explicit:].zero_()
-                derive(buf.table, st.derived_source, st.derived_target, buf.table[explicit:])
-            logits = buf.logits[..., :num_classes]
-            u = logits[:, :retrieved]
+                torch.index_select(buf.table, 0, st.derived_source, out=buf.derived)
+                derived_logits.index_add_(0, st.derived_target, buf.derived.mul_(st.derived_coef))
             if st.shared:
-                own_u = torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows).view(u.shape)
-            else:
-                own_u = explicit_logits.view(images, -1, num_classes)[:, :retrieved]
-            torch.add(own_u, bias.unsqueeze(1), out=u)
-            for part, (first, second) in zip(st.blocks, buf.pairs, strict=True):
-                torch.index_select(buf.table, 0, part.first, out=first)
-                torch.index_select(buf.table, 0, part.second, out=second)
-                out = logits[:, part.offset:part.offset + part.width].view(part.coef.shape[:3] + (num_classes,))
-                torch.addcmul(bias.view(images, 1, 1, -1), part.coef[..., :1],
-                              first.view(images, -1, 1, num_classes), out=out)
-                out.addcmul_(part.coef[..., 1:], second.view(images, -1, 1, num_classes))
+                torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows)
+            torch.add(u_source, bias_rows, out=u_logits)
+            for v in blocks:
+                torch.index_select(buf.table, 0, v.first_index, out=v.first)
+                torch.index_select(buf.table, 0, v.second_index, out=v.second)
+                torch.addcmul(bias_block, v.first_coef, v.first_rows, out=v.logits)
+                v.logits.addcmul_(v.second_coef, v.second_rows)
             # ∂/∂z of Σ scale · KL(y ‖ softmax(z)) is scale · (softmax(z) − y): targets sum to 1.
             torch.softmax(buf.logits, dim=-1, out=buf.grad)
             torch.addcmul(buf.scaled_targets, buf.grad, st.scale, out=buf.grad)
-            bias.grad.copy_(torch.sum(buf.grad, 1, out=buf.bias_grad)[:, :num_classes])
-            grad = buf.grad[..., :num_classes]  # (B, N, K)
+            torch.sum(buf.grad, 1, out=buf.bias_grad)
+            bias.grad.copy_(bias_grad)
             buf.table_grad.zero_()
             if st.shared:
-                buf.table_grad.index_add_(0, st.u_index, grad[:, :retrieved].reshape(-1, num_classes))
+                buf.table_grad.index_add_(0, st.u_index, u_grad.reshape(-1, num_classes))
             else:
-                explicit_grad.view(images, -1, num_classes)[:, :retrieved] = grad[:, :retrieved]
-            for part, product, class_grad in zip(st.blocks, buf.products, buf.class_grads, strict=True):
-                g = grad[:, part.offset:part.offset + part.width].view(product.shape)
-                for column, index in ((0, part.first), (1, part.second)):
-                    torch.mul(part.coef[..., column:column + 1], g, out=product)
-                    torch.sum(product, 2, out=class_grad.view(images, -1, num_classes))
-                    buf.table_grad.index_add_(0, index, class_grad)
-            if st.derivation is not None:
-                d = st.derivation
-                torch.index_select(buf.table_grad[explicit:].view(d.rows, -1), 0, d.target, out=buf.wide)
-                explicit_grad.view(len(st.rows), -1).index_add_(0, d.source, buf.wide.mul_(d.coef))
-            else:
-                derive(buf.table_grad, explicit + st.derived_target, st.derived_source, explicit_grad)
-            backward()
+                u_target.copy_(u_grad)
+            for v in blocks:
+                for coef, index in ((v.first_coef, v.first_index), (v.second_coef, v.second_index)):
+                    torch.mul(coef, v.grad, out=v.product)
+                    torch.sum(v.product, 2, out=v.class_grad_rows)
+                    buf.table_grad.index_add_(0, index, v.class_grad)
+            if d is not None:
+                torch.index_select(wide_derived_grad, 0, d.target, out=buf.wide)
+                wide_grad.index_add_(0, d.source, buf.wide.mul_(d.coef))
+            else:  # the derived rows' gradient back onto their U rows
+                torch.index_select(derived_grad, 0, st.derived_target, out=buf.derived)
+                explicit_grad.index_add_(0, st.derived_source, buf.derived.mul_(st.derived_coef))
+            product(*products[1])  # ∂L/∂W = (∂L/∂logits)ᵀ · rows, into weight.grad
             optimizer.step()
     return weight.detach(), bias.detach()
-
-
-def _product(op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, low: torch.dtype | None) -> None:
-    """out = op(a, b) (torch.mm / torch.bmm); with ``low`` (bf16) the operands are cast and the product is
-    copied into the float32 ``out``."""
-    if low:
-        out.copy_(op(a.to(low), b.to(low)))
-    else:
-        op(a, b, out=out)
 
 
 @contextmanager

@@ -160,3 +160,26 @@ def test_tf32_is_scoped_to_the_training_and_an_unknown_precision_is_refused():
         assert "matmul_precision" in str(error) and "bf16" in str(error)
     else:
         raise AssertionError("fp8 was accepted")
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused_kernel", "functional"])
+def test_the_update_is_torch_optim_adamw_with_the_spec_settings(fused):
+    config = RNSConfig()
+    torch.manual_seed(0)
+    ours = [torch.randn(3, 4, 8), torch.randn(3, 4)]
+    theirs = [p.clone().requires_grad_() for p in ours]
+    start = [p.clone() for p in ours]
+    for p in ours:
+        p.grad = torch.empty_like(p)
+    update = classifier.AdamW(ours, config)
+    update.fused = fused
+    reference = torch.optim.AdamW(theirs, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
+    for _ in range(12):
+        grads = [torch.randn_like(p) for p in ours]
+        for p, q, g in zip(ours, theirs, grads, strict=True):
+            p.grad.copy_(g)
+            q.grad = g.clone()
+        update.step()
+        reference.step()
+    for p, q, p0 in zip(ours, theirs, start, strict=True):
+        assert torch.allclose(p, q.detach(), atol=1e-6) and (p - p0).abs().max() > 1e-2
