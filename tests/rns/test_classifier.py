@@ -81,6 +81,8 @@ def test_a_batch_split_among_the_cores_trains_each_image_as_it_trains_alone(monk
     assert classifier._parts(sets) == [slice(0, 2), slice(2, 5)]
     weight, bias = train_classifiers(sets, [7, 8, 9, 10, 11], config)
     assert torch.get_num_threads() == 2
+    with torch.inference_mode():  # as Lightning predicts: the worker threads are outside that mode
+        assert torch.equal(train_classifiers(sets, [7, 8, 9, 10, 11], config)[0], weight)
     for i, s in enumerate(sets):
         w, b = literal_training(s, 7 + i, config, problem.num_classes)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
