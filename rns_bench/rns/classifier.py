@@ -13,6 +13,7 @@ is written out, ∂/∂z_n = scale_n · (softmax(z_n) − y_n) (targets sum to 1
 base rows, so ∂/∂W = Gᵀ · base; the update is torch's own fused AdamW kernel where the device has one.
 Images whose rows are mostly the same (bank rows, text, prototypes: a small bank, or one retrieved
 whole) multiply one shared table of the batch's distinct rows — one GEMM instead of B small ones.
+On CPU, parts of the batch train side by side, one thread and one core each (rns_bench.core.threads).
 """
 
 from __future__ import annotations
