@@ -63,3 +63,82 @@ def test_instance_map_has_no_overflow_above_255_regions():
         masks[i].view(-1)[i] = True  # 300 one-pixel masks
     region = paint_instance_map(masks)
     assert len(region.unique()) == 301 and region.dtype == torch.long
+
+
+def _reference_paint(masks: torch.Tensor) -> torch.Tensor:
+    """The literal loop of rns spec §6: paint by stable ascending area, then torch.unique's inverse."""
+    num_masks, height, width = masks.shape
+    region = torch.full((height, width), num_masks, dtype=torch.long)
+    for index in torch.argsort(masks.flatten(1).sum(1), stable=True).tolist():
+        region[masks[index]] = index
+    _, dense = torch.unique(region, return_inverse=True)
+    return dense
+
+
+def _random_masks(generator: torch.Generator, num_masks: int, height: int, width: int) -> torch.Tensor:
+    """Boxes, noise, empty and full masks and exact duplicates (ties in area)."""
+    masks = torch.zeros(num_masks, height, width, dtype=torch.bool)
+    for i in range(num_masks):
+        kind = int(torch.randint(0, 6, (1,), generator=generator))
+        if kind <= 1:  # a box
+            top, left = (int(torch.randint(0, n, (1,), generator=generator)) for n in (height, width))
+            box_h, box_w = (int(torch.randint(1, n + 1, (1,), generator=generator)) for n in (height, width))
+            masks[i, top:top + box_h, left:left + box_w] = True
+        elif kind == 2:  # scattered pixels
+            masks[i] = torch.rand(height, width, generator=generator) < 0.3
+        elif kind == 3:
+            pass  # empty
+        elif kind == 4:
+            masks[i] = True  # full cover
+        elif i > 0:  # a copy of an earlier mask: same area, the later index is painted last
+            masks[i] = masks[int(torch.randint(0, i, (1,), generator=generator))]
+    return masks
+
+
+def test_instance_map_by_hand():
+    masks = torch.zeros(4, 3, 4, dtype=torch.bool)
+    masks[0, 0:2, 0:2] = True  # area 4: painted last
+    masks[1, 0, 2:4] = True  # area 2
+    masks[2, 0:2, 3] = True  # area 2, ties with mask 1 and comes after it in the stable order: wins (0, 3)
+    masks[3, 0, 0] = True  # area 1: painted first, fully overwritten by mask 0, so no region
+    # region by mask index: [[0, 0, 1, 2], [0, 0, -, 2], [-, -, -, -]] with - uncovered (last id)
+    expected = torch.tensor([[0, 0, 1, 2],
+                             [0, 0, 3, 2],
+                             [3, 3, 3, 3]])
+    region = paint_instance_map(masks)
+    assert region.dtype == torch.long and torch.equal(region, expected)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_instance_map_matches_the_reference_loop(seed):
+    generator = torch.Generator().manual_seed(seed)
+    num_masks = [0, 1, 2, 3, 7, 20, 60][seed % 7]
+    height, width = (int(torch.randint(1, 24, (1,), generator=generator)) for _ in range(2))
+    masks = _random_masks(generator, num_masks, height, width)
+    region = paint_instance_map(masks)
+    assert region.dtype == torch.long and torch.equal(region, _reference_paint(masks))
+
+
+def test_instance_map_edge_cases_match_the_reference_loop():
+    cases = [torch.zeros(0, 5, 6, dtype=torch.bool),  # no mask: one region
+             torch.zeros(3, 5, 6, dtype=torch.bool),  # only empty masks
+             torch.ones(3, 5, 6, dtype=torch.bool),  # identical full covers: the last index wins
+             torch.zeros(2, 0, 4, dtype=torch.bool),  # no pixel
+             torch.eye(6, dtype=torch.bool).view(6, 2, 3)]  # one pixel each: all tie
+    for masks in cases:
+        region = paint_instance_map(masks)
+        assert region.shape == masks.shape[1:] and torch.equal(region, _reference_paint(masks))
+
+
+def test_instance_map_matches_the_reference_in_tiles_and_on_strided_input(monkeypatch):
+    import rns_bench.ops.pooling as pooling
+
+    generator = torch.Generator().manual_seed(7)
+    masks = _random_masks(generator, 300, 64, 80)
+    expected = _reference_paint(masks)
+    assert torch.equal(paint_instance_map(masks), expected)  # larger case, default tiles
+    for budget in (1, 300 * 2 * 7, 300 * 2 * 80 * 3):  # one pixel, 7 pixels of a row, 3 rows (int16 priorities)
+        monkeypatch.setattr(pooling, "PAINT_CHUNK_BYTES", budget)
+        assert torch.equal(paint_instance_map(masks), expected)
+    transposed = masks.transpose(1, 2)  # not contiguous
+    assert torch.equal(paint_instance_map(transposed), _reference_paint(transposed.contiguous()))

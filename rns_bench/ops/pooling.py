@@ -6,6 +6,7 @@ The same pooling builds support-bank rows (labels = classes) and region queries
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,16 +59,58 @@ def present_labels(label_map: torch.Tensor) -> torch.Tensor:
     return values[values != IGNORE_INDEX]
 
 
+# Bytes of mask priorities held at once by paint_instance_map: bounds memory whatever M × H × W
+# (2 MB keeps each tile in cache between the multiply and the max).
+PAINT_CHUNK_BYTES = 1 << 21
+
+
 def paint_instance_map(masks: torch.Tensor) -> torch.Tensor:
     """(M, H, W) bool masks → (H, W) long region map (rns spec §6).
 
-    Masks are painted by ascending area, so larger masks overwrite smaller ones; pixels
-    covered by no mask form one extra region. Region ids are then renumbered densely
-    0..R-1 (int64, so no overflow at 255 regions as in the released code).
+    Masks are painted by ascending area (stable order), so larger masks overwrite smaller ones;
+    pixels covered by no mask form one extra region. Region ids are then renumbered densely
+    0..R-1 in the order of (mask index, uncovered last), as ``torch.unique(return_inverse=True)``
+    would (int64, so no overflow at 255 regions as in the released code).
+
+    Vectorised: a pixel goes to the covering mask painted last, i.e. the max over masks of its
+    paint priority (position in the stable ascending-area order + 1) where covered, 0 where not.
+    The max is taken a tile of pixels at a time, so memory stays near ``PAINT_CHUNK_BYTES``.
     """
     num_masks, height, width = masks.shape
-    region = torch.full((height, width), num_masks, dtype=torch.long)
-    for index in torch.argsort(masks.flatten(1).sum(1), stable=True).tolist():
-        region[masks[index]] = index
-    _, dense = torch.unique(region, return_inverse=True)
-    return dense
+    masks = masks.bool()
+    if num_masks == 0:
+        return torch.zeros((height, width), dtype=torch.long, device=masks.device)
+    areas = _mask_areas(masks)
+    paint_order = torch.argsort(areas, stable=True)
+    priority_dtype = torch.int16 if num_masks < 2**15 else torch.int32
+    priority = torch.empty(num_masks, dtype=priority_dtype, device=masks.device)
+    priority[paint_order] = torch.arange(1, num_masks + 1, device=masks.device).to(priority_dtype)
+    # priority 0 (no cover) → the extra id num_masks; priority p → the mask painted p-th
+    mask_of_priority = torch.cat([paint_order.new_tensor([num_masks]), paint_order])
+    region = torch.empty((height, width), dtype=torch.long, device=masks.device)
+    # tiles of whole rows, or of part of one row when M is so large that one row exceeds the budget
+    per_pixel = num_masks * priority.element_size()
+    rows = max(1, PAINT_CHUNK_BYTES // (per_pixel * max(1, width)))
+    cols = width if rows > 1 else max(1, PAINT_CHUNK_BYTES // per_pixel)
+    for top in range(0, height, rows):
+        for left in range(0, width, cols):
+            tile = masks[:, top:top + rows, left:left + cols].view(torch.uint8)
+            # (M, rows, cols) priority where covered, else 0; uint8 (a view of bool) × int: torch's fast CPU path
+            winner = torch.mul(tile, priority.view(-1, 1, 1)).amax(dim=0)
+            region[top:top + rows, left:left + cols] = mask_of_priority[winner.long()]
+    return _dense_ids(region, num_masks + 1)
+
+
+def _mask_areas(masks: torch.Tensor) -> torch.Tensor:
+    """(M, H, W) bool → (M,) int64 pixel counts. On CPU one numpy count per mask: torch's batched bool
+    sum is ~50x slower there and its per-mask ``count_nonzero`` ~6x."""
+    if masks.device.type != "cpu":
+        return masks.flatten(1).sum(1)
+    return torch.tensor([np.count_nonzero(mask) for mask in masks.numpy()], dtype=torch.long)
+
+
+def _dense_ids(ids: torch.Tensor, bound: int) -> torch.Tensor:
+    """Values in 0..bound-1 → their rank among the values present (= torch.unique's inverse, in O(N))."""
+    present = torch.zeros(bound, dtype=torch.bool, device=ids.device)
+    present[ids.flatten()] = True
+    return (torch.cumsum(present, dim=0) - 1)[ids]
