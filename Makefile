@@ -16,7 +16,7 @@ export HF_HOME ?= $(CURDIR)/.tmp/hf
 NAME ?=
 DATASETS ?=
 
-.PHONY: setup bench experiment report test test-all lint perf clean-results
+.PHONY: setup bench experiment report test test-all lint perf perf-scale plan clean-results
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ experiment: setup
 	$(PY) -m rns_bench.bench --multirun experiment=$(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
 	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
 
+# What an experiment will do (runs, evaluations, images to extract, cache GB, RAM, GPU-hours), nothing spent.
+plan: setup
+	$(PY) -m rns_bench.cli.plan $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
+
 report: setup
 	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
 
@@ -57,6 +61,10 @@ lint: setup
 
 perf: setup
 	$(PY) -m rns_bench.bench.perf $(ARGS)
+
+# How cost and memory grow with the data: bank build time, a sweep's peak RSS over 500 vs 2,000 test images.
+perf-scale: setup
+	$(PY) -m rns_bench.bench.scale_perf $(ARGS)
 
 clean-results:
 	rm -rf results

@@ -11,13 +11,14 @@ A sweep then finds every feature on disk. Which images:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from rns_bench.core.errors import ConfigError
+from rns_bench.data.label_reader import SegmentationReader
 from rns_bench.data.sampling import sample_pool
 from rns_bench.features.store import ExtractionReport, FeatureStore
 from rns_bench.runs.config import sweep_seeds
@@ -61,17 +62,17 @@ def extract_features(cfg: DictConfig, request: ExtractRequest,
         raise ConfigError("extract writes the on-disk feature cache: set cache_dir (configs/bench.yaml), not null")
     validate_config(cfg, overrides)  # every key and value, before any work
     context = build_context(cfg)
-    jobs: dict[str, tuple[FeatureStore, list[str], Callable]] = {}
+    jobs: dict[str, tuple[FeatureStore, list[str], SegmentationReader]] = {}
     if request.split in ("test", "both"):
-        jobs["test"] = (context.test_store, context.test_ids, context.reader.read_image)
+        jobs["test"] = (context.test_store, context.test_ids, context.reader)
     if request.split in ("support", "both"):
         jobs["support"] = (context.support_store, support_image_ids(cfg, context, request.support_images),
-                           context.support_reader.read_image)
+                           context.support_reader)
     reports = {}
-    for split, (store, image_ids, read_image) in jobs.items():
+    for split, (store, image_ids, reader) in jobs.items():
         desc = f"{split} features ({store.settings.label()})"
         with tqdm(total=len(image_ids), desc=desc, unit="image") as progress:
-            reports[split] = store.precompute(image_ids, read_image, progress)
+            reports[split] = store.precompute(image_ids, reader.read_image, progress, reader.image_digest)
         print(format_report(split, reports[split], store))
     return reports
 

@@ -82,7 +82,7 @@ def time_pipeline(backbone: torch.nn.Module, name: str, settings: ExtractionSett
             cv2.imwrite(str(folder / f"{index}.jpg"), image)
         load = lambda image_id: decode_image(folder / f"{image_id}.jpg")  # noqa: E731
         ids = [str(index) for index in range(count + 1)]
-        key = FeatureKey.create("perf", "1", name, {}, settings)
+        key = FeatureKey.create(name, {}, settings)
         store = FeatureStore(backbone, FeatureCache(folder / "cache", key), settings, image_batch=image_batch,
                              window_batch=window_batch, **store_options)
         store.precompute(ids[:1], load)

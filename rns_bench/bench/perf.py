@@ -3,7 +3,8 @@
 RNS test-time training against the released per-image loop, measured in one run
 (``rns_bench.bench.rns_perf``: K = 21, 60, 150, D = 512, 1024 queries; one image and batched),
 with the fraction of the measured matmul peak; dense feature extraction (sliding windows,
-protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.bench.extraction_perf``.
+protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.bench.extraction_perf``; painting
+region maps and the region cache's size (``region_perf``). How costs grow with the data: ``make perf-scale``.
 ``--short`` is CI's mode: fewer steps, shapes and images, the same figures printed, nothing
 asserted on time.
 """
@@ -15,6 +16,7 @@ import argparse
 import torch
 
 from rns_bench.bench.extraction_perf import print_extraction_perf, print_pipeline_perf
+from rns_bench.bench.region_perf import print_region_perf
 from rns_bench.bench.rns_perf import print_rns_perf
 from rns_bench.rns import RNSConfig
 
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         # --short: one store batch per backbone (the overlap starts at the second batch; the figure is printed)
         print_pipeline_perf(window_batch=args.window_batch,
                             images={"toy_vlm": 2, "clip_tiny": 8} if args.short else None)
+    print()
+    print_region_perf(args.short)  # painting instance maps; the region cache's bytes per entry
 
 
 if __name__ == "__main__":

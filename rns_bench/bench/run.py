@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -14,24 +15,39 @@ from tqdm.auto import tqdm
 
 from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.core.errors import ConfigError
+from rns_bench.methods import load_methods
 from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
 from rns_bench.runs.evaluate import PlannedRun, make_trainer, plan_run, run_one
-from rns_bench.runs.fingerprint import config_fingerprint
+from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
 from rns_bench.runs.key import RunKey
-from rns_bench.runs.records import has_record, read_records, retire_unusable_records
+from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
+from rns_bench.runs.shared_evaluation import SharedEvaluations, record_from_shared_evaluation
 from rns_bench.runs.shared_extraction import extract_sweep_features, sweep_images
 from rns_bench.runs.tuned import best_params_path, has_current_params
 from rns_bench.tuning.run import describe, search_spaces, storage_url, tune_one
 from rns_bench.tuning.study import check_storage
 
 
-def run_sweep(cfg: DictConfig) -> str:
-    """Run every (row, shots, seed) without a record of its current fingerprint; return the leaderboard."""
+@dataclass
+class SweepStats:
+    """What one sweep did: runs evaluated, runs whose record came from a shared evaluation (zero-shot),
+    test labels decoded, and the context it used."""
+
+    evaluated: int = 0
+    from_shared_evaluation: int = 0
+    label_decodes: int = 0
+    context: DatasetContext | None = None
+
+
+def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
+    """Run every (row, shots, seed) without a record of its current fingerprint; return the leaderboard
+    (``stats``, when given, is filled in)."""
     validate_config(cfg, command_line_overrides())  # every key and value, before any work
+    stats = stats if stats is not None else SweepStats()
     rows = method_rows(cfg)
-    context = build_context(cfg)
+    context = stats.context = build_context(cfg)
     protocol = sweep_protocol(cfg)
     results_dir = Path(cfg.results_dir)
     # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
@@ -53,7 +69,9 @@ def run_sweep(cfg: DictConfig) -> str:
         jobs = sweep_images(cfg, context, [plan.key for plan in todo], [plan.row.method for plan in todo])
         extract_sweep_features(cfg, context, jobs, lambda: make_trainer(cfg, []))
     done = {plan.key: plan for plan in plans if plan not in todo}
-    finished = 0
+    finished, registry = 0, load_methods()
+    # support-free rows (zero-shot) are evaluated once per text setting; earlier sweeps' evaluations count
+    shared = SharedEvaluations(read_records(results_dir, context.spec.key, cfg.backbone.name, protocol))
     try:
         progress = tqdm(todo, desc="runs", unit="run")
         for plan in progress:
@@ -66,16 +84,30 @@ def run_sweep(cfg: DictConfig) -> str:
             plan = plan_run(cfg, context, plan.row, plan.key)
             done[plan.key] = plan
             if not has_record(plan.record_path(results_dir), plan.fingerprint):
-                run_one(cfg, context, plan)
+                evaluated_once = not registry.get(plan.row.method).reads_support
+                evaluation = evaluation_fingerprint(plan.identity) if evaluated_once else None
+                if evaluated_once and shared.has(evaluation):
+                    if _is_main_process():
+                        record = record_from_shared_evaluation(cfg, context, plan, shared.source_of(evaluation))
+                        write_record(plan.record_path(results_dir), record)
+                    stats.from_shared_evaluation += 1
+                else:
+                    record = run_one(cfg, context, plan)
+                    stats.evaluated += 1
+                    if evaluated_once:
+                        shared.add(evaluation, record)
             finished += 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: {finished} of the {len(todo)} runs to do finished this time (records under "
               f"{results_dir / context.spec.key / cfg.backbone.name / protocol}); run the same command again to "
               "resume: finished runs are skipped, the interrupted one starts over", file=sys.stderr)
         raise
+    stats.label_decodes = context.label_decodes
     print(f"features extracted by this sweep: {context.test_store.extracted} test, "
           f"{context.support_store.extracted} support images (all else from "
-          f"{cfg.cache_dir or 'memory'}; finetune rows extract their own, uncached)")
+          f"{cfg.cache_dir or 'memory'}; finetune rows extract their own, uncached); {stats.evaluated} runs "
+          f"evaluated, {stats.from_shared_evaluation} recorded from a shared evaluation (zero-shot reads no "
+          f"support); test labels decoded: {context.label_decodes}")
     if not _is_main_process():
         return ""  # DDP workers evaluated their share; rank 0 writes records and the leaderboard
     records = read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)

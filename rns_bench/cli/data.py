@@ -90,7 +90,7 @@ def _presence_function(spec: DatasetSpec, reader, cache: str, short_side: int | 
     """Pool ids → presence rows: through the on-disk index under ``cache``, or in memory only for 'none'."""
     root = None if cache.lower() == "none" else Path(cache)
     index = PresenceIndex(root, PresenceKey.for_dataset(spec, short_side), len(spec.class_names()))
-    return lambda pool: index.rows(pool, reader.read_label)
+    return lambda pool: index.rows(pool, reader.read_label, reader.label_digest)
 
 
 def run_verify(args: argparse.Namespace) -> int:

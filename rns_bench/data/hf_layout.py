@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rns_bench.core.errors import InputError
+from rns_bench.core.file_digests import sha256_bytes
 from rns_bench.data.label_reader import (
     DEFAULT_FIX,
     TRANSPOSING_ORIENTATIONS,
@@ -108,6 +109,7 @@ class HFReader(SegmentationReader):
         self._splits: dict[str, Any] = {}
         self._ids: dict[str, list[str]] = {}  # split → ids in row order
         self._rows: dict[str, tuple[str, int]] = {}  # image id → (split, row)
+        self._digests: dict[tuple[str, str], str] = {}  # (image id, column) → sha256 of the cell
 
     def require_root(self) -> None:
         if self.source.kind != "hub" and not self.root.exists():
@@ -127,6 +129,18 @@ class HFReader(SegmentationReader):
 
     def files_hint(self) -> str:
         return f"Every row needs its {self.source.image_column!r} and {self.source.label_column!r} cells"
+
+    def image_digest(self, image_id: str) -> str:
+        return self._cell_digest(image_id, self.source.image_column)
+
+    def label_digest(self, image_id: str) -> str:
+        return self._cell_digest(image_id, self.source.label_column)
+
+    def _cell_digest(self, image_id: str, column: str) -> str:
+        """sha256 of a cell's encoded bytes (the dataset's arrow files hold no per-image files), once per reader."""
+        if (image_id, column) not in self._digests:
+            self._digests[image_id, column] = sha256_bytes(self._cell(image_id, column))
+        return self._digests[image_id, column]
 
     def read_image(self, image_id: str) -> np.ndarray:
         data = self._cell(image_id, self.source.image_column)

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from rns_bench.core.errors import InputError
+from rns_bench.core.file_digests import FileDigests, sha256_bytes
 from rns_bench.core.labels import IGNORE_INDEX
 
 EXIF_ORIENTATION = 0x0112
@@ -53,6 +54,8 @@ class SegmentationReader(ABC):
         self.num_classes = num_classes
         self.reduce_zero_label = reduce_zero_label
         self.fix = fix
+        # sha256 of file contents, by (path, size, mtime); a run shares an on-disk table (use_file_digests).
+        self.file_digests = FileDigests()
 
     @abstractmethod
     def image_ids(self, split: str) -> list[str]:
@@ -69,6 +72,25 @@ class SegmentationReader(ABC):
     def files_hint(self) -> str:
         """One sentence on where images and labels belong, for missing-file errors."""
         return "Every image needs its label file"
+
+    def use_file_digests(self, digests: FileDigests) -> None:
+        """Remember content digests in ``digests`` (e.g. an on-disk table shared by every job)."""
+        self.file_digests = digests
+
+    def image_digest(self, image_id: str) -> str:
+        """sha256 of the image file's bytes: what features and region maps are keyed by."""
+        return self.file_digests.of(self._existing(self.image_path(image_id), "image"))
+
+    def label_digest(self, image_id: str) -> str:
+        """sha256 of the label file's bytes: what presence rows are keyed by."""
+        return self.file_digests.of(self._existing(self.label_path(image_id), "label"))
+
+    def contents_sha256(self, image_ids: Sequence[str]) -> str:
+        """One sha256 of ``image_ids`` with their image and label contents, in order: the data identity of
+        a test split or a support split (records are keyed by it, so changed files re-run what they touch)."""
+        lines = "\n".join(f"{i} {self.image_digest(i)} {self.label_digest(i)}" for i in image_ids)
+        self.file_digests.flush()
+        return sha256_bytes(lines.encode())
 
     def read_image(self, image_id: str) -> np.ndarray:
         """(H, W, 3) uint8 RGB, decoded as the release does (:func:`decode_image`)."""

@@ -3,12 +3,14 @@
 Presence -- "class c has at least one pixel in the support-resized label map" -- is the slow
 part of drawing a support split (one label read and resize per pool image, 5000 per seed).
 It depends only on the dataset's label files, its class list and the support short side, not
-on the seed or the shots, so one index serves every split of a dataset:
+on the seed or the shots, so one index serves every split of a dataset. Rows are named by the
+label file's content digest (``SegmentationReader.label_digest``), so a relabelled file gets its
+row computed again, and another copy of the dataset shares the rows of identical files:
 
     <root>/<dataset>/<key digest>.safetensors
-        tensor  "presence"   (N, K) bool, one row per image id
+        tensor  "presence"   (N, K) bool, one row per label
         metadata "key"       the canonical JSON of the PresenceKey (checked on load)
-        metadata "image_ids" JSON list of the N ids, row order
+        metadata "image_ids" JSON list of the N row names (label digests), row order
 
 Rows are added as pools need them (COCO's 118k-image train split draws a different 5000-image
 pool per seed) and written back every ``checkpoint_every`` images, so an interrupted
@@ -38,10 +40,11 @@ from rns_bench.ops.resize import PIXEL_PIPELINE, rescale_size, resize_label
 
 # Bump when the way presence is computed changes (resize rule, ignore handling): old entries
 # then simply stop matching.
-PRESENCE_FORMAT = "presence-v2"  # v2: OpenCV nearest resize (v1 used PIL's)
+PRESENCE_FORMAT = "presence-v3"  # v3: rows named by label content (v2: by image id)
 CHECKPOINT_EVERY = 1000
 
 ReadLabel = Callable[[str], np.ndarray]
+RowName = Callable[[str], str]  # image id → its row's name: the label's content digest
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,17 @@ class PresenceIndex:
             return None
         return self.root / self.key.dataset / f"{self.key.digest}.safetensors"
 
-    def rows(self, image_ids: Sequence[str], read_label: ReadLabel) -> np.ndarray:
-        """(P, K) bool presence of ``image_ids``: from memory, else the file, else computed and stored."""
-        if any(i not in self._rows for i in image_ids):
+    def rows(self, image_ids: Sequence[str], read_label: ReadLabel, row_name: RowName | None = None) -> np.ndarray:
+        """(P, K) bool presence of ``image_ids``: from memory, else the file, else computed and stored.
+        ``row_name(id)`` names an image's row (``reader.label_digest``); default the id (labels made in memory)."""
+        names = [row_name(i) for i in image_ids] if row_name is not None else list(image_ids)
+        if any(n not in self._rows for n in names):
             self._rows.update(self.read())
-        missing = list(dict.fromkeys(i for i in image_ids if i not in self._rows))
+        missing = list(dict.fromkeys((n, i) for n, i in zip(names, image_ids, strict=True) if n not in self._rows))
         pending: dict[str, np.ndarray] = {}
-        for image_id in tqdm(missing, desc="class presence", unit="image", leave=False, disable=not missing,
-                             delay=1.0):
-            pending[image_id] = presence_row(read_label, image_id, self.num_classes, self.key.short_side)
+        for name, image_id in tqdm(missing, desc="class presence", unit="image", leave=False, disable=not missing,
+                                   delay=1.0):
+            pending[name] = presence_row(read_label, image_id, self.num_classes, self.key.short_side)
             if len(pending) == self.checkpoint_every:
                 self._store(pending)  # an interrupted computation keeps what it did
                 pending = {}
@@ -126,7 +131,7 @@ class PresenceIndex:
             self._store(pending)
         if not image_ids:
             return np.zeros((0, self.num_classes), dtype=bool)
-        return np.stack([self._rows[i] for i in image_ids])
+        return np.stack([self._rows[n] for n in names])
 
     def read(self) -> dict[str, np.ndarray]:
         """Every row stored on disk ({} when there is no entry; an unreadable one is reported and ignored)."""

@@ -1,19 +1,23 @@
-"""On-disk feature cache: one safetensors file per (dataset, image, backbone, extraction setting).
+"""On-disk feature cache: one safetensors file per (image content, backbone, extraction setting).
 
-Keyed by everything that changes the features (``FeatureKey``: dataset and its data version,
-backbone name and options, short side, windows, storage dtype, cache format) and nothing else
-(not the method, shots or seed), so a sweep extracts each image once; test and support
-features have different settings and so different keys (features.md "Feature cache").
+Keyed by everything that changes the features (``FeatureKey``: backbone name and options, short
+side, windows, storage dtype, the autocast dtype of the extraction, cache format) and nothing else
+(not the dataset, the method, shots or seed); entries are named by the sha256 of the image file's
+bytes (``SegmentationReader.image_digest``), so a sweep extracts each image once, datasets that
+share images (voc / voc20, context / context59, coco_object / coco_stuff) share entries, and a
+changed or replaced image file is extracted again. Test and support features have different
+settings and so different keys (features.md "Feature cache").
 
-    <root>/<dataset>/<backbone>-<key digest>/key.json                the key, for humans
-    <root>/<dataset>/<backbone>-<key digest>/<image id>.safetensors  features (h, w, D), resized_hw (2,)
-                                                                     metadata: the key JSON and the image id
+    <root>/<backbone>-<key digest>/key.json                       the key, for humans
+    <root>/<backbone>-<key digest>/<content>.safetensors      features (h, w, D), resized_hw (2,)
+                                                                  metadata: the key JSON and the entry name
 
 Every write goes to a temporary file in the same folder, renamed onto the entry with
 ``os.replace`` (atomic on POSIX): a reader or a concurrent writer sees the old entry, the new
 one or none, never a partial one, and a killed writer leaves only its ``.*.tmp`` file, which
 loads ignore and the next writer removes. Nothing is ever unpickled; an unreadable or
-mismatching entry is reported and recomputed.
+mismatching entry is reported and recomputed. Caches of the layout before (``<root>/<dataset>/...``,
+format ``dense-v3``) are not read: delete those folders to free their space.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +41,12 @@ from rns_bench.features.settings import ExtractionSettings
 from rns_bench.ops.resize import PIXEL_PIPELINE
 
 # Bump when the stored layout or the way features are computed changes: old entries then stop matching.
-CACHE_FORMAT = "dense-v3"  # v3: images decoded and resized with OpenCV (PIXEL_PIPELINE)
+CACHE_FORMAT = "dense-v4"  # v4: entries named by image content (v3: by dataset and image id)
 # Backbone options that say where to run or where to find files, not what to compute: not part of the key.
 RUNTIME_OPTIONS = frozenset({"device", "hf_cache_dir"})
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+# The dtype the backbone runs in under torch.autocast while extracting ("none": its own, float32).
+AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def settings_key(settings: dict) -> str:
@@ -53,28 +59,27 @@ def settings_key(settings: dict) -> str:
 class FeatureKey:
     """Everything a cached feature map depends on; a change in any field selects another folder."""
 
-    dataset: str
-    data_version: str
     backbone: str
     backbone_options: str  # canonical JSON of the options minus RUNTIME_OPTIONS
     settings: ExtractionSettings
     storage_dtype: str = "float32"
+    autocast: str = "none"  # AUTOCAST_DTYPES: bf16-mixed features differ from float32 ones (~6e-3)
     format: str = CACHE_FORMAT
     pixel_pipeline: str = PIXEL_PIPELINE
 
     @classmethod
-    def create(cls, dataset: str, data_version: str, backbone: str, backbone_options: dict[str, Any],
-               settings: ExtractionSettings, storage_dtype: str = "float32") -> FeatureKey:
+    def create(cls, backbone: str, backbone_options: dict[str, Any], settings: ExtractionSettings,
+               storage_dtype: str = "float32", autocast: str = "none") -> FeatureKey:
         if storage_dtype not in STORAGE_DTYPES:
             raise ConfigError(f"feature cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {storage_dtype!r}")
+        check_autocast(autocast)
         options = {k: v for k, v in (backbone_options or {}).items() if k not in RUNTIME_OPTIONS}
-        return cls(dataset, data_version, backbone, json.dumps(options, sort_keys=True, default=str),
-                   settings, storage_dtype)
+        return cls(backbone, json.dumps(options, sort_keys=True, default=str), settings, storage_dtype, autocast)
 
     def to_json(self) -> str:
-        fields = {"dataset": self.dataset, "data_version": self.data_version, "backbone": self.backbone,
+        fields = {"backbone": self.backbone,
                   "backbone_options": json.loads(self.backbone_options), "settings": self.settings.describe(),
-                  "storage_dtype": self.storage_dtype, "format": self.format,
+                  "storage_dtype": self.storage_dtype, "autocast": self.autocast, "format": self.format,
                   "pixel_pipeline": self.pixel_pipeline}
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
@@ -84,17 +89,25 @@ class FeatureKey:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
+def check_autocast(autocast: str) -> None:
+    if autocast not in AUTOCAST_DTYPES:
+        raise ConfigError(f"extraction autocast must be one of {', '.join(AUTOCAST_DTYPES)}, got {autocast!r}")
+
+
 class FeatureCache:
-    """The entries of one ``FeatureKey`` under ``root`` (see the module docstring for the layout)."""
+    """The entries of one ``FeatureKey`` under ``root`` (see the module docstring for the layout).
+
+    Entries are named by the caller: the image's content digest in a sweep, any unique name elsewhere."""
 
     def __init__(self, root: Path, key: FeatureKey):
         self.key = key
-        self.dir = Path(root) / key.dataset / f"{key.backbone}-{key.digest}"
+        self.dir = Path(root) / f"{key.backbone}-{key.digest}"
         self._key_json = key.to_json()
         self._dtype = STORAGE_DTYPES[key.storage_dtype]
         self._ready = False
 
     def path(self, image_id: str) -> Path:
+        """The entry of ``image_id`` (a content digest in a sweep)."""
         return self.dir / f"{image_id.replace('/', '__')}.safetensors"
 
     def has(self, image_id: str) -> bool:
@@ -157,14 +170,16 @@ class FeatureCache:
         self._ready = True
 
 
-def not_in_memory_or_cache(image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None) -> list[str]:
-    """Fill ``memory`` from ``cache`` (anything with ``load(id) -> value | None``) and return the
-    ids, distinct and in order, that neither holds: those still to compute."""
+def not_in_memory_or_cache(image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None,
+                           entry_name: Callable[[str], str] | None = None) -> list[str]:
+    """Fill ``memory`` from ``cache`` (anything with ``load(name) -> value | None``; ``entry_name(id)``
+    names an id's entry, default the id) and return the ids, distinct and in order, that neither holds:
+    those still to compute."""
     missing = []
     for image_id in dict.fromkeys(image_ids):
         if image_id in memory:
             continue
-        cached = cache.load(image_id) if cache is not None else None
+        cached = cache.load(entry_name(image_id) if entry_name else image_id) if cache is not None else None
         if cached is None:
             missing.append(image_id)
         else:

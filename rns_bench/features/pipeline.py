@@ -39,12 +39,12 @@ class PreparedImage:
     resized_hw: tuple[int, int]
 
 
-def loader_workers(option: int | str, device: torch.device) -> int:
-    """Worker processes for ``extraction.loader_workers`` (an int >= 0, or ``auto``) on ``device``."""
+def loader_workers(option: int | str, device: torch.device, key: str = "extraction.loader_workers") -> int:
+    """Worker processes for the option ``key`` (an int >= 0, or ``auto``) on ``device``."""
     if option == "auto":
         return 0 if device.type == "cpu" else max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
     if isinstance(option, bool) or not isinstance(option, int) or option < 0:
-        raise ConfigError(f"extraction.loader_workers={option!r}: use an integer >= 0 or 'auto'")
+        raise ConfigError(f"{key}={option!r}: use an integer >= 0 or 'auto'")
     return option
 
 

@@ -50,6 +50,9 @@ class SegMethod(L.LightningModule):
     # (the finetune baselines) set this; the runner then calls :meth:`adapt_encoder` and
     # extracts the run's support and test features with the encoder it returns.
     needs_support_images: bool = False
+    # Methods whose prediction reads no support image (zero-shot: text only) set this False: a sweep then
+    # evaluates them once for every shots and seed of one text setting (rns_bench.runs.shared_evaluation).
+    reads_support: bool = True
     # Methods that predict from the support and text as they are (no training on the class list)
     # can grow, shrink and rename their vocabulary at run time; closed-vocabulary ones (a trained
     # classifier head) set this False and refuse class changes.
@@ -76,6 +79,12 @@ class SegMethod(L.LightningModule):
         self.prediction_dir: Path | None = None
         self.save_predictions = 0
         self.saved_predictions: dict[str, str] = {}
+        # A long run's partial confusion matrix (rns_bench.runs.run_checkpoint): written every
+        # ``checkpoint.every`` images; ``resume_from`` (matrix, images) starts the metric from a saved one.
+        self.checkpoint: Any = None
+        self.resume_from: tuple[torch.Tensor, int] | None = None
+        self.images_counted = 0
+        self._checkpointed = 0
 
     # ------------------------------------------------------------------ support
     @property
@@ -230,8 +239,10 @@ class SegMethod(L.LightningModule):
     def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
         if self.bank is None:
             raise InputError(f"method {self.name!r} has no support; call attach_support first")
-        for item in batch:  # one guard for every method (zero-shot included), before any of them reads
-            check_features(item["features"], f"test features of image {item['image_id']!r}")
+        # one guard for every method (zero-shot included), before any of them reads; one host sync a batch
+        if not bool(torch.stack([torch.isfinite(item["features"]).all() for item in batch]).all()):
+            for item in batch:
+                check_features(item["features"], f"test features of image {item['image_id']!r}")
         queries = [self.queries_of(item) for item in batch]
         with timed(self.seconds, "method"):  # GPU-synchronised: the prediction's own cost
             probs = self.predict_probs(queries, [item["image_id"] for item in batch])
@@ -243,9 +254,18 @@ class SegMethod(L.LightningModule):
                 path = self.prediction_dir / f"{item['image_id'].replace('/', '__')}.png"
                 save_palette_png(path, label_map.cpu().numpy())
                 self.saved_predictions[item["image_id"]] = str(path)
+        self.images_counted += len(batch)
+        if self.checkpoint is not None and self.images_counted - self._checkpointed >= self.checkpoint.every:
+            self.checkpoint.save(self.metric.confmat, self.images_counted)  # at a batch boundary: resumable
+            self._checkpointed = self.images_counted
 
     def on_test_epoch_start(self) -> None:
         self.seconds, self.timed_images = {}, 0
+        self.images_counted = self._checkpointed = 0
+        if self.resume_from is not None:  # the images before were counted by a run that was killed
+            confmat, images = self.resume_from
+            self.metric.confmat += confmat.to(self.metric.confmat.device)
+            self.images_counted = self._checkpointed = images
 
     def seconds_per_image(self) -> dict[str, float | None]:
         """Seconds per test image of the last test, per part ("method"; RNS adds "training_set",
@@ -260,12 +280,8 @@ class SegMethod(L.LightningModule):
             "aAcc": float(computed["aAcc"]),
             "per_class_IoU": {n: _finite_or_none(v) for n, v in zip(self.class_names, iou.tolist(), strict=True)},
         }
-        if self.bank is not None and not bool(self.bank.supported.all()):
-            supported = torch.nonzero(self.bank.supported).squeeze(1).tolist()
-            unsupported = torch.nonzero(~self.bank.supported).squeeze(1).tolist()
-            # null, not NaN, when none of a subset's classes is in the test images (a short test_limit)
-            results["mIoU_supported"] = _finite_or_none(subset_miou(iou / 100.0, supported))
-            results["mIoU_unsupported"] = _finite_or_none(subset_miou(iou / 100.0, unsupported))
+        if self.bank is not None:
+            results.update(support_subset_metrics(iou, self.bank.supported))
         self.log("test/mIoU", results["mIoU"], rank_zero_only=True)
         self.log("test/aAcc", results["aAcc"], rank_zero_only=True)
         self.results = results
@@ -273,6 +289,18 @@ class SegMethod(L.LightningModule):
 
     def configure_optimizers(self) -> None:  # evaluation-only methods train nothing in fit
         return None
+
+
+def support_subset_metrics(iou: torch.Tensor, supported: torch.Tensor) -> dict[str, float | None]:
+    """mIoU over the classes with and without visual support (partial settings, paper Table 3) from (K,)
+    per-class IoU × 100 and (K,) bool ``supported``; {} when every class has support."""
+    if bool(supported.all()):
+        return {}
+    with_images = torch.nonzero(supported).squeeze(1).tolist()
+    without = torch.nonzero(~supported).squeeze(1).tolist()
+    # null, not NaN, when none of a subset's classes is in the test images (a short test_limit)
+    return {"mIoU_supported": _finite_or_none(subset_miou(iou / 100.0, with_images)),
+            "mIoU_unsupported": _finite_or_none(subset_miou(iou / 100.0, without))}
 
 
 def _without_label(label: torch.Tensor, index: int) -> torch.Tensor:

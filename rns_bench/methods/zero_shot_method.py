@@ -16,6 +16,7 @@ from rns_bench.support.text import TextSupport
 @METHODS.register("zero_shot")
 class ZeroShot(SegMethod):
     name = "zero_shot"
+    reads_support = False  # text only: one evaluation serves every shots and seed
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

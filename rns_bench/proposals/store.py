@@ -52,10 +52,16 @@ class RegionStore:
         return per_image(self.seconds.get("proposals"), self.proposed)
 
     def get(self, image_ids: Sequence[str], load_resized_image: Callable[[str], np.ndarray],
-            desc: str = "test regions") -> list[torch.Tensor]:
+            desc: str = "test regions", entry_name: Callable[[str], str] | None = None,
+            keep: bool = True) -> list[torch.Tensor]:
         """The (H_r, W_r) int32 region maps of ``image_ids``; ``load_resized_image(id)`` gives the
-        (H_r, W_r, 3) uint8 resized test image (see :func:`resized_image_loader`)."""
-        missing = not_in_memory_or_cache(image_ids, self._memory, self.cache)
+        (H_r, W_r, 3) uint8 resized test image (see :func:`resized_image_loader`). ``entry_name(id)``
+        names an id's cache entry (its image's content digest; default the id); ``keep=False`` reads
+        cached maps without keeping them in memory (a run's working set stays one batch)."""
+        name = entry_name or (lambda image_id: image_id)
+        memory = (self._memory if keep or self.cache is None
+                  else {i: self._memory[i] for i in image_ids if i in self._memory})
+        missing = not_in_memory_or_cache(image_ids, memory, self.cache, name)
         for image_id in tqdm(missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image",
                              disable=not missing, leave=False):
             image = load_resized_image(image_id)
@@ -63,6 +69,6 @@ class RegionStore:
                 regions = self.proposer.propose(image)
             self.proposed += 1
             if self.cache is not None:
-                self.cache.save(image_id, regions)
-            self._memory[image_id] = regions
-        return [self._memory[i] for i in image_ids]
+                self.cache.save(name(image_id), regions)
+            memory[image_id] = regions
+        return [memory[i] for i in image_ids]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -25,6 +26,7 @@ import rns_bench.toy  # noqa: F401  (registers the toy dataset and backbone ever
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError, RNSBenchError
+from rns_bench.core.file_digests import FileDigests
 from rns_bench.data.datasets import DatasetSpec, resolve_data_root
 from rns_bench.data.declared import dataset_spec
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
@@ -40,6 +42,10 @@ from rns_bench.proposals.store import RegionStore, resized_image_loader
 from rns_bench.runs.config import spec_for_key
 from rns_bench.runs.fingerprint import data_identity, plain
 from rns_bench.support.bank import SupportBank
+
+FILE_DIGESTS_NAME = "file-digests.sqlite"
+REGIONS_BY_CONTENT = "by-image-content"  # the region cache's folder for entries named by image content
+PREPARE_CHUNK = 16  # region maps proposed / checked at a time before a run streams them
 
 
 @dataclass
@@ -62,7 +68,12 @@ class DatasetContext:
     presence_cache_dir: Path | None = None
     region_store: RegionStore | None = None  # region mode: proposals of the test images (rns spec §6)
     support_spec: DatasetSpec | None = None  # the dataset support is drawn from; None: ``spec`` itself
+    file_digests: FileDigests | None = None  # content digests of the data files (None: this context's own)
     _last_adapted: DatasetContext | None = field(default=None, init=False, repr=False, compare=False)
+    _support_identities: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _test_labels: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    label_decodes: int = field(default=0, init=False, repr=False, compare=False)
+    _last_bank: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.test_store is not None and self.test_store.backbone is not self.support_store.backbone:
@@ -76,6 +87,10 @@ class DatasetContext:
         self.reader = self.spec.make_reader(self.data_root)
         self.support_reader = (self.reader if self.support_spec is self.spec
                                else self.support_spec.make_reader(self.data_root))
+        if self.file_digests is None:
+            self.file_digests = FileDigests()
+        for reader in dict.fromkeys([self.reader, self.support_reader]):
+            reader.use_file_digests(self.file_digests)
         key = PresenceKey.for_dataset(self.support_spec, self.support_store.short_side)
         self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
 
@@ -104,20 +119,36 @@ class DatasetContext:
         new code says ``support_store``)."""
         return self.support_store
 
-    def test_features(self, image_ids: Sequence[str] | None = None) -> list[DenseFeatures]:
-        """Dense features of ``image_ids`` (default: every id of ``test_ids``) under the test settings, in order."""
+    def test_features(self, image_ids: Sequence[str] | None = None, keep: bool = True) -> list[DenseFeatures]:
+        """Dense features of ``image_ids`` (default: every id of ``test_ids``) under the test settings, in order
+        (``keep=False``: read from the disk cache without keeping them, see ``FeatureStore.get``)."""
         if self.test_store is None:
             raise InputError("this DatasetContext has no test_store: build it with one to evaluate test images")
         ids = self.test_ids if image_ids is None else list(image_ids)
-        return self.test_store.get(ids, self.reader.read_image, desc="test features")
+        return self.test_store.get(ids, self.reader.read_image, desc="test features",
+                                   entry_name=self.reader.image_digest, keep=keep)
 
-    def test_regions(self, image_ids: Sequence[str] | None = None) -> list[torch.Tensor] | None:
+    def test_regions(self, image_ids: Sequence[str] | None = None, keep: bool = True) -> list[torch.Tensor] | None:
         """(H_r, W_r) region maps of ``image_ids`` (default: ``test_ids``) at the resized test resolution,
         or None (patch mode)."""
         if self.region_store is None:
             return None
         loader = resized_image_loader(self.reader.read_image, self.test_store.short_side)
-        return self.region_store.get(self.test_ids if image_ids is None else list(image_ids), loader)
+        return self.region_store.get(self.test_ids if image_ids is None else list(image_ids), loader,
+                                     entry_name=self.reader.image_digest, keep=keep)
+
+    @property
+    def streams_test_items(self) -> bool:
+        """Whether runs read test features one batch at a time from the disk cache (bounded memory) instead
+        of holding the split's (no cache: computed once, kept)."""
+        return self.test_store is not None and self.test_store.cache is not None
+
+    def prepare_test_items(self, image_ids: Sequence[str]) -> None:
+        """Extract (and, in region mode, propose) into the disk caches what ``image_ids`` miss, keeping nothing."""
+        self.test_store.precompute(list(image_ids), self.reader.read_image, entry_name=self.reader.image_digest)
+        if self.region_store is not None:
+            for start in range(0, len(image_ids), PREPARE_CHUNK):
+                self.test_regions(image_ids[start:start + PREPARE_CHUNK], keep=False)
 
     @property
     def class_names(self) -> list[str]:
@@ -145,7 +176,9 @@ class DatasetContext:
     def _presence_of(self, pool: list[str]) -> np.ndarray:
         """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with
         ``presence_cache_dir``, for every later run too)."""
-        return self._presence_index.rows(pool, self.support_reader.read_label)
+        rows = self._presence_index.rows(pool, self.support_reader.read_label, self.support_reader.label_digest)
+        self.file_digests.flush()
+        return rows
 
     @cached_property
     def test_ids(self) -> list[str]:
@@ -154,22 +187,57 @@ class DatasetContext:
 
     @cached_property
     def data_identity(self) -> dict[str, Any]:
-        """What of the data a run's number depends on (``runs.fingerprint.data_identity``), once per context."""
-        identity = data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids)
+        """What of the data a run's number depends on (``runs.fingerprint.data_identity``: the test images
+        and their labels by content), once per context."""
+        identity = data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids,
+                                 self.reader.contents_sha256(self.test_ids))
         if self.cross_dataset:  # records name both datasets; in-domain identities stay as they were
             identity["support_dataset"] = {"dataset": self.support_spec.key,
                                            "data_version": self.support_spec.data_version}
         return identity
+
+    def support_identity(self, shots: int, seed: int) -> dict[str, Any]:
+        """The support split of (shots, seed) by content: its image ids with their image and label digests.
+        A relabelled pool file changes it when it moves the split (through presence) or is in it."""
+        split = self.support_split(shots, seed)
+        key = (split.sha256, shots, seed)
+        if key not in self._support_identities:
+            self._support_identities[key] = {"split_sha256": split.sha256,
+                                             "contents_sha256": self.support_reader.contents_sha256(split.image_ids)}
+        return self._support_identities[key]
 
     @cached_property
     def text_features(self) -> torch.Tensor:
         with torch.no_grad():
             return self.backbone.encode_text(self.class_names).float().cpu()
 
+    def test_label(self, image_id: str) -> np.ndarray:
+        """(H, W) uint8 label of a test image (read-only), decoded and checked once per context: every run of a
+        job reads the same labels (K < 255 classes + ignore fit a byte). ``label_decodes`` counts the decodes."""
+        stored = self._test_labels.get(image_id)
+        if stored is None:
+            label = self.reader.read_label(image_id)
+            self.label_decodes += 1
+            # kept zlib-compressed (label maps shrink 20-100×): memory stays flat in the number of test images
+            self._test_labels[image_id] = stored = (label.shape, zlib.compress(label.tobytes(), 1))
+        shape, data = stored
+        return np.frombuffer(zlib.decompress(data), dtype=np.uint8).reshape(shape)
+
     def build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
+        """The bank of ``support_ids``, built once for the rows of one support set (they run one after
+        another): methods read it and never grow it in place (``without_classes`` and friends copy)."""
+        if self._last_bank is not None and self._last_bank[0] == tuple(support_ids):
+            return self._last_bank[1]
+        self._last_bank = None  # one bank in memory at a time
+        bank = self._build_bank(tuple(support_ids))
+        self._last_bank = (tuple(support_ids), bank)
+        return bank
+
+    def _build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
         backbone = self.backbone
         bank = SupportBank(len(self.class_names), backbone.dim)
-        dense = self.support_store.get(list(support_ids), self.support_reader.read_image, desc="support features")
+        dense = self.support_store.get(list(support_ids), self.support_reader.read_image, desc="support features",
+                                       entry_name=self.support_reader.image_digest, keep=False)
         for image_id, features in zip(support_ids, dense, strict=True):
             label = resize_label(self.support_reader.read_label(image_id), features.resized_hw)
             bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)),
@@ -188,12 +256,19 @@ def build_context(cfg: DictConfig) -> DatasetContext:
     backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
     with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
         backbone = build_backbone(cfg.backbone.name, **backbone_options)
-    stores = build_feature_stores(cfg, spec, backbone, support_spec)  # support and test settings differ (§3)
+    stores = build_feature_stores(cfg, backbone)  # support and test settings differ (§3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
     return DatasetContext(spec, data_root, stores["support"], stores["test"],
                           test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
                           region_store=build_region_store(cfg, spec, stores["test"].short_side),
-                          support_spec=support_spec)
+                          support_spec=support_spec, file_digests=file_digests_of(cfg))
+
+
+def file_digests_of(cfg: DictConfig) -> FileDigests:
+    """Content digests of data files, kept on disk beside the presence index (else the feature cache) so
+    each file is read in full once per machine; in memory when neither is configured."""
+    folder = cfg.get("presence_cache_dir") or cfg.get("cache_dir")
+    return FileDigests(Path(folder) / FILE_DIGESTS_NAME if folder else None)
 
 
 def support_dataset_spec(cfg: DictConfig, spec: DatasetSpec, data_root: Path) -> DatasetSpec:
@@ -250,6 +325,7 @@ def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int 
     proposer_options = OmegaConf.to_container(cfg.proposer.options, resolve=True) or {}
     with weights_loading(f"proposer {cfg.proposer.name}", proposer_options, "proposer.options"):
         proposer = build_proposer(cfg.proposer.name, **proposer_options)
-    cache = (RegionCache(Path(cfg.region_cache_dir), spec.key, proposer, test_short_side, spec.data_version)
+    # entries named by image content (reader.image_digest): datasets sharing images share region maps
+    cache = (RegionCache(Path(cfg.region_cache_dir), REGIONS_BY_CONTENT, proposer, test_short_side)
              if cfg.get("region_cache_dir") else None)
     return RegionStore(proposer, cache)

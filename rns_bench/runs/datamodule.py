@@ -16,40 +16,57 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from rns_bench.data.sampling import SupportSplit
+from rns_bench.features.dense import device_of
 from rns_bench.runs.context import DatasetContext
 from rns_bench.support.bank import SupportBank
 
 
 class _TestItems(torch.utils.data.Dataset):
-    """The test split as items, holding the features (and regions) of ``share`` only: under DDP a
-    rank loads — and, for what is not cached, computes — its own images, not every rank all of them."""
+    """The test split as items of the images of ``share`` only: under DDP a rank loads — and, for what
+    is not cached, computes — its own images, not every rank all of them. With a disk cache the items
+    are read one at a time (memory: one batch, whatever the split's size); without one the share's
+    features are computed once and held."""
 
     def __init__(self, context: DatasetContext, share: Sequence[int]):
         self.context = context
         ids = [context.test_ids[i] for i in share]
-        self.dense = dict(zip(ids, context.test_features(ids), strict=True))
-        regions = context.test_regions(ids)
-        self.regions = dict(zip(ids, regions, strict=True)) if regions is not None else None
+        self.streamed = context.streams_test_items
+        self.dense, self.regions = None, None
+        if self.streamed:
+            context.prepare_test_items(ids)
+            for image_id in ids:  # decoded here, once per job: loader workers only read the kept copies
+                context.test_label(image_id)
+        else:
+            self.dense = dict(zip(ids, context.test_features(ids), strict=True))
+            regions = context.test_regions(ids)
+            self.regions = dict(zip(ids, regions, strict=True)) if regions is not None else None
 
     def __len__(self) -> int:
         return len(self.context.test_ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image_id = self.context.test_ids[index]
-        label = self.context.reader.read_label(image_id)
-        dense = self.dense[image_id]
+        label = self.context.test_label(image_id)  # decoded once per job, not once per run
+        if self.streamed:
+            (dense,) = self.context.test_features([image_id], keep=False)
+            regions = self.context.test_regions([image_id], keep=False)
+            regions = regions[0] if regions is not None else None
+        else:
+            dense = self.dense[image_id]
+            regions = self.regions[image_id] if self.regions is not None else None
         return {"image_id": image_id, "features": dense.features, "resized_hw": dense.resized_hw,
-                "label": torch.from_numpy(label.astype(np.int64)),
-                "regions": self.regions[image_id] if self.regions is not None else None}
+                "label": torch.from_numpy(label.astype(np.int64)), "regions": regions}
 
 
 class FewShotDataModule(L.LightningDataModule):
     """Support split (shots, seed) + test split of one dataset, as features."""
 
-    def __init__(self, context: DatasetContext, shots: int, seed: int, batch_size: int = 16):
+    def __init__(self, context: DatasetContext, shots: int, seed: int, batch_size: int = 16, loader_workers: int = 0):
         super().__init__()
         self.context, self.shots, self.seed, self.batch_size = context, shots, seed, batch_size
+        self.loader_workers = loader_workers  # processes reading streamed test items ahead (GPU backbones)
         self.split: SupportSplit | None = None
+        self.skip_images = 0  # of this process's share, counted by a killed run (resumed from its checkpoint)
 
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:
@@ -60,13 +77,15 @@ class FewShotDataModule(L.LightningDataModule):
         return self.context.build_bank(self.split.image_ids)
 
     def test_dataloader(self) -> DataLoader:
-        every = range(len(self.context.test_ids))
-        sampler, share = None, every
+        share = list(range(len(self.context.test_ids)))
         if self.trainer is not None and self.trainer.world_size > 1:
             # Each process evaluates a disjoint share; unlike DistributedSampler nothing is
             # repeated to even the shares out, so no image is counted twice in the metric.
-            sampler = UnrepeatedDistributedSampler(every, num_replicas=self.trainer.world_size,
-                                                   rank=self.trainer.global_rank, shuffle=False)
-            share = list(sampler)
+            share = list(UnrepeatedDistributedSampler(share, num_replicas=self.trainer.world_size,
+                                                      rank=self.trainer.global_rank, shuffle=False))
+        share = share[self.skip_images:]  # whole batches: the rest are batched as in an uninterrupted run
         items = _TestItems(self.context, share)
-        return DataLoader(items, batch_size=self.batch_size, sampler=sampler, collate_fn=list, num_workers=0)
+        workers = self.loader_workers if items.streamed else 0  # held items are already in this process
+        pin = workers > 0 and device_of(self.context.backbone).type == "cuda"
+        return DataLoader(items, batch_size=self.batch_size, sampler=share, collate_fn=list, num_workers=workers,
+                          pin_memory=pin)

@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from rns_bench.features.dense import device_of
+from rns_bench.features.pipeline import loader_workers
 from rns_bench.methods import SegMethod, build_method
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.config import MethodRow, method_row
@@ -20,12 +22,14 @@ from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.datamodule import FewShotDataModule
 from rns_bench.runs.fingerprint import (
     config_fingerprint,
+    evaluation_fingerprint,
     fingerprint,
     run_identity,
     tuning_identity,
 )
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import environment, write_record
+from rns_bench.runs.run_checkpoint import RunCheckpoint
 from rns_bench.runs.support import adapted_context, support_images, support_of
 from rns_bench.runs.tuned import tuned_options
 from rns_bench.support.partial import PartialSupport
@@ -51,8 +55,13 @@ class PlannedRun:
 def tuning_fingerprint_of(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> str:
     """The tuning fingerprint of ``row`` (the row that is tuned) at ``key``'s support set."""
     identity = tuning_identity(cfg, key.with_row(row.row), method=row.method, options=row.options,
-                               data=context.data_identity, backbone_provenance=context.backbone.provenance())
+                               data=run_data_identity(context, key), backbone_provenance=context.backbone.provenance())
     return fingerprint(identity)
+
+
+def run_data_identity(context: DatasetContext, key: RunKey) -> dict[str, Any]:
+    """The data a run at ``key`` reads, by content: the test split and the drawn support split."""
+    return {**context.data_identity, "support": context.support_identity(key.shots, key.seed)}
 
 
 def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> PlannedRun:
@@ -62,7 +71,7 @@ def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     options, tuned_from, tuned = tuned_options(Path(cfg.results_dir), key.with_row(tuned_row.row), row.options,
                                                tuning_fp)
     identity = run_identity(cfg, key, method=row.method, options=options, tuned_params=tuned,
-                            data=context.data_identity, backbone_provenance=context.backbone.provenance(),
+                            data=run_data_identity(context, key), backbone_provenance=context.backbone.provenance(),
                             row_options=row.options)
     return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuned_row, tuning_fp)
 
@@ -143,7 +152,8 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
     if cfg.get("save_predictions"):
         method.prediction_dir = key.work_dir(Path(cfg.results_dir)) / f"predictions-{planned.fingerprint[:12]}"
         method.save_predictions = int(cfg.save_predictions)
-    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size)
+    workers = loader_workers(cfg.get("test_loader_workers", "auto"), device_of(context.backbone), "test_loader_workers")
+    datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size, loader_workers=workers)
     datamodule.setup()
     per_class = context.images_per_class(datamodule.split)
     short = {name: n for name, n in per_class.items() if n < key.shots}
@@ -159,6 +169,12 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
 
     loggers = make_loggers(cfg, planned)
     trainer = make_trainer(cfg, loggers)
+    checkpoint = None
+    if cfg.get("checkpoint_every"):
+        checkpoint = RunCheckpoint.of(Path(cfg.results_dir), key, planned.fingerprint, int(cfg.checkpoint_every),
+                                      trainer.global_rank, trainer.world_size)
+        method.checkpoint, method.resume_from = checkpoint, checkpoint.load(len(context.class_names))
+        datamodule.skip_images = method.resume_from[1] if method.resume_from is not None else 0
     trainer.test(method, datamodule=datamodule, verbose=False)
     record = {
         "fingerprint": planned.fingerprint, "config_fingerprint": config_fingerprint(planned.identity),
@@ -175,6 +191,8 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
         "pixel_pipeline": PIXEL_PIPELINE,
         "backbone_provenance": context.backbone.provenance(),
         "num_test_images": len(context.test_ids),
+        # test images counted by an earlier, killed process of this run (resumed from its checkpoint)
+        "resumed_after_images": datamodule.skip_images,
         "metrics": method.results,
         "predictions": dict(method.saved_predictions),  # image id → palette PNG of the predicted label map
         "timings_s": {"support": round(support_seconds, 3),
@@ -194,9 +212,14 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
         "environment": environment(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if not method.reads_support:  # one evaluation serves every shots and seed (runs.shared_evaluation)
+        record["evaluation_fingerprint"] = evaluation_fingerprint(planned.identity)
     if not trainer.is_global_zero:
         return {}
     path = planned.record_path(Path(cfg.results_dir))
     write_record(path, record)
+    if checkpoint is not None:  # every rank's matrix is in the record now
+        for partial in path.parent.glob(f"{path.stem}.partial-rank*.safetensors"):
+            partial.unlink(missing_ok=True)
     publish_to_wandb(loggers, record, path)
     return record

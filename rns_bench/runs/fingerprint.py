@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.data.sampling import PROTOCOL_VERSION
-from rns_bench.features.build import extraction_options
+from rns_bench.features.build import extraction_autocast, extraction_options
 from rns_bench.features.cache import RUNTIME_OPTIONS
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.key import RunKey
@@ -63,7 +63,8 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
         "backbone": {**{k: v for k, v in backbone.items() if k != "options"},
                      "options": _without_runtime(backbone.get("options")),
                      "provenance": dict(backbone_provenance)},
-        "extraction": {"cache_dtype": extraction_options(cfg)["cache_dtype"], "pixel_pipeline": PIXEL_PIPELINE},
+        "extraction": {"cache_dtype": extraction_options(cfg)["cache_dtype"], "pixel_pipeline": PIXEL_PIPELINE,
+                       "autocast": extraction_autocast(cfg)},
         "protocol": {"visual_drop_fraction": float(cfg.protocol.visual_drop_fraction),
                      "text_drop_fraction": float(cfg.protocol.text_drop_fraction),
                      "query_mode": cfg.query_mode, "sampler": PROTOCOL_VERSION,
@@ -96,9 +97,12 @@ def tuning_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mappi
     return identity
 
 
-def data_identity(spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str]) -> dict[str, Any]:
+def data_identity(spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str],
+                  test_contents_sha256: str) -> dict[str, Any]:
+    """The test split by name and by content (``reader.contents_sha256``: every image and label file's bytes)."""
     return {"dataset": spec_key, "data_version": data_version, "class_list_sha256": class_list_sha256,
-            "num_test_images": len(test_ids), "test_images_sha256": test_images_sha256(test_ids)}
+            "num_test_images": len(test_ids), "test_images_sha256": test_images_sha256(test_ids),
+            "test_contents_sha256": test_contents_sha256}
 
 
 def fingerprint(identity: Mapping[str, Any]) -> str:
@@ -108,13 +112,24 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
 
 
 def config_fingerprint(identity: Mapping[str, Any]) -> str:
-    """The fingerprint of the identity without its cell (shots, seed) and without what is tuned per
+    """The fingerprint of the identity without its cell (shots, seed, its support split) and without what is tuned per
     cell (tuned parameters, and the options they override): shared by every run of one config of a
     row, so reports group a row's records by it."""
     run = {k: v for k, v in identity.get("run", {}).items() if k not in ("shots", "seed")}
     method = identity.get("method", {})
     method = {"name": method.get("name"), "row_options": method.get("row_options", method.get("options"))}
-    return fingerprint({**identity, "run": run, "method": method})
+    data = {k: v for k, v in identity.get("data", {}).items() if k != "support"}  # the cell's support split
+    return fingerprint({**identity, "run": run, "method": method, "data": data})
+
+
+def evaluation_fingerprint(identity: Mapping[str, Any]) -> str:
+    """The run identity without what a support-free method's prediction does not depend on: the shot
+    count and the support split, and the seed unless names are dropped (partial text, rns spec §5)."""
+    run = {k: v for k, v in identity["run"].items() if k != "shots"}
+    if not identity["protocol"]["text_drop_fraction"]:
+        run.pop("seed")
+    data = {k: v for k, v in identity["data"].items() if k != "support"}
+    return fingerprint({**identity, "run": run, "data": data, "evaluated_once": True})
 
 
 def identity_differences(identities: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -38,9 +38,6 @@ from rns_bench.ops.resize import resize_label
 from rns_bench.runs.config import CONFIG_DIR
 from rns_bench.support.bank import SupportBank
 
-CACHE_DATASET = "open_world"  # the feature-cache namespace of images keyed by their content
-CACHE_VERSION = "pixels-sha256"
-
 
 def image_key(image: np.ndarray) -> str:
     """The id of an (H, W, 3) uint8 image: the sha256 of its shape and pixels (same pixels, same id)."""
@@ -170,8 +167,7 @@ class OpenWorldSegmenter:
         cache = None
         if cache_dir is not None:
             identity = {**(backbone_config.get("options") or {}), **self.backbone.provenance()}
-            key = FeatureKey.create(CACHE_DATASET, CACHE_VERSION, str(backbone_config["name"]), identity, settings,
-                                    "float32")
+            key = FeatureKey.create(str(backbone_config["name"]), identity, settings, "float32")
             cache = FeatureCache(Path(cache_dir), key)
         return FeatureStore(self.backbone, cache, settings, image_batch=image_batch)
 

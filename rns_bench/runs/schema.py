@@ -33,6 +33,7 @@ TOP_LEVEL_KEYS = frozenset({
     "dataset", "data_root", "backbone", "proposer", "protocol", "trainer", "logger", "tuning", "rows", "methods",
     "tune_missing", "shots", "seeds", "query_mode", "test_limit", "batch_size", "results_dir", "cache_dir",
     "extraction", "region_cache_dir", "presence_cache_dir", "experiment", "save_predictions", "support_dataset",
+    "checkpoint_every", "test_loader_workers",
 })
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})
@@ -57,6 +58,8 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     _check_seeds(cfg.get("seeds"), where)
     _positive_int_or_null(cfg.get("test_limit"), "test_limit", where, "evaluate every test image")
     _positive_int(cfg.get("batch_size"), "batch_size", where)
+    _positive_int_or_null(cfg.get("checkpoint_every"), "checkpoint_every", where, "never checkpoint a run")
+    _workers(cfg.get("test_loader_workers", "auto"), "test_loader_workers", where)
     saved = cfg.get("save_predictions", 0)
     if isinstance(saved, bool) or not isinstance(saved, int) or saved < 0:
         raise ConfigError(f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
@@ -206,6 +209,11 @@ def _check_seeds(seeds: Any, where: _Origin) -> None:
 def _positive_int(value: Any, key: str, where: _Origin) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}={_show(value)}{where(key)} must be a positive integer")
+
+
+def _workers(value: Any, key: str, where: _Origin) -> None:
+    if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ConfigError(f"{key}={_show(value)}{where(key)} must be a whole number >= 0 or auto")
 
 
 def _positive_int_or_null(value: Any, key: str, where: _Origin, null_means: str) -> None:

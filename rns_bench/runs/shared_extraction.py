@@ -48,9 +48,9 @@ class _Jobs(Dataset):
 class ExtractionModule(L.LightningModule):
     """``Trainer.test`` over image ids: each batch's missing features go into the disk cache."""
 
-    def __init__(self, stores: dict[str, FeatureStore], load_image: dict[str, Callable[[str], Any]], share: int):
+    def __init__(self, stores: dict[str, FeatureStore], readers: dict[str, Any], share: int):
         super().__init__()
-        self.stores, self.load_image, self.share = stores, load_image, share  # load_image: split → reader
+        self.stores, self.readers, self.share = stores, readers, share  # split → store, split → dataset reader
         self.progress: tqdm | None = None
 
     def on_test_start(self) -> None:
@@ -61,7 +61,8 @@ class ExtractionModule(L.LightningModule):
         for split in SPLITS:
             ids = [image_id for name, image_id in batch if name == split]
             if ids:
-                self.stores[split].precompute(ids, self.load_image[split], self.progress)
+                reader = self.readers[split]
+                self.stores[split].precompute(ids, reader.read_image, self.progress, reader.image_digest)
 
     def on_test_end(self) -> None:
         if self.progress is not None:
@@ -99,9 +100,11 @@ def extract_sweep_features(cfg: DictConfig, context: DatasetContext, jobs: list[
                           "shared); set cache_dir to extract each image once", stacklevel=2)
         return  # features are extracted on demand into memory, run by run
     stores = {"test": context.test_store, "support": context.support_store}
+    readers = {"test": context.reader, "support": context.support_reader}
     # Every rank computes the same list (nothing is extracted before all of them start), so all
     # of them skip, or all of them enter Trainer.test.
-    missing = _Jobs([(split, image_id) for split, image_id in jobs if not stores[split].cache.has(image_id)])
+    missing = _Jobs([(split, image_id) for split, image_id in jobs
+                     if not stores[split].cache.has(readers[split].image_digest(image_id))])
     if not len(missing):
         return
     trainer = make_trainer()
@@ -110,5 +113,4 @@ def extract_sweep_features(cfg: DictConfig, context: DatasetContext, jobs: list[
              if trainer.world_size > 1 else list(range(len(missing))))
     batch = max(store.image_batch for store in stores.values())
     loader = DataLoader(missing, batch_size=batch, sampler=share, collate_fn=list)
-    readers = {"test": context.reader.read_image, "support": context.support_reader.read_image}
     trainer.test(ExtractionModule(stores, readers, len(share)), dataloaders=loader, verbose=False)

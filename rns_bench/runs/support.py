@@ -42,7 +42,8 @@ def support_pixels(context: DatasetContext, image_ids: Sequence[str],
                    drop_classes: Sequence[int] = ()) -> list[SupportPixels]:
     """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized
     resolution (as the bank sees them), pixels of ``drop_classes`` set to ignore."""
-    dense = context.support_store.get(list(image_ids), context.support_reader.read_image, desc="support features")
+    dense = context.support_store.get(list(image_ids), context.support_reader.read_image, desc="support features",
+                                      entry_name=context.support_reader.image_digest)
     items = []
     for image_id, features in zip(image_ids, dense, strict=True):
         label = resize_label(context.support_reader.read_label(image_id), features.resized_hw)
@@ -60,7 +61,8 @@ def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[
     if context.cross_dataset:  # the test store caches the test dataset's images only
         raise ConfigError(f"tuning on support from another dataset (support_dataset={context.support_spec.key}) is "
                           "not supported: tune on the in-domain support, or run rows that need no tuning")
-    dense = context.test_store.get(list(image_ids), context.reader.read_image, desc="validation features")
+    dense = context.test_store.get(list(image_ids), context.reader.read_image, desc="validation features",
+                                   entry_name=context.reader.image_digest)
     return [{"image_id": image_id, "features": features.features, "resized_hw": features.resized_hw,
              "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64))}
             for image_id, features in zip(image_ids, dense, strict=True)]

@@ -37,7 +37,7 @@ def test_a_smoke_run_is_not_reused_by_the_full_sweep(tmp_path, toy_data_root, ca
     full_miou = records[80]["metrics"]["mIoU"]
     assert f"| zero_shot | {full_miou:.2f} ± 0.00 (n=1) | 80 |" in board  # this sweep's line: the full numbers
     assert f"| zero_shot ⟨{records[4]['config_fingerprint'][:6]}⟩ |" in board
-    assert "differ in data.num_test_images, data.test_images_sha256" in board
+    assert "differ in data.num_test_images, data.test_contents_sha256, data.test_images_sha256" in board
     capsys.readouterr()
     run_sweep(full)  # nothing changed: nothing re-runs
     assert "1 of 1 runs already have records of this config; running 0." in capsys.readouterr().out

@@ -42,7 +42,7 @@ def test_json_is_replaced_atomically_or_kept_when_exclusive(tmp_path, umask_022)
 
 def test_cache_entries_get_normal_permissions(tmp_path, umask_022):
     settings = ExtractionSettings(None, (WindowSpec(64, 32),))
-    cache = FeatureCache(tmp_path, FeatureKey.create("toy", "v1", "random_vlm", {}, settings))
+    cache = FeatureCache(tmp_path, FeatureKey.create("random_vlm", {}, settings))
     cache.save("img", DenseFeatures(torch.zeros(2, 2, 4), (32, 32)))
     assert _mode(cache.path("img")) == 0o644 and _mode(cache.dir / "key.json") == 0o644
 

@@ -30,7 +30,7 @@ SETTINGS = ExtractionSettings(None, (WindowSpec(64, 32),))
 
 def make_store(cache_dir: Path, sleep_s: float = 0.0) -> FeatureStore:
     """random_vlm under SETTINGS, caching under ``cache_dir``, one image per batch."""
-    key = FeatureKey.create("noise", "v1", "random_vlm", {"seed": 0, "dim": 32}, SETTINGS)
+    key = FeatureKey.create("random_vlm", {"seed": 0, "dim": 32}, SETTINGS)
     backbone = build_backbone("random_vlm")
     if sleep_s:
         backbone = SleepyBackbone(backbone, sleep_s)

@@ -27,7 +27,7 @@ SUPPORT = ExtractionSettings(448, (WindowSpec(448, 112), WindowSpec(224, 112)))
 
 
 def _key(**changes) -> FeatureKey:
-    fields = {"dataset": "voc", "data_version": "v1", "backbone": "clip_b16",
+    fields = {"backbone": "clip_b16",
               "backbone_options": {"pretrained": "laion2b_s34b_b88k", "device": "cuda"}, "settings": TEST}
     return FeatureKey.create(**{**fields, **changes})
 
@@ -68,9 +68,9 @@ def test_float16_storage_loads_what_the_store_kept(tmp_path: Path) -> None:
 
 def test_keys_cover_everything_that_changes_the_features(tmp_path: Path) -> None:
     base = FeatureCache(tmp_path, _key()).dir
-    others = [_key(settings=SUPPORT), _key(settings=ExtractionSettings(336, TEST.windows)), _key(dataset="ade"),
-              _key(data_version="v2"), _key(backbone="siglip2_l16"),
-              _key(backbone_options={"pretrained": "openai"}), _key(storage_dtype="float16")]
+    others = [_key(settings=SUPPORT), _key(settings=ExtractionSettings(336, TEST.windows)),
+              _key(backbone="siglip2_l16"), _key(backbone_options={"pretrained": "openai"}),
+              _key(storage_dtype="float16"), _key(autocast="bfloat16"), _key(autocast="float16")]
     assert len({FeatureCache(tmp_path, k).dir for k in others} | {base}) == len(others) + 1
     # where it runs and where files are found is not what it computes
     assert FeatureCache(tmp_path, _key(backbone_options={"pretrained": "laion2b_s34b_b88k", "device": "cpu",

@@ -47,7 +47,8 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
     assert [f.resized_hw for f in test_features] == [context.reader.read_label(i).shape for i in context.test_ids]
     bank = context.build_bank(context.support_split(1, 100).image_ids)  # labels resized at the support short side
     assert len(bank) > 0
-    assert all(min(f.resized_hw) == 96 for f in context.support_store.get(support_ids, context.reader.read_image))
+    assert all(min(f.resized_hw) == 96 for f in context.support_store.get(support_ids, context.reader.read_image,
+                                                                              entry_name=context.reader.image_digest))
     assert context._presence_index.key.short_side == 96  # presence on the support-resized labels (§2.2)
 
 

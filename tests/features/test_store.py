@@ -12,7 +12,6 @@ from features.fake_backbones import noise_image
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.backbones import build_backbone
-from rns_bench.data.datasets import get_dataset
 from rns_bench.features.build import build_feature_stores
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
 
@@ -22,20 +21,19 @@ CLIP_LIKE = ("+backbone.test={windows:[{crop:64,stride:32}]}",
 
 def test_support_and_test_stores_have_their_own_settings_and_keys(tmp_path: Path, toy_data_root: Path) -> None:
     cfg = bench_config(tmp_path, toy_data_root, "backbone=random_vlm", *CLIP_LIKE)
-    stores = build_feature_stores(cfg, get_dataset("toy"), build_backbone("random_vlm"))
+    stores = build_feature_stores(cfg, build_backbone("random_vlm"))
     assert stores["test"].settings == ExtractionSettings(None, (WindowSpec(64, 32),))
     assert stores["support"].settings == ExtractionSettings(96, (WindowSpec(64, 32), WindowSpec(32, 32)))
     assert stores["test"].cache.dir != stores["support"].cache.dir
-    assert stores["test"].cache.dir.parent == tmp_path / "cache" / "toy"
+    assert stores["test"].cache.dir.parent == tmp_path / "cache"  # not per dataset: entries are image contents
 
 
 def test_identical_settings_share_one_cache_and_no_cache_dir_means_none(tmp_path: Path, toy_data_root: Path) -> None:
     cfg = bench_config(tmp_path, toy_data_root, "backbone=random_vlm")
-    stores = build_feature_stores(cfg, get_dataset("toy"), build_backbone("random_vlm"))
+    stores = build_feature_stores(cfg, build_backbone("random_vlm"))
     assert stores["test"].cache.dir == stores["support"].cache.dir  # same features, same entries
     uncached = bench_config(tmp_path, toy_data_root, "backbone=random_vlm", "cache_dir=null")
-    assert all(s.cache is None for s in build_feature_stores(uncached, get_dataset("toy"),
-                                                              build_backbone("random_vlm")).values())
+    assert all(s.cache is None for s in build_feature_stores(uncached, build_backbone("random_vlm")).values())
 
 
 def test_the_store_reads_the_cache_before_the_backbone(tmp_path: Path) -> None:

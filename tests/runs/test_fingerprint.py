@@ -9,7 +9,7 @@ from bench_config import bench_config
 from rns_bench.runs.fingerprint import config_fingerprint, data_identity, fingerprint, run_identity
 from rns_bench.runs.key import RunKey
 
-DATA = data_identity("toy", "v1", "abc", ["a", "b"])
+DATA = data_identity("toy", "v1", "abc", ["a", "b"], "c0")
 
 
 def _identity(cfg, shots=1, seed=100, options=None, tuned=None, row_options=None, data=DATA):
@@ -29,12 +29,14 @@ def test_each_number_changing_setting_changes_the_fingerprint(cfg, tmp_path, toy
     assert fingerprint(_identity(cfg)) == base  # deterministic
     changed = [
         _identity(cfg, options={"k": 16}),
-        _identity(cfg, data=data_identity("toy", "v1", "abc", ["a"])),  # another test set (test_limit)
-        _identity(cfg, data=data_identity("toy", "v2", "abc", ["a", "b"])),  # regenerated files
+        _identity(cfg, data=data_identity("toy", "v1", "abc", ["a"], "c0")),  # another test set (test_limit)
+        _identity(cfg, data=data_identity("toy", "v2", "abc", ["a", "b"], "c0")),  # regenerated files
+        _identity(cfg, data=data_identity("toy", "v1", "abc", ["a", "b"], "c1")),  # a file's content changed
         _identity(bench_config(tmp_path, toy_data_root, "extraction.cache_dtype=float16")),
         _identity(bench_config(tmp_path, toy_data_root, "+backbone.options.dim=32")),
         _identity(bench_config(tmp_path, toy_data_root, "protocol.visual_drop_fraction=0.5")),
         _identity(bench_config(tmp_path, toy_data_root, "trainer.precision=bf16-mixed")),
+        _identity(bench_config(tmp_path, toy_data_root, "extraction.autocast=bfloat16")),
         _identity(bench_config(tmp_path, toy_data_root, "batch_size=4")),
     ]
     assert len({base, *map(fingerprint, changed)}) == len(changed) + 1

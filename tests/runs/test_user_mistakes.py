@@ -39,7 +39,8 @@ def test_more_shots_than_the_pool_has_warns_and_records_what_each_class_got(tmp_
 def test_ctrl_c_keeps_finished_runs_and_the_same_command_resumes(tmp_path, toy_data_root, monkeypatch):
     import rns_bench.bench.run as sweep
 
-    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100,18]", "test_limit=2", "methods=[zero_shot]")
+    # knn_clip: zero-shot would be evaluated once for both seeds (runs.shared_evaluation)
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100,18]", "test_limit=2", "methods=[knn_clip]")
     real, calls = sweep.run_one, []
 
     def interrupt_the_second(*args, **kwargs):
