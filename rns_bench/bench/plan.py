@@ -261,8 +261,9 @@ def format_plan(plans: Sequence[JobPlan], gpu: str) -> str:
     lines = ["| job | runs | recorded | from shared zero-shot | test-image evaluations | RNS trainings | "
              "images to extract (test + support) | already cached | cache GB | peak RAM GB | "
              f"GPU-hours ({gpu}; bf16 under bf16-mixed, else tf32) |", "|" + "---|" * 11]
+    common = set.intersection(*(set(p.overrides) for p in plans)) if len(plans) > 1 else set()
     for plan in plans:
-        job = " ".join(plan.overrides) or plan.dataset
+        job = " ".join(o for o in plan.overrides if o not in common) or plan.dataset  # what tells the jobs apart
         if plan.skipped:
             lines.append(f"| {job} | skipped: {plan.skipped} |" + " |" * 9)
             continue

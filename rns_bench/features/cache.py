@@ -120,7 +120,8 @@ class FeatureCache:
         return metadata.get("key") == self._key_json and metadata.get("image_id") == image_id
 
     def load(self, image_id: str) -> DenseFeatures | None:
-        """The cached features (float32) of ``image_id``, or None when absent or unusable."""
+        """The cached features of ``image_id`` in the storage dtype (a float16 cache stays float16 until a
+        method needs float32: ``FeatureStore.get``), or None when absent or unusable."""
         path = self.path(image_id)
         if not path.exists():
             return None
@@ -137,7 +138,7 @@ class FeatureCache:
             warnings.warn(f"ignoring the unreadable feature cache entry {path} ({error}); it will be recomputed",
                           stacklevel=2)
             return None
-        return DenseFeatures(features.float(), (int(resized_hw[0]), int(resized_hw[1])))
+        return DenseFeatures(features, (int(resized_hw[0]), int(resized_hw[1])))  # the storage dtype
 
     def save(self, image_id: str, dense: DenseFeatures) -> None:
         """Write the entry of ``image_id`` atomically (temp file + ``os.replace``)."""
@@ -148,11 +149,11 @@ class FeatureCache:
             save_file(tensors, str(tmp), metadata={"key": self._key_json, "image_id": image_id})
 
     def as_stored(self, dense: DenseFeatures) -> DenseFeatures:
-        """``dense`` as a later ``load`` returns it (rounded through the storage dtype), so fresh and cached
-        features are the same numbers."""
+        """``dense`` as a later ``load`` returns it (in the storage dtype), so fresh and cached features are
+        the same numbers."""
         if self._dtype == torch.float32:
             return dense
-        return DenseFeatures(dense.features.to(self._dtype).float(), dense.resized_hw)
+        return DenseFeatures(dense.features.to(self._dtype), dense.resized_hw)
 
     def remove_stale_temps(self) -> list[Path]:
         """Delete temp files of writers that are gone (this host, dead pid) or older than a day; returns them."""

@@ -87,7 +87,7 @@ class FeatureStore:
         for image_id in image_ids:
             if image_id not in self._finite:
                 self._require_finite(image_id, memory[image_id], name)
-        return [memory[i] for i in image_ids]
+        return [_as_float32(memory[i]) for i in image_ids]  # kept in the cache's dtype, handed out as float32
 
     def seconds_per_image(self) -> float | None:
         """Backbone seconds per image this store extracted (None when all came from the cache)."""
@@ -169,3 +169,9 @@ class FeatureStore:
 
 def _same(image_id: str) -> str:
     return image_id
+
+
+def _as_float32(dense: DenseFeatures) -> DenseFeatures:
+    if dense.features.dtype == torch.float32:
+        return dense
+    return DenseFeatures(dense.features.float(), dense.resized_hw)

@@ -41,7 +41,8 @@ def _records(results: Path, key: str) -> list[dict]:
 def test_bf16_and_fp32_sweeps_never_read_each_others_features(tmp_path, extracted):
     data = tmp_path / "data"
     write_fake_dataset("voc", data)
-    run_sweep(bench_config(tmp_path, data, "dataset=voc", *SMALL, "methods=[zero_shot]", "trainer.precision=bf16-mixed"))
+    bf16_mixed = "trainer.precision=bf16-mixed"
+    run_sweep(bench_config(tmp_path, data, "dataset=voc", *SMALL, "methods=[zero_shot]", bf16_mixed))
     bf16 = sum(extracted)
     assert bf16 > 0
     run_sweep(bench_config(tmp_path, data, "dataset=voc", *SMALL, "methods=[zero_shot]"))

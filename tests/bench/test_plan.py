@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bench_config import bench_config
 from data.fake_datasets import write_fake_dataset
 
 from rns_bench.bench.plan import format_plan, plan_experiment, sweep_jobs

@@ -66,6 +66,21 @@ def test_float16_storage_loads_what_the_store_kept(tmp_path: Path) -> None:
         _key(storage_dtype="bfloat16")
 
 
+def test_a_float16_cache_stays_float16_in_memory_and_is_handed_out_as_float32(tmp_path: Path) -> None:
+    from rns_bench.backbones import build_backbone
+    from rns_bench.features.store import FeatureStore
+
+    settings = ExtractionSettings()
+    half = FeatureStore(build_backbone("random_vlm"), FeatureCache(tmp_path, _key(storage_dtype="float16",
+                                                                                  settings=settings)), settings)
+    (fresh,) = half.get(IMAGE_IDS[:1], noise_image)
+    assert fresh.features.dtype == torch.float32 and half._memory[IMAGE_IDS[0]].features.dtype == torch.float16
+    reread = FeatureStore(half.backbone, FeatureCache(tmp_path, _key(storage_dtype="float16", settings=settings)),
+                          settings)
+    (cached,) = reread.get(IMAGE_IDS[:1], noise_image)
+    assert torch.equal(cached.features, fresh.features)  # fresh and cached: the same numbers
+
+
 def test_keys_cover_everything_that_changes_the_features(tmp_path: Path) -> None:
     base = FeatureCache(tmp_path, _key()).dir
     others = [_key(settings=SUPPORT), _key(settings=ExtractionSettings(336, TEST.windows)),
