@@ -65,14 +65,14 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
         for plan in todo:
             if plan.row.tuned_params_of in spaces:
                 check_storage(storage_url(cfg, plan.key.with_row(plan.row.tuned_params_of)))
-    if todo:  # the test split and the support images, once (split over DDP ranks) into the cache
-        jobs = sweep_images(cfg, context, [plan.key for plan in todo], [plan.row.method for plan in todo])
-        extract_sweep_features(cfg, context, jobs, lambda: make_trainer(cfg, []))
     done = {plan.key: plan for plan in plans if plan not in todo}
     finished, registry = 0, load_methods()
     # support-free rows (zero-shot) are evaluated once per text setting; earlier sweeps' evaluations count
     shared = SharedEvaluations(read_records(results_dir, context.spec.key, cfg.backbone.name, protocol))
     try:
+        if todo:  # the test split and the support images, once (split over DDP ranks) into the cache
+            jobs = sweep_images(cfg, context, [plan.key for plan in todo], [plan.row.method for plan in todo])
+            extract_sweep_features(cfg, context, jobs, lambda: make_trainer(cfg, []))
         progress = tqdm(todo, desc="runs", unit="run")
         for plan in progress:
             progress.set_postfix_str(f"{plan.key.row} B={plan.key.shots} seed={plan.key.seed}")
@@ -97,11 +97,16 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
                     if evaluated_once:
                         shared.add(evaluation, record)
             finished += 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as error:
+        # Lightning turns Ctrl-C inside Trainer.test into SystemExit(1); it is still the user's Ctrl-C
+        if isinstance(error, SystemExit) and not isinstance(error.__context__, KeyboardInterrupt):
+            raise
+        checkpointed = " resumes from its checkpoint" if cfg.get("checkpoint_every") else " starts over"
         print(f"\ninterrupted: {finished} of the {len(todo)} runs to do finished this time (records under "
               f"{results_dir / context.spec.key / cfg.backbone.name / protocol}); run the same command again to "
-              "resume: finished runs are skipped, the interrupted one starts over", file=sys.stderr)
-        raise
+              f"resume: extracted features are kept, finished runs are skipped, the interrupted one{checkpointed}",
+              file=sys.stderr)
+        raise KeyboardInterrupt from None
     stats.label_decodes = context.label_decodes
     print(f"features extracted by this sweep: {context.test_store.extracted} test, "
           f"{context.support_store.extracted} support images (all else from "

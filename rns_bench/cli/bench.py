@@ -27,6 +27,8 @@ def run(cfg: DictConfig) -> None:
         except RNSBenchError as error:
             print(f"skipped {dataset_key(cfg)} (job {HydraConfig.get().job.num}): {error}", file=sys.stderr)
             return
+        except KeyboardInterrupt:  # the sweep said what finished; the whole multirun stops, status 130
+            sys.exit(130)
     else:
         board = exit_on_user_error(lambda: job(cfg))
     if board:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -16,15 +17,17 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.runs.config import CONFIG_DIR
 from rns_bench.runs.schema import validate_config
 
-# Hydra flags (--multirun, --cfg job, hydra/launcher=...) and sweeps are Hydra's to check.
-_SWEEP = re.compile(r"^[^=]+=.*(,|glob\(|range\(|choice\()")
-
 
 def overrides_of(argv: Sequence[str]) -> list[str] | None:
-    """The plain overrides of ``argv``; None when Hydra flags or sweeps are present (left to Hydra)."""
-    if any(arg.startswith("-") or arg.startswith("hydra") for arg in argv) or any(_SWEEP.match(a) for a in argv):
+    """The plain overrides of ``argv``; None when Hydra flags or sweeps are present (left to Hydra). A list
+    (``methods=[zero_shot,rns]``) is not a sweep: Hydra's own override grammar tells them apart."""
+    if any(arg.startswith("-") or arg.startswith("hydra") for arg in argv):
         return None
-    return list(argv)
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(argv))
+    except HydraException:
+        return list(argv)  # malformed: compose() names it in one line
+    return None if any(override.is_sweep_override() for override in parsed) else list(argv)
 
 
 def preflight(config_name: str, argv: Sequence[str]) -> DictConfig | None:

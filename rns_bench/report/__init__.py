@@ -1,1 +1,1 @@
-"""Reports over run records next to the paper's numbers (``results/paper/published.csv``)."""
+"""Reports over run records next to the paper's numbers (``rns_bench/report/paper/published.csv``)."""

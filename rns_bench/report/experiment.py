@@ -9,7 +9,7 @@ support drawn from another dataset (Fig. 9; ``out_of_domain`` maps each test dat
 under ``<protocol>_support-<key>``).
 
 Each cell is the mean over support seeds per dataset, then the mean over the ``average_over``
-datasets as the paper averages, next to the published value (``results/paper/published.csv``) and the
+datasets as the paper averages, next to the published value (``rns_bench/report/paper/published.csv``) and the
 difference. A cell whose datasets are not all there says how many it has and shows no difference;
 records of several configs (fingerprints) in one cell use the newest config and are flagged.
 """

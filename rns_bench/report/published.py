@@ -1,4 +1,4 @@
-"""The paper's numbers as data: ``results/paper/published.csv``, transcribed from Tables 1, 3, 4 and 5
+"""The paper's numbers as data: ``rns_bench/report/paper/published.csv``, transcribed from Tables 1, 3, 4 and 5
 of shared/paper/rns-paper.txt. Each row names its table and row, the dataset (``mean6``: the mean
 over VOC, Context, Object, Stuff, City, ADE; ``mean_table4``: Table 4's Avg.), backbone and
 granularity (``unstated`` where the caption does not say), B, the unseen-class fraction, the class
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rns_bench.core.errors import InputError
 
-PUBLISHED_CSV = Path(__file__).resolve().parents[2] / "results" / "paper" / "published.csv"
+PUBLISHED_CSV = Path(__file__).resolve().parent / "paper" / "published.csv"  # package data, never under results/
 COLUMNS = ("table", "row", "method_row", "dataset", "backbone", "granularity", "shots", "unseen_fraction",
            "subset", "value", "source", "note")
 

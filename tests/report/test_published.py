@@ -74,3 +74,15 @@ def test_table4_averages_match_their_rows():
 def test_only_the_inconsistent_voc_cell_is_marked_unresolved():
     marked = {(v.table, v.method_row, v.dataset, v.unseen_fraction) for v in VALUES if not v.resolved}
     assert marked == {("table3", "rns", "voc", 0.9)}
+
+
+def test_make_clean_results_leaves_the_papers_numbers(tmp_path):
+    """The published values are package data, not under results/ (which `make clean-results` deletes)."""
+    import subprocess
+
+    from rns_bench.report.published import PUBLISHED_CSV
+
+    assert PUBLISHED_CSV.is_file() and "results" not in PUBLISHED_CSV.relative_to(PUBLISHED_CSV.parents[3]).parts
+    dry = subprocess.run(["make", "-n", "clean-results"], capture_output=True, text=True,
+                         cwd=PUBLISHED_CSV.parents[3], check=True).stdout
+    assert "rm -rf results" in dry and "report" not in dry

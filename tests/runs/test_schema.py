@@ -135,3 +135,14 @@ def test_backbone_and_proposer_options_are_checked_before_anything_is_built(tmp_
     with pytest.raises(ConfigError, match=r"proposer.options.sigmaa .*not an option of proposer 'felzenszwalb'"):
         run_sweep(cfg)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_list_with_commas_is_checked_before_hydra_but_a_sweep_is_left_to_it(tmp_path):
+    from rns_bench.cli.preflight import overrides_of
+
+    assert overrides_of(["methods=[zero_shot,rns]", "shots=[1,2]"]) == ["methods=[zero_shot,rns]", "shots=[1,2]"]
+    assert overrides_of(["rows.rns.options.k=8,16"]) is None and overrides_of(["--multirun", "shots=[1]"]) is None
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="results_dir"):
+        preflight("bench", ["methods=[zero_shot,rns]", f"results_dir={blocker}"])

@@ -86,3 +86,25 @@ def test_a_corrupt_study_file_is_named_before_any_feature_is_extracted(tmp_path,
     with pytest.raises(InputError, match=f"storage {db} cannot be opened .*move it aside and tune again"):
         run_sweep(cfg)
     assert not (tmp_path / "cache").exists()  # nothing extracted
+
+
+@pytest.mark.parametrize("where", ["extraction", "run"])
+def test_ctrl_c_inside_lightning_says_what_finished_and_stays_an_interrupt(tmp_path, toy_data_root, capsys,
+                                                                          monkeypatch, where):
+    """Lightning turns Ctrl-C in Trainer.test into SystemExit(1); the sweep still reports the interruption
+    (how many runs finished, how to resume) and raises KeyboardInterrupt, which the command turns into 130."""
+    import rns_bench.runs.shared_extraction as extraction
+    from baselines.knn_clip import KNNCLIP
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "extraction":
+        monkeypatch.setattr(extraction.ExtractionModule, "test_step", interrupt)
+    else:
+        monkeypatch.setattr(KNNCLIP, "predict_probs", interrupt)
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2", "methods=[knn_clip]")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg)
+    err = capsys.readouterr().err
+    assert "interrupted: 0 of the 1 runs to do finished this time" in err and "run the same command again" in err
