@@ -8,11 +8,13 @@ others as ``row ⟨fingerprint⟩``, with a note saying what differs between the
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.runs.fingerprint import identity_differences
 
 SHORT_FINGERPRINT = 6
@@ -66,15 +68,17 @@ def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
 
 
 def write_csv(records: list[dict[str, Any]], path: Path, metrics: tuple[str, ...] = ("mIoU",)) -> None:
-    with open(path, "w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["method", "metric", "shots", "mean", "std", "num_seeds"])
-        for metric in metrics:
-            table = aggregate(records, metric)
-            for row in _ordered_rows(table):
-                for b in sorted(table[row]):
-                    mean, std = mean_std(table[row][b])
-                    writer.writerow([row, metric, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b])])
+    """Atomically (a planted symlink is replaced, never followed; a killed writer leaves the old file)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["method", "metric", "shots", "mean", "std", "num_seeds"])
+    for metric in metrics:
+        table = aggregate(records, metric)
+        for row in _ordered_rows(table):
+            for b in sorted(table[row]):
+                mean, std = mean_std(table[row][b])
+                writer.writerow([row, metric, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b])])
+    write_text_atomic(path, out.getvalue())
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: str = "mIoU") -> None:
@@ -98,7 +102,8 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: s
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
 
 
@@ -179,7 +184,7 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
                            else "every class had visual support in these runs)"))
     sections.extend(notes)
     text = "\n\n".join(sections) + "\n"
-    (out_dir / "leaderboard.md").write_text(text)
+    write_text_atomic(out_dir / "leaderboard.md", text)
     write_csv(records, out_dir / "leaderboard.csv", metrics)
     plot_curves(records, out_dir / "leaderboard.png", title)
     return text

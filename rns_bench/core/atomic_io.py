@@ -3,12 +3,16 @@
 Every write goes to a hidden temporary file beside its target and is renamed onto it with
 ``os.replace`` (atomic on POSIX), so an interrupted run leaves either the old file, the new
 one, or no file -- never a truncated one. Outputs that exist are therefore complete, which
-is what lets the preparation steps resume by skipping them.
+is what lets the preparation steps resume by skipping them. The rename also replaces a symlink
+planted at the target instead of writing through it (a shared, group-writable results folder).
+A full disk is one line naming the file and the fix (:class:`~rns_bench.core.errors.InputError`),
+and what was there before stays.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -19,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from rns_bench.core.errors import InputError
 
 try:  # POSIX advisory lock; elsewhere the atomic rename alone keeps readers safe
     import fcntl
@@ -57,9 +63,25 @@ def atomic_target(path: Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, normal_mode())  # some writers (safetensors) create 0600 files
         os.replace(tmp, path)
+    except Exception as error:
+        if disk_full(error):
+            raise disk_full_error(path) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def disk_full_error(path: Path) -> InputError:
+    return InputError(f"no space left on the disk of {path} while writing it: free space there, or point the "
+                      "option that names this folder (results_dir, cache_dir, ...) at another disk; what was "
+                      "written before is intact and the same command resumes")
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk is full (OSError ENOSPC, or a library's message of it: safetensors)."""
+    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "os error 28" in str(error) \
+        or "No space left on device" in str(error)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -89,6 +111,10 @@ def write_json_atomic(path: Path, payload: object, *, exclusive: bool = False) -
         except FileExistsError:
             return False
         return True
+    except Exception as error:
+        if disk_full(error):
+            raise disk_full_error(path) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

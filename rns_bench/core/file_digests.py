@@ -17,6 +17,7 @@ import hashlib
 import os
 import sqlite3
 import time
+import warnings
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -72,9 +73,14 @@ class FileDigests:
         """Write the digests computed since the last flush to the table (a no-op in memory)."""
         if not self._pending or self.db_path is None:
             return
-        connection = self._connect()
-        with connection:
-            connection.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?)", self._pending)
+        try:
+            connection = self._connect()
+            with connection:
+                connection.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?)", self._pending)
+        except (sqlite3.Error, OSError) as error:  # a full or read-only disk: the digests are only a cache
+            warnings.warn(f"cannot store file digests in {self.db_path} ({error}); they are kept in memory for "
+                          "this process only", stacklevel=2)
+            self.db_path = None
         self._pending = []
         self._flushed = time.monotonic()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,3 +54,63 @@ def test_a_dead_writers_temp_is_removed_and_a_live_ones_kept(tmp_path):
     dead = tmp_path / f".entry.bin.{live.name.split('.')[3]}.999999999.deadbeef.tmp"
     dead.write_text("killed")
     assert remove_stale_temps(tmp_path) == [dead] and live.exists()
+
+
+def test_a_sweep_replaces_symlinks_planted_at_its_outputs_and_never_writes_through_them(tmp_path, toy_data_root):
+    """A shared, group-writable results folder: another user's link must not make the sweep overwrite its target."""
+    from bench_config import bench_config
+
+    from rns_bench.bench.run import run_sweep
+
+    outputs = tmp_path / "results" / "toy" / "toy_vlm" / "full"
+    outputs.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
+        (outputs / name).symlink_to(victim)
+    run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2",
+                           "methods=[zero_shot]"))
+    assert victim.read_text() == "precious"
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
+        assert not (outputs / name).is_symlink() and (outputs / name).stat().st_size > 0
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_old_file_stays(tmp_path, monkeypatch):
+    import errno
+
+    from rns_bench.core.atomic_io import write_json_atomic, write_text_atomic
+    from rns_bench.core.errors import InputError
+
+    target = tmp_path / "leaderboard.csv"
+    target.write_text("old")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(InputError, match=f"no space left on the disk of {target} .*free space"):
+        write_text_atomic(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["leaderboard.csv"]
+
+    monkeypatch.setattr(json, "dump", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    with pytest.raises(InputError, match="record.json"):
+        write_json_atomic(tmp_path / "record.json", {"a": 1}, exclusive=True)
+
+
+def test_a_full_disk_while_caching_features_names_the_cache_file(tmp_path, monkeypatch):
+    from features.extract_worker import IMAGE_IDS, make_store
+    from features.fake_backbones import noise_image
+    from safetensors import SafetensorError
+
+    import rns_bench.features.cache as cache_module
+    from rns_bench.core.errors import InputError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "
+                              "\"No space left on device\" })")
+
+    monkeypatch.setattr(cache_module, "save_file", full)
+    store = make_store(tmp_path)
+    with pytest.raises(InputError, match=r"no space left on the disk of .*\.safetensors"):
+        store.precompute(IMAGE_IDS[:2], noise_image)
