@@ -6,12 +6,27 @@ DATASET ?= toy
 BACKBONE ?=
 ARGS ?=
 
-# Offline by default: no hub lookups, W&B offline, caches inside the repo.
+# Offline by default: no hub lookups, W&B offline. ONLINE=1 lets the Hugging Face libraries download
+# (make bench ONLINE=1 BACKBONE=clip_b16). Weights are looked up in your own Hugging Face cache (HF_HOME /
+# HF_HUB_CACHE as set, else ~/.cache/huggingface); CI keeps a cache of its own inside the repo.
+ONLINE ?=
+ifeq ($(ONLINE),1)
+export HF_HUB_OFFLINE := 0
+export HF_DATASETS_OFFLINE := 0
+else
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
+endif
 export WANDB_MODE ?= offline
 export WANDB_DIR ?= $(CURDIR)/.tmp/wandb
+ifdef CI
 export HF_HOME ?= $(CURDIR)/.tmp/hf
+endif
+# The torch build: the default index gives torch 2.14.1's CUDA 13 build. An older driver or a CPU-only
+# machine names PyTorch's wheel index of its variant, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126
+# (CUDA 12.6) or .../whl/cpu; the pins stay the same.
+TORCH_INDEX ?=
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple)
 
 NAME ?=
 DATASETS ?=
@@ -25,7 +40,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# --no-compile: Python compiles what is imported on first use, not every file of torch up front (≈ 30 s).
 	$(PY) -m pip install -q --no-compile --upgrade pip setuptools wheel
-	$(PY) -m pip install -q --no-compile "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q --no-compile $(TORCH_FROM) "torch==2.14.1" "torchvision==0.29.1"
 	# siglip: transformers, for SigLIP2's Gemma tokenizer (siglip2_l16 works once its weights are cached).
 	$(PY) -m pip install -q --no-compile -e ".[dev,reference,siglip]" "torch==2.14.1"
 	# sam2 is a source package: without these flags its build downloads torch 2.15 and CUDA.

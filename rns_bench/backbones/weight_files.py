@@ -136,8 +136,9 @@ def _missing_weights_message(backbone: str, model_name: str, tag: str, config: d
         example = filenames[0]
     return (f"{backbone}: the open_clip weights {model_name} / {tag} ({source}) are not in the Hugging Face cache "
             f"{hub_cache_dir(cache_dir)} and {reason}. Fix: {fetch} and copy the cache here (or point "
-            f"HF_HUB_CACHE / HF_HOME or backbone.options.hf_cache_dir at one that holds them), or unset "
-            f"HF_HUB_OFFLINE to download, or set backbone.options.pretrained=/path/to/{example}")
+            f"HF_HUB_CACHE / HF_HOME or backbone.options.hf_cache_dir at one that holds them), or allow the "
+            f"download (`make ... ONLINE=1`, or HF_HUB_OFFLINE=0 outside make), or set "
+            f"backbone.options.pretrained=/path/to/{example}")
 
 
 def require_hf_tokenizer(backbone: str, source: str, cache_dir: str | None = None) -> None:

@@ -95,9 +95,12 @@ def _load_from_hub(source: HFSource):
     except Exception as error:
         reason = f"offline ({offline[0]}=1) and not in the local cache" if offline else "the Hub could not be reached"
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        call = ", ".join([repr(source.location)] + ([repr(source.name)] if source.name else [])
+                         + ([f"revision={source.revision!r}"] if source.revision else []))
         raise InputError(f"the Hugging Face dataset {source.location!r} is needed but {reason} ({first}). On a "
-                         f"machine with network run datasets.load_dataset({source.location!r}).save_to_disk(DIR) "
-                         f"and declare source: disk, path: DIR") from None
+                         f"machine with network run datasets.load_dataset({call}).save_to_disk(DIR), copy DIR "
+                         f"here and declare source: disk, path: DIR (python -m rns_bench.data fetch --from-hub: "
+                         f"pass --hub-copy DIR)") from None
 
 
 class HFReader(SegmentationReader):

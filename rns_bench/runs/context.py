@@ -258,10 +258,12 @@ def build_context(cfg: DictConfig) -> DatasetContext:
         backbone = build_backbone(cfg.backbone.name, **backbone_options)
     stores = build_feature_stores(cfg, backbone)  # support and test settings differ (§3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
-    return DatasetContext(spec, data_root, stores["support"], stores["test"],
-                          test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
-                          region_store=build_region_store(cfg, spec, stores["test"].short_side),
-                          support_spec=support_spec, file_digests=file_digests_of(cfg))
+    context = DatasetContext(spec, data_root, stores["support"], stores["test"],
+                             test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
+                             region_store=build_region_store(cfg, spec, stores["test"].short_side),
+                             support_spec=support_spec, file_digests=file_digests_of(cfg))
+    context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
+    return context
 
 
 def file_digests_of(cfg: DictConfig) -> FileDigests:

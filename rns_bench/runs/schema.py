@@ -53,6 +53,7 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Raise :class:`ConfigError` (one line) on the first problem of ``cfg``; ``overrides`` are the
     command-line overrides, so the message can name the one at fault."""
     where = _Origin(overrides)
+    _check_dataset_block(cfg)
     _known_keys(cfg, TOP_LEVEL_KEYS, "", where)
     _check_shots(cfg.get("shots"), where)
     _check_seeds(cfg.get("seeds"), where)
@@ -209,6 +210,18 @@ def _check_seeds(seeds: Any, where: _Origin) -> None:
 def _positive_int(value: Any, key: str, where: _Origin) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}={_show(value)}{where(key)} must be a positive integer")
+
+
+def _check_dataset_block(cfg: DictConfig) -> None:
+    """A dataset file without its ``# @package _global_`` line nests its block at dataset.dataset."""
+    dataset = cfg.get("dataset")
+    if isinstance(dataset, DictConfig) and "key" not in dataset and "dataset" in dataset:
+        name = dataset.dataset.get("key", "<key>") if isinstance(dataset.dataset, DictConfig) else "<key>"
+        raise ConfigError(f"configs/dataset/{name}.yaml lacks its first line `# @package _global_` (its dataset: "
+                          "block landed at dataset.dataset); add that line, as in the README's example")
+    if dataset is None or (isinstance(dataset, DictConfig) and "key" not in dataset):
+        raise ConfigError("the dataset config has no key: a configs/dataset/<name>.yaml needs a dataset: block "
+                          "with key: <name> (see the README's \"Your own dataset\")")
 
 
 def _workers(value: Any, key: str, where: _Origin) -> None:

@@ -170,7 +170,11 @@ class ToyVLM(Backbone):
         valid = self.world.class_names
         for name, base in zip(class_names, meant, strict=True):
             if base not in valid:
-                raise UnknownNameError("toy class name", name, valid + [f"{PERSONAL_PREFIX}<class>"])
+                error = UnknownNameError("toy class name", name, valid + [f"{PERSONAL_PREFIX}<class>"])
+                error.args = (f"{error.args[0]}. The toy_vlm backbone knows only the synthetic toy world's classes; "
+                              "for another dataset choose a real backbone: make bench DATASET=<key> BACKBONE=clip_b16 "
+                              "(or backbone=clip_b16; clip_tiny / random_vlm for a quick look without weights)",)
+                raise error
         codes = np.stack([self.world.semantic_code(name) for name in meant])
         return torch.as_tensor(codes, dtype=torch.float32, device=self.concept_projection.device)
 

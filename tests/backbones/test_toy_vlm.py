@@ -93,7 +93,7 @@ def test_text_features_are_unit_norm_rows_in_the_given_order(vlm: ToyVLM) -> Non
 
 
 def test_unknown_class_name_lists_the_valid_ones(vlm: ToyVLM) -> None:
-    with pytest.raises(UnknownNameError, match="'dinosaur'.*background.*sofa"):
+    with pytest.raises(UnknownNameError, match="'dinosaur'.*background.*sofa.*BACKBONE=clip_b16"):
         vlm.encode_text(["sofa", "dinosaur"])
 
 

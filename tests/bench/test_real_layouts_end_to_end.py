@@ -52,3 +52,14 @@ def test_a_real_dataset_picks_the_papers_backbone_unless_told(tmp_path, monkeypa
     run_sweep(bench_config(tmp_path, tmp_path / "data", "dataset=voc", "backbone=clip_tiny", "shots=[1]",
                            "seeds=[100]", "methods=[zero_shot]"))
     assert len(read_records(tmp_path / "results", "voc", "clip_tiny", "full")) == 1
+
+
+def test_a_real_dataset_with_the_toy_backbone_fails_before_any_extraction_naming_the_fix(tmp_path):
+    from rns_bench.core.errors import UnknownNameError
+
+    write_fake_dataset("voc", tmp_path / "data")
+    cfg = bench_config(tmp_path, tmp_path / "data", "dataset=voc", "backbone=toy_vlm", "shots=[1]", "seeds=[100]",
+                       "methods=[zero_shot]")
+    with pytest.raises(UnknownNameError, match="BACKBONE=clip_b16"):
+        run_sweep(cfg)
+    assert not (tmp_path / "cache").exists()

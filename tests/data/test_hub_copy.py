@@ -62,3 +62,15 @@ def test_a_copy_without_file_names_is_refused(tmp_path):
 def test_only_known_copies(tmp_path):
     with pytest.raises(InputError, match=r"no Hugging Face Hub copy is known for 'voc'; known: ade"):
         materialise("voc", tmp_path)
+
+
+def test_offline_the_advice_is_the_exact_load_call_and_the_hub_copy_flag(tmp_path, monkeypatch):
+    """The advice names what runs (the parquet conversion, not the dead loading script) and --hub-copy."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
+    with pytest.raises(InputError) as raised:
+        materialise("ade", tmp_path / "data")
+    message = str(raised.value)
+    assert "load_dataset('scene_parse_150', 'scene_parsing', revision='refs/convert/parquet').save_to_disk(DIR)" \
+        in message and "--hub-copy DIR" in message and "\n" not in message

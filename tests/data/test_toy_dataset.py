@@ -87,8 +87,12 @@ def test_a_killed_writer_leaves_no_dataset_under_the_final_name(tmp_path: Path) 
             f"write_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=2000, n_val=10)")
     writer = subprocess.Popen([sys.executable, "-c", code])
     target = toy_dataset_dir(tmp_path, 0)
-    deadline = time.monotonic() + 20
-    while not any(target.parent.glob(".seed0.tmp-*/JPEGImages/*.jpg")) and time.monotonic() < deadline:
+    # Waits for the first image however slow the machine (a loaded CI imports torch in tens of seconds);
+    # the writer needs far longer for 2000 images than this loop needs to notice the first one.
+    deadline = time.monotonic() + 600
+    while not any(target.parent.glob(".seed0.tmp-*/JPEGImages/*.jpg")):
+        assert writer.poll() is None, "the writer ended before writing its first image"
+        assert time.monotonic() < deadline, "the writer wrote no image in 10 minutes"
         time.sleep(0.05)
     writer.kill()
     writer.wait()

@@ -146,3 +146,15 @@ def test_a_list_with_commas_is_checked_before_hydra_but_a_sweep_is_left_to_it(tm
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="results_dir"):
         preflight("bench", ["methods=[zero_shot,rns]", f"results_dir={blocker}"])
+
+
+def test_a_dataset_file_without_its_package_line_is_one_line(tmp_path):
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("bench", overrides=[f"results_dir={tmp_path}/r"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.dataset = {"dataset": {"key": "my_dataset", "layout": "folder_listed"}}  # what Hydra makes of such a file
+    with pytest.raises(ConfigError, match=r"configs/dataset/my_dataset.yaml lacks its first line `# @package "
+                                          r"_global_`"):
+        validate_config(cfg)
