@@ -151,6 +151,10 @@ class FreeDA(SegMethod):
         super().__init__(class_names, patch_size, query_mode)
         self.config = FreeDAConfig.from_dict(options)
 
+    @property
+    def reads_text(self) -> bool:
+        return self.config.effective_alpha < 1.0
+
     def on_support_changed(self) -> None:
         if self.config.effective_alpha == 1.0:
             return

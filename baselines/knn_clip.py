@@ -180,6 +180,10 @@ class KNNCLIP(SegMethod):
         super().__init__(class_names, patch_size, query_mode)
         self.config = KNNCLIPConfig.from_dict(options)
 
+    @property
+    def reads_text(self) -> bool:
+        return self.config.use_text
+
     def on_support_changed(self) -> None:
         if not self.config.use_text:
             return

@@ -18,7 +18,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.methods import load_methods
 from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import PlannedRun, make_trainer, plan_run, run_one
+from rns_bench.runs.evaluate import PlannedRun, check_rows_against_protocol, make_trainer, plan_run, run_one
 from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
@@ -59,6 +59,10 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
               f"moved aside, e.g. {retired[0]}; their runs are re-done")
     plans = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
+    check_rows_against_protocol(cfg, context, todo)  # nothing left to predict from: say so before extracting
+    if todo:  # a bad test label (value ≥ K, truncated) is named now, not after the extraction; decoded once a job
+        for image_id in tqdm(context.test_ids, desc="test labels", unit="label", leave=False, delay=1.0):
+            context.test_label(image_id)
     print(f"{len(keys) - len(todo)} of {len(keys)} runs already have records of this config; running {len(todo)}.")
     if cfg.get("tune_missing"):  # a corrupt study file is named before any feature is extracted
         spaces = search_spaces(cfg)

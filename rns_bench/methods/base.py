@@ -210,6 +210,11 @@ class SegMethod(L.LightningModule):
     def on_support_changed(self) -> None:
         """Hook for methods that precompute from the bank (prototypes, indexes)."""
 
+    @property
+    def reads_text(self) -> bool:
+        """Whether predictions read the class names' text features (a run dropping every name cannot)."""
+        return False
+
     # --------------------------------------------------------------- prediction
     @abstractmethod
     def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:

@@ -26,6 +26,10 @@ class RNS(SegMethod):
         super().__init__(class_names, patch_size, query_mode)
         self.config = RNSConfig.from_dict(options)
 
+    @property
+    def reads_text(self) -> bool:
+        return not self.config.text_free  # the release's "w/o text" still pseudo-labels with the text (spec §5)
+
     def predict_probs(self, queries: list[torch.Tensor], image_ids: list[str]) -> list[torch.Tensor]:
         # The config gates the text (use_text / text_free, spec §5): "w/o text" in the release still
         # pseudo-labels unsupported classes with it, so the text is handed over unless text_free.

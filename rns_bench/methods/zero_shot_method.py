@@ -26,6 +26,10 @@ class ZeroShot(SegMethod):
         super().__init__(class_names, patch_size, query_mode)
         self.logit_scale = logit_scale
 
+    @property
+    def reads_text(self) -> bool:
+        return True
+
     def on_support_changed(self) -> None:
         if self.text is None:
             raise InputError("zero_shot needs text features; it has nothing else to predict from")

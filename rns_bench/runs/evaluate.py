@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.dense import device_of
 from rns_bench.features.pipeline import loader_workers
 from rns_bench.methods import SegMethod, build_method
@@ -79,6 +80,26 @@ def plan_run(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
 def partial_support(cfg: DictConfig, num_classes: int, seed: int) -> PartialSupport:
     """The run's classes without images / names (rns spec §5), from ``cfg.protocol``."""
     return PartialSupport.of(num_classes, cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, seed)
+
+
+def check_rows_against_protocol(cfg: DictConfig, context: DatasetContext, plans: list[PlannedRun]) -> None:
+    """Rows the protocol leaves nothing to predict from fail now, in one line, before any extraction: every
+    name dropped (text_drop_fraction=1) and a row that reads text; every image dropped (visual_drop_fraction=1)
+    and a row that reads support."""
+    visual, text = float(cfg.protocol.visual_drop_fraction), float(cfg.protocol.text_drop_fraction)
+    if visual < 1.0 and text < 1.0:
+        return
+    for row in {plan.row.row: plan.row for plan in plans}.values():
+        method = build_method(row.method, context.class_names, context.backbone.patch_size, row.options,
+                              query_mode=cfg.query_mode)
+        if text >= 1.0 and method.reads_text:
+            raise ConfigError(f"protocol.text_drop_fraction={text:g} drops every class name, but row {row.row!r} "
+                              f"({row.method}) reads the names' text; run its w/o-text variant (rns with "
+                              "text_free: true, knn_clip / freeda with use_text: false) or a fraction below 1")
+        if visual >= 1.0 and method.reads_support:
+            raise ConfigError(f"protocol.visual_drop_fraction={visual:g} drops every support image, but row "
+                              f"{row.row!r} ({row.method}) predicts from support; run methods=[zero_shot] or a "
+                              "fraction below 1")
 
 
 def attach_run_support(method: SegMethod, context: DatasetContext, image_ids: tuple[str, ...],

@@ -108,3 +108,40 @@ def test_ctrl_c_inside_lightning_says_what_finished_and_stays_an_interrupt(tmp_p
         run_sweep(cfg)
     err = capsys.readouterr().err
     assert "interrupted: 0 of the 1 runs to do finished this time" in err and "run the same command again" in err
+
+
+@pytest.mark.parametrize("override, row, message", [
+    ("protocol.text_drop_fraction=1.0", "rns", r"text_drop_fraction=1 drops every class name, but row 'rns'"),
+    ("protocol.visual_drop_fraction=1.0", "knn_clip", r"visual_drop_fraction=1 drops every support image"),
+])
+def test_a_protocol_that_leaves_a_row_nothing_is_one_line_before_any_work(tmp_path, toy_data_root, override, row,
+                                                                          message):
+    from rns_bench.core.errors import ConfigError
+
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2",
+                       f"methods=[{row}]", override)
+    with pytest.raises(ConfigError, match=message):
+        run_sweep(cfg)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_bad_test_label_is_named_before_any_feature_is_extracted(tmp_path, toy_data_root):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(toy_data_root, data)
+    cfg = bench_config(tmp_path, data, "shots=[1]", "seeds=[100]", "test_limit=3", "methods=[zero_shot]")
+    from rns_bench.runs.context import build_context
+
+    context = build_context(cfg)
+    path = context.reader.label_path(context.test_ids[2])
+    with Image.open(path) as image:
+        label = np.array(image)
+    label[0, 0] = 200  # no toy class has this index
+    Image.fromarray(label).save(path)
+    with pytest.raises(InputError, match=f"label file {path} contains value 200"):
+        run_sweep(bench_config(tmp_path, data, "shots=[1]", "seeds=[100]", "test_limit=3", "methods=[zero_shot]"))
+    assert not (tmp_path / "cache").exists()
