@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from functools import partial
 from importlib import resources
@@ -81,6 +82,7 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
                           f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}")
+    _check_types(declaration, where)
     files = {name: default if declaration.get(name) is None else declaration[name]  # null = the default
              for name, default in LAYOUT_KEYS[layout].items()}
     unset = [name for name, value in files.items() if value is None]
@@ -121,6 +123,42 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
         data_version=(str(declaration["data_version"]) if "data_version" in declaration
                       else "declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16]),
         expected_counts={str(k): int(v) for k, v in (declaration.get("expected_counts") or {}).items()}, **seeds)
+
+
+BOOL_KEYS = ("reduce_zero_label",)
+SEED_KEYS = ("full_support_seeds", "partial_support_seeds")
+MAPPING_KEYS = ("expected_counts", "data_files")
+LIST_KEYS = ("groups",)
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a folder name under results/, caches, presence
+
+
+def _check_types(declaration: Mapping[str, Any], where: str) -> None:
+    """Every value of the type its key takes, in one line naming the key: a quoted "false" is not false, a list
+    is not a split name, a key with ``..`` or ``/`` would write outside the results and cache folders."""
+    key = declaration["key"]
+    if not isinstance(key, str) or not SAFE_KEY.match(key) or ".." in key:
+        raise ConfigError(f"{where}: key {key!r} must be a plain name (letters, digits, _ . -; no / or ..): it "
+                          "names folders under results_dir and the caches")
+    for name, value in declaration.items():
+        if value is None:
+            continue
+        if name in BOOL_KEYS and not isinstance(value, bool):
+            raise ConfigError(f"{where}: {name}: {value!r} must be true or false (unquoted)")
+        if name in SEED_KEYS and (not isinstance(value, list | tuple)
+                                  or any(isinstance(s, bool) or not isinstance(s, int) for s in value)):
+            raise ConfigError(f"{where}: {name}: {value!r} must be a list of whole numbers")
+        if name == "expected_counts" and (not isinstance(value, Mapping) or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values())):
+            raise ConfigError(f"{where}: expected_counts: {value!r} must map split names to image counts")
+        if name == "data_files" and not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: data_files: {value!r} must map split names to files or globs")
+        if name in LIST_KEYS and (not isinstance(value, list | tuple) or not all(isinstance(g, str) for g in value)):
+            raise ConfigError(f"{where}: {name}: {value!r} must be a list of folder names")
+        if name == "data_version" and isinstance(value, int | float) and not isinstance(value, bool):
+            continue  # data_version: 2 is as good as "2"
+        if name not in (*BOOL_KEYS, *SEED_KEYS, *MAPPING_KEYS, *LIST_KEYS) and not isinstance(value, str):
+            raise ConfigError(f"{where}: {name}: {value!r} must be a string (e.g. {name}: "
+                              f"{'val' if 'split' in name else '.png' if 'suffix' in name else 'images'})")
 
 
 def _hf_source(files: dict[str, Any], data_root: Path, where: str) -> HFSource:

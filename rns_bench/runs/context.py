@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -300,10 +301,15 @@ def weights_loading(what: str, options: dict, prefix: str) -> Iterator[None]:
         yield
     except RNSBenchError:
         raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError) as error:
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError,
+            TypeError) as error:
         files = {k: v for k, v in options.items() if isinstance(v, str) and Path(v).expanduser().is_file()}
-        named = ", ".join(f"{prefix}.{k}={v}" for k, v in files.items()) or f"the weights {what} loads"
         first = (str(error).strip().splitlines() or [""])[0][:200]
+        if not files and isinstance(error, ValueError | TypeError):  # a bad option value, not a bad file
+            given = ", ".join(f"{prefix}.{k}={v!r}" for k, v in options.items())
+            raise ConfigError(f"{what} cannot be built from {given} ({type(error).__name__}: {first}); check each "
+                              f"value's type and range against its configs/ file") from None
+        named = ", ".join(f"{prefix}.{k}={v}" for k, v in files.items()) or f"the weights {what} loads"
         raise InputError(f"{what} could not load {named} ({type(error).__name__}: {first}); the file is not a "
                          "complete checkpoint of this model: download it again or point the option at the right "
                          "file") from None
@@ -314,7 +320,14 @@ def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
     (the reader checks every listed id); embedded datasets are generated first."""
     if spec.prepare is not None:
         spec.prepare(data_root)
-    spec.make_reader(data_root).image_ids(spec.test_split)
+    reader = spec.make_reader(data_root)
+    test_ids = reader.image_ids(spec.test_split)
+    expected = spec.expected_counts.get(spec.test_split)
+    if expected is not None and expected != len(test_ids):
+        warnings.warn(f"dataset {spec.key!r}: split {spec.test_split!r} has {len(test_ids)} images under {data_root}, "
+                      f"its declaration expects {expected} (expected_counts): an incomplete download or another "
+                      f"version? Its numbers are not comparable to the paper's; `python -m rns_bench.data verify "
+                      f"{spec.key}` checks every split", stacklevel=2)
 
 
 def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int | None) -> RegionStore | None:

@@ -67,6 +67,13 @@ DECLARATION = {"key": "mine", "layout": "folder_listed", "folder": "Mine", "imag
     ({"layout": "coco_json"}, "layout 'coco_json' unknown; choose one of folder_listed, split_file"),
     ({"split_dir": "lists"}, r"unknown key\(s\) \['split_dir'\] for layout folder_listed"),
     ({"image_suffix": None}, "layout folder_listed needs image_suffix"),
+    ({"reduce_zero_label": "false"}, r"reduce_zero_label: 'false' must be true or false \(unquoted\)"),
+    ({"test_split": ["val"]}, r"test_split: \['val'\] must be a string \(e.g. test_split: val\)"),
+    ({"image_suffix": 5}, r"image_suffix: 5 must be a string \(e.g. image_suffix: .png\)"),
+    ({"key": "../elsewhere"}, r"key '../elsewhere' must be a plain name"),
+    ({"key": "a/b"}, r"key 'a/b' must be a plain name"),
+    ({"expected_counts": {"val": "many"}}, r"expected_counts: .* must map split names to image counts"),
+    ({"full_support_seeds": [1, "x"]}, r"full_support_seeds: .* must be a list of whole numbers"),
 ])
 def test_a_bad_declaration_names_the_key(tmp_path: Path, change: dict, message: str) -> None:
     declaration = {k: v for k, v in {**DECLARATION, **change}.items() if v is not None}
