@@ -4,27 +4,34 @@
         [--classes background,dog,cat | --classes-file names.txt] [--backbone toy_vlm] [--method rns] \\
         [--option k=8 ...] [--cache-dir .cache/features]
 
-Support, one of two layouts (found by what SUPPORT holds):
+Support, one of two layouts (found by what SUPPORT holds; the full rules in ``rns_bench.runs.support_folder``):
 
 * ``SUPPORT/images/<name>.(jpg|png)`` + ``SUPPORT/masks/<name>.png``: label maps of class indices into
   the class names (``--classes``, ``--classes-file`` or ``SUPPORT/classes.txt``, in index order;
   255 = ignore);
-* one folder per class, ``SUPPORT/<class name>/<name>.(jpg|png)`` + ``<name>_mask.png`` (nonzero = that
-  class, the rest ignored). ``--classes`` may add names without support images (e.g. background):
-  they are segmented from their text alone.
+* one folder per class, ``SUPPORT/<class name>/<name>.(jpg|png)`` + ``<name>_mask.png``: that class's
+  pixels, the rest ignored. A mask with varying transparency is a cut-out (the object: alpha ≥ 128);
+  otherwise the object is where the mask is not black; a photo, an all-transparent or an ambiguous mask
+  (transparency and black-and-colour disagreeing) is refused. ``--classes`` may add names without
+  support images (e.g. background): they are segmented from their text alone.
+
+A support image with an EXIF orientation (OpenCV decodes it rotated, as the benchmark does) is accepted
+only when its mask fits the decoded picture and not the stored one.
 
 Every image of ``IMAGES`` gets ``OUT/labels/<name>.png`` (palette PNG: pixel = class index) and
 ``OUT/overlays/<name>.jpg`` (the colours over the image), and ``OUT/classes.txt`` lists index, name and
-colour. Features are cached under ``--cache-dir`` by image content, so a second run extracts nothing
-it has seen. Exit status: 0 done, 2 bad input (one line naming the file or class, before any model runs).
+colour. Every output is written atomically (temp file + rename: a symlink planted at an output path is
+replaced, never followed). Features are cached under ``--cache-dir`` by image content, so a second run
+extracts nothing it has seen; a read-only cache serves if it holds every image. Exit status: 0 done,
+2 bad input (one line naming the file, class or folder, before any image is segmented).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,123 +39,22 @@ import yaml
 from PIL import Image
 from tqdm.auto import tqdm
 
-import rns_bench.toy  # noqa: F401  (registers toy_vlm, the README example's backbone)
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.core.errors import InputError, RNSBenchError
-from rns_bench.core.labels import IGNORE_INDEX
-from rns_bench.data.label_reader import decode_image, label_indices, open_image
+from rns_bench.data.label_reader import decode_image
 from rns_bench.ops.label_maps import save_palette_png, voc_colormap
-from rns_bench.runs.open_world import OpenWorldSegmenter, check_method, image_key
+from rns_bench.runs.open_world import OpenWorldSegmenter, check_method, require_distinct
+from rns_bench.runs.support_folder import (
+    IMAGE_SUFFIXES,
+    find_support,
+    images_in,
+    read_names,
+    support_pairs,
+)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-MASK_SUFFIX = "_mask.png"
-CLASSES_FILE = "classes.txt"  # SUPPORT/classes.txt: the names of an images/ + masks/ support, in index order
 OVERLAY_ALPHA = 0.5
-
-
-@dataclass
-class Support:
-    """The class names and (image file, label file, class index or None = indexed label) pairs found."""
-
-    class_names: list[str]
-    items: list[tuple[Path, Path, int | None]] = field(default_factory=list)
-
-
-def find_support(folder: Path, given_names: Sequence[str]) -> Support:
-    """Read the layout of ``folder`` (module doc); every problem is one InputError naming the file."""
-    if not folder.is_dir():
-        raise InputError(f"support folder not found: {folder}")
-    if (folder / "images").is_dir() or (folder / "masks").is_dir():
-        return _indexed_support(folder, list(given_names))
-    return _per_class_support(folder, list(given_names))
-
-
-def _images_in(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.endswith(MASK_SUFFIX)}
-
-
-def _indexed_support(folder: Path, names: list[str]) -> Support:
-    if not names and (folder / CLASSES_FILE).is_file():
-        names = _read_names(folder / CLASSES_FILE)
-    if not names:
-        raise InputError(f"{folder} holds images/ and masks/ (label maps of class indices): name the classes in "
-                         f"index order with --classes a,b,c, --classes-file or a {folder / CLASSES_FILE}")
-    images_dir, masks_dir = folder / "images", folder / "masks"
-    for needed in (images_dir, masks_dir):
-        if not needed.is_dir():
-            raise InputError(f"support layout images/ + masks/ needs the folder {needed}")
-    images = _images_in(images_dir)
-    masks = {p.stem: p for p in sorted(masks_dir.glob("*.png"))}
-    for stem, mask in masks.items():
-        if stem not in images:
-            raise InputError(f"mask {mask} has no image: expected {images_dir / stem}.jpg or .png")
-    for stem, image in images.items():
-        if stem not in masks:
-            raise InputError(f"support image {image} has no mask: expected {masks_dir / stem}.png")
-    if not images:
-        raise InputError(f"no support images in {images_dir} ({', '.join(IMAGE_SUFFIXES)})")
-    return Support(names, [(images[stem], masks[stem], None) for stem in images])
-
-
-def _per_class_support(folder: Path, names: list[str]) -> Support:
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    if not class_dirs:
-        raise InputError(f"support folder {folder} has neither images/ + masks/ nor one folder per class")
-    class_names = list(names) + [d.name for d in class_dirs if d.name not in names]
-    support = Support(class_names)
-    for class_dir in class_dirs:
-        images = _images_in(class_dir)
-        masks = {p.name.removesuffix(MASK_SUFFIX): p for p in class_dir.glob(f"*{MASK_SUFFIX}")}
-        for stem, mask in sorted(masks.items()):
-            if stem not in images:
-                raise InputError(f"mask {mask} has no image: expected {class_dir / stem}.jpg or .png")
-        if not images:
-            raise InputError(f"class folder {class_dir} holds no support images ({', '.join(IMAGE_SUFFIXES)}); "
-                             f"add images with their {MASK_SUFFIX} masks, or remove the folder and name the class "
-                             f"with --classes to segment it from its text alone")
-        for stem, image in images.items():
-            if stem not in masks:
-                raise InputError(f"support image {image} has no mask: expected {class_dir / (stem + MASK_SUFFIX)}")
-            support.items.append((image, masks[stem], class_names.index(class_dir.name)))
-    return support
-
-
-def read_support_label(mask_path: Path, class_index: int | None, num_classes: int, names: Sequence[str]) -> np.ndarray:
-    with open_image(mask_path) as mask_image:
-        mask = label_indices(mask_image, mask_path) if class_index is None else np.array(mask_image.convert("L"))
-    if class_index is not None:
-        if not mask.any():
-            raise InputError(f"mask {mask_path} marks no pixel of class {names[class_index]!r}")
-        return np.where(mask > 0, class_index, 255).astype(np.uint8)
-    bad = np.setdiff1d(np.unique(mask), [*range(num_classes), 255])
-    if bad.size:
-        raise InputError(f"mask {mask_path} holds class {int(bad[0])}, but only {num_classes} class names are "
-                         f"given ({', '.join(names)}); add its name to --classes or fix the mask")
-    return mask
-
-
-def support_pairs(support: Support) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(image, label) per distinct support image. One picture in several class folders (a scene with a
-    dog and a cat) is one support image whose label joins its masks; a pixel two masks claim is ignored."""
-    merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for image_file, mask_file, index in support.items:
-        image = decode_image(image_file)
-        label = read_support_label(mask_file, index, len(support.class_names), support.class_names)
-        if image.shape[:2] != label.shape:
-            raise InputError(f"mask {mask_file} is {label.shape[0]}x{label.shape[1]} but its image {image_file} is "
-                             f"{image.shape[0]}x{image.shape[1]}")
-        key = image_key(image)
-        if key not in merged:
-            merged[key] = (image, label)
-            continue
-        joined = merged[key][1].copy()
-        mine = label != IGNORE_INDEX
-        clash = mine & (joined != IGNORE_INDEX) & (joined != label)
-        joined[mine] = label[mine]
-        joined[clash] = IGNORE_INDEX
-        merged[key] = (image, joined)
-    return list(merged.values())
+OUTPUT_FOLDERS = ("labels", "overlays")
+LEGEND = "classes.txt"
 
 
 def overlay(image: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -156,51 +62,118 @@ def overlay(image: np.ndarray, label: np.ndarray) -> np.ndarray:
     return (image * (1 - OVERLAY_ALPHA) + colours * OVERLAY_ALPHA).astype(np.uint8)
 
 
+def output_paths(out: Path, stem: str) -> tuple[Path, Path]:
+    """(label PNG, overlay JPEG) of the image ``stem``."""
+    return out / "labels" / f"{stem}.png", out / "overlays" / f"{stem}.jpg"
+
+
 def run(args: argparse.Namespace) -> int:
     options = _options(args.option)
     check_method(args.method, options)  # a misspelt --option fails before any support file is decoded
     names = _class_names(args)
     support = find_support(args.support, names)
-    targets = _images_in(args.images) if args.images.is_dir() else {}
+    targets = images_in(args.images) if args.images.is_dir() else {}
     if not targets:
         raise InputError(f"no images to segment in {args.images} ({', '.join(IMAGE_SUFFIXES)})")
+    check_output_folder(args.out, list(targets))
+    check_cache_folder(args.cache_dir)
     pairs = support_pairs(support)  # every support file read before the model loads
     segmenter = OpenWorldSegmenter.create(args.backbone, args.method, support.class_names, options,
                                           cache_dir=args.cache_dir)
+    require_writable_or_cached(segmenter, [image for image, _ in pairs], targets, args.cache_dir)
     for image, label in tqdm(pairs, desc="support images", unit="image"):
         segmenter.add_support(image, label)
     out = args.out
     for stem, path in tqdm(targets.items(), desc="segmenting", unit="image"):
         image = decode_image(path)
         label = segmenter.segment(image)
-        save_palette_png(out / "labels" / f"{stem}.png", label)
-        with atomic_target(out / "overlays" / f"{stem}.jpg") as tmp:
+        label_file, overlay_file = output_paths(out, stem)
+        save_palette_png(label_file, label)  # every output: temp file + os.replace (atomic_io)
+        with atomic_target(overlay_file) as tmp:
             Image.fromarray(overlay(image, label)).save(tmp, format="JPEG", quality=90)
     colours = voc_colormap()
     legend = [f"{i}\t{name}\t#{''.join(f'{c:02x}' for c in colours[i])}"
               for i, name in enumerate(segmenter.class_names)]
-    write_text_atomic(out / "classes.txt", "\n".join(legend) + "\n")
+    write_text_atomic(out / LEGEND, "\n".join(legend) + "\n")
     extracted = segmenter.images_extracted
     print(f"segmented {len(targets)} image(s) with {args.method} on {args.backbone}: {len(support.class_names)} "
           f"classes, {len(pairs)} support image(s) ({len(support.items)} masks); extracted "
           f"{extracted['support']} support and {extracted['test']} test image(s), the rest from "
-          f"{args.cache_dir or 'memory'} → {out}")
+          f"{args.cache_dir} → {out}")
     return 0
+
+
+# ------------------------------------------------------------------- up-front checks
+def folder_writable(folder: Path) -> bool:
+    """Whether this process may create files in the existing ``folder``."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def blocking_folder(folder: Path) -> Path | None:
+    """What stops ``folder`` (there or not yet) from taking new files: itself or its nearest existing
+    ancestor when that is a file or read-only; None when nothing does."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return None if probe.is_dir() and folder_writable(probe) else probe
+
+
+def _blocked(flag: str, value: Path, blocker: Path) -> InputError:
+    if blocker.exists() and not blocker.is_dir():
+        return InputError(f"{flag} {value}: {blocker} is a file, not a folder; give another {flag} or move the file")
+    return InputError(f"{flag} {value}: cannot write in {blocker} (read-only); make it writable or give "
+                      f"another {flag}")
+
+
+def check_output_folder(out: Path, stems: Sequence[str]) -> None:
+    """Refuse an ``--out`` whose folders cannot take the outputs (a file, read-only), before any model loads."""
+    for folder in (out, *(out / name for name in OUTPUT_FOLDERS)):
+        blocker = blocking_folder(folder)
+        if blocker is not None:
+            raise _blocked("--out", out, blocker)
+    for path in (out / LEGEND, *(p for stem in stems for p in output_paths(out, stem))):
+        if path.is_dir() and not path.is_symlink():  # a link is replaced by the rename; a folder is not
+            raise InputError(f"--out {out}: {path} is a folder where an output file goes; move it")
+
+
+def check_cache_folder(cache_dir: Path) -> None:
+    """Refuse a ``--cache-dir`` that is a file, or read-only with no features in it, before any model loads.
+    A read-only cache holding features may serve every image: :func:`require_writable_or_cached`."""
+    blocker = blocking_folder(cache_dir)
+    if blocker is None:
+        return
+    if not blocker.is_dir():
+        raise _blocked("--cache-dir", cache_dir, blocker)
+    if not any(cache_dir.glob("*/*.safetensors")):
+        raise InputError(f"--cache-dir {cache_dir}: cannot write in {blocker} (read-only) and it holds no cached "
+                         f"features, so every image would need writing; make it writable or give another "
+                         f"--cache-dir")
+
+
+def require_writable_or_cached(segmenter: OpenWorldSegmenter, support_images: Sequence[np.ndarray],
+                               targets: dict[str, Path], cache_dir: Path) -> None:
+    """A read-only cache folder serves only images it holds: refuse before any extraction when one is
+    missing (a fully cached read-only cache is fine: nothing is written)."""
+    for split in ("support", "test"):
+        folder = segmenter.cache_folder(split)
+        if folder is None or blocking_folder(folder) is None:
+            continue
+        images = support_images if split == "support" else (decode_image(path) for path in targets.values())
+        missing = sum(not segmenter.in_disk_cache(split, image) for image in images)
+        if missing:
+            raise InputError(f"--cache-dir {cache_dir}: {folder} is read-only and lacks the {split} features of "
+                             f"{missing} image(s); make it writable or give another --cache-dir (a read-only cache "
+                             f"serves only images it already holds)")
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
     if args.classes and args.classes_file:
         raise InputError("give --classes or --classes-file, not both")
     if args.classes_file:
-        return _read_names(args.classes_file)
-    return [name.strip() for name in (args.classes or "").split(",") if name.strip()]
-
-
-def _read_names(path: Path) -> list[str]:
-    try:
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read the class names {path}: {error}") from None
+        return read_names(args.classes_file)
+    names = [name.strip() for name in (args.classes or "").split(",") if name.strip()]
+    require_distinct(names, "--classes")
+    return names
 
 
 def _options(pairs: Sequence[str]) -> dict:

@@ -8,10 +8,14 @@ images only (the bank updates incrementally, rns spec §1). Images are keyed by 
 pixels, so with a ``cache_dir`` the features of an image seen before — by this process or an earlier
 one — are read back, never recomputed.
 
-    segmenter = OpenWorldSegmenter.create("toy_vlm", "rns", ["background", "dog", "cat"])
+    segmenter = OpenWorldSegmenter.create("toy_vlm", "rns", ["background", "dog", "couch"])
     segmenter.add_class("my dog", images=[photo], masks=[photo_mask])   # masks: True = that object
     label_map = segmenter.segment(image)                                 # (H, W) indices into .class_names
+    segmenter.rename_class("couch", "sofa")
     segmenter.remove_class("my dog")
+
+Importing this module registers ``toy_vlm`` (``rns_bench.toy``), so the README's example runs as
+written; ``toy_vlm`` knows the toy world's class names (and "my <class>") only, a real backbone any name.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+import rns_bench.toy  # noqa: F401  (registers toy_vlm: the facade's examples run without another import)
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import InputError
@@ -52,8 +57,9 @@ class OpenWorldSegmenter:
                  class_names: Sequence[str], options: Mapping[str, Any] | None = None,
                  cache_dir: Path | None = None, image_batch: int = 8):
         names = list(class_names)
-        if not names or len(set(names)) != len(names):
-            raise InputError(f"give one or more distinct class names, got {names}")
+        if not names:
+            raise InputError("give one or more class names")
+        require_distinct(names, "the class names")
         self.backbone = backbone
         self.stores = {split: self._store(backbone_config, split, cache_dir, image_batch)
                        for split in ("support", "test")}
@@ -71,6 +77,7 @@ class OpenWorldSegmenter:
         """From a registered backbone's config (``configs/backbone/<backbone>.yaml``: its options and
         extraction settings; ``backbone_options`` override the options)."""
         check_method(method, options)  # before a backbone loads
+        require_distinct(list(class_names), "the class names")
         path = CONFIG_DIR / "backbone" / f"{backbone}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in path.parent.glob("*.yaml"))
@@ -150,6 +157,17 @@ class OpenWorldSegmenter:
                                                                                                     strict=True)]
         return maps[0] if single else maps
 
+    def in_disk_cache(self, split: str, image: np.ndarray) -> bool:
+        """Whether the disk cache holds the ``split`` ("support" or "test") features of ``image``: using them
+        runs no backbone and writes nothing."""
+        cache = self.stores[split].cache
+        return cache is not None and cache.has(image_key(_rgb(image)))
+
+    def cache_folder(self, split: str) -> Path | None:
+        """The folder the disk cache keeps ``split``'s features in (None without a cache; maybe not there yet)."""
+        cache = self.stores[split].cache
+        return None if cache is None else cache.dir
+
     @property
     def images_extracted(self) -> dict[str, int]:
         """Images each store ran through the backbone (not from memory or the cache)."""
@@ -170,6 +188,16 @@ class OpenWorldSegmenter:
             key = FeatureKey.create(str(backbone_config["name"]), identity, settings, "float32")
             cache = FeatureCache(Path(cache_dir), key)
         return FeatureStore(self.backbone, cache, settings, image_batch=image_batch)
+
+
+def require_distinct(names: Sequence[str], source: str) -> None:
+    """Refuse a class named twice in ``names`` (read from ``source``), naming it and both positions (from 1)."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, 1):
+        if name in seen:
+            raise InputError(f"class {name!r} is named twice in {source} (names {seen[name]} and {position}); "
+                             f"name every class once")
+        seen[name] = position
 
 
 def check_method(method: str, options: Mapping[str, Any] | None = None) -> None:

@@ -134,3 +134,12 @@ def test_bad_vocabulary_changes_fail_in_one_line(toy):
         segmenter.add_support(image, np.full(image.shape[:2], 9, np.uint8))
     with pytest.raises(InputError, match=r"a mask marks no pixel"):
         segmenter.add_class("dog", [image], [np.zeros(image.shape[:2], bool)])
+
+
+def test_a_class_named_twice_is_named_before_a_backbone_loads(monkeypatch):
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone loaded before the names were checked")
+
+    monkeypatch.setattr("rns_bench.runs.open_world.build_backbone", no_backbone)
+    with pytest.raises(InputError, match=r"class 'dog' is named twice in the class names \(names 2 and 3\)"):
+        OpenWorldSegmenter.create("toy_vlm", "zero_shot", ["background", "dog", "dog"])

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from rns_bench.cli.data import main as data_main
-from rns_bench.cli.segment import find_support, main, support_pairs
+from rns_bench.cli.segment import main
 from rns_bench.data.label_reader import decode_image
 from rns_bench.runs.open_world import OpenWorldSegmenter
+from rns_bench.runs.support_folder import find_support, support_pairs
 from rns_bench.toy.world import ToyWorld
 
 
