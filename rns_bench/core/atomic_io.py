@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -82,6 +83,18 @@ def disk_full(error: BaseException) -> bool:
     """Whether ``error`` says the disk is full (OSError ENOSPC, or a library's message of it: safetensors)."""
     return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "os error 28" in str(error) \
         or "No space left on device" in str(error)
+
+
+def can_write_in(folder: Path) -> bool:
+    """Whether this process may create files in the existing ``folder``: a real write (permissions, read-only
+    mounts and pseudo file systems all say no here), its probe file removed."""
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".rns-bench-write-probe-")
+    except OSError:
+        return False
+    os.close(handle)
+    os.unlink(probe)
+    return True
 
 
 def write_text_atomic(path: Path, text: str) -> None:

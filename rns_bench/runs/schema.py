@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import rns_bench.toy  # noqa: F401  (registers the toy backbone a config may name)
 from rns_bench.backbones import BACKBONES
+from rns_bench.core.atomic_io import can_write_in
 from rns_bench.core.errors import ConfigError, RNSBenchError
 from rns_bench.features.build import extraction_options
 from rns_bench.features.cache import STORAGE_DTYPES
@@ -29,6 +28,7 @@ from rns_bench.proposals import PROPOSERS
 
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")
+READ_ONLY_OK = ("cache_dir", "region_cache_dir")  # read-only and complete is fine: nothing to write
 TOP_LEVEL_KEYS = frozenset({
     "dataset", "data_root", "backbone", "proposer", "protocol", "trainer", "logger", "tuning", "rows", "methods",
     "tune_missing", "shots", "seeds", "query_mode", "test_limit", "batch_size", "results_dir", "cache_dir",
@@ -88,27 +88,26 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         _check_component(cfg.get("proposer"), "proposer", PROPOSERS, where, optional=True)
     for key in WRITTEN_DIRS:
         if cfg.get(key):
-            _check_writable_dir(Path(str(cfg.get(key))), key, where)
+            _check_writable_dir(Path(str(cfg.get(key))), key, where, read_only_ok=key in READ_ONLY_OK)
     if cfg.get("data_root") and Path(str(cfg.data_root)).expanduser().is_file():
         raise ConfigError(f"data_root={cfg.data_root}{where('data_root')} is a file; point it at the folder that "
                           "holds the datasets")
 
 
-def _check_writable_dir(path: Path, key: str, where: _Origin) -> None:
-    """``path`` is (or can be created as) a folder this process may write in."""
+def _check_writable_dir(path: Path, key: str, where: _Origin, read_only_ok: bool = False) -> None:
+    """``path`` is (or can be created as) a folder this process may write in; with ``read_only_ok`` an
+    existing read-only folder passes (a fully cached feature cache: the sweep refuses it only if it must write)."""
     path = path.expanduser()
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.is_file() or (existing != path and not existing.is_dir()):
         raise ConfigError(f"{key}={path}{where(key)}: {existing} is a file, not a folder; choose another {key}")
-    try:  # a real write: permissions, read-only mounts and pseudo file systems all say no here
-        handle, probe = tempfile.mkstemp(dir=existing, prefix=".rns-bench-write-probe-")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise ConfigError(f"{key}={path}{where(key)}: cannot write in {existing} ({error.strerror}); choose a "
-                          f"writable {key} (or fix its permissions)") from None
+    if read_only_ok and existing == path and path.is_dir():
+        return
+    if not can_write_in(existing):
+        raise ConfigError(f"{key}={path}{where(key)}: cannot write in {existing}; choose a writable {key} (or fix "
+                          "its permissions)")
 
 
 def _check_rows(cfg: DictConfig, where: _Origin) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -23,6 +24,8 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from rns_bench.core.atomic_io import can_write_in
+from rns_bench.core.errors import ConfigError
 from rns_bench.features.build import prefetches_support_pool
 from rns_bench.features.store import FeatureStore
 from rns_bench.methods import load_methods
@@ -107,6 +110,9 @@ def extract_sweep_features(cfg: DictConfig, context: DatasetContext, jobs: list[
                      if not stores[split].cache.has(readers[split].image_digest(image_id))])
     if not len(missing):
         return
+    if not can_write_in(Path(cfg.cache_dir)) and Path(cfg.cache_dir).is_dir():
+        raise ConfigError(f"cache_dir={cfg.cache_dir} is read-only and {len(missing)} of this sweep's images are not "
+                          "in it; make it writable or point cache_dir at a writable copy")
     trainer = make_trainer()
     share = (list(UnrepeatedDistributedSampler(missing, num_replicas=trainer.world_size, rank=trainer.global_rank,
                                                shuffle=False))

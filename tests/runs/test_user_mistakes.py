@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,3 +146,23 @@ def test_a_bad_test_label_is_named_before_any_feature_is_extracted(tmp_path, toy
     with pytest.raises(InputError, match=f"label file {path} contains value 200"):
         run_sweep(bench_config(tmp_path, data, "shots=[1]", "seeds=[100]", "test_limit=3", "methods=[zero_shot]"))
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_fully_cached_read_only_feature_cache_is_used_and_a_missing_image_is_one_line(tmp_path, toy_data_root,
+                                                                                        monkeypatch):
+    """Root can write anywhere, so the folder's read-only state is what the probe says (as on a real mount)."""
+    import rns_bench.runs.schema as schema
+    import rns_bench.runs.shared_extraction as extraction
+    from rns_bench.core.errors import ConfigError
+
+    run = ("shots=[1]", "seeds=[100]", "methods=[knn_clip]")
+    run_sweep(bench_config(tmp_path, toy_data_root, *run, "test_limit=2"))  # fills the cache
+    cache = (tmp_path / "cache").resolve()
+    for module in (schema, extraction):
+        real = module.can_write_in
+        monkeypatch.setattr(module, "can_write_in", lambda folder, real=real: Path(folder).resolve() != cache
+                            and real(folder))
+    run_sweep(bench_config(tmp_path, toy_data_root, *run, "test_limit=2", "rows.knn_clip.options.k=3"))
+    assert len(read_records(tmp_path / "results", "toy", "toy_vlm", "full")) == 2  # ran from the cache alone
+    with pytest.raises(ConfigError, match=r"cache_dir=.* is read-only and 2 of this sweep's images are not in it"):
+        run_sweep(bench_config(tmp_path, toy_data_root, *run, "test_limit=4"))
