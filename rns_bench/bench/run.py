@@ -60,6 +60,8 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
     plans = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
     check_rows_against_protocol(cfg, context, todo)  # nothing left to predict from: say so before extracting
+    if todo:
+        make_trainer(cfg, [])  # a Trainer argument Lightning refuses (devices=0, a GPU on a CPU machine) fails now
     if todo:  # a bad test label (value ≥ K, truncated) is named now, not after the extraction; decoded once a job
         for image_id in tqdm(context.test_ids, desc="test labels", unit="label", leave=False, delay=1.0):
             context.test_label(image_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
@@ -158,8 +159,15 @@ def publish_to_wandb(loggers: list[Logger], record: dict[str, Any], record_path:
 
 def make_trainer(cfg: DictConfig, loggers: list[Logger]) -> L.Trainer:
     """``cfg.trainer`` instantiated (any Lightning Trainer argument), plus what every run sets itself."""
-    return instantiate(cfg.trainer, logger=loggers, enable_progress_bar=False, enable_model_summary=False,
-                       enable_checkpointing=False, use_distributed_sampler=False)
+    try:
+        return instantiate(cfg.trainer, logger=loggers, enable_progress_bar=False, enable_model_summary=False,
+                           enable_checkpointing=False, use_distributed_sampler=False)
+    except InstantiationException as error:  # Lightning's own words, without Hydra's wrapper and traceback
+        cause = error.__cause__ or error
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        given = ", ".join(f"trainer.{k}={v}" for k, v in cfg.trainer.items() if k != "_target_")
+        raise ConfigError(f"the Lightning Trainer refuses {given}: {first} (configs/trainer/default.yaml; "
+                          "trainer.accelerator=auto uses a GPU when there is one)") from None
 
 
 def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> dict[str, Any]:

@@ -166,3 +166,18 @@ def test_a_fully_cached_read_only_feature_cache_is_used_and_a_missing_image_is_o
     assert len(read_records(tmp_path / "results", "toy", "toy_vlm", "full")) == 2  # ran from the cache alone
     with pytest.raises(ConfigError, match=r"cache_dir=.* is read-only and 2 of this sweep's images are not in it"):
         run_sweep(bench_config(tmp_path, toy_data_root, *run, "test_limit=4"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.devices=0", r"Trainer\(devices=0\)` value is not a valid input"),
+    pytest.param("trainer.accelerator=gpu", r"No supported gpu backend found",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+])
+def test_a_trainer_argument_lightning_refuses_is_one_line_before_any_extraction(tmp_path, toy_data_root, override,
+                                                                                message):
+    from rns_bench.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"the Lightning Trainer refuses .*{message}"):
+        run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2",
+                               "methods=[zero_shot]", override))
+    assert not (tmp_path / "cache").exists()
