@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def load_split(source: HFSource, split: str, fix: str):
         raise
     except Exception as error:  # the library raises many types (FileNotFoundError, DatasetNotFoundError, ...)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        empty = re.search(r"Instruction ['\"]([^'\"]+)['\"] corresponds to no data", first)
+        if empty:  # datasets' words for a split with no rows
+            raise InputError(f"split {empty.group(1)!r} of the {where} has no rows (its data_files match no data); "
+                             f"check data_files.{empty.group(1)} or choose another split") from None
         raise InputError(f"cannot load the {where} ({type(error).__name__}: {first}); {fix}") from None
     if isinstance(loaded, datasets.Dataset):
         raise InputError(f"the {where} is a single Dataset, not a DatasetDict of named splits; save it as "
@@ -201,6 +206,7 @@ class HFReader(SegmentationReader):
                 if column not in dataset.column_names:
                     raise InputError(f"split {split!r} of {self.root} has no column {column!r}; columns: "
                                      f"{', '.join(dataset.column_names)} (set image_column / label_column)")
+                _require_image_column(dataset.features[column], column, split, self.root)
             self._splits[split] = _undecoded(dataset, (self.source.image_column, self.source.label_column))
         return self._splits[split]
 
@@ -222,6 +228,17 @@ class HFReader(SegmentationReader):
 
     def _name(self, image_id: str, column: str) -> str:
         return f"{self.root} [{image_id}, column {column!r}]"
+
+
+def _require_image_column(feature: Any, column: str, split: str, root: Path) -> None:
+    """An image or label column holds encoded images (datasets.Image, or binary bytes), not class ids or lists."""
+    import datasets
+
+    if isinstance(feature, datasets.Image) or (isinstance(feature, datasets.Value) and feature.dtype == "binary"):
+        return
+    raise InputError(f"column {column!r} of split {split!r} of {root} holds {feature!r}, not images: a segmentation "
+                     f"dataset needs its image and its label map as image cells (datasets.Image; labels as PNGs of "
+                     f"class indices); set image_column / label_column to those columns")
 
 
 def _undecoded(dataset, columns: tuple[str, ...]):

@@ -132,3 +132,24 @@ def test_bad_sources_fail_in_one_line(tmp_path, monkeypatch):
     hub = declared_dataset({**base, "source": "hub", "path": "someone/segmentation-set"}, data)
     with pytest.raises(InputError, match=r"'someone/segmentation-set' is needed but offline .*save_to_disk"):
         hub.make_reader(data).image_ids("train")
+
+
+def test_columns_that_are_not_images_and_an_empty_split_are_one_line_before_any_work(tmp_path):
+    data = tmp_path / "data"
+    hf = food_as_hf(data)
+    # a label column of class ids (an image-classification dataset), and one of nested lists
+    hf["train"] = hf["train"].add_column("class_id", [0] * len(hf["train"]))
+    hf["train"] = hf["train"].add_column("points", [[[1, 2]]] * len(hf["train"]))
+    hf.save_to_disk(str(data / "hf"))
+    base = {**HF_COMMON, "key": "food_hf", "source": "disk", "path": "hf"}
+    for column in ("class_id", "points"):
+        with pytest.raises(InputError, match=rf"column '{column}' of split 'train' .* holds .*not images"):
+            declared_dataset({**base, "label_column": column}, data).make_reader(data).image_ids("train")
+    # parquet with a split whose files hold no rows: datasets' "Instruction ... corresponds to no data"
+    (data / "pq").mkdir()
+    hf["train"].select_columns(["image", "label", "name"]).to_parquet(str(data / "pq" / "train.parquet"))
+    hf["test"].select(range(0)).select_columns(["image", "label", "name"]).to_parquet(str(data / "pq" / "test.parquet"))
+    parquet = {**base, "source": "parquet", "path": "pq",
+               "data_files": {"train": "train.parquet", "test": "test.parquet"}}
+    with pytest.raises(InputError, match=r"split 'test' of the parquet dataset .* has no rows"):
+        declared_dataset(parquet, data).make_reader(data).image_ids("test")
