@@ -71,6 +71,9 @@ def _is_dataset(key: str) -> bool:
 def run_split(args: argparse.Namespace) -> int:
     if args.out is not None and len(args.shots) * len(args.seed) != 1:
         raise InputError("--out names one file: give a single --shots and a single --seed with it")
+    if args.out is not None and Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} is a folder; give the split file's name, e.g. "
+                         f"{Path(args.out) / f'{args.key}_B{args.shots[0]}_seed{args.seed[0]}.json'}")
     data_root = resolve_data_root(args.data_root)
     spec = spec_for_key(args.key, data_root)
     if spec.prepare is not None:  # embedded datasets are generated on first use
@@ -96,7 +99,10 @@ def _presence_function(spec: DatasetSpec, reader, cache: str, short_side: int | 
 def run_verify(args: argparse.Namespace) -> int:
     from rns_bench.data.verify import verify_dataset  # imported here: prepare/split do not depend on it
 
-    spec = spec_for_key(args.key, resolve_data_root(args.data_root))
+    data_root = resolve_data_root(args.data_root)
+    spec = spec_for_key(args.key, data_root)
+    if spec.prepare is None:  # no dataset folder at all: one line with the fix, not a report of nothing
+        spec.make_reader(data_root).require_root()
     report = verify_dataset(spec, args.data_root, check_labels=not args.counts_only, workers=args.workers,
                             raise_on_problems=False)
     print(report.format())

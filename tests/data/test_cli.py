@@ -81,7 +81,19 @@ def test_prepare_errors_exit_2_with_the_fix(tmp_path: Path, capsys) -> None:
 
 
 def test_verify_is_wired_to_the_dataset_check(tmp_path: Path, capsys) -> None:
+    from data.fake_datasets import write_fake_dataset
+
+    # no dataset folder at all: one line with the fix (not a report saying "labels not checked")
+    assert cli.main(["verify", "voc", "--data-root", str(tmp_path), "--counts-only"]) == 2
+    err = capsys.readouterr().err
+    assert "VOCdevkit/VOC2012" in err and len(err.strip().splitlines()) == 1
+    write_fake_dataset("voc", tmp_path)  # there, but not the real counts: the report says so
     assert cli.main(["verify", "voc", "--data-root", str(tmp_path), "--counts-only"]) == 1
-    assert "VOCdevkit/VOC2012" in capsys.readouterr().out
+    assert "expected 1449" in capsys.readouterr().out
     assert cli.main(["verify", "nope", "--data-root", str(tmp_path)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+def test_split_out_that_is_a_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    assert cli.main(["split", "toy", "--shots", "1", "--seed", "100", "--out", str(tmp_path)]) == 2
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
