@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
 from rns_bench.runs.config import CONFIG_DIR
-from rns_bench.tuning.run import run_tuning
+from rns_bench.tuning.run import run_tuning, study_settings
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="tune", version_base="1.3")
@@ -22,5 +22,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    exit_on_user_error(lambda: preflight("tune", sys.argv[1:]))  # one line, before Hydra makes folders
+    cfg = exit_on_user_error(lambda: preflight("tune", sys.argv[1:]))  # one line, before Hydra makes folders
+    if cfg is not None:
+        exit_on_user_error(lambda: study_settings(cfg))  # tuning.n_trials=0 and the like: the schema knows no tuning
     run()

@@ -4,6 +4,10 @@ The keys are the bench's (``configs/bench.yaml``: dataset, backbone, methods, sh
 protocol, results_dir, ...) plus ``tuning.*`` (``configs/tuning/default.yaml``: trials, sampler
 seed, pruner, search spaces, storage). One study per run key; the best parameters land next to the run's record
 path, where ``rns_bench.tuning.tuned_options`` finds them when the bench runs.
+
+Ctrl-C or ``kill -9`` and the same command again give the same tuned file as an uninterrupted run;
+several processes on one study do not (``rns_bench.tuning.study`` says what holds then). The command
+says which, after an interruption and in each study's line.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from rns_bench.core.errors import ConfigError
@@ -29,17 +35,18 @@ from rns_bench.runs.schema import command_line_overrides, validate_config
 from rns_bench.runs.support import adapted_context, evaluation_items, support_images, support_of
 from rns_bench.runs.tuned import best_params_path, write_best_params
 from rns_bench.support.pixels import split_support
+from rns_bench.tuning.objective import TuningProblem, make_objective
 from rns_bench.tuning.study import (
     StudySettings,
-    TuningProblem,
     best_trial_summary,
     check_storage,
     configured_trial,
-    make_objective,
+    counted_trials,
     open_study,
     parse_search_space,
     run_study,
     sqlite_url,
+    why_not_replayed,
 )
 
 
@@ -64,8 +71,9 @@ def split_seed(cfg: DictConfig, key: RunKey) -> int:
 
 
 def study_settings(cfg: DictConfig) -> StudySettings:
+    """``tuning.*`` as study settings; a :class:`ConfigError` (one line) for ``n_trials`` < 1 and the like."""
     tuning = cfg.tuning
-    return StudySettings(n_trials=int(tuning.n_trials), sampler_seed=int(tuning.sampler_seed),
+    return StudySettings(n_trials=tuning.n_trials, sampler_seed=int(tuning.sampler_seed),
                          tpe_startup_trials=int(tuning.tpe_startup_trials), pruner=bool(tuning.pruner.enabled),
                          pruner_startup_trials=int(tuning.pruner.n_startup_trials),
                          pruner_warmup_steps=int(tuning.pruner.n_warmup_steps),
@@ -119,25 +127,23 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     train_ids, val_ids = split_support(split.image_ids, float(cfg.tuning.val_fraction), split_seed(cfg, key))
     problem = tuning_problem(cfg, context, row, key, train_ids, val_ids)
     url = storage_url(cfg, key)
-    n_trials = int(cfg.tuning.n_trials)
-    study = open_study(url, study_name(key, fingerprint), study_settings(cfg))
-    if not study.trials and cfg.tuning.get("enqueue_defaults", True):  # a fresh study starts at the row's values
-        start = configured_trial(space, row.options)
-        if start:
-            study.enqueue_trial(start)
+    settings = study_settings(cfg)
+    n_trials = settings.n_trials
+    start = configured_trial(space, row.options) if cfg.tuning.get("enqueue_defaults", True) else None
+    study = open_study(url, study_name(key, fingerprint), settings, start)  # a fresh study starts at `start`
+    resumed = any(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
             warnings.filterwarnings("ignore", module="lightning")
-            ran = run_study(study, make_objective(problem, space), n_trials)
+            ran = run_study(study, make_objective(problem, space), n_trials,
+                            label=f"tune {row.row} B={key.shots} seed={key.seed}")
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the study {study.study_name} keeps its {len(study.trials)} trials "
-              f"({make_url(url).render_as_string(hide_password=True)}); run the same command again to resume "
-              "(it reaches the same best parameters as an uninterrupted study)", file=sys.stderr)
+        print(interrupted_note(study, n_trials, make_url(url).render_as_string(hide_password=True)), file=sys.stderr)
         raise
     seconds = time.perf_counter() - started
     payload = {
-        **best_trial_summary(study),
+        **best_trial_summary(study, n_trials), "resumed": resumed,
         "row": row.row, "method": row.method, "row_options": row.options,
         "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol,
         "shots": key.shots, "seed": key.seed,
@@ -154,17 +160,46 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     return {**payload, "path": str(path)}
 
 
+def interrupted_note(study: optuna.Study, n_trials: int, where: str) -> str:
+    """What an interrupted study keeps, and what running the command again gives (checked, not assumed)."""
+    kept = len(counted_trials(study, n_trials))
+    why_not = why_not_replayed(study, n_trials)
+    others = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if why_not is None and not others:
+        then = ("it finishes the same trials, with the same values, as an uninterrupted study of "
+                f"{n_trials} trials, and so writes the same best parameters (trials are seeded: bit for bit on "
+                "CPU; a GPU's non-deterministic kernels can move a value as they would in an uninterrupted run)")
+    else:
+        why_not = why_not or f"{len(others)} trial(s) are running in other processes"
+        then = f"it finishes {n_trials} trials, but not those an uninterrupted study draws: {why_not}"
+    return (f"\ninterrupted: the study {study.study_name} ({where}) keeps its {kept} finished trials of {n_trials}; "
+            f"a trial cut short is marked failed and does not count. Run the same command again to resume: {then}")
+
+
 def describe(summary: dict[str, Any]) -> str:
-    """One line per tuned run: best value, trial counts, speed and where the parameters went."""
+    """One line per tuned run: best value, trial counts, speed, where the parameters went, and whether the
+    trials are those of an uninterrupted study when the study was interrupted or shared."""
     per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0
-    return (f"{summary['row']} B={summary['shots']} seed={summary['seed']}: best val mIoU {summary['value']:.2f} "
+    line = (f"{summary['row']} B={summary['shots']} seed={summary['seed']}: best val mIoU {summary['value']:.2f} "
             f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
             f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']} → {summary['path']}")
+    if summary["n_finished"] < summary["n_trials"]:
+        running = ", ".join(str(n) for n in summary["running_elsewhere"])
+        line += (f"; only {summary['n_finished']} of {summary['n_trials']} trials finished: trial(s) {running} "
+                 "run in a process this one cannot watch (another host, no heartbeats); if that process is gone, "
+                 "fail them (optuna's study.tell(number, state=TrialState.FAIL)) and tune again")
+    if not summary["same_as_uninterrupted"]:
+        return f"{line}; not the trials of an uninterrupted study: {summary['why_not_same']}"
+    if summary["failed_trials"]:
+        return (f"{line}; {len(summary['failed_trials'])} trial(s) cut short and run again, drawn as an "
+                "uninterrupted study draws them")
+    return line
 
 
 def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     """Tune every (row, shots, seed) of the config; returns one summary per run key."""
     validate_config(cfg, command_line_overrides())  # every key and value, before any work
+    study_settings(cfg)  # tuning.n_trials and the like, before any feature is extracted
     rows = method_rows(cfg)
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)

@@ -12,16 +12,14 @@ from rns_bench.support.pixels import bank_of_pixels, drop_label_classes, split_s
 optuna = pytest.importorskip("optuna")
 
 from rns_bench.support.pixels import SupportPixels  # noqa: E402
+from rns_bench.tuning.objective import TuningProblem, make_objective, validation_miou  # noqa: E402
 from rns_bench.tuning.study import (  # noqa: E402
     StudySettings,
-    TuningProblem,
     finished_trials,
-    make_objective,
     open_study,
     parse_search_space,
     run_study,
     sqlite_url,
-    validation_miou,
 )
 
 SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 0.5, "log": True},
