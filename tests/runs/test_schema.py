@@ -158,3 +158,9 @@ def test_a_dataset_file_without_its_package_line_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"configs/dataset/my_dataset.yaml lacks its first line `# @package "
                                           r"_global_`"):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize("trials", ["0", "-3", "many"])
+def test_n_trials_below_one_is_one_line_before_any_work(trials, tmp_path):
+    with pytest.raises(ConfigError, match=rf"tuning.n_trials=.?{trials}.? .*a study needs at least one trial"):
+        preflight("bench", [f"tuning.n_trials={trials}", f"results_dir={tmp_path}/r"])
