@@ -18,7 +18,14 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.methods import load_methods
 from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import PlannedRun, check_rows_against_protocol, make_trainer, plan_run, run_one
+from rns_bench.runs.evaluate import (
+    PlannedRun,
+    check_rows_against_protocol,
+    make_trainer,
+    plan_run,
+    run_one,
+    warn_short_support,
+)
 from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
@@ -60,6 +67,7 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
     plans = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
     check_rows_against_protocol(cfg, context, todo)  # nothing left to predict from: say so before extracting
+    warn_short_support(context, todo)
     if todo:
         make_trainer(cfg, [])  # a Trainer argument Lightning refuses (devices=0, a GPU on a CPU machine) fails now
     if todo:  # a bad test label (value ≥ K, truncated) is named now, not after the extraction; decoded once a job

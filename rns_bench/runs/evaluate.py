@@ -83,6 +83,19 @@ def partial_support(cfg: DictConfig, num_classes: int, seed: int) -> PartialSupp
     return PartialSupport.of(num_classes, cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, seed)
 
 
+def warn_short_support(context: DatasetContext, plans: list[PlannedRun]) -> None:
+    """One warning per support set, before any extraction, naming the classes the pool gives fewer than B
+    images (none at all: the class has no visual support in any run of that set)."""
+    for shots, seed in dict.fromkeys((plan.key.shots, plan.key.seed) for plan in plans):
+        per_class = context.images_per_class(context.support_split(shots, seed))
+        short = {name: n for name, n in per_class.items() if n < shots}
+        if short:
+            shown = ", ".join(f"{name!r} {n}" for name, n in list(short.items())[:5])
+            warnings.warn(f"B={shots} seed={seed}: {len(short)} class(es) have fewer than B support images because "
+                          f"the pool has no more ({shown}{', ...' if len(short) > 5 else ''}); records store each "
+                          "class's count (support_images_per_class)", stacklevel=2)
+
+
 def check_rows_against_protocol(cfg: DictConfig, context: DatasetContext, plans: list[PlannedRun]) -> None:
     """Rows the protocol leaves nothing to predict from fail now, in one line, before any extraction: every
     name dropped (text_drop_fraction=1) and a row that reads text; every image dropped (visual_drop_fraction=1)
@@ -123,6 +136,7 @@ def make_loggers(cfg: DictConfig, planned: PlannedRun) -> list[Logger]:
     name and fingerprint; W&B when enabled, one W&B run per record, grouped by dataset and row."""
     key, version = planned.key, f"{planned.key.cell}-{planned.fingerprint[:12]}"
     loggers: list[Logger] = [instantiate(cfg.logger.csv, name=key.log_name, version=version)]
+    unlink_planted_links(Path(loggers[0].log_dir))  # Lightning writes its CSV files in place
     wandb = OmegaConf.to_container(cfg.logger.wandb, resolve=True)
     if wandb.pop("enabled", False):
         logger = instantiate(wandb, group=f"{key.dataset}/{key.backbone}/{key.protocol}", job_type=key.row,
@@ -133,6 +147,15 @@ def make_loggers(cfg: DictConfig, planned: PlannedRun) -> list[Logger]:
                                          "resolved": OmegaConf.to_container(cfg, resolve=True)})
         loggers.append(logger)
     return loggers
+
+
+def unlink_planted_links(folder: Path) -> None:
+    """Remove symlinks among ``folder``'s files before a library that writes in place (open(path, "w")) writes
+    there: in a shared results folder a planted link would make it overwrite the link's target."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_symlink():
+                path.unlink()
 
 
 def publish_to_wandb(loggers: list[Logger], record: dict[str, Any], record_path: Path) -> None:
@@ -184,13 +207,7 @@ def run_one(cfg: DictConfig, context: DatasetContext, planned: PlannedRun) -> di
     workers = loader_workers(cfg.get("test_loader_workers", "auto"), device_of(context.backbone), "test_loader_workers")
     datamodule = FewShotDataModule(context, key.shots, key.seed, batch_size=cfg.batch_size, loader_workers=workers)
     datamodule.setup()
-    per_class = context.images_per_class(datamodule.split)
-    short = {name: n for name, n in per_class.items() if n < key.shots}
-    if short:
-        shown = ", ".join(f"{name!r} {n}" for name, n in list(short.items())[:5])
-        warnings.warn(f"{key.display}: {len(short)} class(es) have fewer than B={key.shots} support images because the "
-                      f"pool has no more ({shown}{', ...' if len(short) > 5 else ''}); the record stores each class's "
-                      "count (support_images_per_class)", stacklevel=2)
+    per_class = context.images_per_class(datamodule.split)  # the sweep warned about short classes before extracting
     run_context = attach_run_support(method, context, datamodule.split.image_ids, partial,
                                      key.work_dir(Path(cfg.results_dir)))
     datamodule.context = run_context

@@ -68,11 +68,24 @@ def test_a_sweep_replaces_symlinks_planted_at_its_outputs_and_never_writes_throu
     victim.write_text("precious")
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
         (outputs / name).symlink_to(victim)
-    run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2",
-                           "methods=[zero_shot]"))
+    cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2", "methods=[zero_shot]")
+    from rns_bench.runs.config import method_row
+    from rns_bench.runs.context import build_context
+    from rns_bench.runs.evaluate import plan_run
+    from rns_bench.runs.key import RunKey
+
+    plan = plan_run(cfg, build_context(cfg), method_row(cfg, "zero_shot"),
+                    RunKey("toy", "toy_vlm", "full", "zero_shot", 1, 100))
+    logs = tmp_path / "results" / "logs" / "toy" / "toy_vlm" / "full" / "zero_shot" / \
+        f"B1_seed100-{plan.fingerprint[:12]}"
+    logs.mkdir(parents=True)
+    for name in ("metrics.csv", "hparams.yaml"):  # Lightning's CSV logger writes these in place
+        (logs / name).symlink_to(victim)
+    run_sweep(cfg)
     assert victim.read_text() == "precious"
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
         assert not (outputs / name).is_symlink() and (outputs / name).stat().st_size > 0
+    assert not any(path.is_symlink() for path in logs.iterdir())
 
 
 def test_a_full_disk_is_one_line_naming_the_file_and_the_old_file_stays(tmp_path, monkeypatch):

@@ -29,8 +29,10 @@ def test_a_garbage_checkpoint_is_named_not_a_traceback(tmp_path):
 
 def test_more_shots_than_the_pool_has_warns_and_records_what_each_class_got(tmp_path, toy_data_root):
     cfg = bench_config(tmp_path, toy_data_root, "shots=[150]", "seeds=[100]", "test_limit=2", "methods=[zero_shot]")
-    with pytest.warns(UserWarning, match=r"have fewer than B=150 support images because the pool has no more"):
+    with pytest.warns(UserWarning, match=r"B=150 seed=100: .* fewer than B support images because the pool has "
+                                         r"no more") as caught:
         run_sweep(cfg)
+    assert len([w for w in caught if "fewer than B" in str(w.message)]) == 1  # once per support set
     (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     counts = record["support_images_per_class"]
     assert set(counts) == set(record["metrics"]["per_class_IoU"])
