@@ -64,7 +64,7 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     trials = (cfg.get("tuning") or {}).get("n_trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"tuning.n_trials={_show(trials)}{where('tuning.n_trials')}: a study needs at least one "
-                          "trial; set a whole number >= 1 (configs/tuning/default.yaml: 10)")
+                          "trial; set tuning.n_trials to a whole number ≥ 1 (configs/tuning/default.yaml: 10)")
     saved = cfg.get("save_predictions", 0)
     if isinstance(saved, bool) or not isinstance(saved, int) or saved < 0:
         raise ConfigError(f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
