@@ -222,11 +222,15 @@ def backbone_cost(cfg: DictConfig) -> BackboneCost:
                       "BACKBONE_COSTS)")
 
 
+def _image_size(reader: Any, image_id: str) -> tuple[int, int]:
+    """(H, W) of an image as decoded: from the file's header, or decoded (Hugging Face cells have no file)."""
+    path = reader.image_path(image_id)
+    return decoded_size(path)[0] if path.is_file() else reader.read_image(image_id).shape[:2]
+
+
 def _patch_grid(reader: Any, image_id: str, short_side: int | None, patch: int) -> tuple[int, int]:
-    """(h, w) patches of an image after the resize, from its header."""
-    (height, width), _ = decoded_size(reader.image_path(image_id)) if reader.image_path(image_id).is_file() \
-        else (reader.read_image(image_id).shape[:2], 1)
-    resized = rescale_size(height, width, short_side)
+    """(h, w) patches of an image after the resize."""
+    resized = rescale_size(*_image_size(reader, image_id), short_side)
     return math.ceil(resized[0] / patch), math.ceil(resized[1] / patch)
 
 
@@ -247,8 +251,7 @@ def _peak_ram_gb(cfg: DictConfig, context: DatasetContext, backbone: BackboneCos
                  classes: int, test_images: int) -> float:
     if not context.test_ids:
         return BASELINE_RAM_GB
-    (height, width), _ = decoded_size(context.reader.image_path(context.test_ids[0])) \
-        if context.reader.image_path(context.test_ids[0]).is_file() else ((512, 683), 1)
+    height, width = _image_size(context.reader, context.test_ids[0])
     batch = int(cfg.batch_size) * grid[0] * grid[1] * (2 * backbone.dim + classes) * 4
     probability_map = classes * height * width * 4
     labels = test_images * height * width * LABEL_BYTES_PER_PIXEL
