@@ -4,7 +4,8 @@ RNS test-time training against the released per-image loop, measured in one run
 (``rns_bench.bench.rns_perf``: K = 21, 60, 150, D = 512, 1024 queries; one image and batched),
 with the fraction of the measured matmul peak; dense feature extraction (sliding windows,
 protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.bench.extraction_perf``; painting
-region maps and the region cache's size (``region_perf``). How costs grow with the data: ``make perf-scale``.
+region maps and the region cache's size (``region_perf``); probabilities → label maps on CPU, old chain vs
+the identical faster one (``label_map_perf``, full mode only). How costs grow with the data: ``make perf-scale``.
 ``--short`` is CI's mode: fewer steps, shapes and images, the same figures printed, nothing
 asserted on time.
 """
@@ -16,6 +17,7 @@ import argparse
 import torch
 
 from rns_bench.bench.extraction_perf import print_extraction_perf, print_pipeline_perf
+from rns_bench.bench.label_map_perf import print_label_map_perf
 from rns_bench.bench.region_perf import print_region_perf
 from rns_bench.bench.rns_perf import print_rns_perf
 from rns_bench.rns import RNSConfig
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
                             images={"toy_vlm": 2, "clip_tiny": 8} if args.short else None)
     print()
     print_region_perf(args.short)  # painting instance maps; the region cache's bytes per entry
+    if not args.short:  # ≈ 2 min, mostly the old chain at Cityscapes size: not in CI's short mode
+        print()
+        print_label_map_perf(False)
 
 
 if __name__ == "__main__":
