@@ -55,14 +55,14 @@ bench: setup
 # (DATASETS=voc,ade narrows it; a dataset missing on disk is skipped with a message), then its report.
 experiment: setup
 	$(PY) -m rns_bench.bench --multirun experiment=$(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
-	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
+	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
 
 # What an experiment will do (runs, evaluations, images to extract, cache GB, RAM, GPU-hours), nothing spent.
 plan: setup
 	$(PY) -m rns_bench.cli.plan $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
 
 report: setup
-	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(ARGS)
+	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)

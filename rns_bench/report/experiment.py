@@ -10,17 +10,23 @@ under ``<protocol>_support-<key>``).
 
 Each cell is the mean over support seeds per dataset, then the mean over the ``average_over``
 datasets as the paper averages, next to the published value (``rns_bench/report/paper/published.csv``) and the
-difference. A cell whose datasets are not all there says how many it has and shows no difference;
-records of several configs (fingerprints) in one cell use the newest config and are flagged.
+difference. A cell reads only records of the config the experiment declares, with the sweep's overrides
+(``rns_bench.report.declared``: row options, protocol, B, seeds, the full test split unless ``test_limit``
+is declared), on the datasets it declares; the report lists what it left out and why
+(``rns_bench.report.selection``). A cell without such records is shown missing, never filled from another
+config. A cell whose declared datasets are not all there says how many it has and shows no difference.
+Every output (md, csv, tex, png) is written atomically: a killed report leaves the old file or none, and
+a symlink planted at an output path is replaced, never followed.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from collections import defaultdict
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +34,13 @@ from omegaconf import OmegaConf
 
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
-from rns_bench.report.figures import plot_per_class, plot_qualitative, showcase_records
+from rns_bench.report.declared import Declarations, protocol_overrides, with_overrides
+from rns_bench.report.figures import plot_per_class, plot_qualitative, save_figure, showcase_records
 from rns_bench.report.personalized import build_personalized_report, personalized_backbones
 from rns_bench.report.published import published_values
+from rns_bench.report.selection import LeftOut, RecordPool, newest_config
 from rns_bench.runs.config import CONFIG_DIR, protocol_tag
 from rns_bench.runs.personalized import STUDY as PERSONALIZED
-from rns_bench.runs.records import read_records
 from rns_bench.support.partial import dropped_classes
 
 COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")
@@ -55,11 +62,12 @@ class ExperimentSpec:
     protocol: str = "full"  # the results folder of shots / dataset columns (e.g. full_region-sam2)
     reference: str = ""
     reference_dataset: str = ""
-    only_datasets: tuple[str, ...] = ()  # restrict the report to these datasets (``dataset=`` override)
-    extra_datasets: tuple[str, ...] = ()  # dataset columns with records beyond the paper's (e.g. toy)
+    datasets: tuple[str, ...] = ()  # the datasets the sweep declares (its own, or the command line's dataset=)
+    extra_datasets: tuple[str, ...] = ()  # dataset columns of declared datasets beyond the paper's (e.g. toy)
     plot: str = "lines"  # lines | runtime (mIoU against inference seconds per image, Fig. 13)
     out_of_domain: dict[str, str] = field(default_factory=dict)  # test dataset → support dataset of ~ood rows
     kind: str = "sweep"  # sweep | personalized (Fig. 7: a study of its own, rns_bench.report.personalized)
+    declared: Declarations | None = None  # the declared config of each cell (resolve_spec)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -106,6 +114,8 @@ class Cell:
     notes: list[str] = field(default_factory=list)
     method_seconds: list[float] = field(default_factory=list)  # per image, one per record that measured it
     pipeline_seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset → part → s / image
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dataset → the records used
+    sources: dict[str, str] = field(default_factory=dict)  # dataset → the results folder they are from
 
     def mean_over(self, datasets: list[str]) -> float | None:
         values = [self.per_dataset[d] for d in datasets if d in self.per_dataset]
@@ -129,14 +139,6 @@ def _protocol_of(spec: ExperimentSpec, column: Any, row: str) -> str:
     if spec.columns == "text_drop_fraction":
         return protocol_tag(0.0, column, *mode)
     return spec.protocol
-
-
-def _newest_config(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    configs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        configs[record.get("config_fingerprint", "")].append(record)
-    newest = max(configs, key=lambda fp: max(r.get("created", "") for r in configs[fp]))
-    return configs[newest], len(configs)
 
 
 def _subset_value(record: dict[str, Any], subset: str, row: str, fraction: float | None) -> float | None:
@@ -166,69 +168,82 @@ def pipeline_seconds(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _datasets(spec: ExperimentSpec, results_dir: Path, backbone: str) -> list[str]:
-    """The datasets under ``results_dir`` with a ``backbone`` folder (narrowed to ``only_datasets``)."""
-    results_dir = Path(results_dir)
-    datasets = sorted(p.name for p in results_dir.iterdir() if (p / backbone).is_dir()) if results_dir.is_dir() else []
-    return [d for d in datasets if d in spec.only_datasets] if spec.only_datasets else datasets
+    """The declared datasets with a ``backbone`` folder under ``results_dir``."""
+    return [d for d in spec.datasets if (Path(results_dir) / d / backbone).is_dir()]
 
 
 def with_found_datasets(spec: ExperimentSpec, results_dir: Path, backbone: str) -> ExperimentSpec:
-    """A per-dataset experiment (Table 4) gets a column for each dataset with records that the paper's
-    columns do not name (toy, a user's own), before the Avg. (which stays the paper's mean)."""
+    """A per-dataset experiment (Table 4) gets a column for each declared dataset with records that the
+    paper's columns do not name (toy, a user's own, given by ``dataset=``), before the Avg. (which stays
+    the paper's mean)."""
     if spec.columns != "dataset":
         return spec
     extra = tuple(d for d in _datasets(spec, results_dir, backbone)
-                  if d not in spec.average_over and read_records(Path(results_dir), d, backbone, spec.protocol))
-    return ExperimentSpec(**{**spec.__dict__, "extra_datasets": extra})
+                  if d not in spec.average_over and (Path(results_dir) / d / backbone / spec.protocol).is_dir())
+    return replace(spec, extra_datasets=extra)
 
 
-def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> dict[tuple[str, Any, str], Cell]:
-    """(row, column value, subset) → its cell, from every record under ``results_dir``."""
-    results_dir = Path(results_dir)
-    datasets = _datasets(spec, results_dir, backbone)
+def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str
+                  ) -> tuple[dict[tuple[str, Any, str], Cell], LeftOut]:
+    """(row, column value, subset) → its cell, from the records of the declared configs under
+    ``results_dir``; and what was left out."""
+    if spec.declared is None:
+        raise ValueError(f"experiment {spec.name}: resolve_spec() gives the spec its declared configs")
+    datasets = _datasets(spec, Path(results_dir), backbone)
+    pool = RecordPool(Path(results_dir), backbone, spec.declared)
     cells: dict[tuple[str, Any, str], Cell] = {}
-    folders: dict[tuple[str, str], list[dict[str, Any]]] = {}  # each folder's records, read once
-
-    def folder(dataset: str, protocol: str) -> list[dict[str, Any]]:
-        if (dataset, protocol) not in folders:
-            folders[dataset, protocol] = read_records(results_dir, dataset, backbone, protocol)
-        return folders[dataset, protocol]
-
+    folders = set()  # every results folder the report reads, whichever dataset
     for row in spec.rows:
         name, fixed_shots = _row_and_shots(row, spec)
-        source_row = "rns" if name == FULL_REFERENCE else name
         for column in spec.column_values():
             if column == "Avg.":
                 continue
             protocol = _protocol_of(spec, column, name)
+            folders |= ({f"{protocol}_support-{s}" for s in spec.out_of_domain.values()}
+                        if row.endswith(OUT_OF_DOMAIN) else {protocol})
             shots = column if spec.columns == "shots" else fixed_shots
             fraction = column if spec.columns.endswith("fraction") else None
-            in_scope = [column] if spec.columns == "dataset" else datasets
+            in_scope = ([column] if column in datasets else []) if spec.columns == "dataset" else datasets
             for dataset in in_scope:
                 source = protocol
                 if row.endswith(OUT_OF_DOMAIN):
                     if dataset not in spec.out_of_domain:
                         continue
                     source = f"{protocol}_support-{spec.out_of_domain[dataset]}"
-                records = [r for r in folder(dataset, source)
-                           if r["row"] == source_row and (shots is None or int(r["shots"]) == shots)]
-                if not records:
-                    continue
-                chosen, n_configs = _newest_config(records)
-                for subset in spec.subsets:
-                    values = [v for r in chosen if (v := _subset_value(r, subset, name, fraction)) is not None]
-                    if not values:
-                        continue
-                    cell = cells.setdefault((row, column, subset), Cell())
-                    cell.per_dataset[dataset] = statistics.fmean(values)
-                    cell.runs += len(values)
-                    cell.test_images += int(chosen[0].get("num_test_images", 0))
-                    cell.method_seconds += [float(s) for r in chosen
-                                            if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
-                    cell.pipeline_seconds[dataset] = pipeline_seconds(folder(dataset, source))
-                    if n_configs > 1:
-                        cell.notes.append(f"{dataset}: records of {n_configs} configs, the newest used")
-    return cells
+                records = [r for r in pool.matched(dataset, source, _source_row(name))
+                           if shots is None or int(r["shots"]) == shots]
+                if records:
+                    _fill(cells, spec, (row, column), dataset, source, records, pool, fraction)
+    for cell in cells.values():  # extraction and proposals: measured by whichever declared run computed them
+        cell.pipeline_seconds = {d: pipeline_seconds(pool.matched_in(d, source)) for d, source in cell.sources.items()}
+    rows = {_source_row(_row_and_shots(r, spec)[0]) for r in spec.rows}
+    return cells, pool.finish(spec.datasets, rows, folders)
+
+
+def _source_row(name: str) -> str:
+    return "rns" if name == FULL_REFERENCE else name
+
+
+def _fill(cells: dict[tuple[str, Any, str], Cell], spec: ExperimentSpec, where: tuple[str, Any], dataset: str,
+          source: str, records: list[dict[str, Any]], pool: RecordPool, fraction: float | None) -> None:
+    """Put ``dataset``'s records (all of the declared config) into the cells of (row, column) ``where``."""
+    row, column = where
+    chosen, note = newest_config(records)
+    pool.use(chosen)
+    for subset in spec.subsets:
+        values = [v for r in chosen if (v := _subset_value(r, subset, _row_and_shots(row, spec)[0], fraction))
+                  is not None]
+        if not values:
+            continue
+        cell = cells.setdefault((row, column, subset), Cell())
+        cell.per_dataset[dataset] = statistics.fmean(values)
+        cell.runs += len(values)
+        cell.test_images += int(chosen[0].get("num_test_images", 0))
+        cell.method_seconds += [float(s) for r in chosen
+                                if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
+        cell.records[dataset], cell.sources[dataset] = chosen, source
+        if note:
+            cell.notes.append(f"{dataset}: {note}")
 
 
 def _published_lookup(spec: ExperimentSpec, backbone: str):
@@ -257,22 +272,34 @@ def _published_lookup(spec: ExperimentSpec, backbone: str):
     return find
 
 
-def resolve_spec(name: str, dataset: str | None = None, protocol: str | None = None,
-                 proposer: str | None = None) -> ExperimentSpec:
-    """Experiment ``name`` narrowed to one ``dataset`` (its own published values, Table 3: voc or ade),
-    read from another results ``protocol`` folder (e.g. ``full_region-sam2``), or, for a region-mode
-    experiment, from the folder of another ``proposer`` (the sweep's ``proposer=`` override)."""
+def resolve_spec(name: str, backbone: str, dataset: str | Sequence[str] | None = None, protocol: str | None = None,
+                 overrides: Sequence[str] = ()) -> ExperimentSpec:
+    """Experiment ``name`` on ``backbone`` as the sweep declares it with ``overrides`` (``shots=[1]``,
+    ``test_limit=8``, ``rows.rns.options.k=16``, ``proposer=felzenszwalb``: the sweep's own command line).
+    ``dataset``: the declared datasets (``voc,ade``; default: the experiment's sweep); one dataset is
+    compared with its own published values (Table 3: voc or ade). ``protocol``: read another results
+    folder (``full_region-sam2``: the region-mode records of an experiment whose file says patch)."""
     spec = load_experiment(name)
-    if proposer and "_region-" in spec.protocol and not protocol:
-        protocol = f"{spec.protocol.partition('_region-')[0]}_region-{proposer}"
-        if protocol == spec.protocol:
-            protocol = None
-    if protocol:
-        spec = ExperimentSpec(**{**spec.__dict__, "protocol": protocol, "name": f"{spec.name}-{protocol}"})
-    if dataset:
-        spec = ExperimentSpec(**{**spec.__dict__, "reference_dataset": dataset, "average_over": [dataset],
-                                 "name": f"{spec.name}-{dataset}", "only_datasets": (dataset,)})
-    return spec
+    named = [d.strip() for d in (dataset.split(",") if isinstance(dataset, str) else dataset or []) if d.strip()]
+    declared = Declarations(name, backbone, with_overrides(overrides, protocol_overrides(protocol) if protocol else []),
+                            named)
+    folder = declared.folder(with_fractions=not spec.columns.endswith("fraction"))
+    resolved = replace(spec, shots=declared.shots, protocol=folder, declared=declared,
+                       datasets=tuple(declared.datasets()))
+    if folder != spec.protocol:
+        resolved = replace(resolved, name=f"{resolved.name}-{folder}")
+    if len(named) == 1:
+        resolved = replace(resolved, reference_dataset=named[0], average_over=named, name=f"{resolved.name}-{named[0]}")
+    return resolved
+
+
+def require_results_dir(results_dir: Path) -> None:
+    """A report reads records: ``results_dir`` must be the folder a sweep wrote (a typo creates nothing)."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        what = "is a file" if path.exists() else "does not exist"
+        raise ConfigError(f"results_dir={results_dir} {what}: nothing to report (nothing was created); give the "
+                          "folder the sweep wrote its records to (results_dir= of make experiment / make bench)")
 
 
 def record_folders(results_dir: Path, rows: Collection[str]) -> set[tuple[str, str]]:
@@ -296,21 +323,24 @@ def experiment_backbones(name: str, results_dir: Path) -> list[str]:
 
 
 def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
-                 dataset: str | None = None, protocol: str | None = None, proposer: str | None = None) -> str:
-    """Write report.md / .csv / .tex / .png of experiment ``name`` and return the markdown
-    (``dataset`` / ``protocol`` / ``proposer``: :func:`resolve_spec`)."""
+                 dataset: str | Sequence[str] | None = None, protocol: str | None = None,
+                 overrides: Sequence[str] = ()) -> str:
+    """Write report.md / .csv / .tex / .png (+ per_class.png, qualitative.png) of experiment ``name`` and
+    return the markdown (``dataset`` / ``protocol`` / ``overrides``: :func:`resolve_spec`)."""
+    require_results_dir(Path(results_dir))
     loaded = load_experiment(name)
     if loaded.kind == PERSONALIZED:  # Fig. 7: before / after figures of one study, no sweep table
         return build_personalized_report(name, loaded.title, loaded.rows, Path(results_dir), backbone,
                                          Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone))
-    spec = with_found_datasets(resolve_spec(name, dataset, protocol, proposer), Path(results_dir), backbone)
-    table, cells, notes = report_table(spec, Path(results_dir), backbone)
+    spec = with_found_datasets(resolve_spec(name, backbone, dataset, protocol, overrides), Path(results_dir), backbone)
+    table, cells, notes, left_out = report_table(spec, Path(results_dir), backbone)
     out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
     text = _markdown(spec, backbone, table, cells, notes)
     if spec.plot == "runtime":
         text += _runtime_section(spec, table, cells)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text += _figures(spec, Path(results_dir), backbone, out_dir)
+    text += _figures(spec, cells, out_dir)
+    text += "\n".join(left_out.markdown()) + ("\n" if left_out.total else "")
     write_text_atomic(out_dir / "report.md", text)
     _write_csv(out_dir / "report.csv", table)
     write_text_atomic(out_dir / "report.tex", _latex(spec, table))
@@ -321,9 +351,11 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
     return text
 
 
-def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tuple[list[dict], dict, list[str]]:
-    """The report's rows (one per row × column × subset: ours, paper, Δ, counts), its cells and notes."""
-    cells = collect_cells(spec, Path(results_dir), backbone)
+def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str
+                 ) -> tuple[list[dict], dict, list[str], LeftOut]:
+    """The report's rows (one per row × column × subset: ours, paper, Δ, counts), its cells, notes and the
+    records left out."""
+    cells, left_out = collect_cells(spec, Path(results_dir), backbone)
     paper = _published_lookup(spec, backbone)
     table, notes = [], []
     for row, label in spec.rows.items():
@@ -349,26 +381,31 @@ def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tupl
                               "runs": cell.runs if cell else 0, "test_images": cell.test_images if cell else 0})
                 where = f"{label} · {_column_name(spec, column)}{f' · {subset}' if len(spec.subsets) > 1 else ''}"
                 if cell is None or not have:
-                    notes.append(f"missing: {where} has no records")
+                    notes.append(f"missing: {where} has no records of the declared config")
                 elif not complete:
                     notes.append(f"{where}: mean over {', '.join(have)} only (missing "
                                  f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper")
                 notes.extend(f"⚠ {where}: {n}" for n in (cell.notes if cell else []))
-    return table, cells, notes
+    if left_out.total:
+        notes.append(f"left out: {left_out.total} record(s) of these rows that are not the declared configs "
+                     "(listed under Left out)")
+    return table, cells, notes, left_out
 
 
-def _figures(spec: ExperimentSpec, results_dir: Path, backbone: str, out_dir: Path) -> str:
-    """Per-class IoU bars and qualitative panels of one shown cell; the markdown lines that link them."""
-    rows = [_row_and_shots(row, spec)[0] for row in spec.rows]
-    records = [r for d in _datasets(spec, results_dir, backbone)
-               for protocol in sorted(p.name for p in (results_dir / d / backbone).iterdir() if p.is_dir())
-               for r in read_records(results_dir, d, backbone, protocol)]
-    shown = showcase_records(records, rows)
-    labels = {_row_and_shots(row, spec)[0]: label for row, label in spec.rows.items()}
+def _figures(spec: ExperimentSpec, cells: dict[tuple[str, Any, str], Cell], out_dir: Path) -> str:
+    """Per-class IoU bars and qualitative panels of one shown cell, from the records the table used; the
+    markdown lines that link them."""
+    candidates: dict[tuple[Any, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    for (row, column, subset), cell in cells.items():
+        if subset == spec.subsets[0]:
+            for dataset, records in cell.records.items():
+                candidates[column, dataset][row] = records
+    shown, (column, dataset, seed) = showcase_records(candidates, list(spec.rows))
     lines = ["", "## Figures", ""]
-    if plot_per_class(out_dir / "per_class.png", shown, labels):
-        lines.append("* per_class.png: per-class IoU of one cell, every row")
-    why = plot_qualitative(out_dir / "qualitative.png", shown, labels) if shown else "no records"
+    title = f"{dataset} · {_column_name(spec, column)} · seed {seed}" if shown else ""
+    if plot_per_class(out_dir / "per_class.png", shown, spec.rows, title):
+        lines.append(f"* per_class.png: per-class IoU of one cell ({title}), every row")
+    why = plot_qualitative(out_dir / "qualitative.png", shown, spec.rows) if shown else "no records"
     lines.append("* qualitative.png: image, ground truth, each row's prediction" if why is None
                  else f"* qualitative panels skipped: {why}")
     return "\n".join(lines) + "\n"
@@ -395,8 +432,8 @@ def _markdown(spec: ExperimentSpec, backbone: str, table: list[dict], cells: dic
     names = [f"{_column_name(spec, c)}{f' {s}' if len(spec.subsets) > 1 else ''}" for c, s in headers]
     scope = ", ".join(spec.average_over) or "the datasets present"
     lines = [f"# {spec.title}", "", f"backbone {backbone} · mean over {scope}; mIoU (%); cells: ours / paper / Δ "
-             "(datasets, runs, test images)", "", "| method | " + " | ".join(names) + " |",
-             "|---|" + "---|" * len(names)]
+             "(datasets, runs, test images)", "", *([spec.declared.summary(), ""] if spec.declared else []),
+             "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     by_row = defaultdict(dict)
     for r in table:
         by_row[r["label"]][(r["column"], r["subset"])] = r
@@ -421,10 +458,11 @@ def _markdown(spec: ExperimentSpec, backbone: str, table: list[dict], cells: dic
 
 
 def _write_csv(path: Path, table: list[dict]) -> None:
-    with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(table[0]) if table else ["row"])
-        writer.writeheader()
-        writer.writerows(table)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(table[0]) if table else ["row"])
+    writer.writeheader()
+    writer.writerows(table)
+    write_text_atomic(path, out.getvalue())
 
 
 def _latex(spec: ExperimentSpec, table: list[dict]) -> str:
@@ -454,7 +492,7 @@ def _plot(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
     draw_lines(ax, spec, table, spec.title)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -482,7 +520,8 @@ def draw_lines(ax: Any, spec: ExperimentSpec, table: list[dict], title: str) -> 
     ax.set_ylabel("mIoU (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:  # an empty panel (no records, no published values) has no legend
+        ax.legend(fontsize=6)
 
 
 @dataclass(frozen=True)
@@ -549,5 +588,5 @@ def _plot_runtime(path: Path, spec: ExperimentSpec, table: list[dict], cells: di
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

@@ -1,8 +1,10 @@
-"""Figures of one cell of an experiment from its records: per-class IoU bars, and qualitative panels
-(image, ground truth, each row's predicted label map, as saved by the runs: ``save_predictions``)."""
+"""Figures of one cell of an experiment from the records its table used: per-class IoU bars, and
+qualitative panels (image, ground truth, each row's predicted label map, as saved by the runs:
+``save_predictions``). Each row is labelled by the report row whose record it shows."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +12,41 @@ import numpy as np
 from PIL import Image
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset a record may name)
+from rns_bench.core.atomic_io import atomic_target
 from rns_bench.core.errors import RNSBenchError
 from rns_bench.data.datasets import resolve_data_root
 from rns_bench.data.declared import dataset_spec
 from rns_bench.ops.label_maps import voc_colormap
 
 
-def showcase_records(records: list[dict[str, Any]], rows: list[str]) -> dict[str, dict[str, Any]]:
-    """row → the record shown for it: of one (dataset, B, seed) that most rows have, newest first."""
-    by_cell: dict[tuple, dict[str, dict[str, Any]]] = {}
-    for record in sorted(records, key=lambda r: r.get("created", "")):
-        cell = (record.get("dataset", ""), record["shots"], record["seed"])
-        if record["row"] in rows and record["metrics"].get("per_class_IoU"):
-            by_cell.setdefault(cell, {})[record["row"]] = record
-    if not by_cell:
-        return {}
-    best = max(by_cell, key=lambda c: (len(by_cell[c]), -c[2]))
-    return {row: by_cell[best][row] for row in rows if row in by_cell[best]}
+def showcase_records(candidates: Mapping[tuple[Any, str], Mapping[str, list[dict[str, Any]]]], rows: list[str]
+                     ) -> tuple[dict[str, dict[str, Any]], tuple[Any, str, int | None]]:
+    """Report row → the record shown for it, and its (column, dataset, seed): of the cell (column, dataset)
+    that most rows have records for, at the seed most of them share (the smallest on a tie).
+    ``candidates``: (column, dataset) → report row → the records the table used there."""
+    best: tuple[int, int] | None = None
+    shown: dict[str, dict[str, Any]] = {}
+    where: tuple[Any, str, int | None] = (None, "", None)
+    for (column, dataset), by_row in candidates.items():
+        usable = {row: [r for r in records if r["metrics"].get("per_class_IoU")] for row, records in by_row.items()}
+        seeds = sorted({int(r["seed"]) for records in usable.values() for r in records})
+        for seed in seeds:
+            at_seed = {row: next(r for r in records if int(r["seed"]) == seed) for row in rows
+                       if (records := usable.get(row)) and any(int(r["seed"]) == seed for r in records)}
+            score = (len(at_seed), -seed)
+            if best is None or score > best:
+                best, shown, where = score, at_seed, (column, dataset, seed)
+    return shown, where
 
 
-def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: dict[str, str]) -> bool:
+def save_figure(fig: Any, path: Path) -> None:
+    """``fig`` as a PNG at ``path``, atomically: a killed report leaves the old image or none, never a
+    0-byte one, and a symlink planted at ``path`` is replaced, never followed."""
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str], title: str = "") -> bool:
     """Grouped bars of per-class IoU, one group per class, one bar per row. False when nothing to show."""
     if not shown:
         return False
@@ -47,16 +64,15 @@ def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: dict[st
                label=labels.get(row, row))
     ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes, rotation=90, fontsize=6)
     ax.set_ylabel("IoU (%)")
-    first = next(iter(shown.values()))
-    ax.set_title(f"per-class IoU · {first.get('dataset')} B = {first['shots']} seed {first['seed']}", fontsize=9)
+    ax.set_title(f"per-class IoU · {title}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return True
 
 
-def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: dict[str, str],
+def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str],
                      max_images: int = 3) -> str | None:
     """Image, ground truth and each row's prediction for the first saved test images. Returns why
     it could not be drawn, or None when it was."""
@@ -95,6 +111,6 @@ def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: dict[
                 axes[r][c].set_title(title, fontsize=7)
         axes[r][0].text(0, -0.05, image_id, transform=axes[r][0].transAxes, fontsize=5, va="top")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return None

@@ -46,9 +46,11 @@ def _make_experiment(name: str, tmp_path: Path, data_root: Path, dataset: str, b
     bench = subprocess.run([sys.executable, "-m", "rns_bench.bench", "--multirun", f"experiment={name}",
                             f"dataset={dataset}", *common], capture_output=True, text=True, timeout=900)
     assert bench.returncode == 0, bench.stderr[-3000:]
-    report = subprocess.run([sys.executable, "-m", "rns_bench.report", name, *common],
+    # The report declares what the sweep ran: the same overrides and datasets (make experiment DATASETS=...).
+    report = subprocess.run([sys.executable, "-m", "rns_bench.report", name, f"dataset={dataset}", *common],
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]
+    assert "## Left out" not in report.stdout, report.stdout  # every record is of the declared config
     folders = list((tmp_path / "results" / "reports").glob(f"{name}*/{backbone}/report.md"))
     assert len(folders) == 1, folders
     return bench.stdout + bench.stderr, folders[0].read_text()

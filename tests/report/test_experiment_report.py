@@ -1,5 +1,5 @@
 """An experiment's report from records alone: the paper's mean over datasets next to the published
-value with the difference; partial grids and mixed configs are said, not hidden."""
+value with the difference; partial grids and configs that all match the declared one are said, not hidden."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 from bench_config import bench_config
+from report.declared_records import write_record
 
 from rns_bench.bench.run import run_sweep
 from rns_bench.report.experiment import build_report, load_experiment
@@ -16,19 +17,11 @@ from rns_bench.runs.records import read_records
 SIX = ["voc", "context", "coco_object", "coco_stuff", "cityscapes", "ade"]
 
 
-def _record(results, dataset, row, shots, seed, miou, config="c1", created="2026-12-01T00:00:00Z"):
-    path = results / dataset / "clip_b16" / "full" / row / f"B{shots}_seed{seed}-{config * 6}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"row": row, "shots": shots, "seed": seed, "metrics": {"mIoU": miou},
-                                "fingerprint": f"{config}{seed}{shots}", "config_fingerprint": config * 6,
-                                "num_test_images": 10, "created": created}))
-
-
 def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
     results = tmp_path / "results"
     for index, dataset in enumerate(SIX):
         for seed, offset in ((100, 0.0), (18, 2.0)):  # seed mean = 40 + index + 1
-            _record(results, dataset, "rns_k1", 1, seed, 40.0 + index + offset)
+            write_record(results, "table5_k", dataset, "rns_k1", 1, seed, 40.0 + index + offset)
     text = build_report("table5_k", results, "clip_b16")
     ours = sum(41.0 + i for i in range(6)) / 6  # 43.50
     paper = next(v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1"
@@ -37,26 +30,33 @@ def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
     out = results / "reports" / "table5_k" / "clip_b16"
     assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.tex", "report.png"}
     assert "RNS (K = 1) & 43.50 & 40.02" in (out / "report.tex").read_text()
+    assert "Left out" not in text
     assert text == build_report("table5_k", results, "clip_b16")  # rebuilt from records alone: the same
 
 
-def test_partial_grids_and_mixed_configs_are_flagged(tmp_path):
+def test_partial_grids_and_configs_that_all_match_are_flagged(tmp_path):
     results = tmp_path / "results"
-    _record(results, "voc", "rns", 5, 100, 60.0, config="a")
-    _record(results, "voc", "rns", 5, 18, 10.0, config="b", created="2026-12-02T00:00:00Z")
+    # Both of the declared config; the data was another copy when the second ran (no config declares that).
+    write_record(results, "table5_k", "voc", "rns", 5, 100, 60.0, data_copy="a")
+    write_record(results, "table5_k", "voc", "rns", 5, 18, 10.0, data_copy="b", created="2026-12-02T00:00:00Z")
     text = build_report("table5_k", results, "clip_b16")
     assert "| RNS (K = 4) | – / 41.59 / – (0/6, 0, 0) | 10.00 / 47.87 / – (1/6, 1, 10) |" in text  # newest config
     assert "RNS (K = 4) · B = 5: mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
-    assert "⚠ RNS (K = 4) · B = 5: voc: records of 2 configs, the newest used" in text
+    assert ("⚠ RNS (K = 4) · B = 5: voc: records of 2 configs match the declared one, the newest is used (they "
+            "differ in data.test_contents_sha256)") in text
+    assert "| 1 | an older config that also matches the declared one (each cell uses the newest) | rns | voc |" in text
 
 
 def test_experiment_files_name_their_rows_and_the_sweep_runs_them_on_toy(tmp_path, toy_data_root):
     spec = load_experiment("table5_k")
     assert list(spec.rows) == ["rns_k1", "rns", "rns_k16", "rns_k32"] and spec.shots == [1, 5, 10]
-    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", "shots=[1]", "seeds=[100]",
-                           "test_limit=2", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20"))
-    text = build_report("table5_k", tmp_path / "results", "toy_vlm")
-    assert "(0/6, 1, 2)" in text and "| RNS (K = 1) | B = 1 |" in text
+    overrides = ["shots=[1]", "seeds=[100]", "test_limit=2", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20"]
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", *overrides))
+    text = build_report("table5_k", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
+    assert "(1/1, 1, 2)" in text and "| RNS (K = 1) | B = 1 |" in text
+    # toy is not one of the experiment's datasets: without dataset=toy its records are left out, and said so
+    six = build_report("table5_k", tmp_path / "results", "toy_vlm", overrides=overrides)
+    assert "(0/6, 0, 0)" in six and "dataset toy is not declared" in six and "dataset=toy reports it" in six
 
 
 def test_an_unknown_experiment_lists_the_ones_there_are():
@@ -77,26 +77,24 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
                            "dataset=toy,voc", *common], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipped voc (job 1): dataset folder not found" in done.stderr
-    report = subprocess.run([sys.executable, "-m", "rns_bench.report", "table5_k", *common],
+    report = subprocess.run([sys.executable, "-m", "rns_bench.report", "table5_k", "dataset=toy,voc", *common],
                             capture_output=True, text=True, timeout=120)
     assert report.returncode == 0 and "| RNS (K = 1) | B = 1 |" in report.stdout  # toy's line in the per-dataset table
 
 
-def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path):
+def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, monkeypatch):
+    from rns_bench.report import experiment
     from rns_bench.support.partial import dropped_classes
 
     results = tmp_path / "results"
     per_class = {f"c{c}": float(c) for c in range(21)}  # IoU of class c = c, so subset means are checkable
-    full = results / "voc" / "clip_b16" / "full" / "rns" / "B3_seed100-aaaaaaaaaaaa.json"
-    full.parent.mkdir(parents=True)
-    full.write_text(json.dumps({"row": "rns", "shots": 3, "seed": 100, "fingerprint": "f",
-                                "config_fingerprint": "a", "num_test_images": 5, "created": "x",
-                                "metrics": {"mIoU": 10.0, "per_class_IoU": per_class}}))
-    partial = results / "voc" / "clip_b16" / "nv0.5_nt0" / "rns" / "B3_seed100-bbbbbbbbbbbb.json"
-    partial.parent.mkdir(parents=True)
-    partial.write_text(json.dumps({"row": "rns", "shots": 3, "seed": 100, "fingerprint": "g",
-                                   "config_fingerprint": "b", "num_test_images": 5, "created": "x",
-                                   "metrics": {"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0}}))
+    full = write_record(results, "table3_partial", "voc", "rns", 3, 100, None, num_test_images=5,
+                        metrics={"mIoU": 10.0, "per_class_IoU": per_class})
+    partial = write_record(results, "table3_partial", "voc", "rns", 3, 100, None, folder="nv0.5_nt0",
+                           num_test_images=5, metrics={"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0,
+                                                       "per_class_IoU": per_class})
+    drawn = {}
+    monkeypatch.setattr(experiment, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
     text = build_report("table3_partial", results, "clip_b16")
     unseen = set(dropped_classes(21, 0.5, 100))
     s = sum(c for c in range(21) if c not in unseen) / (21 - len(unseen))
@@ -108,14 +106,18 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path):
     assert "70.00 / 76.39 / -6.39 (1/1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, 1, 5) | 60.00 / 63.83 / -3.83" \
         in partial_line
     assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
+    # The figure shows each row's own record: RNS (Partial) the partial run, RNS (Full) the full-support one.
+    fingerprint = {path: json.loads(path.read_text())["fingerprint"] for path in (full, partial)}
+    assert drawn["rns"]["fingerprint"] == fingerprint[partial]
+    assert drawn["rns_full_reference"]["fingerprint"] == fingerprint[full]
     ade = build_report("table3_partial", results, "clip_b16", dataset="ade")
     assert "– / 35.47 / –" in ade  # ADE's published values, no ADE records yet
 
 
 def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
-    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig13_runtime", "seeds=[100]", "test_limit=2",
-                           "methods=[zero_shot,rns_steps50]"))
-    text = build_report("fig13_runtime", tmp_path / "results", "toy_vlm")
+    overrides = ["seeds=[100]", "test_limit=2", "methods=[zero_shot,rns_steps50]"]
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig13_runtime", *overrides))
+    text = build_report("fig13_runtime", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
     section = text.split("## mIoU vs inference seconds per image", 1)[1]
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in section.splitlines()
             if line.startswith("| ")}
@@ -130,25 +132,27 @@ def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
 
 
 def test_fig12_tunes_rns_per_support_set_and_the_run_uses_the_tuned_values(tmp_path, toy_data_root):
-    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig12_tuned_vs_fixed", "shots=[2]", "seeds=[100]",
-                           "test_limit=2", "tuning.n_trials=2", "tuning.heartbeat_s=null",
-                           "tuning.search_space.rns_tuned.steps={type: int, low: 20, high: 40, step: 20}",
-                           "rows.rns.options.steps=20"))
+    overrides = ["shots=[2]", "seeds=[100]", "test_limit=2", "tuning.n_trials=2", "tuning.heartbeat_s=null",
+                 "tuning.search_space.rns_tuned.steps={type: int, low: 20, high: 40, step: 20}",
+                 "rows.rns.options.steps=20"]
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig12_tuned_vs_fixed", *overrides))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     tuned = records["rns_tuned"]["identity"]["method"]["tuned_params"]
     assert set(tuned) == {"lr", "steps", "beta_f", "beta_p", "tau"} and tuned["steps"] in (20, 40)
     assert records["rns_tuned"]["method_options"]["steps"] == tuned["steps"]
     assert records["rns"]["tuned_params"] is None
-    assert "RNS (tuned per support set)" in build_report("fig12_tuned_vs_fixed", tmp_path / "results", "toy_vlm")
+    text = build_report("fig12_tuned_vs_fixed", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
+    tuned_line = next(line for line in text.splitlines() if line.startswith("| RNS (tuned per support set) |"))
+    assert f"{records['rns_tuned']['metrics']['mIoU']:.2f} / – / – (1/1, 1, 2)" in tuned_line  # tuned: still declared
 
 
 def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, toy_data_root):
     import numpy as np
     from PIL import Image
 
-    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", "shots=[1]", "seeds=[100]",
-                           "test_limit=3", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20",
-                           "rows.rns.options.steps=20", "save_predictions=2"))
+    overrides = ["shots=[1]", "seeds=[100]", "test_limit=3", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20",
+                 "rows.rns.options.steps=20", "save_predictions=2"]
+    run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", *overrides))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     for record in records.values():
         assert len(record["predictions"]) == 2
@@ -157,22 +161,21 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
             assert png.mode == "P"  # class ids as pixel values, the VOC palette for viewers
             assert np.asarray(png).max() < 16 and png.size[::-1] == (
                 np.asarray(Image.open(toy_data_root / "toy" / "seed0" / "SegmentationClass" / f"{image_id}.png")).shape)
-    text = build_report("table5_k", tmp_path / "results", "toy_vlm")
-    out = tmp_path / "results" / "reports" / "table5_k" / "toy_vlm"
+    text = build_report("table5_k", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
+    out = tmp_path / "results" / "reports" / "table5_k-toy" / "toy_vlm"
     assert "* qualitative.png: image, ground truth, each row's prediction" in text
     assert (out / "qualitative.png").stat().st_size > 0 and (out / "per_class.png").stat().st_size > 0
 
 
 def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
+    from rns_bench.report.declared import protocol_overrides
     from rns_bench.report.panels import build_panels, panel_sources
 
     results = tmp_path / "results"
     for backbone, protocol, value in (("clip_b16", "full", 40.0), ("clip_b16", "full_region-sam2", 45.0),
                                       ("dinov3_txt", "full", 50.0)):
-        path = results / "voc" / backbone / protocol / "rns" / "B1_seed100-cccccccccccc.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"row": "rns", "shots": 1, "seed": 100, "metrics": {"mIoU": value},
-                                    "fingerprint": "f", "config_fingerprint": "c", "created": "x"}))
+        write_record(results, "fig3_shots", "voc", "rns", 1, 100, value, backbone=backbone, folder=protocol,
+                     overrides=protocol_overrides(protocol))
     assert panel_sources(results, ["rns", "zero_shot"]) == [("clip_b16", "full"), ("clip_b16", "full_region-sam2"),
                                                              ("dinov3_txt", "full")]
     figure = build_panels("fig3_shots", results)
@@ -181,3 +184,6 @@ def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
 
     width, height = Image.open(figure).size
     assert width > 2.5 * height  # three panels side by side
+    # The region folder's records are the declared config of the region-mode report, not of the patch one.
+    region = build_report("fig3_shots", results, "clip_b16", protocol="full_region-sam2")
+    assert "45.00 / – / – (1/6, 1, 10)" in region and "Left out" not in region
