@@ -261,7 +261,7 @@ def build_context(cfg: DictConfig) -> DatasetContext:
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
     context = DatasetContext(spec, data_root, stores["support"], stores["test"],
                              test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
-                             region_store=build_region_store(cfg, spec, stores["test"].short_side),
+                             region_store=build_region_store(cfg, stores["test"].short_side),
                              support_spec=support_spec, file_digests=file_digests_of(cfg))
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
@@ -330,7 +330,7 @@ def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
                       f"{spec.key}` checks every split", stacklevel=2)
 
 
-def build_region_store(cfg: DictConfig, spec: DatasetSpec, test_short_side: int | None) -> RegionStore | None:
+def build_region_store(cfg: DictConfig, test_short_side: int | None) -> RegionStore | None:
     """Region proposals of the test images in region mode (rns spec §6), cached on disk."""
     if cfg.query_mode != "region":
         return None
