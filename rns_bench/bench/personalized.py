@@ -13,24 +13,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rns_bench.core.atomic_io import save_label_png, save_rgb_png
 from rns_bench.core.errors import ConfigError
 from rns_bench.runs.config import dataset_key, method_rows
-from rns_bench.runs.fingerprint import FINGERPRINT_LENGTH, fingerprint, plain
+from rns_bench.runs.fingerprint import FINGERPRINT_LENGTH, fingerprint
 from rns_bench.runs.personalized import (
     DATASET,
     STUDY,
-    PersonalizedSetup,
+    declared_study,
     run_personalized,
     study_folder,
+    study_identity,
     study_scenes,
 )
 from rns_bench.runs.records import environment, has_record, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
-
-STUDY_VERSION = 1  # bump when the study's scenes or scoring change: old records are then not reused
 
 
 def is_personalized(cfg: DictConfig) -> bool:
@@ -42,20 +41,14 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
     """Run the study for each row without a current record; return the summary lines."""
     validate_config(cfg, command_line_overrides())
     name = str(cfg.experiment.get("name", STUDY))
-    where = f"configs/experiment/{name}.yaml: experiment.personalized"
     if dataset_key(cfg) != DATASET:
         raise ConfigError(f"{name} runs on the toy world's personal instance, not dataset={dataset_key(cfg)}; "
                           f"drop the dataset override (it is {DATASET})")
-    setup = PersonalizedSetup.from_config(OmegaConf.to_container(cfg.experiment.get("personalized") or {},
-                                                                 resolve=True), where)
-    backbone = str(cfg.backbone.name)
-    backbone_options = OmegaConf.to_container(cfg.backbone.get("options") or {}, resolve=True)
+    setup, backbone, backbone_options = declared_study(cfg)
     folder = study_folder(Path(cfg.results_dir), backbone)
     lines, scenes = [], None
     for row in method_rows(cfg):
-        identity = {"study": STUDY, "version": STUDY_VERSION, "setup": setup.as_dict(),
-                    "backbone": {"name": backbone, "options": plain(backbone_options)},
-                    "method": {"name": row.method, "options": plain(row.options)}}
+        identity = study_identity(setup, backbone, backbone_options, row.method, row.options)
         full = fingerprint(identity)
         record_path = folder / row.row / f"{full[:FINGERPRINT_LENGTH]}.json"
         if has_record(record_path, full):

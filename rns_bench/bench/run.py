@@ -13,9 +13,9 @@ import optuna
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from rns_bench.bench.leaderboard import write_leaderboard
 from rns_bench.core.errors import ConfigError
 from rns_bench.methods import load_methods
+from rns_bench.report.leaderboard import DeclaredRun, sweep_records, write_leaderboard
 from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, build_context
 from rns_bench.runs.evaluate import (
@@ -26,7 +26,7 @@ from rns_bench.runs.evaluate import (
     run_one,
     warn_short_support,
 )
-from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
+from rns_bench.runs.fingerprint import evaluation_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
@@ -132,8 +132,10 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
     records = read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)
     title = f"{context.spec.key} · {cfg.backbone.name} · {protocol}"
     out_dir = results_dir / context.spec.key / cfg.backbone.name / protocol
-    current = {config_fingerprint(plan.identity) for plan in done.values()}
-    text = write_leaderboard(records, out_dir, title, current=current)
+    declared = [DeclaredRun(plan.key.row, plan.key.shots, plan.key.seed, plan.fingerprint, plan.identity)
+                for plan in done.values()]
+    shown, left_out = sweep_records(records, declared, context.spec.key)
+    text = write_leaderboard(shown, out_dir, title, left_out)
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
 
 

@@ -331,7 +331,8 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
     loaded = load_experiment(name)
     if loaded.kind == PERSONALIZED:  # Fig. 7: before / after figures of one study, no sweep table
         return build_personalized_report(name, loaded.title, loaded.rows, Path(results_dir), backbone,
-                                         Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone))
+                                         Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone),
+                                         overrides)
     spec = with_found_datasets(resolve_spec(name, backbone, dataset, protocol, overrides), Path(results_dir), backbone)
     table, cells, notes, left_out = report_table(spec, Path(results_dir), backbone)
     out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)

@@ -1,6 +1,8 @@
 """The report of a personalized-segmentation experiment (Fig. 7, ``experiment.kind: personalized``),
 from its records alone (``results/toy/<backbone>/personalized/<row>/<fingerprint>.json`` and the
-label maps beside them; :mod:`rns_bench.bench.personalized` writes them).
+label maps beside them; :mod:`rns_bench.bench.personalized` writes them). Each row shows only its record
+of the study the experiment declares (with the command line's overrides): another setup, option or
+backbone setting is left out and listed, never shown under the row's name.
 
 ``report.md`` / ``report.csv``: per row, IoU of the personal and the generic class before and after
 the instance's support is added, and where the instance's pixels go. ``report.png``: the Fig. 7-style
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,11 @@ import numpy as np
 from PIL import Image
 
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
-from rns_bench.runs.personalized import DATASET, STUDY, study_folder
+from rns_bench.report.declared import Declarations
+from rns_bench.report.selection import LeftOut
+from rns_bench.runs.config import method_row
+from rns_bench.runs.fingerprint import fingerprint, identity_differences
+from rns_bench.runs.personalized import DATASET, STUDY, declared_study, study_folder, study_identity
 from rns_bench.runs.records import load_record
 
 GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)
@@ -35,28 +43,50 @@ def personalized_backbones(results_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY}") if p.is_dir())
 
 
-def newest_records(results_dir: Path, backbone: str, rows: list[str]) -> dict[str, dict[str, Any]]:
-    """row → its newest readable record (a changed config's record is newer than the old one's)."""
-    found = {}
-    for row in rows:
-        records = []
+def declared_records(results_dir: Path, backbone: str, declared: Mapping[str, Mapping[str, Any]]
+                     ) -> tuple[dict[str, dict[str, Any]], LeftOut]:
+    """row → its record of the declared study identity (``declared``: row → identity); every other record
+    of those rows is left out, by reason (another setup, option or backbone setting; unreadable)."""
+    found, left_out = {}, LeftOut()
+    for row, identity in declared.items():
+        wanted = fingerprint(identity)
         for path in sorted((study_folder(results_dir, backbone) / row).glob("*.json")):
             record = load_record(path)
-            if record:  # an unreadable one (truncated, not a record) is left out
-                records.append({**record, "_folder": path.parent / str(record.get("images", path.stem))})
-        if records:
-            found[row] = max(records, key=lambda r: r.get("created", ""))
-    return found
+            if not record or not isinstance(record.get("identity"), Mapping):
+                left_out.add(f"unusable file {path}: unreadable (truncated, not JSON, or not a record)", row, DATASET)
+            elif record.get("fingerprint") == wanted:
+                found[row] = {**record, "_folder": path.parent / str(record.get("images", path.stem))}
+            else:
+                differ = identity_differences([record["identity"], identity])
+                left_out.add(f"another config: differs in {', '.join(differ[:3]) or 'its fingerprint'}"
+                             f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}", row, DATASET)
+    return found, left_out
+
+
+def declared_identities(name: str, backbone: str, rows: Sequence[str], overrides: Sequence[str] = ()
+                        ) -> dict[str, dict[str, Any]]:
+    """row → the study identity experiment ``name`` declares for it on ``backbone`` with ``overrides`` (the
+    job's own: the same ``ARGS``)."""
+    cfg = Declarations(name, backbone, overrides).base
+    setup, backbone_name, options = declared_study(cfg)
+    identities = {}
+    for row in rows:
+        method = method_row(cfg, row)
+        identities[row] = json.loads(json.dumps(study_identity(setup, backbone_name, options, method.method,
+                                                               method.options)))
+    return identities
 
 
 def build_personalized_report(name: str, title: str, rows: dict[str, str], results_dir: Path, backbone: str,
-                              out_dir: Path) -> str:
-    shown = newest_records(results_dir, backbone, list(rows))
+                              out_dir: Path, overrides: Sequence[str] = ()) -> str:
+    shown, left_out = declared_records(results_dir, backbone, declared_identities(name, backbone, list(rows),
+                                                                                   overrides))
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", f"Backbone `{backbone}`, the toy world. Records: "
              f"`{study_folder(results_dir, backbone)}`.", ""]
     if not shown:
-        lines.append(f"No records yet: run `make experiment NAME={name}`.")
+        lines.append(f"No records of the declared config yet: run `make experiment NAME={name}`.")
+        lines += left_out.markdown()
         text = "\n".join(lines) + "\n"
         write_text_atomic(out_dir / "report.md", text)
         return text
@@ -79,12 +109,13 @@ def build_personalized_report(name: str, title: str, rows: dict[str, str], resul
                   for key, _ in METRICS]
     missing = [rows[r] for r in rows if r not in shown]
     if missing:
-        lines += ["", f"No record yet for: {', '.join(missing)}."]
+        lines += ["", f"No record of the declared config yet for: {', '.join(missing)}."]
     figure = _figure(shown, rows, out_dir / "report.png")
     support = _support_figure(first, out_dir / "support.png")
     lines += ["", f"![Fig. 7-style: image, before, after]({figure.name})" if figure else "",
               "Green: the personal instance, red: the generic class, black: everything else.", "",
               f"![the instance's support (Fig. 16)]({support.name})" if support else ""]
+    lines += left_out.markdown()
     text = "\n".join(lines) + "\n"
     write_text_atomic(out_dir / "report.md", text)
     buffer = io.StringIO()

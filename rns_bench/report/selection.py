@@ -70,11 +70,12 @@ class LeftOut:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def markdown(self) -> list[str]:
-        """The report's "Left out" section (nothing when no record was left out)."""
+    def markdown(self, heading: str = "Left out: records of the experiment's rows that are not its declared configs"
+                 ) -> list[str]:
+        """The "Left out" section (nothing when no record was left out)."""
         if not self.counts:
             return []
-        lines = ["", "## Left out: records of the experiment's rows that are not its declared configs", "",
+        lines = ["", f"## {heading}", "",
                  "| records | why | rows | datasets |", "|---|---|---|---|"]
         for reason in sorted(self.counts, key=lambda r: (-self.counts[r], r)):
             rows, datasets = ", ".join(sorted(self.rows[reason])), ", ".join(sorted(self.datasets[reason]))

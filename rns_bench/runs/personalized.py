@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.labels import IGNORE_INDEX
@@ -34,6 +35,7 @@ from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
 
 STUDY = "personalized"  # experiment.kind, and the records' folder: results/toy/<backbone>/personalized/<row>/
 DATASET = "toy"  # the study runs in the toy world only (its instance looks are generated)
+STUDY_VERSION = 1  # bump when the study's scenes or scoring change: old records are then not reused
 
 
 def study_folder(results_dir: Path, backbone: str) -> Path:
@@ -75,6 +77,25 @@ class PersonalizedSetup:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def declared_study(cfg: DictConfig) -> tuple[PersonalizedSetup, str, dict[str, Any]]:
+    """The study a composed experiment config declares: its setup, backbone name and backbone options."""
+    name = str(cfg.experiment.get("name", STUDY))
+    setup = PersonalizedSetup.from_config(OmegaConf.to_container(cfg.experiment.get("personalized") or {},
+                                                                 resolve=True),
+                                          f"configs/experiment/{name}.yaml: experiment.personalized")
+    options = OmegaConf.to_container(cfg.backbone.get("options") or {}, resolve=True)
+    return setup, str(cfg.backbone.name), dict(options)  # type: ignore[arg-type]
+
+
+def study_identity(setup: PersonalizedSetup, backbone: str, backbone_options: Mapping[str, Any], method: str,
+                   options: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything that changes one row's study figures; its hash names the row's record (the job writes it,
+    the report looks for the one its config declares)."""
+    return {"study": STUDY, "version": STUDY_VERSION, "setup": setup.as_dict(),
+            "backbone": {"name": backbone, "options": dict(backbone_options)},
+            "method": {"name": method, "options": dict(options)}}
 
 
 @dataclass

@@ -95,15 +95,23 @@ def test_the_experiment_writes_records_skips_finished_rows_reruns_changed_ones_a
     assert len(list((folder / "knn_clip").glob("*.json"))) == 2  # the old record stays beside the new one
 
     assert experiment_backbones("fig7_personalized", tmp_path / "results") == ["toy_vlm"]
-    text = build_report("fig7_personalized", tmp_path / "results", "toy_vlm")
+    small = [f"experiment.personalized.{k}={v}" for k, v in SMALL.as_dict().items()]
+    by_k = {r["identity"]["method"]["options"]["k"]: r["metrics"]["after"]["personal_IoU"]
+            for r in (json.loads(p.read_text()) for p in (folder / "knn_clip").glob("*.json"))}
+    default_k = next(k for k in by_k if k != 5)
+    # The report shows the config it declares (the same overrides as the job), not the newest record:
+    text = build_report("fig7_personalized", tmp_path / "results", "toy_vlm", overrides=small)
     out = tmp_path / "results" / "reports" / "fig7_personalized" / "toy_vlm"
     assert (out / "report.png").stat().st_size > 10_000 and (out / "support.png").is_file()
-    newest = max((json.loads(p.read_text()) for p in (folder / "knn_clip").glob("*.json")),
-                 key=lambda r: r["created"])
-    after = newest["metrics"]["after"]["personal_IoU"]
-    assert f"| kNN-CLIP | 0.0 → **{after:.1f}**" in text and "| FREEDA |" in text
+    assert f"| kNN-CLIP | 0.0 → **{by_k[default_k]:.1f}**" in text and "| FREEDA |" in text
     assert "| RNS |" not in text
-    assert "No record yet for: RNS" in text
+    assert "No record of the declared config yet for: RNS" in text
+    assert "| 1 | another config: differs in method.options.k | knn_clip | toy |" in text
+    text = build_report("fig7_personalized", tmp_path / "results", "toy_vlm",
+                        overrides=[*small, "rows.knn_clip.options.k=5"])
+    assert f"| kNN-CLIP | 0.0 → **{by_k[5]:.1f}**" in text
+    unchanged = build_report("fig7_personalized", tmp_path / "results", "toy_vlm")  # another setup: nothing shown
+    assert "No records of the declared config yet" in unchanged and "differs in setup." in unchanged
 
 
 @pytest.mark.parametrize("override,message", [

@@ -1,8 +1,10 @@
 """Leaderboard tables and curves derived from run records (never edited by hand).
 
-Every record of a scope is read, whichever sweep wrote it. A row whose records come from several
-configs (fingerprints) shows one line per config: the current sweep's under the row's name, the
-others as ``row ⟨fingerprint⟩``, with a note saying what differs between them.
+A sweep's leaderboard shows exactly the records of the runs it declares: its rows at its B values and
+seeds, each with the fingerprint the sweep gives that run (:func:`sweep_records`). Every other record of
+its folder (a smoke run, an ad-hoc option, another B or seed, a row this sweep does not run) is left out
+and counted by reason under "Left out", like a report's; ``python -m rns_bench.report`` shows a whole
+experiment.
 """
 
 from __future__ import annotations
@@ -11,13 +13,75 @@ import csv
 import io
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
+from rns_bench.report.declared import value_at
+from rns_bench.report.selection import LeftOut, unusable
 from rns_bench.runs.fingerprint import identity_differences
 
-SHORT_FINGERPRINT = 6
+SHOWN_DIFFERENCES = 3
+LEFT_OUT_HEADING = "Left out: records of this folder that are not this sweep's runs"
+
+
+@dataclass(frozen=True)
+class DeclaredRun:
+    """A run the sweep declares: its cell and the fingerprint (and identity) the sweep gives it."""
+
+    row: str
+    shots: int
+    seed: int
+    fingerprint: str
+    identity: Mapping[str, Any]
+
+
+def sweep_records(records: list[dict[str, Any]], declared: list[DeclaredRun], dataset: str
+                  ) -> tuple[list[dict[str, Any]], LeftOut]:
+    """The records of ``declared`` (one per run at most), and the rest counted by reason."""
+    runs = {(run.row, run.shots, run.seed): run for run in declared}
+    rows = sorted({run.row for run in declared})
+    shots, seeds = sorted({run.shots for run in declared}), sorted({run.seed for run in declared})
+    kept: dict[tuple[str, int, int], dict[str, Any]] = {}
+    left_out = LeftOut()
+    for record in records:
+        problem = unusable(record)
+        if problem:
+            left_out.add(f"unusable record: {problem}", str(record.get("row")), dataset)
+            continue
+        row, b, seed = record["row"], int(record["shots"]), int(record["seed"])
+        run = runs.get((row, b, seed))
+        if run is not None and record.get("fingerprint") == run.fingerprint:
+            kept[row, b, seed] = record
+            continue
+        if row not in rows:
+            why = f"row {row} is not run by this sweep (methods: {', '.join(rows)})"
+        elif b not in shots:
+            why = f"B = {b} is not declared by this sweep (shots: {', '.join(map(str, shots))})"
+        elif seed not in seeds:
+            why = f"seed {seed} is not declared by this sweep (seeds: {', '.join(map(str, seeds))})"
+        else:
+            why = _other_config(record, run) if run is not None else f"{row} is not run at B = {b}, seed {seed}"
+        left_out.add(why, row, dataset)
+    return list(kept.values()), left_out
+
+
+def _other_config(record: Mapping[str, Any], run: DeclaredRun) -> str:
+    """Why a record of a declared cell is not the sweep's run (one line, shared by records alike)."""
+    identity = record.get("identity")
+    if not isinstance(identity, Mapping):
+        return "no identity: a record from before records knew their config"
+    count, declared = record.get("num_test_images"), value_at(run.identity, "data.num_test_images")
+    limit = (record.get("config") or {}).get("test_limit")
+    if count != declared and limit is not None:
+        return f"smoke run: test_limit={limit} ({count} test images; this sweep: {declared})"
+    differences = [p for p in identity_differences([identity, run.identity]) if not p.startswith("run.")]
+    if not differences:
+        return "another config (its fingerprint differs, in settings older records do not list)"
+    more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
+    return f"another config: differs in {', '.join(differences[:SHOWN_DIFFERENCES])}{more}"
 
 def aggregate(records: list[dict[str, Any]], metric: str = "mIoU") -> dict[str, dict[int, list[float]]]:
     """row → shots → metric values over seeds (records missing the metric are skipped)."""
@@ -112,47 +176,6 @@ SUBSET_METRICS = {"mIoU": "all classes (A)", "mIoU_supported": "classes with vis
                   "mIoU_unsupported": "classes without visual support (U)"}
 
 
-def config_variants(records: list[dict[str, Any]], current: set[str] | None = None) -> dict[str, dict[str, str]]:
-    """row → config fingerprint → the line label of that config: the row's name when it has one config (or
-    for the one config ``current`` names), ``row ⟨fp⟩`` for the others."""
-    by_row: dict[str, list[str]] = defaultdict(list)
-    for record in records:
-        fp = record.get("config_fingerprint") or ""
-        if fp not in by_row[record["row"]]:
-            by_row[record["row"]].append(fp)
-    labels: dict[str, dict[str, str]] = {}
-    for row, fps in by_row.items():
-        mine = [fp for fp in fps if current and fp in current]
-        plain = mine[0] if len(mine) == 1 else (fps[0] if len(fps) == 1 else None)
-        labels[row] = {fp: row if fp == plain else f"{row} ⟨{fp[:SHORT_FINGERPRINT]}⟩" for fp in fps}
-    return labels
-
-
-def labelled(records: list[dict[str, Any]], current: set[str] | None = None) -> list[dict[str, Any]]:
-    """The records with ``row`` replaced by their config's line label (see :func:`config_variants`)."""
-    labels = config_variants(records, current)
-    return [{**r, "row": labels[r["row"]][r.get("config_fingerprint") or ""], "base_row": r["row"]} for r in records]
-
-
-def variant_notes(records: list[dict[str, Any]], current: set[str] | None = None) -> list[str]:
-    """One line per row with records of several configs: which lines, and what differs between them."""
-    notes = []
-    labels = config_variants(records, current)
-    for row, variants in sorted(labels.items()):
-        if len(variants) < 2:
-            continue
-        identities = {fp: next(r.get("identity") or {} for r in records
-                               if r["row"] == row and (r.get("config_fingerprint") or "") == fp) for fp in variants}
-        differ = identity_differences(list(identities.values()))
-        sizes = {fp: sorted({r.get("num_test_images") for r in records if r["row"] == row
-                             and (r.get("config_fingerprint") or "") == fp}, key=str) for fp in variants}
-        lines = "; ".join(f"{label}{' (this sweep)' if current and fp in current else ''}: "
-                          f"{'/'.join(map(str, sizes[fp]))} test images" for fp, label in variants.items())
-        notes.append(f"⚠ {row}: records of {len(variants)} configs disagree in fingerprint ({lines}); they differ in "
-                     f"{', '.join(differ) if differ else 'settings older records do not list'}")
-    return notes
-
-
 def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
     """line label → the number(s) of test images its runs were scored on."""
     counts: dict[str, set] = defaultdict(set)
@@ -163,14 +186,10 @@ def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
-                      current: set[str] | None = None) -> str:
-    """Write leaderboard.md / .csv / .png into ``out_dir``; return the markdown.
-
-    ``current``: config fingerprints of the sweep that asks (their lines carry the row's plain name).
-    """
+                      left_out: LeftOut | None = None) -> str:
+    """Write leaderboard.md / .csv / .png of ``records`` (one config per row: :func:`sweep_records`) into
+    ``out_dir``, ending with what was ``left_out``; return the markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    notes = variant_notes(records, current)
-    records = labelled(records, current)
     metrics = tuple(m for m in SUBSET_METRICS if any(m in r["metrics"] for r in records)) or ("mIoU",)
     sections = [f"# {title}", "mIoU (%), mean ± std over support seeds"]
     for metric in metrics:
@@ -182,7 +201,8 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
         sections.append("† closed vocabulary (offline baseline): never predicts a class without visual support ("
                         + (f"most classes unpredictable in one run: {worst})" if worst
                            else "every class had visual support in these runs)"))
-    sections.extend(notes)
+    if left_out is not None and left_out.total:
+        sections.append("\n".join(left_out.markdown(LEFT_OUT_HEADING)).strip())
     text = "\n\n".join(sections) + "\n"
     write_text_atomic(out_dir / "leaderboard.md", text)
     write_csv(records, out_dir / "leaderboard.csv", metrics)
