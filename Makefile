@@ -72,6 +72,7 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check rns_bench baselines tests
+	$(VENV)/bin/ruff format --check rns_bench baselines tests
 	$(VENV)/bin/lint-imports  # the layers of shared/design.md (pyproject.toml [tool.importlinter])
 
 perf: setup

@@ -70,11 +70,13 @@ class FreeDAConfig:
         if self.global_feature not in GLOBAL_FEATURES:
             raise ConfigError(f"FREEDA global_feature {self.global_feature!r} unknown; choose one of {GLOBAL_FEATURES}")
         if self.unsupported_local not in UNSUPPORTED_LOCAL:
-            raise ConfigError(f"FREEDA unsupported_local {self.unsupported_local!r} unknown; "
-                              f"choose one of {tuple(UNSUPPORTED_LOCAL)}")
+            raise ConfigError(
+                f"FREEDA unsupported_local {self.unsupported_local!r} unknown; choose one of {tuple(UNSUPPORTED_LOCAL)}"
+            )
         if self.missing_text not in MISSING_TEXT_POLICIES:
-            raise ConfigError(f"FREEDA missing_text {self.missing_text!r} unknown; "
-                              f"choose one of {MISSING_TEXT_POLICIES}")
+            raise ConfigError(
+                f"FREEDA missing_text {self.missing_text!r} unknown; choose one of {MISSING_TEXT_POLICIES}"
+            )
 
     @property
     def effective_alpha(self) -> float:
@@ -87,8 +89,9 @@ class FreeDAConfig:
 
 
 # ------------------------------------------------------------------------------ pure functions
-def local_scores(queries: torch.Tensor, prototypes: torch.Tensor, supported: torch.Tensor,
-                 unsupported_local: str = "zero") -> torch.Tensor:
+def local_scores(
+    queries: torch.Tensor, prototypes: torch.Tensor, supported: torch.Tensor, unsupported_local: str = "zero"
+) -> torch.Tensor:
     """(N, D) queries, (K, D) prototypes, (K,) bool supported → (N, K) cos(q, p_c);
     columns of classes without visual support hold the ``unsupported_local`` constant."""
     scores = F.normalize(queries, dim=-1) @ prototypes.T
@@ -109,8 +112,9 @@ def global_scores(queries: torch.Tensor, text: torch.Tensor, global_feature: str
     raise ConfigError(f"global_feature {global_feature!r} unknown; choose one of {GLOBAL_FEATURES}")
 
 
-def text_for_global(text: torch.Tensor, text_available: torch.Tensor | None,
-                    missing_text: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+def text_for_global(
+    text: torch.Tensor, text_available: torch.Tensor | None, missing_text: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(K, D) text as the global term sees it, and the (K,) mask of classes whose global score
     is forced to 0 (``missing_text=zero``), else None."""
     if text_available is None or bool(text_available.all()):
@@ -120,14 +124,20 @@ def text_for_global(text: torch.Tensor, text_available: torch.Tensor | None,
     return text, ~text_available
 
 
-def freeda_predict(queries: torch.Tensor, bank: SupportBank, text: torch.Tensor | None,
-                   config: FreeDAConfig | None = None, text_available: torch.Tensor | None = None) -> torch.Tensor:
+def freeda_predict(
+    queries: torch.Tensor,
+    bank: SupportBank,
+    text: torch.Tensor | None,
+    config: FreeDAConfig | None = None,
+    text_available: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(N, D) queries of one image → (N, K) FREEDA probabilities (text None only if α = 1)."""
     config = config or FreeDAConfig()
     check_features(queries, "query features")
     alpha = config.effective_alpha
-    score = alpha * local_scores(queries, bank.prototypes.to(queries), bank.supported.to(queries.device),
-                                 config.unsupported_local)
+    score = alpha * local_scores(
+        queries, bank.prototypes.to(queries), bank.supported.to(queries.device), config.unsupported_local
+    )
     if alpha < 1.0:
         if text is None:
             raise InputError("freeda needs text features unless alpha = 1; use the option use_text: false")

@@ -84,11 +84,13 @@ class KNNCLIPConfig:
         if self.k < 1:
             raise ConfigError(f"kNN-CLIP needs k ≥ 1, got {self.k}")
         if self.vote_weighting not in VOTE_WEIGHTINGS:
-            raise ConfigError(f"kNN-CLIP vote_weighting {self.vote_weighting!r} unknown; "
-                              f"choose one of {VOTE_WEIGHTINGS}")
+            raise ConfigError(
+                f"kNN-CLIP vote_weighting {self.vote_weighting!r} unknown; choose one of {VOTE_WEIGHTINGS}"
+            )
         if self.missing_text not in MISSING_TEXT_POLICIES:
-            raise ConfigError(f"kNN-CLIP missing_text {self.missing_text!r} unknown; "
-                              f"choose one of {MISSING_TEXT_POLICIES}")
+            raise ConfigError(
+                f"kNN-CLIP missing_text {self.missing_text!r} unknown; choose one of {MISSING_TEXT_POLICIES}"
+            )
         if not 0.0 <= self.fusion_weight <= 1.0:
             raise ConfigError(f"kNN-CLIP fusion_weight (λ) must lie in [0, 1], got {self.fusion_weight}")
         if self.softmax_temperature <= 0:
@@ -101,8 +103,15 @@ class KNNCLIPConfig:
 
 
 # ------------------------------------------------------------------------------ pure functions
-def knn_vote(queries: torch.Tensor, rows: torch.Tensor, row_labels: torch.Tensor, num_classes: int, k: int,
-             weighting: str = "similarity", temperature: float = 0.1) -> torch.Tensor:
+def knn_vote(
+    queries: torch.Tensor,
+    rows: torch.Tensor,
+    row_labels: torch.Tensor,
+    num_classes: int,
+    k: int,
+    weighting: str = "similarity",
+    temperature: float = 0.1,
+) -> torch.Tensor:
     """P_ret: (N, D) queries, (R, D) unit-norm bank rows with (R,) labels → (N, K), rows sum to 1.
 
     The k nearest rows by cosine vote for their class; rows tied with the k-th similarity all
@@ -131,8 +140,13 @@ def vote_weights(sims: torch.Tensor, neighbours: torch.Tensor, weighting: str, t
     return weights / weights.sum(1, keepdim=True)
 
 
-def zero_shot_probs(queries: torch.Tensor, text: torch.Tensor, text_available: torch.Tensor | None,
-                    scale: float = ZERO_SHOT_LOGIT_SCALE, missing_text: str = "mean_of_available") -> torch.Tensor:
+def zero_shot_probs(
+    queries: torch.Tensor,
+    text: torch.Tensor,
+    text_available: torch.Tensor | None,
+    scale: float = ZERO_SHOT_LOGIT_SCALE,
+    missing_text: str = "mean_of_available",
+) -> torch.Tensor:
     """P_zs: (N, D) queries, (K, D) unit-norm text, optional (K,) bool name mask → (N, K)."""
     if text_available is None or bool(text_available.all()):
         return zero_shot_predict(queries, text, scale)
@@ -152,14 +166,26 @@ def gated_fusion(p_zs: torch.Tensor, p_ret: torch.Tensor, threshold: float, fusi
     return torch.where(unsure, fusion_weight * p_ret + (1.0 - fusion_weight) * p_zs, p_zs)
 
 
-def knn_clip_predict(queries: torch.Tensor, bank: SupportBank, text: torch.Tensor | None,
-                     config: KNNCLIPConfig | None = None, text_available: torch.Tensor | None = None) -> torch.Tensor:
+def knn_clip_predict(
+    queries: torch.Tensor,
+    bank: SupportBank,
+    text: torch.Tensor | None,
+    config: KNNCLIPConfig | None = None,
+    text_available: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(N, D) queries of one image → (N, K) kNN-CLIP probabilities (text None only if use_text=False)."""
     config = config or KNNCLIPConfig()
     bank.require_rows()
     check_features(queries, "query features")
-    p_ret = knn_vote(queries, bank.features.to(queries), bank.labels.to(queries.device), bank.num_classes,
-                     config.k, config.vote_weighting, config.softmax_temperature)
+    p_ret = knn_vote(
+        queries,
+        bank.features.to(queries),
+        bank.labels.to(queries.device),
+        bank.num_classes,
+        config.k,
+        config.vote_weighting,
+        config.softmax_temperature,
+    )
     if not config.use_text:
         return p_ret
     if text is None:

@@ -74,8 +74,9 @@ class SupportImages(Dataset):
     Items: (image (3, H_p, W_p) float in [0, 1], label (H, W) long, 255 = ignore).
     """
 
-    def __init__(self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], patch_size: int,
-                 short_side: int | None):
+    def __init__(
+        self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], patch_size: int, short_side: int | None
+    ):
         self.items = []
         for image, label in zip(images, labels, strict=True):
             pixels, size = padded_pixels(image, short_side, patch_size)  # exactly as the extractor prepares it
@@ -96,8 +97,10 @@ def trainable_encoder(backbone: Backbone) -> Backbone:
     ``encode_image`` without the ``no_grad`` wrapper (the maths are differentiable)."""
     encoder = backbone.trainable_copy()
     if not any(True for _ in encoder.parameters()):
-        raise InputError(f"backbone {backbone.name!r} has no trainable weights to finetune "
-                         "(use the linear_patches baseline, or a backbone with weights)")
+        raise InputError(
+            f"backbone {backbone.name!r} has no trainable weights to finetune "
+            "(use the linear_patches baseline, or a backbone with weights)"
+        )
     return encoder
 
 
@@ -121,16 +124,22 @@ class EncoderFinetune(L.LightningModule):
 
     def training_step(self, batch: list[tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> torch.Tensor:
         # Images differ in size: one forward each; the loss averages over every labelled pixel.
-        items = [SupportPixels(str(i), encode(self.encoder, image[None])[0].permute(1, 2, 0).float(), label)
-                 for i, (image, label) in enumerate(batch)]
+        items = [
+            SupportPixels(str(i), encode(self.encoder, image[None])[0].permute(1, 2, 0).float(), label)
+            for i, (image, label) in enumerate(batch)
+        ]
         loss = pixel_loss(items, self.head.weight, self.head.bias, self.supported, self.encoder.patch_size)
         self.log("finetune/loss", loss, batch_size=len(batch), prog_bar=False)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW([{"params": self.head.parameters(), "lr": self.config.lr},
-                                  {"params": self.encoder.parameters(), "lr": self.config.encoder_lr}],
-                                 weight_decay=self.config.weight_decay)
+        return torch.optim.AdamW(
+            [
+                {"params": self.head.parameters(), "lr": self.config.lr},
+                {"params": self.encoder.parameters(), "lr": self.config.encoder_lr},
+            ],
+            weight_decay=self.config.weight_decay,
+        )
 
     def linear_head(self) -> LinearHead:
         return LinearHead(self.head.weight.detach().cpu(), self.head.bias.detach().cpu(), self.supported.cpu())
@@ -146,8 +155,15 @@ class Finetuned:
     checkpoint: Path | None
 
 
-def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_classes: int,
-             config: FinetuneConfig, short_side: int | None = None, root_dir: Path | None = None) -> Finetuned:
+def finetune(
+    backbone: Backbone,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    num_classes: int,
+    config: FinetuneConfig,
+    short_side: int | None = None,
+    root_dir: Path | None = None,
+) -> Finetuned:
     """Finetune ``backbone`` + a linear head on support ``images`` (H, W, 3) uint8 and ``labels``
     (H, W) class ids (255 = ignore) with ``Trainer.fit``; checkpoints under ``root_dir`` (None: none).
 
@@ -159,17 +175,33 @@ def finetune(backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[
     if not bool(supported.any()):
         raise InputError("no labelled support pixel to finetune on")
     module = EncoderFinetune(trainable_encoder(backbone), num_classes, supported, config)
-    loader = DataLoader(data, batch_size=config.batch_size, shuffle=True, collate_fn=list, num_workers=0,
-                        generator=torch.Generator().manual_seed(config.init_seed))
+    loader = DataLoader(
+        data,
+        batch_size=config.batch_size,
+        shuffle=True,
+        collate_fn=list,
+        num_workers=0,
+        generator=torch.Generator().manual_seed(config.init_seed),
+    )
     callbacks = []
     if root_dir is not None:
-        callbacks.append(L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(root_dir) / "checkpoints", save_last=True,
-                                                             save_top_k=0))
+        callbacks.append(
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(root_dir) / "checkpoints", save_last=True, save_top_k=0)
+        )
     accelerator, devices = trainer_device(config.accelerator, device_of(backbone))
-    trainer = L.Trainer(max_steps=config.steps, accelerator=accelerator, devices=devices,
-                        precision=config.precision, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, enable_checkpointing=root_dir is not None, callbacks=callbacks,
-                        default_root_dir=str(root_dir) if root_dir else None, deterministic=True)
+    trainer = L.Trainer(
+        max_steps=config.steps,
+        accelerator=accelerator,
+        devices=devices,
+        precision=config.precision,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=root_dir is not None,
+        callbacks=callbacks,
+        default_root_dir=str(root_dir) if root_dir else None,
+        deterministic=True,
+    )
     deterministic = torch.are_deterministic_algorithms_enabled()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.init_seed)
@@ -202,9 +234,16 @@ class LastFinetune:
         self.backbone: weakref.ref | None = None  # identity, not id(): a freed backbone's id is reused
         self.result: Finetuned | None = None
 
-    def __call__(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                 num_classes: int, config: FinetuneConfig, short_side: int | None,
-                 work_dir: Path | None) -> Finetuned:
+    def __call__(
+        self,
+        backbone: Backbone,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        num_classes: int,
+        config: FinetuneConfig,
+        short_side: int | None,
+        work_dir: Path | None,
+    ) -> Finetuned:
         """:func:`finetune`, with Lightning's checkpoint under ``work_dir`` if ``config.keep_checkpoint``."""
         root_dir = work_dir if config.keep_checkpoint else None
         digest = hashlib.sha256()
@@ -240,16 +279,24 @@ class Finetune(OfflineLinearMethod):
         super().__init__(class_names, patch_size, query_mode, **options)
         self.trained_head: LinearHead | None = None
 
-    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
+    def adapt_encoder(
+        self,
+        backbone: Backbone,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        short_side: int | None,
+        work_dir: Path | None = None,
+    ) -> Backbone:
         result = finetune_once(backbone, images, labels, self.num_classes, self.config, short_side, work_dir)
         self.trained_head = result.head
         return result.backbone
 
     def _fit(self, report: Any, report_every: int) -> LinearHead:
         if self.trained_head is None:
-            raise InputError("finetune trains its head with the encoder: call adapt_encoder(backbone, support "
-                             "images, labels, short_side) first (the bench runner does)")
+            raise InputError(
+                "finetune trains its head with the encoder: call adapt_encoder(backbone, support "
+                "images, labels, short_side) first (the bench runner does)"
+            )
         return self.trained_head
 
 
@@ -267,12 +314,20 @@ class FinetuneRNS(RNS):
     def default_options(cls) -> dict[str, Any]:
         return {**plain_values(dataclasses.asdict(FinetuneConfig())), "rns": super().default_options()}
 
-    def __init__(self, class_names, patch_size, query_mode="patch", rns: dict[str, Any] | None = None,
-                 **finetune_options):
+    def __init__(
+        self, class_names, patch_size, query_mode="patch", rns: dict[str, Any] | None = None, **finetune_options
+    ):
         super().__init__(class_names, patch_size, query_mode, **(rns or {}))
         self.finetune_config = FinetuneConfig.from_dict(finetune_options)
 
-    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
-        return finetune_once(backbone, images, labels, self.num_classes, self.finetune_config, short_side,
-                             work_dir).backbone
+    def adapt_encoder(
+        self,
+        backbone: Backbone,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        short_side: int | None,
+        work_dir: Path | None = None,
+    ) -> Backbone:
+        return finetune_once(
+            backbone, images, labels, self.num_classes, self.finetune_config, short_side, work_dir
+        ).backbone

@@ -54,8 +54,9 @@ class LinearTrainConfig:
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.batch_size >= 1 and self.steps >= 1 and self.weight_decay >= 0):
-            raise ConfigError(f"offline linear training needs lr > 0, batch_size ≥ 1, steps ≥ 1 and "
-                              f"weight_decay ≥ 0 (got {self})")
+            raise ConfigError(
+                f"offline linear training needs lr > 0, batch_size ≥ 1, steps ≥ 1 and weight_decay ≥ 0 (got {self})"
+            )
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> LinearTrainConfig:
@@ -112,9 +113,16 @@ Reporter = Callable[[int, LinearHead], None]
 it may raise ``optuna.TrialPruned`` to stop the training)."""
 
 
-def fit_linear(batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], num_items: int,
-               num_classes: int, dim: int, supported: torch.Tensor, config: LinearTrainConfig,
-               report: Reporter | None = None, report_every: int = 0) -> LinearHead:
+def fit_linear(
+    batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    num_items: int,
+    num_classes: int,
+    dim: int,
+    supported: torch.Tensor,
+    config: LinearTrainConfig,
+    report: Reporter | None = None,
+    report_every: int = 0,
+) -> LinearHead:
     """Seeded mini-batch AdamW on a linear head.
 
     batch_loss(item_indices (b,), weight (K, D), bias (K,)) → scalar loss of those items.
@@ -128,8 +136,11 @@ def fit_linear(batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], 
     optimizer = torch.optim.AdamW([weight, bias], lr=config.lr, weight_decay=config.weight_decay)
     everything = torch.arange(num_items)
     for step in range(1, config.steps + 1):
-        batch = (everything if config.batch_size >= num_items
-                 else torch.randperm(num_items, generator=generator)[: config.batch_size])
+        batch = (
+            everything
+            if config.batch_size >= num_items
+            else torch.randperm(num_items, generator=generator)[: config.batch_size]
+        )
         optimizer.zero_grad(set_to_none=True)
         batch_loss(batch, weight, bias).backward()
         optimizer.step()
@@ -141,8 +152,14 @@ def fit_linear(batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], 
 # ------------------------------------------------------------------- class features
 
 
-def fit_on_rows(features: torch.Tensor, labels: torch.Tensor, num_classes: int, config: LinearTrainConfig,
-                report: Reporter | None = None, report_every: int = 0) -> LinearHead:
+def fit_on_rows(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    config: LinearTrainConfig,
+    report: Reporter | None = None,
+    report_every: int = 0,
+) -> LinearHead:
     """Linear classifier on per-image class features: features (R, D), labels (R,) → head.
 
     Classes without a row are masked out (−inf logits) in training and prediction.
@@ -155,8 +172,7 @@ def fit_on_rows(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
         logits = masked_logits(features[batch] @ weight.T + bias, supported, dim=-1)
         return F.cross_entropy(logits, labels[batch])
 
-    return fit_linear(batch_loss, len(labels), num_classes, features.shape[-1], supported, config,
-                      report, report_every)
+    return fit_linear(batch_loss, len(labels), num_classes, features.shape[-1], supported, config, report, report_every)
 
 
 # -------------------------------------------------------------------- patch features
@@ -173,8 +189,10 @@ def upsample_logits(grid_logits: torch.Tensor, patch_size: int, label_hw: tuple[
     """
     _, h, w = grid_logits.shape
     if label_hw[0] > h * patch_size or label_hw[1] > w * patch_size:
-        raise InputError(f"label map {tuple(label_hw)} is larger than the padded feature grid "
-                         f"{(h * patch_size, w * patch_size)}; labels must be at the features' resized resolution")
+        raise InputError(
+            f"label map {tuple(label_hw)} is larger than the padded feature grid "
+            f"{(h * patch_size, w * patch_size)}; labels must be at the features' resized resolution"
+        )
     rows = interpolation_matrix(h * patch_size, h)[: label_hw[0]].to(grid_logits)
     cols = interpolation_matrix(w * patch_size, w)[: label_hw[1]].to(grid_logits)
     return (rows @ grid_logits) @ cols.T
@@ -188,8 +206,9 @@ def interpolation_matrix(out_size: int, in_size: int) -> torch.Tensor:
     return F.interpolate(identity, size=(out_size, in_size), mode="bilinear", align_corners=False)[0, 0].float()
 
 
-def pixel_loss(items: Sequence[SupportPixels], weight: torch.Tensor, bias: torch.Tensor, supported: torch.Tensor,
-               patch_size: int) -> torch.Tensor:
+def pixel_loss(
+    items: Sequence[SupportPixels], weight: torch.Tensor, bias: torch.Tensor, supported: torch.Tensor, patch_size: int
+) -> torch.Tensor:
     """Mean cross-entropy over every labelled pixel of ``items`` at the label resolution.
 
     Masking comes after the upsampling: bilinear weights of 0 times −inf would give NaN, and
@@ -201,8 +220,9 @@ def pixel_loss(items: Sequence[SupportPixels], weight: torch.Tensor, bias: torch
         h, w, dim = item.features.shape
         grid = (item.features.reshape(-1, dim) @ weight.T + bias).T.reshape(-1, h, w)
         logits = masked_logits(upsample_logits(grid, patch_size, tuple(item.label.shape)), supported, dim=0)
-        total = total + F.cross_entropy(logits.unsqueeze(0), item.label.unsqueeze(0), ignore_index=IGNORE_INDEX,
-                                        reduction="sum")
+        total = total + F.cross_entropy(
+            logits.unsqueeze(0), item.label.unsqueeze(0), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
         count += int((item.label != IGNORE_INDEX).sum())
     return total / max(count, 1)
 
@@ -213,14 +233,21 @@ def pixel_classes(items: Sequence[SupportPixels], num_classes: int) -> torch.Ten
     for item in items:
         values = item.label[item.label != IGNORE_INDEX].unique()
         if len(values) and int(values.max()) >= num_classes:
-            raise InputError(f"support image {item.image_id!r}: label {int(values.max())} ≥ number of classes "
-                             f"{num_classes}")
+            raise InputError(
+                f"support image {item.image_id!r}: label {int(values.max())} ≥ number of classes {num_classes}"
+            )
         present[values] = True
     return present
 
 
-def fit_on_pixels(items: Sequence[SupportPixels], num_classes: int, patch_size: int, config: LinearTrainConfig,
-                  report: Reporter | None = None, report_every: int = 0) -> LinearHead:
+def fit_on_pixels(
+    items: Sequence[SupportPixels],
+    num_classes: int,
+    patch_size: int,
+    config: LinearTrainConfig,
+    report: Reporter | None = None,
+    report_every: int = 0,
+) -> LinearHead:
     """Linear classifier on patch features with pixel labels; a batch is a set of support images."""
     supported = pixel_classes(items, num_classes)
     if not bool(supported.any()):
@@ -230,8 +257,9 @@ def fit_on_pixels(items: Sequence[SupportPixels], num_classes: int, patch_size: 
     def batch_loss(batch: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return pixel_loss([items[i] for i in batch.tolist()], weight, bias, supported, patch_size)
 
-    return fit_linear(batch_loss, len(items), num_classes, items[0].features.shape[-1], supported, config,
-                      report, report_every)
+    return fit_linear(
+        batch_loss, len(items), num_classes, items[0].features.shape[-1], supported, config, report, report_every
+    )
 
 
 # -------------------------------------------------------------------------- methods
@@ -274,7 +302,8 @@ class OfflineLinearMethod(SegMethod):
         super().on_test_epoch_end()
         if self.head is not None:  # closed vocabulary: say which classes can never be predicted
             self.results["unpredictable_classes"] = [
-                name for name, ok in zip(self.class_names, self.head.supported.tolist(), strict=True) if not ok]
+                name for name, ok in zip(self.class_names, self.head.supported.tolist(), strict=True) if not ok
+            ]
 
 
 @METHODS.register("linear_class_features")
@@ -285,8 +314,9 @@ class LinearClassFeatures(OfflineLinearMethod):
 
     def _fit(self, report: Reporter | None, report_every: int) -> LinearHead:
         self.bank.require_rows()
-        return fit_on_rows(self.bank.features.float(), self.bank.labels, self.num_classes, self.config,
-                           report, report_every)
+        return fit_on_rows(
+            self.bank.features.float(), self.bank.labels, self.num_classes, self.config, report, report_every
+        )
 
 
 @METHODS.register("linear_patches")
@@ -299,7 +329,8 @@ class LinearPatches(OfflineLinearMethod):
 
     def _fit(self, report: Reporter | None, report_every: int) -> LinearHead:
         if not self.support_pixels:
-            raise InputError("linear_patches trains on support pixels: call attach_support_pixels(items) "
-                             "(rns_bench.runs.support.support_pixels builds them from a dataset)")
-        return fit_on_pixels(self.support_pixels, self.num_classes, self.patch_size, self.config,
-                             report, report_every)
+            raise InputError(
+                "linear_patches trains on support pixels: call attach_support_pixels(items) "
+                "(rns_bench.runs.support.support_pixels builds them from a dataset)"
+            )
+        return fit_on_pixels(self.support_pixels, self.num_classes, self.patch_size, self.config, report, report_every)

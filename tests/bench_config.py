@@ -15,6 +15,13 @@ def bench_config(tmp_path: Path, data_root: Path, *overrides: str) -> DictConfig
     if not any(o.startswith("extraction.support_prefetch=") for o in overrides):
         overrides = ("extraction.support_prefetch=drawn", *overrides)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("bench", overrides=[f"data_root={data_root}", f"results_dir={tmp_path / 'results'}",
-                                           f"cache_dir={tmp_path / 'cache'}",
-                                           f"presence_cache_dir={tmp_path / 'presence'}", *overrides])
+        return compose(
+            "bench",
+            overrides=[
+                f"data_root={data_root}",
+                f"results_dir={tmp_path / 'results'}",
+                f"cache_dir={tmp_path / 'cache'}",
+                f"presence_cache_dir={tmp_path / 'presence'}",
+                *overrides,
+            ],
+        )

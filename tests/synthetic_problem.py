@@ -24,16 +24,26 @@ class Problem:
     targets: list[torch.Tensor]  # per test image (N,)
 
 
-def make_problem(seed: int = 0, num_classes: int = 6, dim: int = 32, support_images: int = 6,
-                 test_images: int = 4, grid: int = 4, visual_noise: float = 0.45, text_noise: float = 0.6,
-                 text_gap: float = 0.8, shift: float = 0.35) -> Problem:
+def make_problem(
+    seed: int = 0,
+    num_classes: int = 6,
+    dim: int = 32,
+    support_images: int = 6,
+    test_images: int = 4,
+    grid: int = 4,
+    visual_noise: float = 0.45,
+    text_noise: float = 0.6,
+    text_gap: float = 0.8,
+    shift: float = 0.35,
+) -> Problem:
     """Class centres on the sphere; image features = centre + noise; text = centre + noise
     + a shared offset (modality gap); test images share a per-class appearance shift."""
     g = torch.Generator().manual_seed(seed)
     centres = F.normalize(torch.randn(num_classes, dim, generator=g), dim=-1)
     gap = F.normalize(torch.randn(dim, generator=g), dim=0)
-    text = F.normalize(centres + text_noise * torch.randn(num_classes, dim, generator=g) / dim**0.5 * 3
-                       + text_gap * gap, dim=-1)
+    text = F.normalize(
+        centres + text_noise * torch.randn(num_classes, dim, generator=g) / dim**0.5 * 3 + text_gap * gap, dim=-1
+    )
     test_shift = shift * F.normalize(torch.randn(num_classes, dim, generator=g), dim=-1)
 
     def image(classes: torch.Tensor, shifted: bool) -> torch.Tensor:

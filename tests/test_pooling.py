@@ -9,8 +9,7 @@ def test_patch_fractions_by_hand():
     # patch size 2, a 2x4 label map → a 1x2 patch grid.
     # class 1: 3 pixels in patch 0, 1 pixel in patch 1 → weights 3/4, 1/4
     # class 2: 1 pixel in patch 1 → weight 1 on patch 1; 255 pixels count for nobody
-    labels = torch.tensor([[1, 1, 2, 255],
-                           [1, 255, 1, 255]])
+    labels = torch.tensor([[1, 1, 2, 255], [1, 255, 1, 255]])
     weights = patch_fractions(labels, torch.tensor([1, 2]), patch_size=2, grid=(1, 2))
     assert torch.allclose(weights, torch.tensor([[0.75, 0.25], [0.0, 1.0]]))
 
@@ -83,7 +82,7 @@ def _random_masks(generator: torch.Generator, num_masks: int, height: int, width
         if kind <= 1:  # a box
             top, left = (int(torch.randint(0, n, (1,), generator=generator)) for n in (height, width))
             box_h, box_w = (int(torch.randint(1, n + 1, (1,), generator=generator)) for n in (height, width))
-            masks[i, top:top + box_h, left:left + box_w] = True
+            masks[i, top : top + box_h, left : left + box_w] = True
         elif kind == 2:  # scattered pixels
             masks[i] = torch.rand(height, width, generator=generator) < 0.3
         elif kind == 3:
@@ -102,9 +101,7 @@ def test_instance_map_by_hand():
     masks[2, 0:2, 3] = True  # area 2, ties with mask 1 and comes after it in the stable order: wins (0, 3)
     masks[3, 0, 0] = True  # area 1: painted first, fully overwritten by mask 0, so no region
     # region by mask index: [[0, 0, 1, 2], [0, 0, -, 2], [-, -, -, -]] with - uncovered (last id)
-    expected = torch.tensor([[0, 0, 1, 2],
-                             [0, 0, 3, 2],
-                             [3, 3, 3, 3]])
+    expected = torch.tensor([[0, 0, 1, 2], [0, 0, 3, 2], [3, 3, 3, 3]])
     region = paint_instance_map(masks)
     assert region.dtype == torch.long and torch.equal(region, expected)
 
@@ -120,11 +117,13 @@ def test_instance_map_matches_the_reference_loop(seed):
 
 
 def test_instance_map_edge_cases_match_the_reference_loop():
-    cases = [torch.zeros(0, 5, 6, dtype=torch.bool),  # no mask: one region
-             torch.zeros(3, 5, 6, dtype=torch.bool),  # only empty masks
-             torch.ones(3, 5, 6, dtype=torch.bool),  # identical full covers: the last index wins
-             torch.zeros(2, 0, 4, dtype=torch.bool),  # no pixel
-             torch.eye(6, dtype=torch.bool).view(6, 2, 3)]  # one pixel each: all tie
+    cases = [
+        torch.zeros(0, 5, 6, dtype=torch.bool),  # no mask: one region
+        torch.zeros(3, 5, 6, dtype=torch.bool),  # only empty masks
+        torch.ones(3, 5, 6, dtype=torch.bool),  # identical full covers: the last index wins
+        torch.zeros(2, 0, 4, dtype=torch.bool),  # no pixel
+        torch.eye(6, dtype=torch.bool).view(6, 2, 3),
+    ]  # one pixel each: all tie
     for masks in cases:
         region = paint_instance_map(masks)
         assert region.shape == masks.shape[1:] and torch.equal(region, _reference_paint(masks))

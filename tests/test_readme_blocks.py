@@ -105,12 +105,13 @@ def _validate(config: str, overrides: list[str], tmp_path: Path) -> None:
     validate_config(cfg, kept)
 
 
-@pytest.mark.parametrize("line", [line for line in SHELL if re.search(r"-m rns_bench\.(bench|tuning|features)\b",
-                                                                           line)])
+@pytest.mark.parametrize(
+    "line", [line for line in SHELL if re.search(r"-m rns_bench\.(bench|tuning|features)\b", line)]
+)
 def test_each_bench_tuning_and_features_line_composes_and_validates(line, tmp_path):
     words = shlex.split(line)
     module = words[words.index("-m") + 1].rsplit(".", 1)[1]
-    arguments = words[words.index("-m") + 2:]
+    arguments = words[words.index("-m") + 2 :]
     if module == "features":
         assert arguments[0] == "extract"
         arguments = [a for a in arguments[1:] if not a.startswith(("split=", "support_images="))]
@@ -121,8 +122,13 @@ def test_each_bench_tuning_and_features_line_composes_and_validates(line, tmp_pa
 def test_each_make_line_is_a_target_whose_arguments_compose(line, tmp_path):
     words = shlex.split(line)
     target, variables = words[1], dict(w.split("=", 1) for w in words[2:] if "=" in w)
-    subprocess.run(["make", "-n", target, *(f"{k}={v}" for k, v in variables.items())], cwd=ROOT, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        ["make", "-n", target, *(f"{k}={v}" for k, v in variables.items())],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     if target in ("bench", "experiment", "plan"):
         overrides = shlex.split(variables.get("ARGS", ""))
         if "BACKBONE" in variables:
@@ -141,7 +147,7 @@ def test_each_data_line_parses(line):
     from rns_bench.cli.data import build_parser
 
     words = [w.strip("[]") for w in shlex.split(line)]
-    build_parser().parse_args(words[words.index("-m") + 2:])
+    build_parser().parse_args(words[words.index("-m") + 2 :])
 
 
 @pytest.mark.parametrize("line", [line for line in SHELL if "-m rns_bench.report " in line])
@@ -149,7 +155,7 @@ def test_each_report_line_names_an_experiment_and_known_options(line):
     from rns_bench.cli.report import DEFAULTS
 
     words = shlex.split(line)
-    name, options = words[words.index("-m") + 2], words[words.index("-m") + 3:]
+    name, options = words[words.index("-m") + 2], words[words.index("-m") + 3 :]
     assert (CONFIG_DIR / "experiment" / f"{name}.yaml").is_file(), name
     assert {o.split("=", 1)[0] for o in options} <= set(DEFAULTS), options
 

@@ -39,17 +39,33 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def check_image_batch(backbone: str, images: torch.Tensor, patch_size: int) -> None:
     """(B, 3, H, W) with H, W positive multiples of ``patch_size``, else an InputError saying so."""
-    if (images.ndim != 4 or images.shape[1] != 3 or images.shape[2] == 0 or images.shape[3] == 0
-            or images.shape[2] % patch_size or images.shape[3] % patch_size):
-        raise InputError(f"{backbone} expects (B, 3, H, W) float RGB in [0, 1] with H, W multiples of "
-                         f"{patch_size}, got {tuple(images.shape)}; pad the images right/bottom first")
+    if (
+        images.ndim != 4
+        or images.shape[1] != 3
+        or images.shape[2] == 0
+        or images.shape[3] == 0
+        or images.shape[2] % patch_size
+        or images.shape[3] % patch_size
+    ):
+        raise InputError(
+            f"{backbone} expects (B, 3, H, W) float RGB in [0, 1] with H, W multiples of "
+            f"{patch_size}, got {tuple(images.shape)}; pad the images right/bottom first"
+        )
 
 
 class DenseVLM(Backbone):
     """A wrapped vision-language ``model`` behind the Backbone interface: eval mode, frozen, on ``device``."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, mean: Sequence[float], std: Sequence[float],
-                 patch_size: int, dim: int, device: str | torch.device = "auto"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Tokenizer,
+        mean: Sequence[float],
+        std: Sequence[float],
+        patch_size: int,
+        dim: int,
+        device: str | torch.device = "auto",
+    ):
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer

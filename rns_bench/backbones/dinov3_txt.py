@@ -31,12 +31,16 @@ HUB_ENTRY = "dinov3_vitl16_dinotxt_tet1280d20h24l"
 PATCH_ALIGNED = slice(1024, 2048)  # second half of the dino.txt text embedding
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-WEIGHTS_HELP = ("Meta gates the DINOv3 downloads: request access on the page linked from "
-                "https://github.com/facebookresearch/dinov3 (https://ai.meta.com/resources/models-and-libraries/"
-                "dinov3-downloads/), then download the file with the emailed URL and keep its original name.")
+WEIGHTS_HELP = (
+    "Meta gates the DINOv3 downloads: request access on the page linked from "
+    "https://github.com/facebookresearch/dinov3 (https://ai.meta.com/resources/models-and-libraries/"
+    "dinov3-downloads/), then download the file with the emailed URL and keep its original name."
+)
 WEIGHT_FILES = {  # option → (what, the file Meta names it)
-    "weights": ("the dino.txt vision head and text encoder",
-                "dinov3_vitl16_dinotxt_vision_head_and_text_encoder-a442d8f5.pth"),
+    "weights": (
+        "the dino.txt vision head and text encoder",
+        "dinov3_vitl16_dinotxt_vision_head_and_text_encoder-a442d8f5.pth",
+    ),
     "backbone_weights": ("the DINOv3 ViT-L/16 backbone", "dinov3_vitl16_pretrain_lvd1689m-8aa4cbdd.pth"),
 }
 
@@ -53,13 +57,26 @@ class DINOv3Txt(DenseVLM):
 
     name = "dinov3_txt"
 
-    def __init__(self, repo_dir: str | None = None, weights: str | None = None, backbone_weights: str | None = None,
-                 bpe_path: str | None = None, device: str = "auto"):
+    def __init__(
+        self,
+        repo_dir: str | None = None,
+        weights: str | None = None,
+        backbone_weights: str | None = None,
+        bpe_path: str | None = None,
+        device: str = "auto",
+    ):
         files = locate_dinov3_files(repo_dir, weights, backbone_weights, bpe_path)
         model, tokenizer = _load_from_hub(files)
         backbone = model.visual_model.backbone
-        super().__init__(model, tokenizer, IMAGENET_MEAN, IMAGENET_STD, patch_size=backbone.patch_size,
-                         dim=backbone.embed_dim, device=device)
+        super().__init__(
+            model,
+            tokenizer,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            patch_size=backbone.patch_size,
+            dim=backbone.embed_dim,
+            device=device,
+        )
         self._commit = git_revision(files["repo_dir"])
 
     def provenance(self) -> dict[str, str | None]:
@@ -82,29 +99,40 @@ class DINOv3Txt(DenseVLM):
         return encoded[:, PATCH_ALIGNED].float()
 
 
-def locate_dinov3_files(repo_dir: str | None, weights: str | None, backbone_weights: str | None,
-                        bpe_path: str | None) -> dict[str, Path]:
+def locate_dinov3_files(
+    repo_dir: str | None, weights: str | None, backbone_weights: str | None, bpe_path: str | None
+) -> dict[str, Path]:
     """Every file the hub entry needs, checked to exist (fast, nothing imported), else an InputError."""
     if not repo_dir:
-        raise InputError("dinov3_txt: set backbone.options.repo_dir=/path/to/dinov3, a local clone of "
-                         "https://github.com/facebookresearch/dinov3 (`git clone https://github.com/facebookresearch/"
-                         "dinov3`)")
+        raise InputError(
+            "dinov3_txt: set backbone.options.repo_dir=/path/to/dinov3, a local clone of "
+            "https://github.com/facebookresearch/dinov3 (`git clone https://github.com/facebookresearch/"
+            "dinov3`)"
+        )
     repo = Path(repo_dir).expanduser()
     if not (repo / "hubconf.py").is_file():
-        raise InputError(f"dinov3_txt: backbone.options.repo_dir={repo_dir!r} has no hubconf.py ({repo / 'hubconf.py'}"
-                         f" is missing); point it at a clone of https://github.com/facebookresearch/dinov3")
+        raise InputError(
+            f"dinov3_txt: backbone.options.repo_dir={repo_dir!r} has no hubconf.py ({repo / 'hubconf.py'}"
+            f" is missing); point it at a clone of https://github.com/facebookresearch/dinov3"
+        )
     files = {"repo_dir": repo}
     for option, value in (("weights", weights), ("backbone_weights", backbone_weights)):
         what, file_name = WEIGHT_FILES[option]
         files[option] = require_file("dinov3_txt", option, value, f"{what}, {file_name}", WEIGHTS_HELP)
     if checkpoint_hash_suffix(files["backbone_weights"]) is None:  # dinov3_vitl16 reads the hash from the name
-        raise InputError(f"dinov3_txt: backbone.options.backbone_weights={backbone_weights!r} must keep Meta's file "
-                         f"name ending in -<8 hex digits>.pth (e.g. {WEIGHT_FILES['backbone_weights'][1]}); the "
-                         f"dinov3 hub code reads the variant from it")
-    files["bpe_path"] = require_file("dinov3_txt", "bpe_path", bpe_path or _bundled_bpe_vocabulary(),
-                                     "the CLIP BPE vocabulary bpe_simple_vocab_16e6.txt.gz",
-                                     "Download https://dl.fbaipublicfiles.com/dinov3/thirdparty/bpe_simple_vocab_16e6"
-                                     ".txt.gz, or install open_clip_torch, which ships it.")
+        raise InputError(
+            f"dinov3_txt: backbone.options.backbone_weights={backbone_weights!r} must keep Meta's file "
+            f"name ending in -<8 hex digits>.pth (e.g. {WEIGHT_FILES['backbone_weights'][1]}); the "
+            f"dinov3 hub code reads the variant from it"
+        )
+    files["bpe_path"] = require_file(
+        "dinov3_txt",
+        "bpe_path",
+        bpe_path or _bundled_bpe_vocabulary(),
+        "the CLIP BPE vocabulary bpe_simple_vocab_16e6.txt.gz",
+        "Download https://dl.fbaipublicfiles.com/dinov3/thirdparty/bpe_simple_vocab_16e6"
+        ".txt.gz, or install open_clip_torch, which ships it.",
+    )
     return files
 
 
@@ -122,15 +150,20 @@ def _load_from_hub(files: dict[str, Path]) -> tuple[torch.nn.Module, object]:
     # The vocabulary argument was renamed across dinov3 revisions (bpe_path → bpe_path_or_url).
     for vocabulary_argument in ("bpe_path_or_url", "bpe_path"):
         try:
-            return torch.hub.load(str(files["repo_dir"]), HUB_ENTRY, **kwargs,
-                                  **{vocabulary_argument: str(files["bpe_path"])})
+            return torch.hub.load(
+                str(files["repo_dir"]), HUB_ENTRY, **kwargs, **{vocabulary_argument: str(files["bpe_path"])}
+            )
         except TypeError as error:
             if f"'{vocabulary_argument}'" not in str(error):
                 raise
         except RuntimeError as error:
             if "Cannot find callable" not in str(error):
                 raise
-            raise InputError(f"dinov3_txt: {files['repo_dir']}/hubconf.py has no entry {HUB_ENTRY}; update the "
-                             f"dinov3 clone (`git pull`)") from None
-    raise InputError(f"dinov3_txt: the hub entry {HUB_ENTRY} in {files['repo_dir']} accepts neither bpe_path_or_url "
-                     f"nor bpe_path; update the dinov3 clone (`git pull`)")
+            raise InputError(
+                f"dinov3_txt: {files['repo_dir']}/hubconf.py has no entry {HUB_ENTRY}; update the "
+                f"dinov3 clone (`git pull`)"
+            ) from None
+    raise InputError(
+        f"dinov3_txt: the hub entry {HUB_ENTRY} in {files['repo_dir']} accepts neither bpe_path_or_url "
+        f"nor bpe_path; update the dinov3 clone (`git pull`)"
+    )

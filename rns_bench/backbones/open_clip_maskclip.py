@@ -37,8 +37,15 @@ class MaskCLIPDense(DenseVLM):
         check_value_path(value_path)
         visual = model.visual
         _check_supported_tower(self.name, visual)
-        super().__init__(model, tokenizer, OPENAI_MEAN, OPENAI_STD, patch_size=visual.patch_size[0],
-                         dim=visual.proj.shape[1], device=device)
+        super().__init__(
+            model,
+            tokenizer,
+            OPENAI_MEAN,
+            OPENAI_STD,
+            patch_size=visual.patch_size[0],
+            dim=visual.proj.shape[1],
+            device=device,
+        )
         self.value_path = value_path
 
     def dense_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -71,8 +78,10 @@ class MaskCLIPDense(DenseVLM):
 
 def check_value_path(value_path: str) -> None:
     if value_path not in VALUE_PATHS:
-        raise ConfigError(f"unknown value_path {value_path!r}; valid: {', '.join(VALUE_PATHS)} "
-                          f"(rns keeps the last block's residual and MLP, maskclip drops both)")
+        raise ConfigError(
+            f"unknown value_path {value_path!r}; valid: {', '.join(VALUE_PATHS)} "
+            f"(rns keeps the last block's residual and MLP, maskclip drops both)"
+        )
 
 
 def last_block_value_path(block: torch.nn.Module, x: torch.Tensor, value_path: str) -> torch.Tensor:
@@ -97,11 +106,18 @@ def _check_supported_tower(backbone: str, visual: torch.nn.Module) -> None:
     from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 
     last = getattr(getattr(visual, "transformer", None), "resblocks", [None])[-1]
-    if (not isinstance(visual, VisionTransformer) or visual.attn_pool is not None or visual.proj is None
-            or not isinstance(last, ResidualAttentionBlock) or hasattr(last, "ln_1_kv")):
-        raise ConfigError(f"{backbone}: the MaskCLIP dense path needs an open_clip VisionTransformer with standard "
-                          f"residual attention blocks, CLS pooling and a visual.proj (e.g. ViT-B-16, ViT-L-14); "
-                          f"got {type(visual).__name__}")
+    if (
+        not isinstance(visual, VisionTransformer)
+        or visual.attn_pool is not None
+        or visual.proj is None
+        or not isinstance(last, ResidualAttentionBlock)
+        or hasattr(last, "ln_1_kv")
+    ):
+        raise ConfigError(
+            f"{backbone}: the MaskCLIP dense path needs an open_clip VisionTransformer with standard "
+            f"residual attention blocks, CLS pooling and a visual.proj (e.g. ViT-B-16, ViT-L-14); "
+            f"got {type(visual).__name__}"
+        )
 
 
 @BACKBONES.register("clip_b16")
@@ -116,8 +132,14 @@ class ClipB16(MaskCLIPDense):
 
     name = "clip_b16"
 
-    def __init__(self, pretrained: str = "laion2b_s34b_b88k", model_name: str = "ViT-B-16", value_path: str = "rns",
-                 device: str = "auto", hf_cache_dir: str | None = None):
+    def __init__(
+        self,
+        pretrained: str = "laion2b_s34b_b88k",
+        model_name: str = "ViT-B-16",
+        value_path: str = "rns",
+        device: str = "auto",
+        hf_cache_dir: str | None = None,
+    ):
         check_value_path(value_path)  # before any weight is read
         model, tokenizer = build_pretrained_open_clip(self.name, model_name, pretrained, hf_cache_dir)
         super().__init__(model, tokenizer, value_path, device)

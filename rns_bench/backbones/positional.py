@@ -13,8 +13,11 @@ import torch
 import torch.nn.functional as F
 
 
-def resize_grid_embedding(grid_embedding: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int],
-                          ) -> torch.Tensor:
+def resize_grid_embedding(
+    grid_embedding: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+) -> torch.Tensor:
     """(h0·w0, C) row-major grid embeddings → (h·w, C), bicubic with align_corners=False."""
     old_grid, new_grid = tuple(old_grid), tuple(new_grid)
     if old_grid == new_grid:
@@ -25,8 +28,9 @@ def resize_grid_embedding(grid_embedding: torch.Tensor, old_grid: tuple[int, int
     return resized.permute(0, 2, 3, 1).reshape(new_grid[0] * new_grid[1], channels).to(grid_embedding.dtype)
 
 
-def resize_with_prefix(embedding: torch.Tensor, num_prefix: int, old_grid: tuple[int, int],
-                       new_grid: tuple[int, int]) -> torch.Tensor:
+def resize_with_prefix(
+    embedding: torch.Tensor, num_prefix: int, old_grid: tuple[int, int], new_grid: tuple[int, int]
+) -> torch.Tensor:
     """(P + h0·w0, C) embeddings whose first P rows belong to prefix tokens (CLS, registers)
     → (P + h·w, C): prefix rows unchanged, grid rows resized."""
     grid = resize_grid_embedding(embedding[num_prefix:], old_grid, new_grid)

@@ -34,8 +34,12 @@ def ensemble_text_features(
     """K class names → (K, D) unit-norm text features: per class, the normalised mean over
     ``templates`` of the normalised prompt embeddings (features.md, text)."""
     prompts = [template(name) for name in class_names for template in templates]
-    embeddings = torch.cat([encode_prompts(prompts[start : start + prompts_per_batch]).float()
-                            for start in range(0, len(prompts), prompts_per_batch)])
+    embeddings = torch.cat(
+        [
+            encode_prompts(prompts[start : start + prompts_per_batch]).float()
+            for start in range(0, len(prompts), prompts_per_batch)
+        ]
+    )
     return average_template_embeddings(embeddings.reshape(len(class_names), len(templates), -1))
 
 

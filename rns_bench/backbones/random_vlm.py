@@ -40,8 +40,9 @@ class RandomVLM(Backbone):
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] % PATCH or images.shape[3] % PATCH:
-            raise InputError(f"random_vlm expects (B, 3, H, W) with H, W multiples of {PATCH}, "
-                             f"got {tuple(images.shape)}")
+            raise InputError(
+                f"random_vlm expects (B, 3, H, W) with H, W multiples of {PATCH}, got {tuple(images.shape)}"
+            )
         return F.normalize(self.embed(images.float() - 0.5), dim=1)
 
     @torch.no_grad()

@@ -96,8 +96,9 @@ def map_head_value_path(pool: torch.nn.Module, tokens: torch.Tensor, with_mlp: b
 def _add_positions(trunk: torch.nn.Module, patches: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """(B, h·w, C) patch embeddings → (B, P + h·w, C) with prefix tokens and resized positions,
     following timm ``VisionTransformer._pos_embed`` (``no_embed_class``: positions cover the grid only)."""
-    prefix = [token.expand(patches.shape[0], -1, -1) for token in (trunk.cls_token, trunk.reg_token)
-              if token is not None]
+    prefix = [
+        token.expand(patches.shape[0], -1, -1) for token in (trunk.cls_token, trunk.reg_token) if token is not None
+    ]
     positions = trunk.pos_embed[0]
     num_position_prefix = 0 if trunk.no_embed_class else trunk.num_prefix_tokens
     grid_positions = resize_grid_embedding(positions[num_position_prefix:], trunk.patch_embed.grid_size, grid)
@@ -116,11 +117,18 @@ def _check_supported_tower(backbone: str, visual: torch.nn.Module) -> torch.nn.M
 
     trunk = getattr(visual, "trunk", None)
     pool = getattr(trunk, "attn_pool", None)
-    if (not isinstance(trunk, VisionTransformer) or not isinstance(pool, AttentionPoolLatent)
-            or pool.pos_embed is not None or trunk.pos_embed is None or pool.latent_len != 1):
-        raise ConfigError(f"{backbone}: the SigLIP dense path needs an open_clip timm tower with a timm "
-                          f"VisionTransformer, absolute positional embeddings and a single-latent MAP head "
-                          f"(e.g. ViT-L-16-SigLIP2-512); got {type(trunk).__name__} / {type(pool).__name__}")
+    if (
+        not isinstance(trunk, VisionTransformer)
+        or not isinstance(pool, AttentionPoolLatent)
+        or pool.pos_embed is not None
+        or trunk.pos_embed is None
+        or pool.latent_len != 1
+    ):
+        raise ConfigError(
+            f"{backbone}: the SigLIP dense path needs an open_clip timm tower with a timm "
+            f"VisionTransformer, absolute positional embeddings and a single-latent MAP head "
+            f"(e.g. ViT-L-16-SigLIP2-512); got {type(trunk).__name__} / {type(pool).__name__}"
+        )
     return trunk
 
 
@@ -135,9 +143,15 @@ class SigLIP2L16(SigLIPDense):
 
     name = "siglip2_l16"
 
-    def __init__(self, pretrained: str = "webli", model_name: str = "ViT-L-16-SigLIP2-512",
-                 dense_head: str = "map_value", tokenizer: str | None = None, device: str = "auto",
-                 hf_cache_dir: str | None = None):
+    def __init__(
+        self,
+        pretrained: str = "webli",
+        model_name: str = "ViT-L-16-SigLIP2-512",
+        dense_head: str = "map_value",
+        tokenizer: str | None = None,
+        device: str = "auto",
+        hf_cache_dir: str | None = None,
+    ):
         check_dense_head(dense_head)  # before any weight is read
         model, text_tokenizer = build_pretrained_open_clip(self.name, model_name, pretrained, hf_cache_dir, tokenizer)
         super().__init__(model, text_tokenizer, dense_head, device)

@@ -61,22 +61,33 @@ def require_file(backbone: str, option: str, value: str | os.PathLike | None, wh
     return path
 
 
-def resolve_open_clip_weights(backbone: str, model_name: str, pretrained: str, cache_dir: str | None = None,
-                              ) -> OpenCLIPWeights:
+def resolve_open_clip_weights(
+    backbone: str,
+    model_name: str,
+    pretrained: str,
+    cache_dir: str | None = None,
+) -> OpenCLIPWeights:
     """An open_clip pretrained tag or checkpoint path → a local checkpoint file, without network
     when HF_HUB_OFFLINE is set; a missing file is an InputError that names the fix."""
     if looks_like_path(pretrained):
-        path = require_file(backbone, "pretrained", pretrained, f"an open_clip checkpoint for {model_name}",
-                            "Give the path of a downloaded open_clip checkpoint (.safetensors / .bin / .pt), "
-                            "or an open_clip pretrained tag.")
+        path = require_file(
+            backbone,
+            "pretrained",
+            pretrained,
+            f"an open_clip checkpoint for {model_name}",
+            "Give the path of a downloaded open_clip checkpoint (.safetensors / .bin / .pt), "
+            "or an open_clip pretrained tag.",
+        )
         return OpenCLIPWeights(str(path))
     import open_clip
 
     config = open_clip.get_pretrained_cfg(model_name, pretrained)
     if not config:
         tags = open_clip.list_pretrained_tags_by_model(model_name)
-        raise InputError(f"{backbone}: open_clip has no pretrained tag {pretrained!r} for {model_name}; valid "
-                         f"tags: {', '.join(tags) or '(none)'}; or set backbone.options.pretrained=/path/to/file")
+        raise InputError(
+            f"{backbone}: open_clip has no pretrained tag {pretrained!r} for {model_name}; valid "
+            f"tags: {', '.join(tags) or '(none)'}; or set backbone.options.pretrained=/path/to/file"
+        )
     quick_gelu = bool(config.get("quick_gelu", False))
     cached = _cached_open_clip_file(config, cache_dir)
     if cached:
@@ -122,8 +133,14 @@ def _cached_open_clip_file(config: dict, cache_dir: str | None) -> str | None:
     return None
 
 
-def _missing_weights_message(backbone: str, model_name: str, tag: str, config: dict, cache_dir: str | None,
-                             reason: str = "HF_HUB_OFFLINE=1 forbids downloading them") -> str:
+def _missing_weights_message(
+    backbone: str,
+    model_name: str,
+    tag: str,
+    config: dict,
+    cache_dir: str | None,
+    reason: str = "HF_HUB_OFFLINE=1 forbids downloading them",
+) -> str:
     location = _hf_location(config)
     if location is None:
         source = f"URL {config.get('url')}"
@@ -134,11 +151,13 @@ def _missing_weights_message(backbone: str, model_name: str, tag: str, config: d
         source = f"Hugging Face repo {repo_id!r}, file {' or '.join(filenames)}"
         fetch = f"`HF_HUB_OFFLINE=0 hf download {repo_id} {filenames[0]}` on a machine with network"
         example = filenames[0]
-    return (f"{backbone}: the open_clip weights {model_name} / {tag} ({source}) are not in the Hugging Face cache "
-            f"{hub_cache_dir(cache_dir)} and {reason}. Fix: {fetch} and copy the cache here (or point "
-            f"HF_HUB_CACHE / HF_HOME or backbone.options.hf_cache_dir at one that holds them), or allow the "
-            f"download (`make ... ONLINE=1`, or HF_HUB_OFFLINE=0 outside make), or set "
-            f"backbone.options.pretrained=/path/to/{example}")
+    return (
+        f"{backbone}: the open_clip weights {model_name} / {tag} ({source}) are not in the Hugging Face cache "
+        f"{hub_cache_dir(cache_dir)} and {reason}. Fix: {fetch} and copy the cache here (or point "
+        f"HF_HUB_CACHE / HF_HOME or backbone.options.hf_cache_dir at one that holds them), or allow the "
+        f"download (`make ... ONLINE=1`, or HF_HUB_OFFLINE=0 outside make), or set "
+        f"backbone.options.pretrained=/path/to/{example}"
+    )
 
 
 def require_hf_tokenizer(backbone: str, source: str, cache_dir: str | None = None) -> None:
@@ -147,19 +166,26 @@ def require_hf_tokenizer(backbone: str, source: str, cache_dir: str | None = Non
     import importlib.util
 
     if importlib.util.find_spec("transformers") is None:
-        raise InputError(f"{backbone}: its text tower needs a Hugging Face tokenizer ({source}); "
-                         f"install it with `pip install transformers`")
+        raise InputError(
+            f"{backbone}: its text tower needs a Hugging Face tokenizer ({source}); "
+            f"install it with `pip install transformers`"
+        )
     if Path(source).expanduser().is_dir() or not hub_offline():
         return
     from huggingface_hub import try_to_load_from_cache
 
-    missing = [name for name in ("tokenizer_config.json", "tokenizer.json")
-               if not isinstance(try_to_load_from_cache(source, name, cache_dir=cache_dir), str)]
+    missing = [
+        name
+        for name in ("tokenizer_config.json", "tokenizer.json")
+        if not isinstance(try_to_load_from_cache(source, name, cache_dir=cache_dir), str)
+    ]
     if missing:
-        raise InputError(f"{backbone}: the tokenizer files {', '.join(missing)} of Hugging Face repo {source!r} are "
-                         f"not in the Hugging Face cache {hub_cache_dir(cache_dir)} and HF_HUB_OFFLINE=1 forbids "
-                         f"downloading them. Fix: `HF_HUB_OFFLINE=0 hf download {source}` on a machine with network "
-                         f"and copy the cache here, or set backbone.options.tokenizer=/path/to/tokenizer_dir")
+        raise InputError(
+            f"{backbone}: the tokenizer files {', '.join(missing)} of Hugging Face repo {source!r} are "
+            f"not in the Hugging Face cache {hub_cache_dir(cache_dir)} and HF_HUB_OFFLINE=1 forbids "
+            f"downloading them. Fix: `HF_HUB_OFFLINE=0 hf download {source}` on a machine with network "
+            f"and copy the cache here, or set backbone.options.tokenizer=/path/to/tokenizer_dir"
+        )
 
 
 def checkpoint_hash_suffix(path: Path) -> str | None:

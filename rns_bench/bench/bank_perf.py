@@ -63,14 +63,16 @@ def synthetic_images(count: int, seed: int = 0) -> list[tuple[torch.Tensor, torc
         features = F.normalize(torch.randn(*GRID, DIM, generator=g), dim=-1)
         classes = torch.randperm(NUM_CLASSES, generator=g)[:CLASSES_PER_IMAGE]
         coarse = classes[torch.randint(CLASSES_PER_IMAGE, (4, 5), generator=g)]  # regions of ≈ 6×6 patches
-        label = F.interpolate(coarse[None, None].float(), size=(GRID[0] * PATCH, GRID[1] * PATCH),
-                              mode="nearest")[0, 0].long()
+        label = F.interpolate(coarse[None, None].float(), size=(GRID[0] * PATCH, GRID[1] * PATCH), mode="nearest")[
+            0, 0
+        ].long()
         images.append((features, label))
     return images
 
 
-def time_build(bank: TimedBank, images: list[tuple[torch.Tensor, torch.Tensor]],
-               checkpoints: list[int]) -> list[tuple[int, int, float, float]]:
+def time_build(
+    bank: TimedBank, images: list[tuple[torch.Tensor, torch.Tensor]], checkpoints: list[int]
+) -> list[tuple[int, int, float, float]]:
     """Add images (cycled) to ``bank`` up to the last checkpoint: (images, rows, seconds, of which
     growth) at each."""
     marks, elapsed = [], 0.0
@@ -90,16 +92,23 @@ def print_bank_perf(short: bool) -> None:
     sizes = [250, 500, 1000] if short else [1000, 2000, 4000]
     images = synthetic_images(DISTINCT_IMAGES)
     time_build(TimedBank(NUM_CLASSES, DIM), images, [DISTINCT_IMAGES])  # warm-up: first-call costs
-    print(f"Support bank build (SupportBank.add_image; {GRID[0]}×{GRID[1]} patches of {PATCH} px, D = {DIM}, "
-          f"≤ {CLASSES_PER_IMAGE} classes per image), {torch.get_num_threads()} CPU threads")
+    print(
+        f"Support bank build (SupportBank.add_image; {GRID[0]}×{GRID[1]} patches of {PATCH} px, D = {DIM}, "
+        f"≤ {CLASSES_PER_IMAGE} classes per image), {torch.get_num_threads()} CPU threads"
+    )
     print(f"{'growth':16} {'images':>6} {'rows':>6} {'build s':>8} {'ms/image':>9} {'of which add_rows':>17}")
-    for name, bank, checkpoints in (("doubling", TimedBank(NUM_CLASSES, DIM), sizes),
-                                    ("torch.cat (old)", CatGrowthBank(NUM_CLASSES, DIM),
-                                     sizes if short else sizes[:2])):
+    for name, bank, checkpoints in (
+        ("doubling", TimedBank(NUM_CLASSES, DIM), sizes),
+        ("torch.cat (old)", CatGrowthBank(NUM_CLASSES, DIM), sizes if short else sizes[:2]),
+    ):
         marks = time_build(bank, images, checkpoints)
         for count, rows, seconds, growth in marks:
-            print(f"{name:16} {count:6d} {rows:6d} {seconds:8.2f} {1000 * seconds / count:9.2f} "
-                  f"{1000 * growth / count:17.3f}")
+            print(
+                f"{name:16} {count:6d} {rows:6d} {seconds:8.2f} {1000 * seconds / count:9.2f} "
+                f"{1000 * growth / count:17.3f}"
+            )
         (small, _, t_small, g_small), (large, _, t_large, g_large) = marks[-2], marks[-1]
-        print(f"{name:16} {large}/{small} images: build time ×{t_large / t_small:.2f}, add_rows "
-              f"×{g_large / g_small:.2f} (linear: ×{large / small:.0f})")
+        print(
+            f"{name:16} {large}/{small} images: build time ×{t_large / t_small:.2f}, add_rows "
+            f"×{g_large / g_small:.2f} (linear: ×{large / small:.0f})"
+        )

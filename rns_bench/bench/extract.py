@@ -40,8 +40,9 @@ class ExtractRequest:
         if self.split not in SPLIT_CHOICES:
             raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {self.split!r}")
         if self.support_images not in SUPPORT_IMAGE_CHOICES:
-            raise ConfigError(f"support_images must be one of {', '.join(SUPPORT_IMAGE_CHOICES)}, "
-                              f"got {self.support_images!r}")
+            raise ConfigError(
+                f"support_images must be one of {', '.join(SUPPORT_IMAGE_CHOICES)}, got {self.support_images!r}"
+            )
 
 
 def support_image_ids(cfg: DictConfig, context: DatasetContext, support_images: str) -> list[str]:
@@ -50,12 +51,19 @@ def support_image_ids(cfg: DictConfig, context: DatasetContext, support_images: 
     if support_images == "pool":
         train = context.support_reader.image_ids(context.support_spec.support_split)
         return list(dict.fromkeys(train[i] for seed in seeds for i in sample_pool(len(train), seed)))
-    return list(dict.fromkeys(image_id for shots in cfg.shots for seed in seeds
-                              for image_id in context.support_split(int(shots), seed).image_ids))
+    return list(
+        dict.fromkeys(
+            image_id
+            for shots in cfg.shots
+            for seed in seeds
+            for image_id in context.support_split(int(shots), seed).image_ids
+        )
+    )
 
 
-def extract_features(cfg: DictConfig, request: ExtractRequest,
-                     overrides: Sequence[str] = ()) -> dict[str, ExtractionReport]:
+def extract_features(
+    cfg: DictConfig, request: ExtractRequest, overrides: Sequence[str] = ()
+) -> dict[str, ExtractionReport]:
     """Fill the cache for the requested splits; returns a report per split ('test', 'support').
     ``overrides``: the command line's, named in a config error."""
     if not cfg.cache_dir:
@@ -66,8 +74,11 @@ def extract_features(cfg: DictConfig, request: ExtractRequest,
     if request.split in ("test", "both"):
         jobs["test"] = (context.test_store, context.test_ids, context.reader)
     if request.split in ("support", "both"):
-        jobs["support"] = (context.support_store, support_image_ids(cfg, context, request.support_images),
-                           context.support_reader)
+        jobs["support"] = (
+            context.support_store,
+            support_image_ids(cfg, context, request.support_images),
+            context.support_reader,
+        )
     reports = {}
     for split, (store, image_ids, reader) in jobs.items():
         desc = f"{split} features ({store.settings.label()})"
@@ -81,7 +92,11 @@ def format_report(split: str, report: ExtractionReport, store: FeatureStore) -> 
     """One line: counts, throughput and where the entries are."""
     rates = ""
     if report.extracted and report.seconds > 0:
-        rates = (f" in {report.seconds:.1f} s: {report.windows / report.seconds:.1f} windows/s, "
-                 f"{report.extracted / report.seconds:.2f} images/s")
-    return (f"{split}: {report.cached + report.extracted} images ({report.cached} already cached, "
-            f"{report.extracted} extracted, {report.windows} windows){rates} → {store.cache.dir}")
+        rates = (
+            f" in {report.seconds:.1f} s: {report.windows / report.seconds:.1f} windows/s, "
+            f"{report.extracted / report.seconds:.2f} images/s"
+        )
+    return (
+        f"{split}: {report.cached + report.extracted} images ({report.cached} already cached, "
+        f"{report.extracted} extracted, {report.windows} windows){rates} → {store.cache.dir}"
+    )

@@ -45,8 +45,9 @@ def random_images(count: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8) for _ in range(count)]
 
 
-def time_extraction(backbone: torch.nn.Module, settings: ExtractionSettings, images: list[np.ndarray],
-                    window_batch: int) -> tuple[float, float]:
+def time_extraction(
+    backbone: torch.nn.Module, settings: ExtractionSettings, images: list[np.ndarray], window_batch: int
+) -> tuple[float, float]:
     """(windows/s, images/s) of one ``extract_dense`` call over ``images`` (after a one-image warm-up)."""
     extract_dense(backbone, images[:1], settings, window_batch)  # warm-up: kernels are planned per crop shape
     resized = rescale_size(*images[0].shape[:2], settings.short_side)
@@ -59,8 +60,11 @@ def time_extraction(backbone: torch.nn.Module, settings: ExtractionSettings, ima
     return windows / seconds, len(images) / seconds
 
 
-def print_extraction_perf(backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny", "random_vlm"), window_batch: int = 16,
-                          images: dict[str, int] | None = None) -> None:
+def print_extraction_perf(
+    backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny", "random_vlm"),
+    window_batch: int = 16,
+    images: dict[str, int] | None = None,
+) -> None:
     """Print a table of extraction throughput per device, backbone and setting."""
     counts = {**DEFAULT_IMAGES, **(images or {})}
     print(f"Dense extraction, {IMAGE_HW[0]}×{IMAGE_HW[1]} images, window_batch {window_batch}: windows/s, images/s")
@@ -71,8 +75,15 @@ def print_extraction_perf(backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny", 
             print(f"{device:6} {name:10} {split:8} {settings.label():>20} {windows_per_s:10.2f} {images_per_s:9.3f}")
 
 
-def time_pipeline(backbone: torch.nn.Module, name: str, settings: ExtractionSettings, count: int,
-                  window_batch: int, image_batch: int = 8, **store_options: object) -> tuple[float, float]:
+def time_pipeline(
+    backbone: torch.nn.Module,
+    name: str,
+    settings: ExtractionSettings,
+    count: int,
+    window_batch: int,
+    image_batch: int = 8,
+    **store_options: object,
+) -> tuple[float, float]:
     """(backbone-only images/s, pipeline images/s) over ``count`` JPEG files, ``image_batch`` per store batch:
     ``extract_dense`` on the decoded images in the store's batches, then ``FeatureStore.precompute`` from
     the files into a fresh disk cache."""
@@ -83,8 +94,14 @@ def time_pipeline(backbone: torch.nn.Module, name: str, settings: ExtractionSett
         load = lambda image_id: decode_image(folder / f"{image_id}.jpg")  # noqa: E731
         ids = [str(index) for index in range(count + 1)]
         key = FeatureKey.create(name, {}, settings)
-        store = FeatureStore(backbone, FeatureCache(folder / "cache", key), settings, image_batch=image_batch,
-                             window_batch=window_batch, **store_options)
+        store = FeatureStore(
+            backbone,
+            FeatureCache(folder / "cache", key),
+            settings,
+            image_batch=image_batch,
+            window_batch=window_batch,
+            **store_options,
+        )
         store.precompute(ids[:1], load)
         decoded = [load(image_id) for image_id in ids[1:]]
         extract_dense(backbone, decoded[:image_batch], settings, window_batch)  # warm-up at the batch's shapes
@@ -102,12 +119,15 @@ def time_pipeline(backbone: torch.nn.Module, name: str, settings: ExtractionSett
         return rates[0], rates[1]
 
 
-def print_pipeline_perf(backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny"), window_batch: int = 16,
-                        images: dict[str, int] | None = None) -> None:
+def print_pipeline_perf(
+    backbones: tuple[str, ...] = ("toy_vlm", "clip_tiny"), window_batch: int = 16, images: dict[str, int] | None = None
+) -> None:
     """Print images/s of the JPEG → cache pipeline next to the backbone-only rate, per backbone and setting."""
     counts = {**PIPELINE_IMAGES, **(images or {})}
-    print(f"Extraction pipeline (JPEG files → disk cache, {IMAGE_HW[0]}×{IMAGE_HW[1]}, 8 images per batch): "
-          f"images/s, and the pipeline's share of the backbone-only rate")
+    print(
+        f"Extraction pipeline (JPEG files → disk cache, {IMAGE_HW[0]}×{IMAGE_HW[1]}, 8 images per batch): "
+        f"images/s, and the pipeline's share of the backbone-only rate"
+    )
     print(f"{'device':6} {'backbone':10} {'setting':8} {'images':>6} {'backbone':>9} {'pipeline':>9} {'busy':>6}")
     for name, device, model in _backbones_on_devices(backbones):
         for split, settings in CLIP_LIKE_SETTINGS.items():

@@ -30,8 +30,9 @@ IMAGES = {  # name: (patch grid (h, w), resized (H_r, W_r), original (H, W))
 CLASSES = (21, 60, 150)
 
 
-def released_label_map(probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int],
-                       original_hw: tuple[int, int]) -> torch.Tensor:
+def released_label_map(
+    probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int], original_hw: tuple[int, int]
+) -> torch.Tensor:
     """The released chain as it was: bilinear ×patch, crop, bilinear, argmax (the reference)."""
     _, h, w = probs.shape
     padded = F.interpolate(probs[None], size=(h * patch_size, w * patch_size), mode="bilinear", align_corners=False)
@@ -76,15 +77,21 @@ def print_label_map_perf(short: bool) -> None:
     """Print old vs new seconds per image (CPU) for each image, K and kind of probabilities.
     ``short``: K = 21 and 150, one timed run each."""
     repeats = 1 if short else 3
-    print(f"Label maps, s/image (CPU, {torch.get_num_threads()} threads; fastest of {repeats} run(s)): "
-          "released chain vs patch_probs_to_label_map, same label maps")
+    print(
+        f"Label maps, s/image (CPU, {torch.get_num_threads()} threads; fastest of {repeats} run(s)): "
+        "released chain vs patch_probs_to_label_map, same label maps"
+    )
     print(f"{'image':<22} {'K':>4} {'probabilities':<14} {'released':>9} {'ours':>8} {'ratio':>7} {'identical':>9}")
     for name, (grid, resized_hw, original_hw) in IMAGES.items():
         for num_classes in (CLASSES[0], CLASSES[-1]) if short else CLASSES:
             for kind, make in (("regions", region_probs), ("noise", noise_probs)):
                 args = (make(num_classes, grid), PATCH, resized_hw, original_hw)
-                times, maps = fastest({"released": partial(released_label_map, *args),
-                                       "ours": partial(patch_probs_to_label_map, *args)}, repeats)
+                times, maps = fastest(
+                    {"released": partial(released_label_map, *args), "ours": partial(patch_probs_to_label_map, *args)},
+                    repeats,
+                )
                 same = torch.equal(maps["released"], maps["ours"])
-                print(f"{name:<22} {num_classes:>4} {kind:<14} {times['released']:9.3f} {times['ours']:8.3f} "
-                      f"{times['released'] / times['ours']:6.1f}× {'yes' if same else 'NO':>9}")
+                print(
+                    f"{name:<22} {num_classes:>4} {kind:<14} {times['released']:9.3f} {times['ours']:8.3f} "
+                    f"{times['released'] / times['ours']:6.1f}× {'yes' if same else 'NO':>9}"
+                )

@@ -28,8 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=RNSConfig().steps)
     parser.add_argument("--classes", type=int, nargs="+", default=[21, 60, 150])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 32])
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="each RNS figure is the fastest of this many runs (at most 15 s of runs each)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="each RNS figure is the fastest of this many runs (at most 15 s of runs each)",
+    )
     parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4, one run")
     parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
     parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")
@@ -37,8 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.short:
         args.steps, args.classes, args.batches, args.repeats = 30, [21, 150], [1, 4], 1
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     for device in devices:
         print_rns_perf(args.classes, args.batches, args.steps, device, args.repeats)
         print()
@@ -46,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         print_extraction_perf(window_batch=args.window_batch)
         print()
         # --short: one store batch per backbone (the overlap starts at the second batch; the figure is printed)
-        print_pipeline_perf(window_batch=args.window_batch,
-                            images={"toy_vlm": 2, "clip_tiny": 8} if args.short else None)
+        print_pipeline_perf(
+            window_batch=args.window_batch, images={"toy_vlm": 2, "clip_tiny": 8} if args.short else None
+        )
     print()
     print_region_perf(args.short)  # painting instance maps; the region cache's bytes per entry
     if not args.short:  # ≈ 2 min, mostly the old chain at Cityscapes size: not in CI's short mode

@@ -42,8 +42,10 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
     validate_config(cfg, command_line_overrides())
     name = str(cfg.experiment.get("name", STUDY))
     if dataset_key(cfg) != DATASET:
-        raise ConfigError(f"{name} runs on the toy world's personal instance, not dataset={dataset_key(cfg)}; "
-                          f"drop the dataset override (it is {DATASET})")
+        raise ConfigError(
+            f"{name} runs on the toy world's personal instance, not dataset={dataset_key(cfg)}; "
+            f"drop the dataset override (it is {DATASET})"
+        )
     setup, backbone, backbone_options = declared_study(cfg)
     folder = study_folder(Path(cfg.results_dir), backbone)
     lines, scenes = [], None
@@ -57,9 +59,15 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
         print(f"{row.row}: personalized segmentation of {setup.personal_name!r} ({row.method})", flush=True)
         scenes = scenes if scenes is not None else study_scenes(setup)  # rendered once, for every row that runs
         started = time.perf_counter()
-        result = run_personalized(setup, backbone, row.method, row.options,
-                                  cache_dir=Path(cfg.cache_dir) if cfg.get("cache_dir") else None,
-                                  backbone_options=backbone_options, scenes=scenes)
+        result = run_personalized(
+            setup,
+            backbone,
+            row.method,
+            row.options,
+            cache_dir=Path(cfg.cache_dir) if cfg.get("cache_dir") else None,
+            backbone_options=backbone_options,
+            scenes=scenes,
+        )
         images = folder / row.row / full[:FINGERPRINT_LENGTH]
         for i, scene in enumerate(result.shown):
             save_rgb_png(images / f"image_{i}.png", scene["image"])
@@ -68,16 +76,29 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
         for i, item in enumerate(result.support):
             save_rgb_png(images / f"support_{i}.png", item["image"])
             save_label_png(images / f"support_mask_{i}.png", item["mask"].astype("uint8"))
-        record = {"row": row.row, "method": row.method, "experiment": name, "identity": identity,
-                  "fingerprint": full, "metrics": result.metrics, "class_names": result.class_names,
-                  "personal_class": setup.personal_name, "generic_class": setup.class_name,
-                  "images": images.name, "shown": len(result.shown), "support_images": len(result.support),
-                  "images_extracted": result.images_extracted,
-                  "seconds": round(time.perf_counter() - started, 2),
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "environment": environment()}
+        record = {
+            "row": row.row,
+            "method": row.method,
+            "experiment": name,
+            "identity": identity,
+            "fingerprint": full,
+            "metrics": result.metrics,
+            "class_names": result.class_names,
+            "personal_class": setup.personal_name,
+            "generic_class": setup.class_name,
+            "images": images.name,
+            "shown": len(result.shown),
+            "support_images": len(result.support),
+            "images_extracted": result.images_extracted,
+            "seconds": round(time.perf_counter() - started, 2),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "environment": environment(),
+        }
         write_record(record_path, record)  # last: a record means every image beside it is written
         before, after = result.metrics["before"], result.metrics["after"]
-        lines.append(f"{row.row}: {setup.personal_name} IoU {before['personal_IoU']:.1f} → {after['personal_IoU']:.1f}"
-                     f", {setup.class_name} IoU (instance ignored) {before['generic_IoU_without_instance']:.1f} → "
-                     f"{after['generic_IoU_without_instance']:.1f} ({record_path})")
+        lines.append(
+            f"{row.row}: {setup.personal_name} IoU {before['personal_IoU']:.1f} → {after['personal_IoU']:.1f}"
+            f", {setup.class_name} IoU (instance ignored) {before['generic_IoU_without_instance']:.1f} → "
+            f"{after['generic_IoU_without_instance']:.1f} ({record_path})"
+        )
     return "\n".join(lines)

@@ -60,8 +60,14 @@ BASELINE_RAM_GB = 1.5
 BACKBONE_UTILISATION, RNS_UTILISATION = 0.40, 0.05
 LABEL_BYTES_PER_PIXEL = 1 / 20  # zlib-compressed uint8 label maps
 # Dense peak TFLOP/s (bf16, TF32) from the data sheets (no sparsity).
-GPUS = {"a100": (312.0, 156.0), "h100": (989.0, 495.0), "h200": (989.0, 495.0), "l40s": (362.0, 183.0),
-        "v100": (125.0, 15.7), "a6000": (155.0, 77.0)}
+GPUS = {
+    "a100": (312.0, 156.0),
+    "h100": (989.0, 495.0),
+    "h200": (989.0, 495.0),
+    "l40s": (362.0, 183.0),
+    "v100": (125.0, 15.7),
+    "a6000": (155.0, 77.0),
+}
 TINY_BACKBONES = ("toy_vlm", "random_vlm", "clip_tiny", "siglip2_tiny")  # random-init: built, nothing loaded
 
 
@@ -80,7 +86,7 @@ class BackboneCost:
         return {}  # the plan assumes a pinned package (dinov3_txt's checkout commit is not read)
 
     def window_flops(self, tokens: int) -> float:
-        return self.layers * (24 * tokens * self.width ** 2 + 4 * tokens ** 2 * self.width)
+        return self.layers * (24 * tokens * self.width**2 + 4 * tokens**2 * self.width)
 
 
 BACKBONE_COSTS = {
@@ -113,16 +119,17 @@ class JobPlan:
 
     def gpu_hours(self, gpu: str) -> float:
         peak = GPUS[gpu][0 if self.bf16 else 1] * 1e12
-        return (self.extraction_tflop * 1e12 / (peak * BACKBONE_UTILISATION)
-                + self.rns_tflop * 1e12 / (peak * RNS_UTILISATION)) / 3600
+        return (
+            self.extraction_tflop * 1e12 / (peak * BACKBONE_UTILISATION)
+            + self.rns_tflop * 1e12 / (peak * RNS_UTILISATION)
+        ) / 3600
 
 
 def sweep_jobs(name: str, overrides: Sequence[str]) -> list[list[str]]:
     """The override lists of the experiment's jobs: ``hydra.sweeper.params`` with the command line's values
     for a swept key replacing the file's (``dataset=voc,ade`` narrows), the rest appended to every job."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("bench", overrides=[f"experiment={name}", *_plain_overrides(overrides)],
-                      return_hydra_config=True)
+        cfg = compose("bench", overrides=[f"experiment={name}", *_plain_overrides(overrides)], return_hydra_config=True)
     params = dict(OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=False) or {})
     fixed = []
     for override in overrides:
@@ -161,12 +168,23 @@ def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
     backbone = backbone_cost(cfg)
     stores = build_feature_stores(cfg, backbone)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
-    context = DatasetContext(spec, data_root, stores["support"], stores["test"], test_limit=cfg.test_limit,
-                             presence_cache_dir=presence_dir, support_spec=support_dataset_spec(cfg, spec, data_root),
-                             file_digests=file_digests_of(cfg))
+    context = DatasetContext(
+        spec,
+        data_root,
+        stores["support"],
+        stores["test"],
+        test_limit=cfg.test_limit,
+        presence_cache_dir=presence_dir,
+        support_spec=support_dataset_spec(cfg, spec, data_root),
+        file_digests=file_digests_of(cfg),
+    )
     protocol, results_dir, registry = sweep_protocol(cfg), Path(cfg.results_dir), load_methods()
-    keys = [(row, RunKey(spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for b in cfg.shots for s in sweep_seeds(cfg, context.support_spec) for row in method_rows(cfg)]
+    keys = [
+        (row, RunKey(spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
+        for b in cfg.shots
+        for s in sweep_seeds(cfg, context.support_spec)
+        for row in method_rows(cfg)
+    ]
     planned = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [p for p in planned if not has_record(p.record_path(results_dir), p.fingerprint)]
     shared = SharedEvaluations(read_records(results_dir, spec.key, cfg.backbone.name, protocol))
@@ -196,8 +214,11 @@ def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
             plan.extraction_tflop += _extraction_flops(store, backbone, sizes[split, image_id]) / 1e12
     bytes_per_value = 2 if extraction_options(cfg)["cache_dtype"] == "float16" else 4
     plan.cache_gb = sum(h * w for h, w in sizes.values()) * backbone.dim * bytes_per_value / 1e9
-    test_grid = _patch_grid(context.reader, context.test_ids[0], stores["test"].settings.short_side,
-                            backbone.patch_size) if context.test_ids else (0, 0)
+    test_grid = (
+        _patch_grid(context.reader, context.test_ids[0], stores["test"].settings.short_side, backbone.patch_size)
+        if context.test_ids
+        else (0, 0)
+    )
     classes = len(context.class_names)
     for run in rns_runs:
         steps = int(run.options.get("steps", 700))
@@ -217,9 +238,11 @@ def backbone_cost(cfg: DictConfig) -> BackboneCost:
         built = build_backbone(name, **{k: v for k, v in options.items() if k != "device"})
         params = sum(p.numel() for p in built.parameters()) / 1e6 if hasattr(built, "parameters") else 0.0
         return BackboneCost(name, built.patch_size, built.dim, 1, built.dim, params)
-    raise ConfigError(f"make plan has no cost model for backbone {name!r}; known: "
-                      f"{', '.join([*BACKBONE_COSTS, *TINY_BACKBONES])} (add it to rns_bench/bench/plan.py "
-                      "BACKBONE_COSTS)")
+    raise ConfigError(
+        f"make plan has no cost model for backbone {name!r}; known: "
+        f"{', '.join([*BACKBONE_COSTS, *TINY_BACKBONES])} (add it to rns_bench/bench/plan.py "
+        "BACKBONE_COSTS)"
+    )
 
 
 def _image_size(reader: Any, image_id: str) -> tuple[int, int]:
@@ -241,14 +264,21 @@ def _extraction_flops(store: Any, backbone: BackboneCost, grid: tuple[int, int])
     flops = 0.0
     for spec in store.settings.windows:
         crop_tokens = (spec.crop // backbone.patch_size) ** 2 + 1
-        windows = max(1, math.ceil(max(resized[0] - spec.crop, 0) / spec.stride) + 1) * \
-            max(1, math.ceil(max(resized[1] - spec.crop, 0) / spec.stride) + 1)
+        windows = max(1, math.ceil(max(resized[0] - spec.crop, 0) / spec.stride) + 1) * max(
+            1, math.ceil(max(resized[1] - spec.crop, 0) / spec.stride) + 1
+        )
         flops += windows * backbone.window_flops(crop_tokens)
     return flops
 
 
-def _peak_ram_gb(cfg: DictConfig, context: DatasetContext, backbone: BackboneCost, grid: tuple[int, int],
-                 classes: int, test_images: int) -> float:
+def _peak_ram_gb(
+    cfg: DictConfig,
+    context: DatasetContext,
+    backbone: BackboneCost,
+    grid: tuple[int, int],
+    classes: int,
+    test_images: int,
+) -> float:
     if not context.test_ids:
         return BASELINE_RAM_GB
     height, width = _image_size(context.reader, context.test_ids[0])
@@ -261,29 +291,36 @@ def _peak_ram_gb(cfg: DictConfig, context: DatasetContext, backbone: BackboneCos
 
 def format_plan(plans: Sequence[JobPlan], gpu: str) -> str:
     """The plan as a table, one line a job, and the totals."""
-    lines = ["| job | runs | recorded | from shared zero-shot | test-image evaluations | RNS trainings | "
-             "images to extract (test + support) | already cached | cache GB | peak RAM GB | "
-             f"GPU-hours ({gpu}; bf16 under bf16-mixed, else tf32) |", "|" + "---|" * 11]
+    lines = [
+        "| job | runs | recorded | from shared zero-shot | test-image evaluations | RNS trainings | "
+        "images to extract (test + support) | already cached | cache GB | peak RAM GB | "
+        f"GPU-hours ({gpu}; bf16 under bf16-mixed, else tf32) |",
+        "|" + "---|" * 11,
+    ]
     common = set.intersection(*(set(p.overrides) for p in plans)) if len(plans) > 1 else set()
     for plan in plans:
         job = " ".join(o for o in plan.overrides if o not in common) or plan.dataset  # what tells the jobs apart
         if plan.skipped:
             lines.append(f"| {job} | skipped: {plan.skipped} |" + " |" * 9)
             continue
-        lines.append(f"| {job} | {plan.runs} | {plan.recorded} | {plan.shared} | {plan.evaluations} | "
-                     f"{plan.rns_trainings} | {plan.extract.get('test', 0)} + {plan.extract.get('support', 0)} | "
-                     f"{sum(plan.cached.values())} | {plan.cache_gb:.2f} | {plan.peak_ram_gb:.1f} | "
-                     f"{plan.gpu_hours(gpu):.2f} |")
+        lines.append(
+            f"| {job} | {plan.runs} | {plan.recorded} | {plan.shared} | {plan.evaluations} | "
+            f"{plan.rns_trainings} | {plan.extract.get('test', 0)} + {plan.extract.get('support', 0)} | "
+            f"{sum(plan.cached.values())} | {plan.cache_gb:.2f} | {plan.peak_ram_gb:.1f} | "
+            f"{plan.gpu_hours(gpu):.2f} |"
+        )
     active = [p for p in plans if not p.skipped]
-    lines.append(f"\ntotal: {len(active)} jobs ({len(plans) - len(active)} skipped), "
-                 f"{sum(p.runs - p.recorded - p.shared for p in active)} runs to evaluate, "
-                 f"{sum(p.evaluations for p in active)} test-image evaluations, "
-                 f"{sum(p.rns_trainings for p in active)} RNS trainings, "
-                 f"{sum(sum(p.extract.values()) for p in active)} images to extract, "
-                 f"{sum(p.cache_gb for p in active):.2f} GB of new cache, "
-                 f"max peak RAM {max((p.peak_ram_gb for p in active), default=0):.1f} GB a job, "
-                 f"≈ {sum(p.gpu_hours(gpu) for p in active):.2f} GPU-hours on one {gpu} "
-                 f"(model: rns_bench/bench/plan.py; estimates)")
+    lines.append(
+        f"\ntotal: {len(active)} jobs ({len(plans) - len(active)} skipped), "
+        f"{sum(p.runs - p.recorded - p.shared for p in active)} runs to evaluate, "
+        f"{sum(p.evaluations for p in active)} test-image evaluations, "
+        f"{sum(p.rns_trainings for p in active)} RNS trainings, "
+        f"{sum(sum(p.extract.values()) for p in active)} images to extract, "
+        f"{sum(p.cache_gb for p in active):.2f} GB of new cache, "
+        f"max peak RAM {max((p.peak_ram_gb for p in active), default=0):.1f} GB a job, "
+        f"≈ {sum(p.gpu_hours(gpu) for p in active):.2f} GPU-hours on one {gpu} "
+        f"(model: rns_bench/bench/plan.py; estimates)"
+    )
     return "\n".join(lines)
 
 

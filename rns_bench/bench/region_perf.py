@@ -54,11 +54,13 @@ def random_masks(count: int, hw: tuple[int, int] = IMAGE_HW, seed: int = 0) -> t
     height, width = hw
     masks = torch.zeros(count, height, width, dtype=torch.bool)
     for index in range(count):
-        box_h, box_w = (int(np.exp(float(torch.empty(1).uniform_(np.log(4), np.log(side), generator=generator))))
-                        for side in (height, width))
+        box_h, box_w = (
+            int(np.exp(float(torch.empty(1).uniform_(np.log(4), np.log(side), generator=generator))))
+            for side in (height, width)
+        )
         top = int(torch.randint(0, height - box_h + 1, (1,), generator=generator))
         left = int(torch.randint(0, width - box_w + 1, (1,), generator=generator))
-        masks[index, top:top + box_h, left:left + box_w] = True
+        masks[index, top : top + box_h, left : left + box_w] = True
     return masks
 
 
@@ -76,8 +78,10 @@ def fastest(work: Callable[[], object], repeats: int) -> float:
 
 def print_paint_perf(mask_counts: tuple[int, ...], repeats: int) -> None:
     """Seconds per image of the per-mask loop and of ``paint_instance_map``, and their ratio."""
-    print(f"paint_instance_map, {IMAGE_HW[0]}×{IMAGE_HW[1]} image, random box masks, CPU, "
-          f"fastest of {repeats}: seconds per image")
+    print(
+        f"paint_instance_map, {IMAGE_HW[0]}×{IMAGE_HW[1]} image, random box masks, CPU, "
+        f"fastest of {repeats}: seconds per image"
+    )
     print(f"{'masks':>6} {'loop':>8} {'vectorised':>10} {'speed-up':>8} {'same map':>8}")
     for count in mask_counts:
         masks = random_masks(count)
@@ -101,8 +105,9 @@ def region_maps(short: bool) -> dict[str, torch.Tensor]:
         maps[f"painted, {count} random boxes"] = painted.to(torch.int32)
     # random ids per block: next to incompressible; the last needs int32 (> 65,535 ids)
     for regions, block in ((300, 2), (5_000, 2)) if short else ((300, 2), (5_000, 2), (100_000, 1)):
-        grid = torch.randint(0, regions, (TEST_HW[0] // block, TEST_HW[1] // block),
-                             generator=torch.Generator().manual_seed(2))
+        grid = torch.randint(
+            0, regions, (TEST_HW[0] // block, TEST_HW[1] // block), generator=torch.Generator().manual_seed(2)
+        )
         blocky = grid.repeat_interleave(block, 0).repeat_interleave(block, 1)
         maps[f"random {block}x{block} blocks of ≤{regions:,} ids"] = relabel_contiguous(blocky)
     return maps
@@ -122,11 +127,14 @@ class _Named(Proposer):
 
 def print_cache_perf(short: bool, repeats: int) -> None:
     """Bytes per region-cache entry before (int32 safetensors) and now, with save / load milliseconds."""
-    print(f"RegionCache entries, {TEST_HW[0]}×{TEST_HW[1]} region maps: bytes before (raw int32 safetensors) "
-          f"and now, save / load ms (fastest of {repeats})")
+    print(
+        f"RegionCache entries, {TEST_HW[0]}×{TEST_HW[1]} region maps: bytes before (raw int32 safetensors) "
+        f"and now, save / load ms (fastest of {repeats})"
+    )
     maps = region_maps(short)
-    print(f"{'map':36} {'regions':>7} {'before':>9} {'now':>8} {'ratio':>6} {'save ms':>7} {'load ms':>7} "
-          f"{'lossless':>8}")
+    print(
+        f"{'map':36} {'regions':>7} {'before':>9} {'now':>8} {'ratio':>6} {'save ms':>7} {'load ms':>7} {'lossless':>8}"
+    )
     with tempfile.TemporaryDirectory(prefix="rns-region-perf-") as tmp:
         cache = RegionCache(Path(tmp), "perf", _Named(), short_side=448)
         for name, regions in maps.items():
@@ -135,8 +143,10 @@ def print_cache_perf(short: bool, repeats: int) -> None:
             load_s = fastest(lambda: cache.load("entry"), repeats)
             same = bool(torch.equal(cache.load("entry"), regions))  # lossless, else the figures mean nothing
             now = cache.path("entry").stat().st_size
-            print(f"{name:36} {int(regions.max()) + 1:7d} {before:9,d} {now:8,d} {before / now:5.0f}x "
-                  f"{save_s * 1e3:7.1f} {load_s * 1e3:7.1f} {'yes' if same else 'NO':>8}")
+            print(
+                f"{name:36} {int(regions.max()) + 1:7d} {before:9,d} {now:8,d} {before / now:5.0f}x "
+                f"{save_s * 1e3:7.1f} {load_s * 1e3:7.1f} {'yes' if same else 'NO':>8}"
+            )
 
 
 def print_region_perf(short: bool) -> None:

@@ -53,8 +53,11 @@ def make_world(num_classes: int, images: int, device: str, seed: int = 0) -> Wor
     g = torch.Generator().manual_seed(seed)
     bank = SupportBank(num_classes, DIM)
     rows = 2 * num_classes
-    bank.add_rows(F.normalize(torch.randn(rows, DIM, generator=g), dim=-1), torch.arange(rows) % num_classes,
-                  [f"support{i}" for i in range(rows)])
+    bank.add_rows(
+        F.normalize(torch.randn(rows, DIM, generator=g), dim=-1),
+        torch.arange(rows) % num_classes,
+        [f"support{i}" for i in range(rows)],
+    )
     text = F.normalize(torch.randn(num_classes, DIM, generator=g), dim=-1).to(device)
     queries = [F.normalize(torch.randn(QUERIES, DIM, generator=g), dim=-1).to(device) for _ in range(images)]
     return World(bank, text, queries)
@@ -69,8 +72,9 @@ def release_loop(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -
         with torch.no_grad():
             layer.weight.copy_(init_weights(*layer.weight.shape, seed))
             layer.bias.zero_()
-        optimizer = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                      betas=config.betas)
+        optimizer = torch.optim.AdamW(
+            layer.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+        )
         hard = s.num_retrieved + s.num_fused
         labels = s.targets[:hard].argmax(1)
         for _ in range(config.steps):
@@ -96,8 +100,11 @@ def restated_release_images_per_s(num_classes: int, steps: int, device: str, rep
     features = [F.normalize(torch.randn(1, 1, DIM, generator=g), dim=-1) for _ in range(2 * num_classes)]
     labels = [torch.full((16, 16), i % num_classes) for i in range(2 * num_classes)]
     world = make_world(num_classes, 1, device)
-    seconds, _ = _best(lambda: module.reference_rns_predict(features, labels, world.images[0], world.text,
-                                                            num_classes, steps=steps), device, repeats)
+    seconds, _ = _best(
+        lambda: module.reference_rns_predict(features, labels, world.images[0], world.text, num_classes, steps=steps),
+        device,
+        repeats,
+    )
     return 1 / seconds
 
 
@@ -167,17 +174,28 @@ def _ratio(value: float, base: float | None) -> str:
 
 def print_rns_perf(classes: list[int], batches: list[int], steps: int, device: str = "cpu", repeats: int = 1) -> None:
     peak = matmul_peak_gflops(device)
-    print(f"RNS test-time training, images/s ({device}; D = {DIM}, {QUERIES} queries, 2 support images per class, "
-          f"{steps} steps; fastest of {repeats} run(s)); matmul peak {peak:.0f} GFLOP/s")
-    print("release = tests/reference/released_rns.py, per image; release loop = its nn.Linear + autograd + AdamW "
-          "loop on our training set; ours ×B = B images trained together (× release, × release loop)")
-    print(f"{'K':>4} {'release':>8} {'rel. loop':>9} " + " ".join(f"{'ours ×' + str(b):>22}" for b in batches)
-          + f" {'peak used':>10} {'(rel. loop)':>11}")
+    print(
+        f"RNS test-time training, images/s ({device}; D = {DIM}, {QUERIES} queries, 2 support images per class, "
+        f"{steps} steps; fastest of {repeats} run(s)); matmul peak {peak:.0f} GFLOP/s"
+    )
+    print(
+        "release = tests/reference/released_rns.py, per image; release loop = its nn.Linear + autograd + AdamW "
+        "loop on our training set; ours ×B = B images trained together (× release, × release loop)"
+    )
+    print(
+        f"{'K':>4} {'release':>8} {'rel. loop':>9} "
+        + " ".join(f"{'ours ×' + str(b):>22}" for b in batches)
+        + f" {'peak used':>10} {'(rel. loop)':>11}"
+    )
     for k in classes:
         fig = measure(k, batches, steps, device, repeats)
-        cells = " ".join(f"{fig.ours[b]:7.2f} ({_ratio(fig.ours[b], fig.restated)}, {_ratio(fig.ours[b], fig.release)})"
-                         for b in batches)
+        cells = " ".join(
+            f"{fig.ours[b]:7.2f} ({_ratio(fig.ours[b], fig.restated)}, {_ratio(fig.ours[b], fig.release)})"
+            for b in batches
+        )
         best = max(batches, key=lambda b: fig.ours[b])
         restated = f"{fig.restated:8.2f}" if fig.restated else f"{'–':>8}"
-        print(f"{k:>4} {restated} {fig.release:9.2f} {cells} {fig.gflops[best] / peak:10.0%} "
-              f"{fig.release_gflops / peak:11.0%}")
+        print(
+            f"{k:>4} {restated} {fig.release:9.2f} {cells} {fig.gflops[best] / peak:10.0%} "
+            f"{fig.release_gflops / peak:11.0%}"
+        )

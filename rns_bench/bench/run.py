@@ -58,12 +58,18 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
     protocol = sweep_protocol(cfg)
     results_dir = Path(cfg.results_dir)
     # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
-    keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-            for b in cfg.shots for s in sweep_seeds(cfg, context.support_spec) for row in rows]
+    keys = [
+        (row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
+        for b in cfg.shots
+        for s in sweep_seeds(cfg, context.support_spec)
+        for row in rows
+    ]
     retired = [moved for _, key in keys for moved in retire_unusable_records(results_dir, key)]
     if retired:
-        print(f"{len(retired)} record file(s) could not be used (unreadable, or from before fingerprints) and were "
-              f"moved aside, e.g. {retired[0]}; their runs are re-done")
+        print(
+            f"{len(retired)} record file(s) could not be used (unreadable, or from before fingerprints) and were "
+            f"moved aside, e.g. {retired[0]}; their runs are re-done"
+        )
     plans = [plan_run(cfg, context, row, key) for row, key in keys]
     todo = [plan for plan in plans if not has_record(plan.record_path(results_dir), plan.fingerprint)]
     check_rows_against_protocol(cfg, context, todo)  # nothing left to predict from: say so before extracting
@@ -116,24 +122,30 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
         if isinstance(error, SystemExit) and not isinstance(error.__context__, KeyboardInterrupt):
             raise
         checkpointed = " resumes from its checkpoint" if cfg.get("checkpoint_every") else " starts over"
-        print(f"\ninterrupted: {finished} of the {len(todo)} runs to do finished this time (records under "
-              f"{results_dir / context.spec.key / cfg.backbone.name / protocol}); run the same command again to "
-              f"resume: extracted features are kept, finished runs are skipped, the interrupted one{checkpointed}",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: {finished} of the {len(todo)} runs to do finished this time (records under "
+            f"{results_dir / context.spec.key / cfg.backbone.name / protocol}); run the same command again to "
+            f"resume: extracted features are kept, finished runs are skipped, the interrupted one{checkpointed}",
+            file=sys.stderr,
+        )
         raise KeyboardInterrupt from None
     stats.label_decodes = context.label_decodes
-    print(f"features extracted by this sweep: {context.test_store.extracted} test, "
-          f"{context.support_store.extracted} support images (all else from "
-          f"{cfg.cache_dir or 'memory'}; finetune rows extract their own, uncached); {stats.evaluated} runs "
-          f"evaluated, {stats.from_shared_evaluation} recorded from a shared evaluation (zero-shot reads no "
-          f"support); test labels decoded: {context.label_decodes}")
+    print(
+        f"features extracted by this sweep: {context.test_store.extracted} test, "
+        f"{context.support_store.extracted} support images (all else from "
+        f"{cfg.cache_dir or 'memory'}; finetune rows extract their own, uncached); {stats.evaluated} runs "
+        f"evaluated, {stats.from_shared_evaluation} recorded from a shared evaluation (zero-shot reads no "
+        f"support); test labels decoded: {context.label_decodes}"
+    )
     if not _is_main_process():
         return ""  # DDP workers evaluated their share; rank 0 writes records and the leaderboard
     records = read_records(results_dir, context.spec.key, cfg.backbone.name, protocol)
     title = f"{context.spec.key} · {cfg.backbone.name} · {protocol}"
     out_dir = results_dir / context.spec.key / cfg.backbone.name / protocol
-    declared = [DeclaredRun(plan.key.row, plan.key.shots, plan.key.seed, plan.fingerprint, plan.identity)
-                for plan in done.values()]
+    declared = [
+        DeclaredRun(plan.key.row, plan.key.shots, plan.key.seed, plan.fingerprint, plan.identity)
+        for plan in done.values()
+    ]
     shown, left_out = sweep_records(records, declared, context.spec.key)
     text = write_leaderboard(shown, out_dir, title, left_out)
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
@@ -149,12 +161,17 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) 
     if tuned_row.row not in search_spaces(cfg) or has_current_params(tuned_file, plan.tuning_fingerprint):
         return
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
-        wait_for_file(tuned_file, float(cfg.tuning.wait_for_rank_zero_s),
-                      lambda path: has_current_params(path, plan.tuning_fingerprint))
+        wait_for_file(
+            tuned_file,
+            float(cfg.tuning.wait_for_rank_zero_s),
+            lambda path: has_current_params(path, plan.tuning_fingerprint),
+        )
         return
     if len(context.support_split(key.shots, key.seed).image_ids) < 2:
-        tqdm.write(f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
-                   "running with the configured options")
+        tqdm.write(
+            f"{row.row} B={key.shots} seed={key.seed}: one support image, nothing to validate on; "
+            "running with the configured options"
+        )
         return
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study, not one per trial
@@ -164,14 +181,17 @@ def tune_if_missing(cfg: DictConfig, context: DatasetContext, plan: PlannedRun) 
         optuna.logging.set_verbosity(verbosity)
 
 
-def wait_for_file(path: Path, timeout_s: float, ready: Callable[[Path], bool] = Path.exists,
-                  poll_s: float = 2.0) -> None:
+def wait_for_file(
+    path: Path, timeout_s: float, ready: Callable[[Path], bool] = Path.exists, poll_s: float = 2.0
+) -> None:
     """Block until ``ready(path)`` (written by rank 0), or fail after ``timeout_s`` with the fix."""
     deadline = time.monotonic() + timeout_s
     while not ready(path):
         if time.monotonic() > deadline:
-            raise ConfigError(f"waited {timeout_s:.0f} s for rank 0's tuned parameters {path}; on several nodes "
-                              "results_dir must be shared, or tune first with `python -m rns_bench.tuning`")
+            raise ConfigError(
+                f"waited {timeout_s:.0f} s for rank 0's tuned parameters {path}; on several nodes "
+                "results_dir must be shared, or tune first with `python -m rns_bench.tuning`"
+            )
         time.sleep(poll_s)
 
 

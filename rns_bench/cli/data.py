@@ -51,8 +51,10 @@ def _short_side(text: str) -> int | None:
 
 def run_prepare(args: argparse.Namespace) -> int:
     if args.key not in PREPARERS and _is_dataset(args.key):  # VOC, ADE, toy: labels ship ready to read
-        raise InputError(f"dataset {args.key!r} needs no preparation step: its labels are read as they ship "
-                         f"(or generated on first use); steps exist for: {', '.join(PREPARERS.names())}")
+        raise InputError(
+            f"dataset {args.key!r} needs no preparation step: its labels are read as they ship "
+            f"(or generated on first use); steps exist for: {', '.join(PREPARERS.names())}"
+        )
     preparer = get_preparer(args.key)
     data_root = resolve_data_root(args.data_root)
     print(f"preparing {args.key}: {preparer.description}")
@@ -72,8 +74,10 @@ def run_split(args: argparse.Namespace) -> int:
     if args.out is not None and len(args.shots) * len(args.seed) != 1:
         raise InputError("--out names one file: give a single --shots and a single --seed with it")
     if args.out is not None and Path(args.out).is_dir():
-        raise InputError(f"--out {args.out} is a folder; give the split file's name, e.g. "
-                         f"{Path(args.out) / f'{args.key}_B{args.shots[0]}_seed{args.seed[0]}.json'}")
+        raise InputError(
+            f"--out {args.out} is a folder; give the split file's name, e.g. "
+            f"{Path(args.out) / f'{args.key}_B{args.shots[0]}_seed{args.seed[0]}.json'}"
+        )
     data_root = resolve_data_root(args.data_root)
     spec = spec_for_key(args.key, data_root)
     if spec.prepare is not None:  # embedded datasets are generated on first use
@@ -103,8 +107,9 @@ def run_verify(args: argparse.Namespace) -> int:
     spec = spec_for_key(args.key, data_root)
     if spec.prepare is None:  # no dataset folder at all: one line with the fix, not a report of nothing
         spec.make_reader(data_root).require_root()
-    report = verify_dataset(spec, args.data_root, check_labels=not args.counts_only, workers=args.workers,
-                            raise_on_problems=False)
+    report = verify_dataset(
+        spec, args.data_root, check_labels=not args.counts_only, workers=args.workers, raise_on_problems=False
+    )
     print(report.format())
     return 0 if report.ok else 1
 
@@ -129,10 +134,12 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_toy_example(args: argparse.Namespace) -> int:
     counts = write_segment_example(args.folder)
-    print(f"wrote {counts['support']} support images with masks and {counts['classes']} class names under "
-          f"{args.folder / 'support'} and {counts['images']} images under {args.folder / 'images'}; segment them with\n"
-          f"  python -m rns_bench.segment --support {args.folder / 'support'} --images {args.folder / 'images'} "
-          f"--out {args.folder / 'out'}")
+    print(
+        f"wrote {counts['support']} support images with masks and {counts['classes']} class names under "
+        f"{args.folder / 'support'} and {counts['images']} images under {args.folder / 'images'}; segment them with\n"
+        f"  python -m rns_bench.segment --support {args.folder / 'support'} --images {args.folder / 'images'} "
+        f"--out {args.folder / 'out'}"
+    )
     return 0
 
 
@@ -144,8 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="convert a dataset's shipped annotations into the labels read")
     prepare.add_argument("key", help="dataset key: context, context59, coco_stuff, coco_object, cityscapes, cub")
     prepare.add_argument("--data-root", help=data_root_help)
-    prepare.add_argument("--source", type=Path, help="the shipped annotations (default: their usual place "
-                                                     "under the data root; see the step's error for it)")
+    prepare.add_argument(
+        "--source",
+        type=Path,
+        help="the shipped annotations (default: their usual place under the data root; see the step's error for it)",
+    )
     prepare.add_argument("--workers", type=int, default=1, help="processes converting files (default 1)")
     prepare.set_defaults(run=run_prepare)
 
@@ -154,23 +164,39 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--shots", type=int, nargs="+", required=True, help="B, one or more")
     split.add_argument("--seed", type=int, nargs="+", required=True, help="seeds, one or more")
     split.add_argument("--data-root", help=data_root_help)
-    split.add_argument("--short-side", type=_short_side, default=DEFAULT_SUPPORT_SHORT_SIDE,
-                       help=f"support resize short side for presence (default {DEFAULT_SUPPORT_SHORT_SIDE}, "
-                            "CLIP-like backbones; 'none' = original size, DINOv3.txt)")
-    split.add_argument("--out", type=Path, help="output file (one shots/seed pair only; default "
-                                                "<results-dir>/splits/<key>/B<shots>_seed<seed>.json)")
+    split.add_argument(
+        "--short-side",
+        type=_short_side,
+        default=DEFAULT_SUPPORT_SHORT_SIDE,
+        help=f"support resize short side for presence (default {DEFAULT_SUPPORT_SHORT_SIDE}, "
+        "CLIP-like backbones; 'none' = original size, DINOv3.txt)",
+    )
+    split.add_argument(
+        "--out",
+        type=Path,
+        help="output file (one shots/seed pair only; default <results-dir>/splits/<key>/B<shots>_seed<seed>.json)",
+    )
     split.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR, help="default: results")
-    split.add_argument("--presence-cache", default=DEFAULT_PRESENCE_CACHE,
-                       help=f"presence index folder, shared by all seeds and shots (default {DEFAULT_PRESENCE_CACHE}; "
-                            "'none' = compute in memory)")
+    split.add_argument(
+        "--presence-cache",
+        default=DEFAULT_PRESENCE_CACHE,
+        help=f"presence index folder, shared by all seeds and shots (default {DEFAULT_PRESENCE_CACHE}; "
+        "'none' = compute in memory)",
+    )
     split.set_defaults(run=run_split)
 
-    fetch = commands.add_parser("fetch", help="download a dataset a library can fetch (voc, voc20; context images; "
-                                              "ade from the Hugging Face Hub with --from-hub)")
+    fetch = commands.add_parser(
+        "fetch",
+        help="download a dataset a library can fetch (voc, voc20; context images; "
+        "ade from the Hugging Face Hub with --from-hub)",
+    )
     fetch.add_argument("key", help="a registered dataset key")
     fetch.add_argument("--data-root", help=data_root_help)
-    fetch.add_argument("--from-hub", action="store_true", help="materialise the maintained Hugging Face Hub copy "
-                                                               "(ade: scene_parse_150's parquet conversion)")
+    fetch.add_argument(
+        "--from-hub",
+        action="store_true",
+        help="materialise the maintained Hugging Face Hub copy (ade: scene_parse_150's parquet conversion)",
+    )
     fetch.add_argument("--hub-copy", type=Path, help="a save_to_disk folder of that Hub copy (offline machines)")
     fetch.set_defaults(run=run_fetch)
 
@@ -181,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--workers", type=int, default=4, help="threads reading labels (default 4)")
     verify.set_defaults(run=run_verify)
 
-    example = commands.add_parser("toy-example", help="write a support folder and images from the toy world "
-                                                      "(the README's python -m rns_bench.segment example)")
+    example = commands.add_parser(
+        "toy-example",
+        help="write a support folder and images from the toy world (the README's python -m rns_bench.segment example)",
+    )
     example.add_argument("folder", type=Path, help="where to write support/ and images/")
     example.set_defaults(run=run_toy_example)
     return parser

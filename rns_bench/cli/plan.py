@@ -26,8 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             overrides.append(argument)
     if gpu not in GPUS:
-        exit_on_user_error(lambda: (_ for _ in ()).throw(
-            ConfigError(f"gpu={gpu}: unknown GPU; choose one of {', '.join(GPUS)}")))
+        exit_on_user_error(
+            lambda: (_ for _ in ()).throw(ConfigError(f"gpu={gpu}: unknown GPU; choose one of {', '.join(GPUS)}"))
+        )
     plans = exit_on_user_error(lambda: plan_experiment(name, overrides))
     print(format_plan(plans, gpu))
     return 0

@@ -52,9 +52,11 @@ def _one_line(error: Exception, config_name: str, overrides: list[str]) -> str:
         override = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == key), key)
         parent, _, name = key.rpartition(".")
         valid = _valid_keys(config_name, parent)
-        return (f"unknown config key {key} (from the override {override}); valid keys"
-                f"{f' of {parent}' if parent else ''}: {', '.join(valid) or '(none)'}. A new key needs a plus "
-                f"(+{key}=...) where the component accepts it")
+        return (
+            f"unknown config key {key} (from the override {override}); valid keys"
+            f"{f' of {parent}' if parent else ''}: {', '.join(valid) or '(none)'}. A new key needs a plus "
+            f"(+{key}=...) where the component accepts it"
+        )
     choice = re.search(r"Could not find '([^']+)'", text)
     if choice:
         group = choice.group(1).rsplit("/", 1)[0]

@@ -39,12 +39,17 @@ def parse_arguments(arguments: Sequence[str]) -> tuple[dict[str, str], list[str]
         key, sep, value = argument.partition("=")
         name = key.lstrip("+~")
         if argument.startswith("-") or not sep or not name:
-            raise ConfigError(f"{argument}: expected key=value (report keys: {', '.join(DEFAULTS)}; or an override "
-                              "of the sweep, e.g. shots=[1])")
+            raise ConfigError(
+                f"{argument}: expected key=value (report keys: {', '.join(DEFAULTS)}; or an override "
+                "of the sweep, e.g. shots=[1])"
+            )
         if name.startswith("hydra"):  # where and how jobs are launched: never part of a number
             continue
-        if name == "protocol" and parse_protocol_folder(value) is None \
-                and (CONFIG_DIR / "protocol" / f"{value}.yaml").is_file():
+        if (
+            name == "protocol"
+            and parse_protocol_folder(value) is None
+            and (CONFIG_DIR / "protocol" / f"{value}.yaml").is_file()
+        ):
             overrides.append(argument)  # a protocol config (partial_text): the sweep's own override
         elif name in options:
             if not value:
@@ -57,8 +62,10 @@ def parse_arguments(arguments: Sequence[str]) -> tuple[dict[str, str], list[str]
             valid = sorted(set(DEFAULTS) | TOP_LEVEL_KEYS)
             close = difflib.get_close_matches(top, valid, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"unknown key {top} (from {argument}); {hint}report keys: {', '.join(DEFAULTS)}; the "
-                              f"sweep's keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+            raise ConfigError(
+                f"unknown key {top} (from {argument}); {hint}report keys: {', '.join(DEFAULTS)}; the "
+                f"sweep's keys: {', '.join(sorted(TOP_LEVEL_KEYS))}"
+            )
     return options, overrides
 
 
@@ -66,10 +73,15 @@ def check_overrides(name: str, options: dict[str, str], overrides: list[str]) ->
     """Compose and validate the sweep's config as the report will declare it, so a bad value is one line
     naming the override (``rns_bench.cli.preflight``)."""
     datasets = [d for d in options["dataset"].split(",") if d]
-    argv = [f"experiment={name}", *([f"backbone={options['backbone']}"] if options["backbone"] else []),
-            *([f"dataset={datasets[0]}"] if datasets else []),
-            *with_overrides([o for o in overrides if not is_sweep(o)],
-                            protocol_overrides(options["protocol"]) if options["protocol"] else [])]
+    argv = [
+        f"experiment={name}",
+        *([f"backbone={options['backbone']}"] if options["backbone"] else []),
+        *([f"dataset={datasets[0]}"] if datasets else []),
+        *with_overrides(
+            [o for o in overrides if not is_sweep(o)],
+            protocol_overrides(options["protocol"]) if options["protocol"] else [],
+        ),
+    ]
     preflight("bench", argv)
 
 
@@ -84,15 +96,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_on_user_error(lambda: require_results_dir(results_dir))  # before anything is read or created
     exit_on_user_error(lambda: check_overrides(name, options, overrides))
     # No backbone= : every backbone with records of this experiment (a real dataset's sweep runs clip_b16).
-    backbones = ([options["backbone"]] if options["backbone"]
-                 else exit_on_user_error(lambda: experiment_backbones(name, results_dir)) or ["toy_vlm"])
+    backbones = (
+        [options["backbone"]]
+        if options["backbone"]
+        else exit_on_user_error(lambda: experiment_backbones(name, results_dir)) or ["toy_vlm"]
+    )
     for backbone in backbones:
-        print(exit_on_user_error(lambda b=backbone: build_report(name, results_dir, b,
-                                                                 dataset=options["dataset"] or None,
-                                                                 protocol=options["protocol"] or None,
-                                                                 overrides=overrides)))
+        print(
+            exit_on_user_error(
+                lambda b=backbone: build_report(
+                    name,
+                    results_dir,
+                    b,
+                    dataset=options["dataset"] or None,
+                    protocol=options["protocol"] or None,
+                    overrides=overrides,
+                )
+            )
+        )
     if options["panels"].lower() in ("true", "1", "yes"):
-        path = exit_on_user_error(lambda: build_panels(name, results_dir, overrides=overrides,
-                                                       dataset=options["dataset"] or None))
+        path = exit_on_user_error(
+            lambda: build_panels(name, results_dir, overrides=overrides, dataset=options["dataset"] or None)
+        )
         print(f"panels: {path}" if path else "panels: no records of this experiment's rows under full support")
     return 0

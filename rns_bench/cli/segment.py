@@ -78,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out, list(targets))
     check_cache_folder(args.cache_dir)
     pairs = support_pairs(support)  # every support file read before the model loads
-    segmenter = OpenWorldSegmenter.create(args.backbone, args.method, support.class_names, options,
-                                          cache_dir=args.cache_dir)
+    segmenter = OpenWorldSegmenter.create(
+        args.backbone, args.method, support.class_names, options, cache_dir=args.cache_dir
+    )
     require_writable_or_cached(segmenter, [image for image, _ in pairs], targets, args.cache_dir)
     for image, label in tqdm(pairs, desc="support images", unit="image"):
         segmenter.add_support(image, label)
@@ -92,14 +93,17 @@ def run(args: argparse.Namespace) -> int:
         with atomic_target(overlay_file) as tmp:
             Image.fromarray(overlay(image, label)).save(tmp, format="JPEG", quality=90)
     colours = voc_colormap()
-    legend = [f"{i}\t{name}\t#{''.join(f'{c:02x}' for c in colours[i])}"
-              for i, name in enumerate(segmenter.class_names)]
+    legend = [
+        f"{i}\t{name}\t#{''.join(f'{c:02x}' for c in colours[i])}" for i, name in enumerate(segmenter.class_names)
+    ]
     write_text_atomic(out / LEGEND, "\n".join(legend) + "\n")
     extracted = segmenter.images_extracted
-    print(f"segmented {len(targets)} image(s) with {args.method} on {args.backbone}: {len(support.class_names)} "
-          f"classes, {len(pairs)} support image(s) ({len(support.items)} masks); extracted "
-          f"{extracted['support']} support and {extracted['test']} test image(s), the rest from "
-          f"{args.cache_dir} → {out}")
+    print(
+        f"segmented {len(targets)} image(s) with {args.method} on {args.backbone}: {len(support.class_names)} "
+        f"classes, {len(pairs)} support image(s) ({len(support.items)} masks); extracted "
+        f"{extracted['support']} support and {extracted['test']} test image(s), the rest from "
+        f"{args.cache_dir} → {out}"
+    )
     return 0
 
 
@@ -121,8 +125,7 @@ def blocking_folder(folder: Path) -> Path | None:
 def _blocked(flag: str, value: Path, blocker: Path) -> InputError:
     if blocker.exists() and not blocker.is_dir():
         return InputError(f"{flag} {value}: {blocker} is a file, not a folder; give another {flag} or move the file")
-    return InputError(f"{flag} {value}: cannot write in {blocker} (read-only); make it writable or give "
-                      f"another {flag}")
+    return InputError(f"{flag} {value}: cannot write in {blocker} (read-only); make it writable or give another {flag}")
 
 
 def check_output_folder(out: Path, stems: Sequence[str]) -> None:
@@ -145,13 +148,16 @@ def check_cache_folder(cache_dir: Path) -> None:
     if not blocker.is_dir():
         raise _blocked("--cache-dir", cache_dir, blocker)
     if not any(cache_dir.glob("*/*.safetensors")):
-        raise InputError(f"--cache-dir {cache_dir}: cannot write in {blocker} (read-only) and it holds no cached "
-                         f"features, so every image would need writing; make it writable or give another "
-                         f"--cache-dir")
+        raise InputError(
+            f"--cache-dir {cache_dir}: cannot write in {blocker} (read-only) and it holds no cached "
+            f"features, so every image would need writing; make it writable or give another "
+            f"--cache-dir"
+        )
 
 
-def require_writable_or_cached(segmenter: OpenWorldSegmenter, support_images: Sequence[np.ndarray],
-                               targets: dict[str, Path], cache_dir: Path) -> None:
+def require_writable_or_cached(
+    segmenter: OpenWorldSegmenter, support_images: Sequence[np.ndarray], targets: dict[str, Path], cache_dir: Path
+) -> None:
     """A read-only cache folder serves only images it holds: refuse before any extraction when one is
     missing (a fully cached read-only cache is fine: nothing is written)."""
     for split in ("support", "test"):
@@ -161,9 +167,11 @@ def require_writable_or_cached(segmenter: OpenWorldSegmenter, support_images: Se
         images = support_images if split == "support" else (decode_image(path) for path in targets.values())
         missing = sum(not segmenter.in_disk_cache(split, image) for image in images)
         if missing:
-            raise InputError(f"--cache-dir {cache_dir}: {folder} is read-only and lacks the {split} features of "
-                             f"{missing} image(s); make it writable or give another --cache-dir (a read-only cache "
-                             f"serves only images it already holds)")
+            raise InputError(
+                f"--cache-dir {cache_dir}: {folder} is read-only and lacks the {split} features of "
+                f"{missing} image(s); make it writable or give another --cache-dir (a read-only cache "
+                f"serves only images it already holds)"
+            )
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
@@ -196,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="toy_vlm", help="configs/backbone/<name>.yaml (default toy_vlm)")
     parser.add_argument("--method", default="rns", help="rns, knn_clip, freeda or zero_shot (default rns)")
     parser.add_argument("--option", action="append", default=[], help="a method option, key=value (repeatable)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".cache/features"),
-                        help="feature cache (default .cache/features)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(".cache/features"), help="feature cache (default .cache/features)"
+    )
     return parser
 
 

@@ -74,15 +74,20 @@ def atomic_target(path: Path) -> Iterator[Path]:
 
 
 def disk_full_error(path: Path) -> InputError:
-    return InputError(f"no space left on the disk of {path} while writing it: free space there, or point the "
-                      "option that names this folder (results_dir, cache_dir, ...) at another disk; what was "
-                      "written before is intact and the same command resumes")
+    return InputError(
+        f"no space left on the disk of {path} while writing it: free space there, or point the "
+        "option that names this folder (results_dir, cache_dir, ...) at another disk; what was "
+        "written before is intact and the same command resumes"
+    )
 
 
 def disk_full(error: BaseException) -> bool:
     """Whether ``error`` says the disk is full (OSError ENOSPC, or a library's message of it: safetensors)."""
-    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "os error 28" in str(error) \
+    return (
+        (isinstance(error, OSError) and error.errno == errno.ENOSPC)
+        or "os error 28" in str(error)
         or "No space left on device" in str(error)
+    )
 
 
 def can_write_in(folder: Path) -> bool:

@@ -78,8 +78,10 @@ class FileDigests:
             with connection:
                 connection.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?)", self._pending)
         except (sqlite3.Error, OSError) as error:  # a full or read-only disk: the digests are only a cache
-            warnings.warn(f"cannot store file digests in {self.db_path} ({error}); they are kept in memory for "
-                          "this process only", stacklevel=2)
+            warnings.warn(
+                f"cannot store file digests in {self.db_path} ({error}); they are kept in memory for this process only",
+                stacklevel=2,
+            )
             self.db_path = None
         self._pending = []
         self._flushed = time.monotonic()
@@ -88,8 +90,11 @@ class FileDigests:
         if self.db_path is None or not self.db_path.exists():
             return None
         try:
-            row = self._connect().execute("SELECT size, mtime_ns, sha256 FROM digests WHERE path = ?",
-                                          (resolved,)).fetchone()
+            row = (
+                self._connect()
+                .execute("SELECT size, mtime_ns, sha256 FROM digests WHERE path = ?", (resolved,))
+                .fetchone()
+            )
         except sqlite3.DatabaseError:
             return None  # an unreadable table only costs a re-hash
         return tuple(row) if row is not None else None

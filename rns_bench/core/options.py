@@ -22,8 +22,12 @@ def options_from_dict(cls: type[T], options: Mapping[str, Any], what: str) -> T:
         raise ConfigError(f"unknown {what} option(s) {unknown}; valid options: {sorted(valid)}")
     hints = typing.get_type_hints(cls)
     defaults = {f.name: f.default for f in fields(cls)}
-    return cls(**{name: checked_value(value, hints[name], f"{what} option {name}", defaults[name])
-                  for name, value in options.items()})
+    return cls(
+        **{
+            name: checked_value(value, hints[name], f"{what} option {name}", defaults[name])
+            for name, value in options.items()
+        }
+    )
 
 
 def checked_value(value: Any, hint: Any, name: str, default: Any = MISSING) -> Any:
@@ -60,6 +64,5 @@ def checked_value(value: Any, hint: Any, name: str, default: Any = MISSING) -> A
             return tuple(checked_value(v, arguments[0], f"{name}[{i}]") for i, v in enumerate(value))
         if len(value) != len(arguments):
             raise ConfigError(f"{name}={list(value)!r} must have {len(arguments)} values{example}")
-        return tuple(checked_value(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, arguments,
-                                                                                       strict=True)))
+        return tuple(checked_value(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, arguments, strict=True)))
     return value  # other types: the dataclass checks them itself

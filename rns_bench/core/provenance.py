@@ -9,9 +9,12 @@ from pathlib import Path
 def git_revision(directory: Path) -> str | None:
     """The commit ``directory``'s git checkout is at (``+dirty`` when tracked files are modified),
     or None when it is not a git checkout or git is unavailable."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
     try:
         revision = git("rev-parse", "HEAD")
         if not revision:

@@ -39,20 +39,45 @@ from rns_bench.data.hf_layout import SOURCES, HFReader, HFSource
 from rns_bench.data.listed_layout import ListedLayout, ListedReader
 from rns_bench.data.voc_layout import VOCLayout, VOCReader
 
-COMMON = {"key", "layout", "folder", "classes", "reduce_zero_label", "support_split", "test_split", "description",
-          "expected_counts", "full_support_seeds", "partial_support_seeds", "fix", "data_version"}
+COMMON = {
+    "key",
+    "layout",
+    "folder",
+    "classes",
+    "reduce_zero_label",
+    "support_split",
+    "test_split",
+    "description",
+    "expected_counts",
+    "full_support_seeds",
+    "partial_support_seeds",
+    "fix",
+    "data_version",
+}
 PACKAGE_CLASSES = "package:"
 DATA_ROOT_FIELD = "{data_root}"  # in a fix: the data root the reader was made for
 FEATURE_CLASSES = "feature:"
 REQUIRED_VALUE = None  # a layout key whose default is this must be given
 LAYOUT_KEYS = {
-    "folder_listed": {"image_dir": None, "label_dir": None, "image_suffix": None, "label_suffix": None,
-                      "groups": ()},
-    "split_file": {"image_dir": "JPEGImages", "label_dir": "SegmentationClass", "split_dir": "ImageSets/Segmentation",
-                   "image_suffix": ".jpg", "label_suffix": ".png"},
+    "folder_listed": {"image_dir": None, "label_dir": None, "image_suffix": None, "label_suffix": None, "groups": ()},
+    "split_file": {
+        "image_dir": "JPEGImages",
+        "label_dir": "SegmentationClass",
+        "split_dir": "ImageSets/Segmentation",
+        "image_suffix": ".jpg",
+        "label_suffix": ".png",
+    },
     # rns_bench.data.hf_layout: source disk | parquet | hub; path = folder (disk, parquet) or Hub id.
-    "huggingface": {"source": None, "path": None, "data_files": {}, "image_column": "image",
-                    "label_column": "label", "id_column": "", "revision": "", "name": ""},
+    "huggingface": {
+        "source": None,
+        "path": None,
+        "data_files": {},
+        "image_column": "image",
+        "label_column": "label",
+        "id_column": "",
+        "revision": "",
+        "name": "",
+    },
 }
 REQUIRED = ("key", "layout", "classes")
 NEEDS_FOLDER = ("folder_listed", "split_file")
@@ -80,11 +105,15 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
         raise ConfigError(f"{where}: layout {layout!r} unknown; choose one of {', '.join(LAYOUT_KEYS)}")
     unknown = set(declaration) - COMMON - set(LAYOUT_KEYS[layout])
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
-                          f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
+            f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}"
+        )
     _check_types(declaration, where)
-    files = {name: default if declaration.get(name) is None else declaration[name]  # null = the default
-             for name, default in LAYOUT_KEYS[layout].items()}
+    files = {
+        name: default if declaration.get(name) is None else declaration[name]  # null = the default
+        for name, default in LAYOUT_KEYS[layout].items()
+    }
     unset = [name for name, value in files.items() if value is None]
     if unset:
         raise ConfigError(f"{where}: layout {layout} needs {', '.join(unset)}")
@@ -95,34 +124,61 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
         root = Path(source.location)
         fix = str(declaration.get("fix") or f"check {layout} source {source.kind} {source.location} in {where}")
         fix = fix.replace(DATA_ROOT_FIELD, str(data_root))
-        class_file, names = _class_list(str(declaration["classes"]), root if source.kind != "hub" else Path(data_root),
-                                        where, hf=(source, support_split, fix))
+        class_file, names = _class_list(
+            str(declaration["classes"]),
+            root if source.kind != "hub" else Path(data_root),
+            where,
+            hf=(source, support_split, fix),
+        )
         make_reader = partial(_hf_reader, source, len(names), reduce_zero_label, fix)
     else:
         root = Path(data_root) / str(declaration["folder"])
         class_file, names = _class_list(str(declaration["classes"]), root, where)
-        fix = str(declaration.get("fix") or f"put the dataset under {{data_root}}/{declaration['folder']} as declared "
-                                            f"in {where} (layout {layout})")
+        fix = str(
+            declaration.get("fix")
+            or f"put the dataset under {{data_root}}/{declaration['folder']} as declared in {where} (layout {layout})"
+        )
         fix += f" (or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']})"
-        reader_class, layout_class = ((ListedReader, ListedLayout) if layout == "folder_listed"
-                                      else (VOCReader, VOCLayout))
-        files = {name: tuple(str(v) for v in value) if name == "groups" else str(value)
-                 for name, value in files.items()}
-        make_reader = partial(_declared_reader, reader_class, layout_class, str(declaration["folder"]),
-                              files, len(names), reduce_zero_label, fix)
-    identity = json.dumps({**{k: declaration[k] for k in sorted(declaration)}, "class_names": names},
-                          sort_keys=True, default=str)
-    seeds = {name: tuple(int(s) for s in declaration[name])
-             for name in ("full_support_seeds", "partial_support_seeds") if declaration.get(name)}
+        reader_class, layout_class = (
+            (ListedReader, ListedLayout) if layout == "folder_listed" else (VOCReader, VOCLayout)
+        )
+        files = {
+            name: tuple(str(v) for v in value) if name == "groups" else str(value) for name, value in files.items()
+        }
+        make_reader = partial(
+            _declared_reader,
+            reader_class,
+            layout_class,
+            str(declaration["folder"]),
+            files,
+            len(names),
+            reduce_zero_label,
+            fix,
+        )
+    identity = json.dumps(
+        {**{k: declaration[k] for k in sorted(declaration)}, "class_names": names}, sort_keys=True, default=str
+    )
+    seeds = {
+        name: tuple(int(s) for s in declaration[name])
+        for name in ("full_support_seeds", "partial_support_seeds")
+        if declaration.get(name)
+    }
     return DatasetSpec(
-        key=str(declaration["key"]), class_file=class_file, make_reader=make_reader,
+        key=str(declaration["key"]),
+        class_file=class_file,
+        make_reader=make_reader,
         names=tuple(names) if class_file.startswith(FEATURE_CLASSES) else (),
         support_split=support_split,
         test_split=str(declaration.get("test_split", "val")),
         description=str(declaration.get("description", f"declared dataset ({layout}) under {root}")),
-        data_version=(str(declaration["data_version"]) if "data_version" in declaration
-                      else "declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16]),
-        expected_counts={str(k): int(v) for k, v in (declaration.get("expected_counts") or {}).items()}, **seeds)
+        data_version=(
+            str(declaration["data_version"])
+            if "data_version" in declaration
+            else "declared-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+        ),
+        expected_counts={str(k): int(v) for k, v in (declaration.get("expected_counts") or {}).items()},
+        **seeds,
+    )
 
 
 BOOL_KEYS = ("reduce_zero_label",)
@@ -137,18 +193,23 @@ def _check_types(declaration: Mapping[str, Any], where: str) -> None:
     is not a split name, a key with ``..`` or ``/`` would write outside the results and cache folders."""
     key = declaration["key"]
     if not isinstance(key, str) or not SAFE_KEY.match(key) or ".." in key:
-        raise ConfigError(f"{where}: key {key!r} must be a plain name (letters, digits, _ . -; no / or ..): it "
-                          "names folders under results_dir and the caches")
+        raise ConfigError(
+            f"{where}: key {key!r} must be a plain name (letters, digits, _ . -; no / or ..): it "
+            "names folders under results_dir and the caches"
+        )
     for name, value in declaration.items():
         if value is None:
             continue
         if name in BOOL_KEYS and not isinstance(value, bool):
             raise ConfigError(f"{where}: {name}: {value!r} must be true or false (unquoted)")
-        if name in SEED_KEYS and (not isinstance(value, list | tuple)
-                                  or any(isinstance(s, bool) or not isinstance(s, int) for s in value)):
+        if name in SEED_KEYS and (
+            not isinstance(value, list | tuple) or any(isinstance(s, bool) or not isinstance(s, int) for s in value)
+        ):
             raise ConfigError(f"{where}: {name}: {value!r} must be a list of whole numbers")
-        if name == "expected_counts" and (not isinstance(value, Mapping) or any(
-                isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values())):
+        if name == "expected_counts" and (
+            not isinstance(value, Mapping)
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values())
+        ):
             raise ConfigError(f"{where}: expected_counts: {value!r} must map split names to image counts")
         if name == "data_files" and not isinstance(value, Mapping):
             raise ConfigError(f"{where}: data_files: {value!r} must map split names to files or globs")
@@ -157,8 +218,10 @@ def _check_types(declaration: Mapping[str, Any], where: str) -> None:
         if name == "data_version" and isinstance(value, int | float) and not isinstance(value, bool):
             continue  # data_version: 2 is as good as "2"
         if name not in (*BOOL_KEYS, *SEED_KEYS, *MAPPING_KEYS, *LIST_KEYS) and not isinstance(value, str):
-            raise ConfigError(f"{where}: {name}: {value!r} must be a string (e.g. {name}: "
-                              f"{'val' if 'split' in name else '.png' if 'suffix' in name else 'images'})")
+            raise ConfigError(
+                f"{where}: {name}: {value!r} must be a string (e.g. {name}: "
+                f"{'val' if 'split' in name else '.png' if 'suffix' in name else 'images'})"
+            )
 
 
 def _hf_source(files: dict[str, Any], data_root: Path, where: str) -> HFSource:
@@ -172,33 +235,43 @@ def _hf_source(files: dict[str, Any], data_root: Path, where: str) -> HFSource:
     data_files = dict(files["data_files"] or {})
     if kind == "parquet" and not data_files:
         raise ConfigError(f"{where}: source parquet needs data_files: {{<split>: <file or glob>, ...}} under its path")
-    return HFSource(kind, location, image_column=str(files["image_column"]), label_column=str(files["label_column"]),
-                    id_column=str(files["id_column"]) or None, data_files=data_files,
-                    revision=str(files["revision"]) or None, name=str(files["name"]) or None)
+    return HFSource(
+        kind,
+        location,
+        image_column=str(files["image_column"]),
+        label_column=str(files["label_column"]),
+        id_column=str(files["id_column"]) or None,
+        data_files=data_files,
+        revision=str(files["revision"]) or None,
+        name=str(files["name"]) or None,
+    )
 
 
 def _hf_reader(source: HFSource, num_classes: int, reduce_zero_label: bool, fix: str, data_root: Path) -> HFReader:
     return HFReader(source, num_classes=num_classes, reduce_zero_label=reduce_zero_label, fix=fix)
 
 
-def _class_list(classes: str, root: Path, where: str,
-                hf: tuple[HFSource, str, str] | None = None) -> tuple[str, list[str]]:
+def _class_list(
+    classes: str, root: Path, where: str, hf: tuple[HFSource, str, str] | None = None
+) -> tuple[str, list[str]]:
     """(class_file for the spec, names): a shipped list (``package:<name>``), a file (module doc), or a
     Hugging Face dataset's ClassLabel column (``feature:<column>``, read from the support split)."""
     if classes.startswith(FEATURE_CLASSES):
         if hf is None:
             raise ConfigError(f"{where}: classes {classes!r} needs layout huggingface; give a class-list file")
         source, split, fix = hf
-        names = HFReader(source, num_classes=1, fix=fix).class_label_names(split, classes[len(FEATURE_CLASSES):])
+        names = HFReader(source, num_classes=1, fix=fix).class_label_names(split, classes[len(FEATURE_CLASSES) :])
         return classes, _checked_names(names, f"{where}: the ClassLabel {classes!r}")
     if classes.startswith(PACKAGE_CLASSES):
-        name = classes[len(PACKAGE_CLASSES):]
+        name = classes[len(PACKAGE_CLASSES) :]
         try:
             return name, class_list(name)
         except (FileNotFoundError, OSError) as error:
             shipped = sorted(p.name for p in resources.files("rns_bench.data").joinpath("classes").iterdir())
-            raise ConfigError(f"{where}: classes {classes!r}: no such list shipped with rns_bench ({error}); "
-                              f"shipped: {', '.join(shipped)}") from None
+            raise ConfigError(
+                f"{where}: classes {classes!r}: no such list shipped with rns_bench ({error}); "
+                f"shipped: {', '.join(shipped)}"
+            ) from None
     path = Path(classes).expanduser()
     path = path if path.is_absolute() else root / path
     return str(path), read_class_file(path, where)
@@ -209,8 +282,10 @@ def read_class_file(path: Path, where: str) -> list[str]:
     try:
         names = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{where}: cannot read its class list {path} ({error}); write one class name per "
-                         f"line there, or set dataset.classes to the file") from error
+        raise InputError(
+            f"{where}: cannot read its class list {path} ({error}); write one class name per "
+            f"line there, or set dataset.classes to the file"
+        ) from error
     return _checked_names(names, f"{where}: its class list {path}")
 
 
@@ -223,8 +298,20 @@ def _checked_names(names: list[str], what: str) -> list[str]:
     return names
 
 
-def _declared_reader(reader_class: type, layout_class: type, folder: str, files: dict[str, str], num_classes: int,
-                     reduce_zero_label: bool, fix: str, data_root: Path) -> object:
+def _declared_reader(
+    reader_class: type,
+    layout_class: type,
+    folder: str,
+    files: dict[str, str],
+    num_classes: int,
+    reduce_zero_label: bool,
+    fix: str,
+    data_root: Path,
+) -> object:
     # A module-level function under partial: make_reader stays picklable (DataLoader workers, DDP).
-    return reader_class(layout_class(Path(data_root) / folder, **files), num_classes=num_classes,
-                        reduce_zero_label=reduce_zero_label, fix=fix.replace(DATA_ROOT_FIELD, str(data_root)))
+    return reader_class(
+        layout_class(Path(data_root) / folder, **files),
+        num_classes=num_classes,
+        reduce_zero_label=reduce_zero_label,
+        fix=fix.replace(DATA_ROOT_FIELD, str(data_root)),
+    )

@@ -68,8 +68,10 @@ def load_split(source: HFSource, split: str, fix: str):
         if source.kind == "disk":
             loaded = datasets.load_from_disk(source.location)
         elif source.kind == "parquet":
-            files = {name: [str(Path(source.location) / f) for f in ([v] if isinstance(v, str) else list(v))]
-                     for name, v in source.data_files.items()}
+            files = {
+                name: [str(Path(source.location) / f) for f in ([v] if isinstance(v, str) else list(v))]
+                for name, v in source.data_files.items()
+            }
             loaded = datasets.load_dataset("parquet", data_files=files)
         else:
             loaded = _load_from_hub(source)
@@ -79,15 +81,21 @@ def load_split(source: HFSource, split: str, fix: str):
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         empty = re.search(r"Instruction ['\"]([^'\"]+)['\"] corresponds to no data", first)
         if empty:  # datasets' words for a split with no rows
-            raise InputError(f"split {empty.group(1)!r} of the {where} has no rows (its data_files match no data); "
-                             f"check data_files.{empty.group(1)} or choose another split") from None
+            raise InputError(
+                f"split {empty.group(1)!r} of the {where} has no rows (its data_files match no data); "
+                f"check data_files.{empty.group(1)} or choose another split"
+            ) from None
         raise InputError(f"cannot load the {where} ({type(error).__name__}: {first}); {fix}") from None
     if isinstance(loaded, datasets.Dataset):
-        raise InputError(f"the {where} is a single Dataset, not a DatasetDict of named splits; save it as "
-                         f"DatasetDict({{'train': ..., 'val': ...}}).save_to_disk(...)")
+        raise InputError(
+            f"the {where} is a single Dataset, not a DatasetDict of named splits; save it as "
+            f"DatasetDict({{'train': ..., 'val': ...}}).save_to_disk(...)"
+        )
     if split not in loaded:
-        raise InputError(f"the {where} has no split {split!r}; its splits: {', '.join(loaded)} "
-                         f"(set support_split / test_split to them)")
+        raise InputError(
+            f"the {where} has no split {split!r}; its splits: {', '.join(loaded)} "
+            f"(set support_split / test_split to them)"
+        )
     return loaded[split]
 
 
@@ -100,12 +108,17 @@ def _load_from_hub(source: HFSource):
     except Exception as error:
         reason = f"offline ({offline[0]}=1) and not in the local cache" if offline else "the Hub could not be reached"
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        call = ", ".join([repr(source.location)] + ([repr(source.name)] if source.name else [])
-                         + ([f"revision={source.revision!r}"] if source.revision else []))
-        raise InputError(f"the Hugging Face dataset {source.location!r} is needed but {reason} ({first}). On a "
-                         f"machine with network run datasets.load_dataset({call}).save_to_disk(DIR), copy DIR "
-                         f"here and declare source: disk, path: DIR (python -m rns_bench.data fetch --from-hub: "
-                         f"pass --hub-copy DIR)") from None
+        call = ", ".join(
+            [repr(source.location)]
+            + ([repr(source.name)] if source.name else [])
+            + ([f"revision={source.revision!r}"] if source.revision else [])
+        )
+        raise InputError(
+            f"the Hugging Face dataset {source.location!r} is needed but {reason} ({first}). On a "
+            f"machine with network run datasets.load_dataset({call}).save_to_disk(DIR), copy DIR "
+            f"here and declare source: disk, path: DIR (python -m rns_bench.data fetch --from-hub: "
+            f"pass --hub-copy DIR)"
+        ) from None
 
 
 class HFReader(SegmentationReader):
@@ -158,12 +171,15 @@ class HFReader(SegmentationReader):
         name = self._name(image_id, self.source.label_column)
         with open_image(io.BytesIO(self._cell(image_id, self.source.label_column))) as label_image:
             label = label_indices(label_image, name)
-        image_hw, orientation = decoded_size(io.BytesIO(self._cell(image_id, self.source.image_column)),
-                                             self._name(image_id, self.source.image_column))
+        image_hw, orientation = decoded_size(
+            io.BytesIO(self._cell(image_id, self.source.image_column)), self._name(image_id, self.source.image_column)
+        )
         if image_hw != label.shape:
             rotated = f" after its EXIF orientation {orientation}" if orientation in TRANSPOSING_ORIENTATIONS else ""
-            raise InputError(f"label {name} is {label.shape[0]}x{label.shape[1]} (HxW) but its image is "
-                             f"{image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel")
+            raise InputError(
+                f"label {name} is {label.shape[0]}x{label.shape[1]} (HxW) but its image is "
+                f"{image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel"
+            )
         self.check_label_values(name, label)
         return reduce_zero_label(label) if self.reduce_zero_label else label
 
@@ -173,13 +189,17 @@ class HFReader(SegmentationReader):
 
         features = self._split(split).features
         if column not in features:
-            raise InputError(f"classes: feature:{column}: the dataset {self.root} has no column {column!r}; "
-                             f"columns: {', '.join(features)}")
+            raise InputError(
+                f"classes: feature:{column}: the dataset {self.root} has no column {column!r}; "
+                f"columns: {', '.join(features)}"
+            )
         feature = features[column]
         feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) / List(ClassLabel)
         if not isinstance(feature, datasets.ClassLabel):
-            raise InputError(f"classes: feature:{column}: column {column!r} of {self.root} is "
-                             f"{type(feature).__name__}, not a ClassLabel; give a class-list file instead")
+            raise InputError(
+                f"classes: feature:{column}: column {column!r} of {self.root} is "
+                f"{type(feature).__name__}, not a ClassLabel; give a class-list file instead"
+            )
         return list(feature.names)
 
     def _list(self, split: str) -> list[str]:
@@ -188,8 +208,10 @@ class HFReader(SegmentationReader):
             values = [str(v) for v in dataset[self.source.id_column]]
             if len(set(values)) != len(values):
                 repeated = next(v for v in values if values.count(v) > 1)
-                raise InputError(f"id_column {self.source.id_column!r} of split {split!r} repeats {repeated!r}; "
-                                 f"image ids must be unique (drop id_column to use row numbers)")
+                raise InputError(
+                    f"id_column {self.source.id_column!r} of split {split!r} repeats {repeated!r}; "
+                    f"image ids must be unique (drop id_column to use row numbers)"
+                )
         else:
             values = [str(i) for i in range(len(dataset))]
         if not values:
@@ -204,8 +226,10 @@ class HFReader(SegmentationReader):
             dataset = load_split(self.source, split, self.fix)
             for column in (self.source.image_column, self.source.label_column):
                 if column not in dataset.column_names:
-                    raise InputError(f"split {split!r} of {self.root} has no column {column!r}; columns: "
-                                     f"{', '.join(dataset.column_names)} (set image_column / label_column)")
+                    raise InputError(
+                        f"split {split!r} of {self.root} has no column {column!r}; columns: "
+                        f"{', '.join(dataset.column_names)} (set image_column / label_column)"
+                    )
                 _require_image_column(dataset.features[column], column, split, self.root)
             self._splits[split] = _undecoded(dataset, (self.source.image_column, self.source.label_column))
         return self._splits[split]
@@ -222,8 +246,10 @@ class HFReader(SegmentationReader):
         if data is None and isinstance(value, dict) and value.get("path"):
             data = Path(value["path"]).read_bytes()  # an Image cell that stores a path only
         if not isinstance(data, bytes | bytearray) or not data:
-            raise InputError(f"{self._name(image_id, column)} holds no encoded image bytes ({type(value).__name__}); "
-                             f"store images as datasets.Image() or binary columns")
+            raise InputError(
+                f"{self._name(image_id, column)} holds no encoded image bytes ({type(value).__name__}); "
+                f"store images as datasets.Image() or binary columns"
+            )
         return bytes(data)
 
     def _name(self, image_id: str, column: str) -> str:
@@ -236,9 +262,11 @@ def _require_image_column(feature: Any, column: str, split: str, root: Path) -> 
 
     if isinstance(feature, datasets.Image) or (isinstance(feature, datasets.Value) and feature.dtype == "binary"):
         return
-    raise InputError(f"column {column!r} of split {split!r} of {root} holds {feature!r}, not images: a segmentation "
-                     f"dataset needs its image and its label map as image cells (datasets.Image; labels as PNGs of "
-                     f"class indices); set image_column / label_column to those columns")
+    raise InputError(
+        f"column {column!r} of split {split!r} of {root} holds {feature!r}, not images: a segmentation "
+        f"dataset needs its image and its label map as image cells (datasets.Image; labels as PNGs of "
+        f"class indices); set image_column / label_column to those columns"
+    )
 
 
 def _undecoded(dataset, columns: tuple[str, ...]):

@@ -40,9 +40,15 @@ class HubCopy:
 
 
 HUB_COPIES = {
-    "ade": HubCopy(repo="scene_parse_150", revision="refs/convert/parquet", name="scene_parsing",
-                   folder="ADEChallengeData2016", splits={"train": "training", "validation": "validation"},
-                   image_column="image", label_column="annotation"),
+    "ade": HubCopy(
+        repo="scene_parse_150",
+        revision="refs/convert/parquet",
+        name="scene_parsing",
+        folder="ADEChallengeData2016",
+        splits={"train": "training", "validation": "validation"},
+        image_column="image",
+        label_column="annotation",
+    ),
 }
 
 
@@ -52,8 +58,11 @@ def materialise(key: str, data_root: Path, local_copy: Path | None = None) -> tu
     if key not in HUB_COPIES:
         raise InputError(f"no Hugging Face Hub copy is known for {key!r}; known: {', '.join(HUB_COPIES)}")
     copy = HUB_COPIES[key]
-    source = (HFSource("disk", str(local_copy)) if local_copy is not None
-              else HFSource("hub", copy.repo, revision=copy.revision, name=copy.name))
+    source = (
+        HFSource("disk", str(local_copy))
+        if local_copy is not None
+        else HFSource("hub", copy.repo, revision=copy.revision, name=copy.name)
+    )
     fix = f"fetch {key} from its archive instead (python -m rns_bench.data fetch {key} says where)"
     root = Path(data_root) / copy.folder
     written = 0
@@ -61,8 +70,10 @@ def materialise(key: str, data_root: Path, local_copy: Path | None = None) -> tu
         rows = load_split(source, hub_split, fix)
         for column in (copy.image_column, copy.label_column):
             if column not in rows.column_names:
-                raise InputError(f"the Hub copy {copy.repo} has no column {column!r} in split {hub_split!r}; "
-                                 f"columns: {', '.join(rows.column_names)}")
+                raise InputError(
+                    f"the Hub copy {copy.repo} has no column {column!r} in split {hub_split!r}; "
+                    f"columns: {', '.join(rows.column_names)}"
+                )
         import datasets
 
         rows = rows.cast_column(copy.image_column, datasets.Image(decode=False))
@@ -70,14 +81,18 @@ def materialise(key: str, data_root: Path, local_copy: Path | None = None) -> tu
         for index, row in enumerate(tqdm(rows, desc=f"{key} {split}", unit="image")):
             image, label = row[copy.image_column], row[copy.label_column]
             name = _stem(image, f"{copy.repo} {hub_split} row {index}")
-            targets = ((root / "images" / split / f"{name}{copy.image_suffix}", image),
-                       (root / "annotations" / split / f"{name}{copy.label_suffix}", label))
+            targets = (
+                (root / "images" / split / f"{name}{copy.image_suffix}", image),
+                (root / "annotations" / split / f"{name}{copy.label_suffix}", label),
+            )
             for target, cell in targets:
                 if target.exists():
                     continue
                 if not cell.get("bytes"):
-                    raise InputError(f"{copy.repo} {hub_split} row {index} ({name}) has no stored bytes in "
-                                     f"column {'image' if cell is image else 'label'}; {fix}")
+                    raise InputError(
+                        f"{copy.repo} {hub_split} row {index} ({name}) has no stored bytes in "
+                        f"column {'image' if cell is image else 'label'}; {fix}"
+                    )
                 with atomic_target(target) as tmp:
                     tmp.write_bytes(cell["bytes"])
                 written += 1
@@ -87,6 +102,8 @@ def materialise(key: str, data_root: Path, local_copy: Path | None = None) -> tu
 def _stem(cell: dict, where: str) -> str:
     path = cell.get("path")
     if not path:
-        raise InputError(f"{where} carries no file name, so the original image order (which support sampling "
-                         f"depends on) cannot be restored; use the official archive instead")
+        raise InputError(
+            f"{where} carries no file name, so the original image order (which support sampling "
+            f"depends on) cannot be restored; use the official archive instead"
+        )
     return PurePosixPath(str(path)).stem

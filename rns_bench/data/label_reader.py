@@ -112,9 +112,11 @@ class SegmentationReader(ABC):
         bad = values[(values >= raw_limit) & (values != IGNORE_INDEX)]
         if bad.size:
             shift = " (raw value; reduce_zero_label maps v to v-1)" if self.reduce_zero_label else ""
-            raise InputError(f"label file {path} contains value {int(bad[0])}{shift}, but the dataset has "
-                             f"K={self.num_classes} classes: valid raw values are 0..{raw_limit - 1} and "
-                             f"{IGNORE_INDEX} (ignore). Check the class list and the label preparation step.")
+            raise InputError(
+                f"label file {path} contains value {int(bad[0])}{shift}, but the dataset has "
+                f"K={self.num_classes} classes: valid raw values are 0..{raw_limit - 1} and "
+                f"{IGNORE_INDEX} (ignore). Check the class list and the label preparation step."
+            )
 
     def require_root(self) -> None:
         """Raise naming the expected dataset folder if it does not exist."""
@@ -127,9 +129,11 @@ class SegmentationReader(ABC):
         for what, path_of in (("image", self.image_path), ("label", self.label_path)):
             missing = [i for i in image_ids if not path_of(i).is_file()]
             if missing:
-                raise InputError(f"{len(missing)} of the {len(image_ids)} images of split {split!r} have no "
-                                 f"{what} file, e.g. {path_of(missing[0])} (image id {missing[0]!r}). "
-                                 f"{self.files_hint()}; {self.fix}")
+                raise InputError(
+                    f"{len(missing)} of the {len(image_ids)} images of split {split!r} have no "
+                    f"{what} file, e.g. {path_of(missing[0])} (image id {missing[0]!r}). "
+                    f"{self.files_hint()}; {self.fix}"
+                )
 
     def _existing(self, path: Path, what: str) -> Path:
         if not path.is_file():
@@ -141,18 +145,25 @@ class SegmentationReader(ABC):
         image_path = self._existing(self.image_path(image_id), "image")
         image_hw, orientation = decoded_size(image_path)
         if image_hw != tuple(label_hw):
-            rotated = (f" after its EXIF orientation {orientation} (OpenCV, like the release, decodes it "
-                       f"rotated; strip the tag or rotate the label to match)"
-                       if orientation in TRANSPOSING_ORIENTATIONS else "")
-            raise InputError(f"label {label_path} is {label_hw[0]}x{label_hw[1]} (HxW) but its image "
-                             f"{image_path} is {image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel")
+            rotated = (
+                f" after its EXIF orientation {orientation} (OpenCV, like the release, decodes it "
+                f"rotated; strip the tag or rotate the label to match)"
+                if orientation in TRANSPOSING_ORIENTATIONS
+                else ""
+            )
+            raise InputError(
+                f"label {label_path} is {label_hw[0]}x{label_hw[1]} (HxW) but its image "
+                f"{image_path} is {image_hw[0]}x{image_hw[1]}{rotated}; they must match pixel for pixel"
+            )
 
 
 def label_indices(label_image: Image.Image, name: object) -> np.ndarray:
     """(H, W) uint8 class indices of a palette or greyscale label image; another mode names ``name``."""
     if label_image.mode not in _LABEL_MODES:
-        raise InputError(f"label file {name} has PIL mode {label_image.mode!r}; expected a palette "
-                         f"('P') or greyscale ('L') PNG of class indices. Convert it to 8-bit.")
+        raise InputError(
+            f"label file {name} has PIL mode {label_image.mode!r}; expected a palette "
+            f"('P') or greyscale ('L') PNG of class indices. Convert it to 8-bit."
+        )
     # np.array of a "P" image gives palette indices; converting to RGB would give colours.
     return np.array(label_image, dtype=np.uint8)
 
@@ -172,8 +183,10 @@ def decode_image_bytes(data: np.ndarray, name: str) -> np.ndarray:
     """:func:`decode_image` of an encoded file's bytes (a Hugging Face ``Image`` cell), ``name`` in errors."""
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None or _jpeg_truncated(data):
-        raise InputError(f"cannot read {name}: OpenCV cannot decode it; the file is corrupt or truncated. "
-                         f"Re-extract or re-download it.")
+        raise InputError(
+            f"cannot read {name}: OpenCV cannot decode it; the file is corrupt or truncated. "
+            f"Re-extract or re-download it."
+        )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -206,8 +219,9 @@ def open_image(path: Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         if image is not None:
             image.close()
-        raise InputError(f"cannot read {path}: {error}. The file is corrupt or truncated; "
-                         f"re-extract or re-download it.") from error
+        raise InputError(
+            f"cannot read {path}: {error}. The file is corrupt or truncated; re-extract or re-download it."
+        ) from error
     return image
 
 

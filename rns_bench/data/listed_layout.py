@@ -88,8 +88,7 @@ class ListedReader(SegmentationReader):
     listing is computed once per reader (COCO's train split is 118k files).
     """
 
-    def __init__(self, layout: ListedLayout, num_classes: int, reduce_zero_label: bool = False,
-                 fix: str = DEFAULT_FIX):
+    def __init__(self, layout: ListedLayout, num_classes: int, reduce_zero_label: bool = False, fix: str = DEFAULT_FIX):
         super().__init__(Path(layout.root), num_classes, reduce_zero_label, fix)
         self.layout = layout
         self._listings: dict[str, list[str]] = {}
@@ -111,8 +110,10 @@ class ListedReader(SegmentationReader):
 
     def files_hint(self) -> str:
         layout = self.layout
-        return (f"Every image <split>/<name>{layout.image_suffix} under {layout.image_dir}/ needs its label "
-                f"{layout.label_dir}/<split>/<name>{layout.label_suffix}")
+        return (
+            f"Every image <split>/<name>{layout.image_suffix} under {layout.image_dir}/ needs its label "
+            f"{layout.label_dir}/<split>/<name>{layout.label_suffix}"
+        )
 
     def _list_split(self, split: str) -> list[str]:
         suffix = self.layout.image_suffix
@@ -120,12 +121,15 @@ class ListedReader(SegmentationReader):
         for prefix, folder in self.layout.split_dirs(split):
             if not folder.is_dir():
                 self.require_root()
-                raise InputError(f"split folder not found: {folder}. Valid splits are the folders in "
-                                 f"{folder.parent}: {_subfolders(folder.parent)}; {self.fix}")
+                raise InputError(
+                    f"split folder not found: {folder}. Valid splits are the folders in "
+                    f"{folder.parent}: {_subfolders(folder.parent)}; {self.fix}"
+                )
             label_folder = self.layout.label_split_dir(prefix)
             if not label_folder.is_dir():
-                raise InputError(f"label folder not found: {label_folder} (the labels of the images in {folder}); "
-                                 f"{self.fix}")
+                raise InputError(
+                    f"label folder not found: {label_folder} (the labels of the images in {folder}); {self.fix}"
+                )
             ids += [f"{prefix}/{relative[: -len(suffix)]}" for relative in list_images_mmseg_order(folder, suffix)]
         if not ids:
             where = " or ".join(str(folder) for _, folder in self.layout.split_dirs(split))

@@ -82,12 +82,14 @@ def presence_row(read_label: ReadLabel, image_id: str, num_classes: int, short_s
     return class_presence(resize_label(label, rescale_size(*label.shape, short_side)), num_classes)
 
 
-def compute_presence(read_label: ReadLabel, image_ids: Sequence[str], num_classes: int,
-                     short_side: int | None) -> np.ndarray:
+def compute_presence(
+    read_label: ReadLabel, image_ids: Sequence[str], num_classes: int, short_side: int | None
+) -> np.ndarray:
     """(P, K) bool presence of ``image_ids`` (see :func:`presence_row`), with a progress bar."""
     rows = np.zeros((len(image_ids), num_classes), dtype=bool)
-    for row, image_id in enumerate(tqdm(image_ids, desc="class presence", unit="image", leave=False,
-                                        disable=not image_ids, delay=1.0)):
+    for row, image_id in enumerate(
+        tqdm(image_ids, desc="class presence", unit="image", leave=False, disable=not image_ids, delay=1.0)
+    ):
         rows[row] = presence_row(read_label, image_id, num_classes, short_side)
     return rows
 
@@ -98,8 +100,7 @@ class PresenceIndex:
     ``root=None`` keeps the rows in memory only (this object's lifetime), computed once per image.
     """
 
-    def __init__(self, root: Path | None, key: PresenceKey, num_classes: int,
-                 checkpoint_every: int = CHECKPOINT_EVERY):
+    def __init__(self, root: Path | None, key: PresenceKey, num_classes: int, checkpoint_every: int = CHECKPOINT_EVERY):
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
         self.root = Path(root) if root is not None else None
@@ -121,8 +122,9 @@ class PresenceIndex:
             self._rows.update(self.read())
         missing = list(dict.fromkeys((n, i) for n, i in zip(names, image_ids, strict=True) if n not in self._rows))
         pending: dict[str, np.ndarray] = {}
-        for name, image_id in tqdm(missing, desc="class presence", unit="image", leave=False, disable=not missing,
-                                   delay=1.0):
+        for name, image_id in tqdm(
+            missing, desc="class presence", unit="image", leave=False, disable=not missing, delay=1.0
+        ):
             pending[name] = presence_row(read_label, image_id, self.num_classes, self.key.short_side)
             if len(pending) == self.checkpoint_every:
                 self._store(pending)  # an interrupted computation keeps what it did
@@ -145,11 +147,13 @@ class PresenceIndex:
                 raise ValueError(f"it was written for another key: {metadata.get('key')}")
             ids = json.loads(metadata["image_ids"])
             if presence.dtype != np.bool_ or presence.shape != (len(ids), self.num_classes):
-                raise ValueError(f"presence is {presence.dtype}{presence.shape}, expected bool ({len(ids)}, "
-                                 f"{self.num_classes})")
+                raise ValueError(
+                    f"presence is {presence.dtype}{presence.shape}, expected bool ({len(ids)}, {self.num_classes})"
+                )
         except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
-            warnings.warn(f"ignoring the unreadable presence index {self.path} ({error}); it will be rebuilt",
-                          stacklevel=2)
+            warnings.warn(
+                f"ignoring the unreadable presence index {self.path} ({error}); it will be rebuilt", stacklevel=2
+            )
             return {}
         return dict(zip(ids, presence, strict=True))
 

@@ -141,9 +141,7 @@ def draw_support(
     return selected, count
 
 
-def sample_support(
-    presence: np.ndarray, shots: int, seed: int, class_names: Sequence[str] | None = None
-) -> np.ndarray:
+def sample_support(presence: np.ndarray, shots: int, seed: int, class_names: Sequence[str] | None = None) -> np.ndarray:
     """Pool positions of the B-shot support set, ascending = pool order (§2.3-5).
 
     ``presence`` is (P, K) bool in pool order (``class_presence`` of every pool image);
@@ -208,9 +206,7 @@ class SupportSplit:
         fields = set(cls.__dataclass_fields__)
         unknown, missing = set(data) - fields, {"image_ids", "shots", "seed", "dataset"} - set(data)
         if unknown or missing:
-            raise InputError(
-                f"support split JSON has unknown keys {sorted(unknown)} / misses keys {sorted(missing)}"
-            )
+            raise InputError(f"support split JSON has unknown keys {sorted(unknown)} / misses keys {sorted(missing)}")
         if not isinstance(data["image_ids"], list):
             raise InputError("support split JSON: image_ids must be a list of strings")
         split = cls(**{**data, "image_ids": tuple(data["image_ids"])})

@@ -31,8 +31,9 @@ def draw_support_split(spec: DatasetSpec, reader, shots: int, seed: int, presenc
     return SupportSplit(image_ids=tuple(pool[i] for i in selected), shots=shots, seed=seed, dataset=spec.key)
 
 
-def split_file(results_dir: Path, dataset: str, shots: int, seed: int,
-               short_side: int | None = DEFAULT_SUPPORT_SHORT_SIDE) -> Path:
+def split_file(
+    results_dir: Path, dataset: str, shots: int, seed: int, short_side: int | None = DEFAULT_SUPPORT_SHORT_SIDE
+) -> Path:
     """``results_dir/splits/<dataset>/B{shots}_seed{seed}.json`` at the default support resize.
 
     Presence depends on the support short side, and so can the split: any other short side

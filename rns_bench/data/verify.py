@@ -59,8 +59,9 @@ class VerifyReport:
             expected = "" if count.expected is None else f" (expected {count.expected})"
             found = "not listable" if count.found is None else f"{count.found} images"
             lines.append(f"  {'ok  ' if count.ok else 'FAIL'} {count.split}: {found}{expected}")
-        lines.append(f"  labels checked: {self.labels_checked}" if self.labels_checked
-                     else "  labels not checked (counts only)")
+        lines.append(
+            f"  labels checked: {self.labels_checked}" if self.labels_checked else "  labels not checked (counts only)"
+        )
         if self.ok:
             lines.append("  no problems found")
             return "\n".join(lines)
@@ -79,9 +80,16 @@ class DatasetVerificationError(InputError):
         super().__init__(report.format())
 
 
-def verify_dataset(key: str | DatasetSpec, data_root: str | os.PathLike | None = None, *, check_labels: bool = True,
-                   expected_counts: Mapping[str, int] | None = None, workers: int = 4, progress: bool = True,
-                   raise_on_problems: bool = True) -> VerifyReport:
+def verify_dataset(
+    key: str | DatasetSpec,
+    data_root: str | os.PathLike | None = None,
+    *,
+    check_labels: bool = True,
+    expected_counts: Mapping[str, int] | None = None,
+    workers: int = 4,
+    progress: bool = True,
+    raise_on_problems: bool = True,
+) -> VerifyReport:
     """Verify dataset ``key`` (a registered key, or the spec of a declared dataset) under ``data_root``
     (default: ``$RNS_DATA_ROOT``, else ``./data``).
 
@@ -112,9 +120,11 @@ def verify_dataset(key: str | DatasetSpec, data_root: str | os.PathLike | None =
         count = SplitCount(split, expected.get(split), len(split_ids[split]) if split in split_ids else None)
         report.counts.append(count)
         if count.found is not None and not count.ok:
-            report.problems.append(f"split {split!r} has {count.found} images, expected {count.expected} "
-                                   f"(under {reader.root}): an incomplete download or extraction, or another "
-                                   f"version of the dataset")
+            report.problems.append(
+                f"split {split!r} has {count.found} images, expected {count.expected} "
+                f"(under {reader.root}): an incomplete download or extraction, or another "
+                f"version of the dataset"
+            )
     if check_labels:
         all_ids = [i for ids in split_ids.values() for i in ids]
         report.problems += _label_problems(reader, all_ids, workers, progress, desc=f"{key} labels")
@@ -124,8 +134,9 @@ def verify_dataset(key: str | DatasetSpec, data_root: str | os.PathLike | None =
     return report
 
 
-def _label_problems(reader: SegmentationReader, image_ids: list[str], workers: int, progress: bool,
-                    desc: str) -> list[str]:
+def _label_problems(
+    reader: SegmentationReader, image_ids: list[str], workers: int, progress: bool, desc: str
+) -> list[str]:
     """The error message of every label of ``image_ids`` that ``reader.read_label`` rejects, in id order."""
 
     def problem(image_id: str) -> str | None:
@@ -136,6 +147,7 @@ def _label_problems(reader: SegmentationReader, image_ids: list[str], workers: i
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # PIL's PNG decoding releases the GIL
-        results = tqdm(pool.map(problem, image_ids), total=len(image_ids), desc=desc, disable=not progress,
-                       unit="label")
+        results = tqdm(
+            pool.map(problem, image_ids), total=len(image_ids), desc=desc, disable=not progress, unit="label"
+        )
         return [message for message in results if message is not None]

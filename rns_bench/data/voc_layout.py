@@ -48,8 +48,7 @@ class VOCReader(SegmentationReader):
     download or prepare the dataset).
     """
 
-    def __init__(self, layout: VOCLayout, num_classes: int, reduce_zero_label: bool = False,
-                 fix: str = DEFAULT_FIX):
+    def __init__(self, layout: VOCLayout, num_classes: int, reduce_zero_label: bool = False, fix: str = DEFAULT_FIX):
         super().__init__(Path(layout.root), num_classes, reduce_zero_label, fix)
         self.layout = layout
 
@@ -61,8 +60,9 @@ class VOCReader(SegmentationReader):
         path = self.layout.split_file(split)
         if not path.is_file():
             self.require_root()
-            raise InputError(f"split file not found: {path}. Valid splits are the *.txt files in "
-                             f"{path.parent}; {self.fix}")
+            raise InputError(
+                f"split file not found: {path}. Valid splits are the *.txt files in {path.parent}; {self.fix}"
+            )
         ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         if not ids:
             raise InputError(f"split file {path} lists no image ids; {self.fix}")
@@ -76,5 +76,7 @@ class VOCReader(SegmentationReader):
         return self.layout.label_path(image_id)
 
     def files_hint(self) -> str:
-        return (f"Every id in the split files needs an image in {self.layout.image_dir}/ and a label in "
-                f"{self.layout.label_dir}/")
+        return (
+            f"Every id in the split files needs an image in {self.layout.image_dir}/ and a label in "
+            f"{self.layout.label_dir}/"
+        )

@@ -24,9 +24,15 @@ from rns_bench.features.pipeline import loader_workers
 from rns_bench.features.settings import FEATURE_SPLITS, settings_from_config
 from rns_bench.features.store import FeatureStore
 
-EXTRACTION_DEFAULTS = {"image_batch": 8, "window_batch": DEFAULT_WINDOW_BATCH, "cache_dtype": "float32",
-                       "support_prefetch": "auto", "support_prefetch_max_images": 2000, "loader_workers": "auto",
-                       "autocast": "auto"}
+EXTRACTION_DEFAULTS = {
+    "image_batch": 8,
+    "window_batch": DEFAULT_WINDOW_BATCH,
+    "cache_dtype": "float32",
+    "support_prefetch": "auto",
+    "support_prefetch_max_images": 2000,
+    "loader_workers": "auto",
+    "autocast": "auto",
+}
 SUPPORT_PREFETCH = ("auto", "pool", "drawn")
 # Lightning's mixed precisions → the autocast dtype extraction runs under with extraction.autocast=auto.
 # "-true" precisions cast the LightningModule's weights, never the backbone's: its features stay float32.
@@ -38,16 +44,21 @@ def extraction_options(cfg: DictConfig) -> dict[str, Any]:
     given = OmegaConf.to_container(cfg.extraction, resolve=True) if cfg.get("extraction") else {}
     unknown = set(given) - set(EXTRACTION_DEFAULTS)
     if unknown:
-        raise ConfigError(f"unknown extraction option(s) {sorted(unknown)} in configs/bench.yaml; "
-                          f"valid: {sorted(EXTRACTION_DEFAULTS)}")
+        raise ConfigError(
+            f"unknown extraction option(s) {sorted(unknown)} in configs/bench.yaml; "
+            f"valid: {sorted(EXTRACTION_DEFAULTS)}"
+        )
     options = {**EXTRACTION_DEFAULTS, **given}
     if options["support_prefetch"] not in SUPPORT_PREFETCH:
-        raise ConfigError(f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of "
-                          f"{SUPPORT_PREFETCH}")
+        raise ConfigError(
+            f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of {SUPPORT_PREFETCH}"
+        )
     loader_workers(options["loader_workers"], torch.device("cpu"))  # a bad value fails here, before any work
     if options["autocast"] != "auto" and options["autocast"] not in AUTOCAST_DTYPES:
-        raise ConfigError(f"extraction.autocast={options['autocast']!r} unknown; choose auto (follows "
-                          f"trainer.precision) or one of {', '.join(AUTOCAST_DTYPES)}")
+        raise ConfigError(
+            f"extraction.autocast={options['autocast']!r} unknown; choose auto (follows "
+            f"trainer.precision) or one of {', '.join(AUTOCAST_DTYPES)}"
+        )
     return options
 
 
@@ -85,7 +96,13 @@ def build_feature_stores(cfg: DictConfig, backbone: Backbone) -> dict[str, Featu
             identity = {**(backbone_config.get("options") or {}), **backbone.provenance()}
             key = FeatureKey.create(backbone_config["name"], identity, settings, options["cache_dtype"], autocast)
             cache = FeatureCache(Path(cfg.cache_dir), key)
-        stores[split] = FeatureStore(backbone, cache, settings, image_batch=options["image_batch"],
-                                     window_batch=options["window_batch"], loader_workers=options["loader_workers"],
-                                     autocast=autocast)
+        stores[split] = FeatureStore(
+            backbone,
+            cache,
+            settings,
+            image_batch=options["image_batch"],
+            window_batch=options["window_batch"],
+            loader_workers=options["loader_workers"],
+            autocast=autocast,
+        )
     return stores

@@ -68,8 +68,14 @@ class FeatureKey:
     pixel_pipeline: str = PIXEL_PIPELINE
 
     @classmethod
-    def create(cls, backbone: str, backbone_options: dict[str, Any], settings: ExtractionSettings,
-               storage_dtype: str = "float32", autocast: str = "none") -> FeatureKey:
+    def create(
+        cls,
+        backbone: str,
+        backbone_options: dict[str, Any],
+        settings: ExtractionSettings,
+        storage_dtype: str = "float32",
+        autocast: str = "none",
+    ) -> FeatureKey:
         if storage_dtype not in STORAGE_DTYPES:
             raise ConfigError(f"feature cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {storage_dtype!r}")
         check_autocast(autocast)
@@ -77,10 +83,15 @@ class FeatureKey:
         return cls(backbone, json.dumps(options, sort_keys=True, default=str), settings, storage_dtype, autocast)
 
     def to_json(self) -> str:
-        fields = {"backbone": self.backbone,
-                  "backbone_options": json.loads(self.backbone_options), "settings": self.settings.describe(),
-                  "storage_dtype": self.storage_dtype, "autocast": self.autocast, "format": self.format,
-                  "pixel_pipeline": self.pixel_pipeline}
+        fields = {
+            "backbone": self.backbone,
+            "backbone_options": json.loads(self.backbone_options),
+            "settings": self.settings.describe(),
+            "storage_dtype": self.storage_dtype,
+            "autocast": self.autocast,
+            "format": self.format,
+            "pixel_pipeline": self.pixel_pipeline,
+        }
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -132,19 +143,23 @@ class FeatureCache:
             if metadata.get("key") != self._key_json or metadata.get("image_id") != image_id:
                 raise ValueError(f"it was written for {metadata.get('image_id')!r} under another key")
             if features.ndim != 3 or features.dtype != self._dtype or resized_hw.shape != (2,):
-                raise ValueError(f"features are {features.dtype}{tuple(features.shape)}, expected "
-                                 f"{self._dtype} (h, w, D)")
+                raise ValueError(
+                    f"features are {features.dtype}{tuple(features.shape)}, expected {self._dtype} (h, w, D)"
+                )
         except (SafetensorError, OSError, ValueError, KeyError) as error:
-            warnings.warn(f"ignoring the unreadable feature cache entry {path} ({error}); it will be recomputed",
-                          stacklevel=2)
+            warnings.warn(
+                f"ignoring the unreadable feature cache entry {path} ({error}); it will be recomputed", stacklevel=2
+            )
             return None
         return DenseFeatures(features, (int(resized_hw[0]), int(resized_hw[1])))  # the storage dtype
 
     def save(self, image_id: str, dense: DenseFeatures) -> None:
         """Write the entry of ``image_id`` atomically (temp file + ``os.replace``)."""
         self._prepare()
-        tensors = {"features": dense.features.to(self._dtype).contiguous(),
-                   "resized_hw": torch.tensor(dense.resized_hw, dtype=torch.int64)}
+        tensors = {
+            "features": dense.features.to(self._dtype).contiguous(),
+            "resized_hw": torch.tensor(dense.resized_hw, dtype=torch.int64),
+        }
         with atomic_target(self.path(image_id)) as tmp:
             save_file(tensors, str(tmp), metadata={"key": self._key_json, "image_id": image_id})
 
@@ -171,8 +186,9 @@ class FeatureCache:
         self._ready = True
 
 
-def not_in_memory_or_cache(image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None,
-                           entry_name: Callable[[str], str] | None = None) -> list[str]:
+def not_in_memory_or_cache(
+    image_ids: Sequence[str], memory: dict[str, Any], cache: Any | None, entry_name: Callable[[str], str] | None = None
+) -> list[str]:
     """Fill ``memory`` from ``cache`` (anything with ``load(name) -> value | None``; ``entry_name(id)``
     names an id's entry, default the id) and return the ids, distinct and in order, that neither holds:
     those still to compute."""

@@ -48,22 +48,33 @@ def as_settings(settings: ExtractionSettings | int | None) -> ExtractionSettings
 
 
 @torch.no_grad()
-def extract_dense(backbone: Backbone, images: Sequence[np.ndarray], settings: ExtractionSettings | int | None,
-                  window_batch: int = DEFAULT_WINDOW_BATCH) -> list[DenseFeatures]:
+def extract_dense(
+    backbone: Backbone,
+    images: Sequence[np.ndarray],
+    settings: ExtractionSettings | int | None,
+    window_batch: int = DEFAULT_WINDOW_BATCH,
+) -> list[DenseFeatures]:
     """(H, W, 3) uint8 RGB images → their dense features under ``settings``, in input order.
 
     Whole-image mode returns the backbone's own (unit-norm) features untouched; sliding mode
     accumulates unit-normalised windows per patch (``PatchCanvas``) and averages crop sizes.
     """
     settings = as_settings(settings)
-    return extract_prepared(backbone, [padded_pixels(image, settings.short_side, backbone.patch_size)
-                                       for image in images], settings, window_batch)
+    return extract_prepared(
+        backbone,
+        [padded_pixels(image, settings.short_side, backbone.patch_size) for image in images],
+        settings,
+        window_batch,
+    )
 
 
 @torch.no_grad()
-def extract_prepared(backbone: Backbone, prepared: Sequence[tuple[torch.Tensor, tuple[int, int]]],
-                     settings: ExtractionSettings | int | None,
-                     window_batch: int = DEFAULT_WINDOW_BATCH) -> list[DenseFeatures]:
+def extract_prepared(
+    backbone: Backbone,
+    prepared: Sequence[tuple[torch.Tensor, tuple[int, int]]],
+    settings: ExtractionSettings | int | None,
+    window_batch: int = DEFAULT_WINDOW_BATCH,
+) -> list[DenseFeatures]:
     """``extract_dense`` on images already resized and padded (``padded_pixels``: (pixels, resized size)).
 
     Each image goes to the backbone's device once (asynchronously from pinned memory); its crops
@@ -93,12 +104,15 @@ def extract_prepared(backbone: Backbone, prepared: Sequence[tuple[torch.Tensor, 
     for (index, grid, window), out in _forward_batches(backbone, crops, window_batch):
         canvases[index, grid].add(window, out, patch)
     grids = range(len(settings.windows))
-    return [DenseFeatures(average_maps([canvases[i, g].result() for g in grids]).cpu().contiguous(), size)
-            for i, (_, size) in enumerate(prepared)]
+    return [
+        DenseFeatures(average_maps([canvases[i, g].result() for g in grids]).cpu().contiguous(), size)
+        for i, (_, size) in enumerate(prepared)
+    ]
 
 
-def _forward_batches(backbone: Backbone, crops: dict[Hashable, torch.Tensor],
-                     window_batch: int) -> Iterator[tuple[Hashable, torch.Tensor]]:
+def _forward_batches(
+    backbone: Backbone, crops: dict[Hashable, torch.Tensor], window_batch: int
+) -> Iterator[tuple[Hashable, torch.Tensor]]:
     """Yield (key, (D, h, w) features) for every (3, H, W) crop: same-shape crops share forwards of up to
     ``window_batch``, in the crops' order within a shape (so accumulation order never depends on batching)."""
     by_shape: dict[tuple[int, ...], list[Hashable]] = {}

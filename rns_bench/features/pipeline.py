@@ -48,15 +48,28 @@ def loader_workers(option: int | str, device: torch.device, key: str = "extracti
     return option
 
 
-def prepared_batches(image_ids: Sequence[str], load_image: LoadImage, short_side: int | None, patch_size: int,
-                     batch_size: int, workers: int, pin: bool) -> Iterator[list[PreparedImage]]:
+def prepared_batches(
+    image_ids: Sequence[str],
+    load_image: LoadImage,
+    short_side: int | None,
+    patch_size: int,
+    batch_size: int,
+    workers: int,
+    pin: bool,
+) -> Iterator[list[PreparedImage]]:
     """``image_ids`` as prepared images, ``batch_size`` per batch in order, read ahead of the consumer."""
     images = _PreparedImages(list(image_ids), load_image, short_side, patch_size)
     if workers == 0:
         yield from _thread_read_ahead(images, batch_size, pin)
         return
-    loader = DataLoader(images, batch_size=batch_size, num_workers=workers, collate_fn=list, pin_memory=pin,
-                        worker_init_fn=_one_thread_per_worker)
+    loader = DataLoader(
+        images,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=list,
+        pin_memory=pin,
+        worker_init_fn=_one_thread_per_worker,
+    )
     for batch in loader:
         yield [_raise_failure(item) for item in batch]
 

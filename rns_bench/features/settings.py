@@ -31,8 +31,10 @@ class WindowSpec:
         if self.crop < 1 or self.stride < 1:
             raise ConfigError(f"window crop and stride must be positive, got crop={self.crop}, stride={self.stride}")
         if self.stride > self.crop:  # patches between windows would get no feature at all
-            raise ConfigError(f"window stride {self.stride} exceeds the crop {self.crop}: some pixels would be in "
-                              "no window; use stride <= crop")
+            raise ConfigError(
+                f"window stride {self.stride} exceeds the crop {self.crop}: some pixels would be in "
+                "no window; use stride <= crop"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,14 @@ def settings_from_config(backbone_config: Mapping[str, Any], split: str) -> Extr
         raise ConfigError(f"{source}: `{split}:` must be a mapping with short_side and windows, got {block!r}")
     unknown = set(block) - _SETTING_KEYS
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} under `{split}:`; "
-                          f"valid keys: {sorted(_SETTING_KEYS)}")
+        raise ConfigError(
+            f"{source}: unknown key(s) {sorted(unknown)} under `{split}:`; valid keys: {sorted(_SETTING_KEYS)}"
+        )
     if "short_side" not in block and "short_side" not in backbone_config:
-        raise ConfigError(f"{source}: no short_side for the {split} features; set `short_side:` at the top level "
-                          f"or under `{split}:` (null = original size)")
+        raise ConfigError(
+            f"{source}: no short_side for the {split} features; set `short_side:` at the top level "
+            f"or under `{split}:` (null = original size)"
+        )
     short_side = block["short_side"] if "short_side" in block else backbone_config["short_side"]
     return ExtractionSettings(short_side=short_side, windows=_windows(block.get("windows"), source, split))
 
@@ -98,8 +103,9 @@ def _windows(raw: Any, source: str, split: str) -> tuple[WindowSpec, ...] | None
     windows = []
     for entry in raw:
         if not isinstance(entry, Mapping) or set(entry) != {"crop", "stride"}:
-            raise ConfigError(f"{source}: each `{split}.windows` entry needs exactly crop and stride, got {entry!r}; "
-                              f"{example}")
+            raise ConfigError(
+                f"{source}: each `{split}.windows` entry needs exactly crop and stride, got {entry!r}; {example}"
+            )
         windows.append(WindowSpec(int(entry["crop"]), int(entry["stride"])))
     return tuple(windows)
 

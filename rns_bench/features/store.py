@@ -47,16 +47,25 @@ class FeatureStore:
     applied here whatever context the caller runs in (Lightning's bf16-mixed included), so features
     always match their cache key (the key carries it too)."""
 
-    def __init__(self, backbone: Backbone, cache: FeatureCache | None, settings: ExtractionSettings,
-                 image_batch: int = 8, window_batch: int = DEFAULT_WINDOW_BATCH, loader_workers: int | str = "auto",
-                 autocast: str | None = None):
+    def __init__(
+        self,
+        backbone: Backbone,
+        cache: FeatureCache | None,
+        settings: ExtractionSettings,
+        image_batch: int = 8,
+        window_batch: int = DEFAULT_WINDOW_BATCH,
+        loader_workers: int | str = "auto",
+        autocast: str | None = None,
+    ):
         if image_batch < 1 or window_batch < 1:
             raise ConfigError(f"image_batch and window_batch must be >= 1, got {image_batch}, {window_batch}")
         self.autocast = autocast if autocast is not None else (cache.key.autocast if cache is not None else "none")
         check_autocast(self.autocast)
         if cache is not None and cache.key.autocast != self.autocast:
-            raise ConfigError(f"the feature cache is keyed for autocast {cache.key.autocast!r}, the store extracts "
-                              f"with {self.autocast!r}")
+            raise ConfigError(
+                f"the feature cache is keyed for autocast {cache.key.autocast!r}, the store extracts "
+                f"with {self.autocast!r}"
+            )
         self.backbone, self.cache, self.settings = backbone, cache, settings
         self.image_batch, self.window_batch, self.loader_workers = image_batch, window_batch, loader_workers
         self._memory: dict[str, DenseFeatures] = {}
@@ -69,18 +78,26 @@ class FeatureStore:
         """The resize short side of this setting (None = original size)."""
         return self.settings.short_side
 
-    def get(self, image_ids: Sequence[str], load_image: LoadImage, desc: str = "features",
-            entry_name: EntryName | None = None, keep: bool = True) -> list[DenseFeatures]:
+    def get(
+        self,
+        image_ids: Sequence[str],
+        load_image: LoadImage,
+        desc: str = "features",
+        entry_name: EntryName | None = None,
+        keep: bool = True,
+    ) -> list[DenseFeatures]:
         """Features of ``image_ids``, in order. ``entry_name(id)``: the id's cache entry (its content digest,
         ``reader.image_digest``); default the id itself. ``keep``: kept in memory for later calls; with
         ``keep=False`` and a disk cache, read from the cache each time (memory stays the caller's working set)."""
         name = entry_name or _same
-        memory = (self._memory if keep or self.cache is None
-                  else {i: self._memory[i] for i in image_ids if i in self._memory})
+        memory = (
+            self._memory if keep or self.cache is None else {i: self._memory[i] for i in image_ids if i in self._memory}
+        )
         missing = not_in_memory_or_cache(image_ids, memory, self.cache, name)
         # delay: a bar only for work that lasts, not one flash per tuning trial's few images
-        with tqdm(total=len(missing), desc=f"extracting {desc}", unit="image", disable=not missing,
-                  leave=False, delay=1.0) as progress:
+        with tqdm(
+            total=len(missing), desc=f"extracting {desc}", unit="image", disable=not missing, leave=False, delay=1.0
+        ) as progress:
             for image_id, dense in self._extract(missing, load_image, name):
                 memory[image_id] = dense
                 progress.update()
@@ -97,15 +114,22 @@ class FeatureStore:
         """NaN / inf features stop here, naming the image and where they came from (cache file or backbone)."""
         if not bool(torch.isfinite(dense.features).all()):
             if self.cache is not None and self.cache.path(name(image_id)).exists():
-                source = (f"the cache file {self.cache.path(name(image_id))}; delete it to re-extract (a float16 cache "
-                          f"overflows where float32 does not: extraction.cache_dtype)")
+                source = (
+                    f"the cache file {self.cache.path(name(image_id))}; delete it to re-extract (a float16 cache "
+                    f"overflows where float32 does not: extraction.cache_dtype)"
+                )
             else:
                 source = f"the {type(self.backbone).__name__} backbone's output; check its weights and inputs"
             raise InputError(f"features of image {image_id!r} contain NaN or inf values, from {source}")
         self._finite.add(image_id)
 
-    def precompute(self, image_ids: Sequence[str], load_image: LoadImage,
-                   progress: tqdm | None = None, entry_name: EntryName | None = None) -> ExtractionReport:
+    def precompute(
+        self,
+        image_ids: Sequence[str],
+        load_image: LoadImage,
+        progress: tqdm | None = None,
+        entry_name: EntryName | None = None,
+    ) -> ExtractionReport:
         """Extract every id not in the cache into the cache, without keeping features in memory.
 
         ``progress`` (a tqdm bar) advances by one per image and shows the windows/s so far;
@@ -140,18 +164,29 @@ class FeatureStore:
         padded = (-(-resized_hw[0] // patch) * patch, -(-resized_hw[1] // patch) * patch)
         return sum(len(window_grid(*padded, w.crop, w.stride)) for w in self.settings.windows)
 
-    def _extract(self, image_ids: list[str], load_image: LoadImage,
-                 name: EntryName | None = None) -> Iterator[tuple[str, DenseFeatures]]:
+    def _extract(
+        self, image_ids: list[str], load_image: LoadImage, name: EntryName | None = None
+    ) -> Iterator[tuple[str, DenseFeatures]]:
         """Extract ``image_ids`` in batches, saving each to the cache; yields (id, features as stored)."""
         device, name = device_of(self.backbone), name or _same
-        batches = prepared_batches(image_ids, load_image, self.settings.short_side, self.backbone.patch_size,
-                                   self.image_batch, loader_workers(self.loader_workers, device),
-                                   pin=device.type == "cuda")
+        batches = prepared_batches(
+            image_ids,
+            load_image,
+            self.settings.short_side,
+            self.backbone.patch_size,
+            self.image_batch,
+            loader_workers(self.loader_workers, device),
+            pin=device.type == "cuda",
+        )
         with CacheWriter(self.cache) as writer:
             for batch in batches:  # prepared while the backbone worked on the previous one
                 with timed(self.seconds, "extraction"), self._autocast(device):  # the backbone's work only
-                    extracted = extract_prepared(self.backbone, [(item.pixels, item.resized_hw) for item in batch],
-                                                 self.settings, self.window_batch)
+                    extracted = extract_prepared(
+                        self.backbone,
+                        [(item.pixels, item.resized_hw) for item in batch],
+                        self.settings,
+                        self.window_batch,
+                    )
                 for item, dense in zip(batch, extracted, strict=True):
                     self.extracted += 1
                     if self.cache is not None:

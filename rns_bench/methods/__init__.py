@@ -21,8 +21,13 @@ def load_methods() -> Registry:
     return METHODS
 
 
-def build_method(name: str, class_names: Sequence[str], patch_size: int,
-                 options: dict[str, Any] | None = None, query_mode: str = "patch") -> SegMethod:
+def build_method(
+    name: str,
+    class_names: Sequence[str],
+    patch_size: int,
+    options: dict[str, Any] | None = None,
+    query_mode: str = "patch",
+) -> SegMethod:
     """Build method ``name`` with its typed ``options`` (a misspelt option is an error)."""
     method_cls = load_methods().get(name)
     return method_cls(class_names, patch_size, query_mode=query_mode, **(options or {}))

@@ -58,8 +58,7 @@ class SegMethod(L.LightningModule):
     # classifier head) set this False and refuse class changes.
     open_vocabulary: bool = True
 
-    def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch",
-                 ignore_index: int = 255):
+    def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch", ignore_index: int = 255):
         super().__init__()
         if query_mode not in QUERY_MODES:
             raise ConfigError(f"query_mode {query_mode!r} unknown; choose one of {QUERY_MODES}")
@@ -96,14 +95,17 @@ class SegMethod(L.LightningModule):
         """Every option of the method with its default value (plain JSON / YAML types)."""
         return plain_values(dataclasses.asdict(cls.options_class())) if cls.options_class is not None else {}
 
-    def attach_support(self, bank: SupportBank, text: torch.Tensor | None,
-                       text_available: torch.Tensor | None = None) -> None:
+    def attach_support(
+        self, bank: SupportBank, text: torch.Tensor | None, text_available: torch.Tensor | None = None
+    ) -> None:
         """Give the method its support: bank rows and (K, D) text (None = no text)."""
         if bank.num_classes != self.num_classes:
             raise InputError(f"support bank has {bank.num_classes} classes, the method {self.num_classes}")
         if text is not None and text.shape[0] != self.num_classes:
-            raise InputError(f"{text.shape[0]} text features for {self.num_classes} classes "
-                             f"({', '.join(self.class_names[:5])}, ...); give one per class")
+            raise InputError(
+                f"{text.shape[0]} text features for {self.num_classes} classes "
+                f"({', '.join(self.class_names[:5])}, ...); give one per class"
+            )
         self.bank, self.text, self.text_available = bank, text, text_available
         self.on_support_changed()
 
@@ -114,8 +116,14 @@ class SegMethod(L.LightningModule):
         self.support_pixels = list(items)
         self.on_support_changed()
 
-    def adapt_encoder(self, backbone: Backbone, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                      short_side: int | None, work_dir: Path | None = None) -> Backbone:
+    def adapt_encoder(
+        self,
+        backbone: Backbone,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        short_side: int | None,
+        work_dir: Path | None = None,
+    ) -> Backbone:
         """Train on the support ``images`` (H, W, 3) uint8 and ``labels`` (H, W) class ids (255 =
         ignore) and return the encoder this run's features must come from (methods with
         ``needs_support_images``). ``short_side``: the support resize (protocol §3);
@@ -149,8 +157,10 @@ class SegMethod(L.LightningModule):
             raise InputError(f"class {name!r} is already in the vocabulary (index {self.class_names.index(name)})")
         if self.text is not None:
             if text_feature is None or tuple(text_feature.shape) != (self.text.shape[1],):
-                raise InputError(f"class {name!r}: give its ({self.text.shape[1]},) text feature "
-                                 f"(backbone.encode_text([{name!r}])[0])")
+                raise InputError(
+                    f"class {name!r}: give its ({self.text.shape[1]},) text feature "
+                    f"(backbone.encode_text([{name!r}])[0])"
+                )
             self.text = torch.cat([self.text, text_feature.to(self.text).unsqueeze(0)])
             if self.text_available is not None:
                 self.text_available = torch.cat([self.text_available, torch.ones(1, dtype=torch.bool)])
@@ -173,8 +183,9 @@ class SegMethod(L.LightningModule):
         del self.class_names[index]
         self.bank = self.bank.without_class(index) if self.bank is not None else None
         if self.support_pixels is not None:
-            self.support_pixels = [SupportPixels(p.image_id, p.features, _without_label(p.label, index))
-                                   for p in self.support_pixels]
+            self.support_pixels = [
+                SupportPixels(p.image_id, p.features, _without_label(p.label, index)) for p in self.support_pixels
+            ]
         self._vocabulary_changed()
 
     def rename_class(self, name: str, new_name: str, text_feature: torch.Tensor | None = None) -> None:
@@ -185,8 +196,9 @@ class SegMethod(L.LightningModule):
             raise InputError(f"class {new_name!r} is already in the vocabulary")
         if self.text is not None:
             if text_feature is None or tuple(text_feature.shape) != (self.text.shape[1],):
-                raise InputError(f"renaming {name!r} to {new_name!r}: give the new name's "
-                                 f"({self.text.shape[1]},) text feature")
+                raise InputError(
+                    f"renaming {name!r} to {new_name!r}: give the new name's ({self.text.shape[1]},) text feature"
+                )
             self.text = self.text.clone()
             self.text[index] = text_feature.to(self.text)
         self.class_names[index] = new_name
@@ -199,9 +211,11 @@ class SegMethod(L.LightningModule):
 
     def _require_open_vocabulary(self, what: str) -> None:
         if not self.open_vocabulary:
-            raise InputError(f"method {self.name!r} cannot {what} at run time: it is closed-vocabulary (a "
-                             f"classifier trained on its {self.num_classes} classes); run it again on the new "
-                             f"class list (RNS, kNN-CLIP, FREEDA and zero-shot can)")
+            raise InputError(
+                f"method {self.name!r} cannot {what} at run time: it is closed-vocabulary (a "
+                f"classifier trained on its {self.num_classes} classes); run it again on the new "
+                f"class list (RNS, kNN-CLIP, FREEDA and zero-shot can)"
+            )
 
     def _vocabulary_changed(self) -> None:
         self.metric = DatasetIoU(self.num_classes, ignore_index=self.metric.ignore_index)
@@ -226,8 +240,10 @@ class SegMethod(L.LightningModule):
         if self.query_mode == "patch":
             return features.reshape(-1, features.shape[-1])
         if item.get("regions") is None:
-            raise InputError(f"region mode needs region proposals for image {item['image_id']!r}; "
-                             "configure a proposer or use query_mode=patch")
+            raise InputError(
+                f"region mode needs region proposals for image {item['image_id']!r}; "
+                "configure a proposer or use query_mode=patch"
+            )
         # Any number of regions: the pooling never confuses a region id with the padding (§6).
         return region_queries(features, item["regions"], self.patch_size)
 
@@ -304,8 +320,10 @@ def support_subset_metrics(iou: torch.Tensor, supported: torch.Tensor) -> dict[s
     with_images = torch.nonzero(supported).squeeze(1).tolist()
     without = torch.nonzero(~supported).squeeze(1).tolist()
     # null, not NaN, when none of a subset's classes is in the test images (a short test_limit)
-    return {"mIoU_supported": _finite_or_none(subset_miou(iou / 100.0, with_images)),
-            "mIoU_unsupported": _finite_or_none(subset_miou(iou / 100.0, without))}
+    return {
+        "mIoU_supported": _finite_or_none(subset_miou(iou / 100.0, with_images)),
+        "mIoU_unsupported": _finite_or_none(subset_miou(iou / 100.0, without)),
+    }
 
 
 def _without_label(label: torch.Tensor, index: int) -> torch.Tensor:

@@ -37,6 +37,12 @@ class RNS(SegMethod):
         seeds = [image_seed(self.config.init_seed, i) for i in image_ids]
         with torch.inference_mode(False), torch.enable_grad():  # Trainer.test runs in inference mode
             queries = [q.clone() for q in queries]
-            return rns.predict(queries, self.bank, text, self.config,
-                               text_available=self.text_available if text is not None else None, seeds=seeds,
-                               timings=self.seconds)
+            return rns.predict(
+                queries,
+                self.bank,
+                text,
+                self.config,
+                text_available=self.text_available if text is not None else None,
+                seeds=seeds,
+                timings=self.seconds,
+            )

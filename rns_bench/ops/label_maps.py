@@ -63,8 +63,9 @@ def _resize4d(maps: torch.Tensor, size: tuple[int, int], out: torch.Tensor | Non
     return torch._C._nn.upsample_bilinear2d(maps, size, False, None, None, out=out)
 
 
-def _released_patch_label_map(probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int],
-                             original_hw: tuple[int, int]) -> torch.Tensor:
+def _released_patch_label_map(
+    probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int], original_hw: tuple[int, int]
+) -> torch.Tensor:
     """The released chain, step by step (the GPU path, and what the CPU path equals)."""
     _, h, w = probs.shape
     padded = _bilinear(probs, (h * patch_size, w * patch_size))
@@ -72,8 +73,9 @@ def _released_patch_label_map(probs: torch.Tensor, patch_size: int, resized_hw: 
     return _bilinear(cropped, tuple(original_hw)).argmax(dim=0)
 
 
-def _released_region_label_map(probs: torch.Tensor, region_map: torch.Tensor,
-                              original_hw: tuple[int, int]) -> torch.Tensor:
+def _released_region_label_map(
+    probs: torch.Tensor, region_map: torch.Tensor, original_hw: tuple[int, int]
+) -> torch.Tensor:
     """The released region chain: paint, bilinear, argmax."""
     painted = probs[region_map].permute(2, 0, 1)  # (K, H_r, W_r)
     return _bilinear(painted, tuple(original_hw)).argmax(dim=0)
@@ -88,8 +90,11 @@ def patch_probs_to_label_map(
     original size, argmax (align_corners=False throughout, as mmseg).
     """
     with torch.no_grad():  # a label map carries no gradient (and out= buffers refuse autograd)
-        fast = _patch_fast(probs, int(patch_size), _ints(resized_hw), _ints(original_hw)) if _fast_applies(
-            probs, 3) else None
+        fast = (
+            _patch_fast(probs, int(patch_size), _ints(resized_hw), _ints(original_hw))
+            if _fast_applies(probs, 3)
+            else None
+        )
     return fast if fast is not None else _released_patch_label_map(probs, patch_size, resized_hw, original_hw)
 
 
@@ -112,13 +117,20 @@ def _ints(hw) -> tuple[int, int]:
 
 def _fast_applies(probs: torch.Tensor, ndim: int) -> bool:
     """(K, ...) float32 CPU probabilities of ``ndim`` dims, K ≥ 4, every value finite and below _MAX_ABS."""
-    return (probs.device.type == "cpu" and probs.dtype == torch.float32 and probs.dim() == ndim
-            and probs.shape[0] >= _MIN_CHANNELS and probs.numel() > 0
-            and bool(probs.abs().amax() < _MAX_ABS) and _aten_bilinear_is_per_channel())
+    return (
+        probs.device.type == "cpu"
+        and probs.dtype == torch.float32
+        and probs.dim() == ndim
+        and probs.shape[0] >= _MIN_CHANNELS
+        and probs.numel() > 0
+        and bool(probs.abs().amax() < _MAX_ABS)
+        and _aten_bilinear_is_per_channel()
+    )
 
 
-def _patch_fast(probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int],
-                original_hw: tuple[int, int]) -> torch.Tensor | None:
+def _patch_fast(
+    probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int], original_hw: tuple[int, int]
+) -> torch.Tensor | None:
     """The released patch chain on the candidate classes only; None where a layout can't be matched."""
     _, h, w = probs.shape
     padded_hw = (h * patch_size, w * patch_size)
@@ -128,22 +140,26 @@ def _patch_fast(probs: torch.Tensor, patch_size: int, resized_hw: tuple[int, int
     same_size = cropped_hw == original_hw
     with _one_thread():
         candidates, row_window, col_window = _block_candidates(
-            probs, _patch_windows(h, padded_hw[0], cropped_hw[0], original_hw[0], same_size),
-            _patch_windows(w, padded_hw[1], cropped_hw[1], original_hw[1], same_size))
+            probs,
+            _patch_windows(h, padded_hw[0], cropped_hw[0], original_hw[0], same_size),
+            _patch_windows(w, padded_hw[1], cropped_hw[1], original_hw[1], same_size),
+        )
     step1_cl = probs.unsqueeze(0).is_contiguous(memory_format=_CL)
     crop_cl = _released_crop_is_channels_last(probs, padded_hw, cropped_hw)
     if step1_cl and patch_size & (patch_size - 1) == 0:
         with _one_thread():
-            tiled = _tiled_labels(probs, patch_size, cropped_hw, original_hw, crop_cl, candidates,
-                                  (row_window, col_window))
+            tiled = _tiled_labels(
+                probs, patch_size, cropped_hw, original_hw, crop_cl, candidates, (row_window, col_window)
+            )
         if tiled is not None:
             return tiled
     classes = _lane_safe(candidates.flatten(1).any(dim=1))
     return _whole_image_labels(probs, classes, padded_hw, cropped_hw, original_hw, step1_cl, crop_cl)
 
 
-def _released_crop_is_channels_last(probs: torch.Tensor, padded_hw: tuple[int, int],
-                                    cropped_hw: tuple[int, int]) -> bool:
+def _released_crop_is_channels_last(
+    probs: torch.Tensor, padded_hw: tuple[int, int], cropped_hw: tuple[int, int]
+) -> bool:
     """Whether the released crop was channels-last contiguous (it picks the second resize's kernel): ATen
     lays the ×patch result out as suggest_memory_format() of its input, and the crop keeps its strides."""
     num_classes, (height, width) = probs.shape[0], padded_hw
@@ -154,11 +170,18 @@ def _released_crop_is_channels_last(probs: torch.Tensor, padded_hw: tuple[int, i
     return _channels_last_contiguous((1, num_classes, *cropped_hw), strides)
 
 
-def _whole_image_labels(probs: torch.Tensor, classes: torch.Tensor, padded_hw: tuple[int, int],
-                        cropped_hw: tuple[int, int], original_hw: tuple[int, int], step1_cl: bool,
-                        crop_cl: bool) -> torch.Tensor | None:
+def _whole_image_labels(
+    probs: torch.Tensor,
+    classes: torch.Tensor,
+    padded_hw: tuple[int, int],
+    cropped_hw: tuple[int, int],
+    original_hw: tuple[int, int],
+    step1_cl: bool,
+    crop_cl: bool,
+) -> torch.Tensor | None:
     """The released chain on ``classes``, over the whole image, the last resize a few classes at a time."""
     if cropped_hw == original_hw:
+
         def resize_piece(piece: slice, out: torch.Tensor | None) -> torch.Tensor | None:
             inputs = _subset_input(probs, classes[piece], step1_cl, 0)
             return None if inputs is None else _resize4d(inputs, padded_hw, out)
@@ -191,8 +214,12 @@ def _region_fast(probs: torch.Tensor, region_map: torch.Tensor, original_hw: tup
     # The released painted map, (H_r, W_r, K) seen as (1, K, H_r, W_r), is channels-last contiguous, as are
     # ours: both resizes run ATen's channels-last kernel.
     with _one_thread():
-        classes = _region_candidates(probs, region_map, _source_windows(resized_hw[0], original_hw[0]),
-                                     _source_windows(resized_hw[1], original_hw[1]))
+        classes = _region_candidates(
+            probs,
+            region_map,
+            _source_windows(resized_hw[0], original_hw[0]),
+            _source_windows(resized_hw[1], original_hw[1]),
+        )
 
     def resize_piece(piece: slice, out: torch.Tensor | None) -> torch.Tensor:
         painted = probs.index_select(1, classes[piece])[region_map].unsqueeze(0).permute(0, 3, 1, 2)
@@ -263,8 +290,12 @@ def _pieces(num_classes: int, out_hw: tuple[int, int]) -> list[slice]:
     return [slice(start, end) for start, end in zip(starts, [*starts[1:], num_classes], strict=True)]
 
 
-def _argmax_over_pieces(resize_piece: Callable[[slice, torch.Tensor | None], torch.Tensor | None],
-                        pieces: list[slice], classes: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor | None:
+def _argmax_over_pieces(
+    resize_piece: Callable[[slice, torch.Tensor | None], torch.Tensor | None],
+    pieces: list[slice],
+    classes: torch.Tensor,
+    out_hw: tuple[int, int],
+) -> torch.Tensor | None:
     """(H, W) class ids of the first maximum over ``classes``, from the (1, c, ≥H, ≥W) values of each piece
     (made into the previous piece's result where shapes allow): a later piece takes a pixel only with a
     strictly larger value, as argmax breaks ties towards the lower index."""
@@ -307,9 +338,11 @@ def _axis_spans(n_patches: int, patch_size: int, n_cropped: int, n_out: int) -> 
     if n_cropped == n_out:  # no second resize along this axis: tiles on patch boundaries
         cuts = list(range(0, n_patches - 1, _TILE_PATCHES))[1:]
         starts = [0] + [cut * patch_size + half for cut in cuts] + [n_out]
-        return [(start, min(end, n_out), start, min(end, n_out), first, last)
-                for start, end, first, last in zip(starts[:-1], starts[1:], [0, *cuts], [*cuts, n_patches - 1],
-                                                   strict=True) if start < n_out]
+        return [
+            (start, min(end, n_out), start, min(end, n_out), first, last)
+            for start, end, first, last in zip(starts[:-1], starts[1:], [0, *cuts], [*cuts, n_patches - 1], strict=True)
+            if start < n_out
+        ]
     ratio = _dyadic_ratio(n_cropped, n_out)
     if ratio is None:
         return [(0, n_out, 0, n_cropped, 0, n_patches - 1)]
@@ -326,23 +359,40 @@ def _axis_spans(n_patches: int, patch_size: int, n_cropped: int, n_out: int) -> 
     return spans
 
 
-def _tiled_labels(probs: torch.Tensor, patch_size: int, cropped_hw: tuple[int, int], original_hw: tuple[int, int],
-                  crop_cl: bool, candidates: torch.Tensor, windows: tuple[torch.Tensor, torch.Tensor]
-                  ) -> torch.Tensor | None:
+def _tiled_labels(
+    probs: torch.Tensor,
+    patch_size: int,
+    cropped_hw: tuple[int, int],
+    original_hw: tuple[int, int],
+    crop_cl: bool,
+    candidates: torch.Tensor,
+    windows: tuple[torch.Tensor, torch.Tensor],
+) -> torch.Tensor | None:
     """The whole chain tile by tile (see :func:`_axis_spans`), each tile on its own candidate classes, for a
     channels-last input and a power-of-two patch size; None when one whole-image pass is cheaper (or a
     tile's second resize would run another ATen kernel)."""
     _, h, w = probs.shape
     same_size = cropped_hw == original_hw
-    spans = [_axis_spans(n, patch_size, cropped, out) for n, cropped, out in zip((h, w), cropped_hw, original_hw,
-                                                                                  strict=True)]
+    spans = [
+        _axis_spans(n, patch_size, cropped, out)
+        for n, cropped, out in zip((h, w), cropped_hw, original_hw, strict=True)
+    ]
     plan, cost = [], 0
     for rows in spans[0]:
         for cols in spans[1]:
-            keep = candidates[:, int(windows[0][rows[0]]): int(windows[0][rows[1] - 1]) + 1,
-                              int(windows[1][cols[0]]): int(windows[1][cols[1] - 1]) + 1].flatten(1).any(dim=1)
-            sizes = [(span[3] - span[2]) * out // cropped for span, cropped, out in
-                     zip((rows, cols), cropped_hw, original_hw, strict=True)]  # the tile's second resize
+            keep = (
+                candidates[
+                    :,
+                    int(windows[0][rows[0]]) : int(windows[0][rows[1] - 1]) + 1,
+                    int(windows[1][cols[0]]) : int(windows[1][cols[1] - 1]) + 1,
+                ]
+                .flatten(1)
+                .any(dim=1)
+            )
+            sizes = [
+                (span[3] - span[2]) * out // cropped
+                for span, cropped, out in zip((rows, cols), cropped_hw, original_hw, strict=True)
+            ]  # the tile's second resize
             # ATen takes the channels-last kernel for any output with H + W ≤ 128: a tile must not cross that line.
             if not (same_size or crop_cl or sum(original_hw) <= 128 or sum(sizes) > 128):
                 return None
@@ -350,7 +400,8 @@ def _tiled_labels(probs: torch.Tensor, patch_size: int, cropped_hw: tuple[int, i
             area = (rows[5] - rows[4] + 1) * (cols[5] - cols[4] + 1) * patch_size**2
             cost += len(plan[-1][3]) * (area + (0 if same_size else sizes[0] * sizes[1])) + _TILE_COST
     whole = len(_lane_safe(candidates.flatten(1).any(dim=1))) * (
-        h * w * patch_size**2 + (0 if same_size else original_hw[0] * original_hw[1]))
+        h * w * patch_size**2 + (0 if same_size else original_hw[0] * original_hw[1])
+    )
     if len(plan) == 1 or cost >= whole:
         return None
     labels = torch.empty(original_hw, dtype=torch.long)
@@ -359,13 +410,21 @@ def _tiled_labels(probs: torch.Tensor, patch_size: int, cropped_hw: tuple[int, i
         if values is None:
             return None
         top, left = rows[2] * original_hw[0] // cropped_hw[0], cols[2] * original_hw[1] // cropped_hw[1]
-        labels[rows[0]: rows[1], cols[0]: cols[1]] = classes[
-            values[0, :, rows[0] - top: rows[1] - top, cols[0] - left: cols[1] - left].argmax(dim=0)]
+        labels[rows[0] : rows[1], cols[0] : cols[1]] = classes[
+            values[0, :, rows[0] - top : rows[1] - top, cols[0] - left : cols[1] - left].argmax(dim=0)
+        ]
     return labels
 
 
-def _tile_values(probs: torch.Tensor, patch_size: int, rows: tuple[int, ...], cols: tuple[int, ...],
-                 sizes: list[int], classes: torch.Tensor, crop_cl: bool | None) -> torch.Tensor | None:
+def _tile_values(
+    probs: torch.Tensor,
+    patch_size: int,
+    rows: tuple[int, ...],
+    cols: tuple[int, ...],
+    sizes: list[int],
+    classes: torch.Tensor,
+    crop_cl: bool | None,
+) -> torch.Tensor | None:
     """(1, m, ., .) values of one tile: its crop of the ×patch resize, and (crop_cl not None) that crop's
     second resize, laid out as the released crop was (channels-last contiguous or not)."""
     top, left = rows[4] * patch_size, cols[4] * patch_size
@@ -374,8 +433,8 @@ def _tile_values(probs: torch.Tensor, patch_size: int, rows: tuple[int, ...], co
     # A crop the released chain had channels-first (generic kernel) but ours would keep whole rows of a
     # channels-last result: a vector of spare channels in front keeps it not "channels-last contiguous".
     spare = _lane_period() if crop_cl is False and whole_rows else 0
-    inputs = _subset_input(probs[:, rows[4]: rows[5] + 1, cols[4]: cols[5] + 1], classes, True, spare)
-    cropped = _resize4d(inputs, shape)[:, spare:, rows[2] - top: rows[3] - top, cols[2] - left: cols[3] - left]
+    inputs = _subset_input(probs[:, rows[4] : rows[5] + 1, cols[4] : cols[5] + 1], classes, True, spare)
+    cropped = _resize4d(inputs, shape)[:, spare:, rows[2] - top : rows[3] - top, cols[2] - left : cols[3] - left]
     if crop_cl is None:
         return cropped
     if cropped.is_contiguous(memory_format=_CL) != crop_cl:
@@ -396,8 +455,9 @@ def _source_windows(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return first, last
 
 
-def _patch_windows(n_patches: int, n_padded: int, n_cropped: int, n_original: int,
-                   same_size: bool) -> tuple[np.ndarray, np.ndarray]:
+def _patch_windows(
+    n_patches: int, n_padded: int, n_cropped: int, n_original: int, same_size: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(n_original,) first and last patch index each output pixel may depend on, through both resizes."""
     first1, last1 = _source_windows(n_patches, n_padded)
     if same_size:
@@ -433,8 +493,9 @@ def _undominated(cells: torch.Tensor, margin: float) -> torch.Tensor:
     return ((best - cells).amin(dim=0) <= margin) & ((mix - cells).amin(dim=0) <= margin)
 
 
-def _block_candidates(probs: torch.Tensor, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _block_candidates(
+    probs: torch.Tensor, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For probs (K, h, w) whose output pixels read patches ``rows`` × ``cols`` (first and last index per
     output row / column): (K, row windows, column windows) bool candidates of each distinct window of
     patches, and each output row's and column's window index."""
@@ -442,22 +503,37 @@ def _block_candidates(probs: torch.Tensor, rows: tuple[np.ndarray, np.ndarray], 
     col_first, col_last, col_span, col_window = _unique_windows(*cols)
     probs = probs.contiguous()  # index_select is slow on the channels-last view
     by_row = [probs.index_select(1, torch.minimum(row_first + offset, row_last)) for offset in range(row_span)]
-    cells = torch.stack([part.index_select(2, torch.minimum(col_first + offset, col_last))
-                         for part in by_row for offset in range(col_span)])  # (S, K, windows down, across)
+    cells = torch.stack(
+        [
+            part.index_select(2, torch.minimum(col_first + offset, col_last))
+            for part in by_row
+            for offset in range(col_span)
+        ]
+    )  # (S, K, windows down, across)
     keep = _undominated(cells.flatten(2), _margin(probs))
     return keep.reshape(cells.shape[1:]), row_window, col_window
 
 
-def _region_candidates(probs: torch.Tensor, region_map: torch.Tensor, rows: tuple[np.ndarray, np.ndarray],
-                       cols: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
+def _region_candidates(
+    probs: torch.Tensor,
+    region_map: torch.Tensor,
+    rows: tuple[np.ndarray, np.ndarray],
+    cols: tuple[np.ndarray, np.ndarray],
+) -> torch.Tensor:
     """Ascending ids of the classes to interpolate for probs (R, K) painted by ``region_map``, as
     :func:`_block_candidates`: a window's cells are the regions it touches (each distinct set once)."""
     row_first, row_last, row_span, _ = _unique_windows(*rows)
     col_first, col_last, col_span, _ = _unique_windows(*cols)
     ids = region_map.long()
     by_row = [ids.index_select(0, torch.minimum(row_first + offset, row_last)) for offset in range(row_span)]
-    touched = torch.stack([part.index_select(1, torch.minimum(col_first + offset, col_last)).reshape(-1)
-                           for part in by_row for offset in range(col_span)], dim=1)  # (windows, cells)
+    touched = torch.stack(
+        [
+            part.index_select(1, torch.minimum(col_first + offset, col_last)).reshape(-1)
+            for part in by_row
+            for offset in range(col_span)
+        ],
+        dim=1,
+    )  # (windows, cells)
     mixed = (touched != touched[:, :1]).any(dim=1)
     # Most windows lie inside one region: one cell, that region's probabilities.
     inside = probs[touched[~mixed, 0].unique()].T.unsqueeze(0)  # (1, K, regions)
@@ -523,22 +599,28 @@ def _aten_bilinear_is_per_channel() -> bool:
     for size in ((150, 7), (60, 208), (5, 6)):  # H + W > 128 picks the kernel by layout; ≤ 128: channels-last
         full_cl, full = _resize4d(channels_last, size), _resize4d(source, size)
         for pick in picks:
-            if not (torch.equal(_resize4d(channels_last[:, pick].contiguous(memory_format=_CL), size), full_cl[:, pick])
-                    and torch.equal(_resize4d(source[:, pick].contiguous(), size), full[:, pick])):
+            if not (
+                torch.equal(_resize4d(channels_last[:, pick].contiguous(memory_format=_CL), size), full_cl[:, pick])
+                and torch.equal(_resize4d(source[:, pick].contiguous(), size), full[:, pick])
+            ):
                 return False
         spare = torch.cat([channels_last[:, :lanes], channels_last], dim=1).contiguous(memory_format=_CL)[:, lanes:]
         if not torch.equal(_resize4d(spare, size), full):  # generic kernel, channels-last strides
             return False
     wide = torch.rand(1, 5, 70, 80, generator=generator)
-    if not all(torch.equal(_resize4d(maps, maps.shape[-2:]), maps)
-               for maps in (source, channels_last, wide, wide.contiguous(memory_format=_CL))):
+    if not all(
+        torch.equal(_resize4d(maps, maps.shape[-2:]), maps)
+        for maps in (source, channels_last, wide, wide.contiguous(memory_format=_CL))
+    ):
         return False
     view = source[0].reshape(37, -1).T.contiguous().T.reshape(1, 37, 9, 13)  # a method's (N, K) → (K, h, w) view
     resized = [(maps, _resize4d(maps, (20, 30))) for maps in (source, channels_last, view, channels_last[:, 1:])]
     crops = [out[..., :rows, :cols] for _, out in resized for rows in (1, 19, 20) for cols in (1, 29, 30)]
-    return all(out.stride() == torch.empty(out.shape, memory_format=_suggested_layout(maps)).stride()
-               for maps, out in resized) and all(
-        _channels_last_contiguous(crop.shape, crop.stride()) == crop.is_contiguous(memory_format=_CL) for crop in crops)
+    return all(
+        out.stride() == torch.empty(out.shape, memory_format=_suggested_layout(maps)).stride() for maps, out in resized
+    ) and all(
+        _channels_last_contiguous(crop.shape, crop.stride()) == crop.is_contiguous(memory_format=_CL) for crop in crops
+    )
 
 
 def voc_colormap() -> np.ndarray:

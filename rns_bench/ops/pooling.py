@@ -37,8 +37,9 @@ def patch_fractions(
             f"label map of size {tuple(label_map.shape)} does not fit the {h}x{w} feature grid "
             f"of patch size {patch_size}; labels must be at the resolution the features were extracted at"
         )
-    padded = F.pad(padded, (0, w * patch_size - padded.shape[1], 0, h * patch_size - padded.shape[0]),
-                   value=IGNORE_INDEX)
+    padded = F.pad(
+        padded, (0, w * patch_size - padded.shape[1], 0, h * patch_size - padded.shape[0]), value=IGNORE_INDEX
+    )
     one_hot = (padded.unsqueeze(0) == labels.view(-1, 1, 1)).float()  # (L, H', W')
     counts = F.avg_pool2d(one_hot.unsqueeze(1), patch_size, divisor_override=1).flatten(1)  # (L, h*w)
     totals = counts.sum(dim=1, keepdim=True)
@@ -94,10 +95,10 @@ def paint_instance_map(masks: torch.Tensor) -> torch.Tensor:
     cols = width if rows > 1 else max(1, PAINT_CHUNK_BYTES // per_pixel)
     for top in range(0, height, rows):
         for left in range(0, width, cols):
-            tile = masks[:, top:top + rows, left:left + cols].view(torch.uint8)
+            tile = masks[:, top : top + rows, left : left + cols].view(torch.uint8)
             # (M, rows, cols) priority where covered, else 0; uint8 (a view of bool) × int: torch's fast CPU path
             winner = torch.mul(tile, priority.view(-1, 1, 1)).amax(dim=0)
-            region[top:top + rows, left:left + cols] = mask_of_priority[winner.long()]
+            region[top : top + rows, left : left + cols] = mask_of_priority[winner.long()]
     return _dense_ids(region, num_masks + 1)
 
 

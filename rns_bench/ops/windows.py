@@ -27,15 +27,20 @@ def axis_starts(length: int, crop: int, stride: int) -> list[int]:
 
 def window_grid(height: int, width: int, crop: int, stride: int) -> list[Window]:
     """Windows ``(y0, x0, y1, x1)`` covering an (height, width) image, row-major; each side ``min(crop, side)``."""
-    return [(y0, x0, min(y0 + crop, height), min(x0 + crop, width))
-            for y0 in axis_starts(height, crop, stride) for x0 in axis_starts(width, crop, stride)]
+    return [
+        (y0, x0, min(y0 + crop, height), min(x0 + crop, width))
+        for y0 in axis_starts(height, crop, stride)
+        for x0 in axis_starts(width, crop, stride)
+    ]
 
 
 def check_patch_aligned(crop: int, stride: int, patch_size: int) -> None:
     """Crops and strides must be multiples of the patch size so windows land on the patch grid."""
     if crop % patch_size or stride % patch_size:
-        raise ConfigError(f"window crop {crop} / stride {stride} must be multiples of the backbone's patch size "
-                          f"{patch_size}; fix `windows:` in configs/backbone/<name>.yaml")
+        raise ConfigError(
+            f"window crop {crop} / stride {stride} must be multiples of the backbone's patch size "
+            f"{patch_size}; fix `windows:` in configs/backbone/<name>.yaml"
+        )
 
 
 def patch_box(window: Window, patch_size: int) -> tuple[slice, slice]:

@@ -25,10 +25,17 @@ def build_proposer(name: str, **options) -> Proposer:
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         unknown = sorted(set(options) - set(parameters))
         if unknown:
-            raise ConfigError(f"proposer {name!r} has no option(s) {', '.join(unknown)}; "
-                              f"valid options: {', '.join(parameters)}")
+            raise ConfigError(
+                f"proposer {name!r} has no option(s) {', '.join(unknown)}; valid options: {', '.join(parameters)}"
+            )
     return proposer_cls(**options)
 
 
-__all__ = ["PROPOSERS", "Proposer", "build_proposer", "is_complete_region_map", "masks_to_region_map",
-           "relabel_contiguous"]
+__all__ = [
+    "PROPOSERS",
+    "Proposer",
+    "build_proposer",
+    "is_complete_region_map",
+    "masks_to_region_map",
+    "relabel_contiguous",
+]

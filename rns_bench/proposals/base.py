@@ -25,14 +25,14 @@ class Proposer(ABC):
 
     def propose(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 RGB image → (H, W) int32 region ids 0..R-1, every pixel covered."""
-        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
-                and image.dtype == np.uint8):
-            described = (f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}")
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+            described = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
             raise InputError(f"proposer {self.name!r} needs an (H, W, 3) uint8 RGB image, got {described.strip()}")
         region_map = relabel_contiguous(self._propose(np.ascontiguousarray(image)))
         if tuple(region_map.shape) != image.shape[:2]:
-            raise InputError(f"proposer {self.name!r} returned a {tuple(region_map.shape)} region map "
-                             f"for a {image.shape[:2]} image")
+            raise InputError(
+                f"proposer {self.name!r} returned a {tuple(region_map.shape)} region map for a {image.shape[:2]} image"
+            )
         return region_map
 
     @abstractmethod

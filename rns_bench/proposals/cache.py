@@ -42,9 +42,15 @@ def region_cache_settings(proposer: Proposer, short_side: int | None, data_versi
     """Everything that changes a cached region map: the proposer and its settings, the test
     resolution (mmseg keep-ratio resize to (LONG_SIDE, short_side)), how the image was decoded and
     resized (``PIXEL_PIPELINE``), the dataset files, and how entries are stored (``ENTRY_FORMAT``)."""
-    return {"proposer": proposer.name, "settings": proposer.settings(), "short_side": short_side,
-            "long_side": LONG_SIDE, "pixel_pipeline": PIXEL_PIPELINE, "data_version": data_version,
-            "format": ENTRY_FORMAT}
+    return {
+        "proposer": proposer.name,
+        "settings": proposer.settings(),
+        "short_side": short_side,
+        "long_side": LONG_SIDE,
+        "pixel_pipeline": PIXEL_PIPELINE,
+        "data_version": data_version,
+        "format": ENTRY_FORMAT,
+    }
 
 
 class RegionCache:
@@ -56,8 +62,7 @@ class RegionCache:
     ``rns_bench.core.atomic_io``).
     """
 
-    def __init__(self, root: Path, dataset: str, proposer: Proposer, short_side: int | None,
-                 data_version: str = ""):
+    def __init__(self, root: Path, dataset: str, proposer: Proposer, short_side: int | None, data_version: str = ""):
         self.settings = region_cache_settings(proposer, short_side, data_version)
         self.dir = Path(root) / dataset / "regions" / f"{proposer.name}-{settings_key(self.settings)}"
 
@@ -76,8 +81,9 @@ class RegionCache:
         """Write one entry atomically (temp file + os.replace); concurrent writers of the same
         entry each write a complete file and the last rename wins."""
         if regions.ndim != 2 or regions.dtype != torch.int32 or regions.numel() == 0:
-            raise ValueError(f"region maps are cached as non-empty 2-D int32, got {tuple(regions.shape)} "
-                             f"{regions.dtype}")
+            raise ValueError(
+                f"region maps are cached as non-empty 2-D int32, got {tuple(regions.shape)} {regions.dtype}"
+            )
         encoded = encode_region_map(regions)
         self.dir.mkdir(parents=True, exist_ok=True)
         key_file = self.dir / "key.json"

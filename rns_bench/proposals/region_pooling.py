@@ -27,9 +27,11 @@ def region_patch_fractions(region_map: torch.Tensor, patch_size: int, grid: tupl
     height, width = region_map.shape
     h, w = grid
     if height > h * patch_size or width > w * patch_size:
-        raise InputError(f"region map of size {(height, width)} does not fit the {h}x{w} feature grid of patch "
-                         f"size {patch_size}; regions must be proposed on the resized test image the features "
-                         "were extracted from")
+        raise InputError(
+            f"region map of size {(height, width)} does not fit the {h}x{w} feature grid of patch "
+            f"size {patch_size}; regions must be proposed on the resized test image the features "
+            "were extracted from"
+        )
     ids = region_map.long()
     if int(ids.min()) < 0:
         raise InputError("region ids must be >= 0")
@@ -42,8 +44,10 @@ def region_patch_fractions(region_map: torch.Tensor, patch_size: int, grid: tupl
     totals = counts.sum(dim=1, keepdim=True)
     if bool((totals == 0).any()):
         missing = torch.nonzero(totals.squeeze(1) == 0).squeeze(1).tolist()
-        raise InputError(f"region ids {missing[:10]} have no pixel; region maps must use ids 0..R-1 "
-                         "(rns_bench.proposals.relabel_contiguous)")
+        raise InputError(
+            f"region ids {missing[:10]} have no pixel; region maps must use ids 0..R-1 "
+            "(rns_bench.proposals.relabel_contiguous)"
+        )
     return counts / totals
 
 

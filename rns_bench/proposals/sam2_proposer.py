@@ -32,8 +32,10 @@ CHECKPOINT_FILES = {
     "sam2.1_hiera_b+": "sam2.1_hiera_base_plus.pt",
     "sam2.1_hiera_l": "sam2.1_hiera_large.pt",
 }
-INSTALL_HINT = ('SAM2_BUILD_CUDA=0 .venv/bin/pip install --no-build-isolation sam2 "torch==2.14.1" '
-                '"torchvision==0.29.1" (after `.venv/bin/pip install -U pip setuptools wheel`)')
+INSTALL_HINT = (
+    'SAM2_BUILD_CUDA=0 .venv/bin/pip install --no-build-isolation sam2 "torch==2.14.1" '
+    '"torchvision==0.29.1" (after `.venv/bin/pip install -U pip setuptools wheel`)'
+)
 # Generator arguments this proposer sets itself or that do not fit a region proposer.
 _RESERVED_GENERATOR_ARGS = {"self", "model", "kwargs", "output_mode", "point_grids"}
 
@@ -46,14 +48,18 @@ def checkpoint_url(config: str) -> str:
 
 def require_checkpoint(checkpoint: str | os.PathLike | None, config: str) -> Path:
     """The checkpoint path, or an InputError naming the option, the path and where to get it."""
-    fix = (f"download it from {checkpoint_url(config)} (facebookresearch/sam2 checkpoints/download_ckpts.sh) "
-           f"and set proposer.options.checkpoint=/path/to/{Path(checkpoint_url(config)).name}")
+    fix = (
+        f"download it from {checkpoint_url(config)} (facebookresearch/sam2 checkpoints/download_ckpts.sh) "
+        f"and set proposer.options.checkpoint=/path/to/{Path(checkpoint_url(config)).name}"
+    )
     if checkpoint is None:
         raise InputError(f"the sam2 proposer needs a checkpoint but option 'checkpoint' is not set; {fix}")
     path = Path(checkpoint).expanduser()
     if not path.is_file():
-        raise InputError(f"SAM 2.1 checkpoint not found: option 'checkpoint' = {str(checkpoint)!r} "
-                         f"(resolved {path.resolve()}) is not a file; {fix}")
+        raise InputError(
+            f"SAM 2.1 checkpoint not found: option 'checkpoint' = {str(checkpoint)!r} "
+            f"(resolved {path.resolve()}) is not a file; {fix}"
+        )
     return path
 
 
@@ -76,11 +82,23 @@ class SAM2Proposer(Proposer):
 
     name = "sam2"
 
-    def __init__(self, checkpoint: str | None = None, config: str = DEFAULT_CONFIG, device: str = "auto",
-                 points_per_side: int = 32, points_per_batch: int = 512, pred_iou_thresh: float = 0.4,
-                 stability_score_thresh: float = 0.4, box_nms_thresh: float = 0.7, multimask_output: bool = False,
-                 image_size: int | None = None, apply_postprocessing: bool = False, cuda_bfloat16: bool = False,
-                 random_weights: bool = False, generator_options: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        config: str = DEFAULT_CONFIG,
+        device: str = "auto",
+        points_per_side: int = 32,
+        points_per_batch: int = 512,
+        pred_iou_thresh: float = 0.4,
+        stability_score_thresh: float = 0.4,
+        box_nms_thresh: float = 0.7,
+        multimask_output: bool = False,
+        image_size: int | None = None,
+        apply_postprocessing: bool = False,
+        cuda_bfloat16: bool = False,
+        random_weights: bool = False,
+        generator_options: dict[str, Any] | None = None,
+    ):
         # Fail fast, before importing sam2/building anything (features.md "Offline reality").
         if random_weights and checkpoint is not None:
             raise ConfigError("sam2 proposer: set either 'checkpoint' or 'random_weights', not both")
@@ -89,13 +107,18 @@ class SAM2Proposer(Proposer):
         self.apply_postprocessing, self.random_weights = apply_postprocessing, random_weights
         self.cuda_bfloat16 = cuda_bfloat16
         self.generator_settings = {
-            "points_per_side": points_per_side, "points_per_batch": points_per_batch,
-            "pred_iou_thresh": pred_iou_thresh, "stability_score_thresh": stability_score_thresh,
-            "box_nms_thresh": box_nms_thresh, "multimask_output": multimask_output}
+            "points_per_side": points_per_side,
+            "points_per_batch": points_per_batch,
+            "pred_iou_thresh": pred_iou_thresh,
+            "stability_score_thresh": stability_score_thresh,
+            "box_nms_thresh": box_nms_thresh,
+            "multimask_output": multimask_output,
+        }
         duplicated = sorted(set(generator_options or {}) & set(self.generator_settings))
         if duplicated:
-            raise ConfigError(f"sam2 proposer: set {', '.join(duplicated)} as option(s) of their own, "
-                              "not inside generator_options")
+            raise ConfigError(
+                f"sam2 proposer: set {', '.join(duplicated)} as option(s) of their own, not inside generator_options"
+            )
         self.generator_settings.update(generator_options or {})
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -109,11 +132,13 @@ class SAM2Proposer(Proposer):
         valid = set(inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters) - _RESERVED_GENERATOR_ARGS
         unknown = sorted(set(self.generator_settings) - valid)
         if unknown:
-            raise ConfigError(f"sam2 proposer: unknown generator option(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(sorted(valid))}")
+            raise ConfigError(
+                f"sam2 proposer: unknown generator option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+            )
         model = _build_sam2_model(sam2, self.config, self.checkpoint, self.image_size, self.apply_postprocessing)
-        generator = SAM2AutomaticMaskGenerator(model.to(self.device), output_mode="binary_mask",
-                                               **self.generator_settings)
+        generator = SAM2AutomaticMaskGenerator(
+            model.to(self.device), output_mode="binary_mask", **self.generator_settings
+        )
         # SAM2ImagePredictor hard-codes the feature sizes of a 1024 input; derive them from the
         # model's resolution (identical at 1024) so a smaller image_size works too.
         size = model.image_size
@@ -131,11 +156,17 @@ class SAM2Proposer(Proposer):
     def settings(self) -> dict[str, Any]:
         # The checkpoint is identified by file name and size, not its path, so a cache is shared
         # across machines; the device is left out (same weights, same masks up to float noise).
-        weights = ("random-seed0" if self.checkpoint is None
-                   else f"{self.checkpoint.name}:{self.checkpoint.stat().st_size}")
-        return {"config": self.config, "weights": weights, "image_size": self.image_size,
-                "apply_postprocessing": self.apply_postprocessing, "cuda_bfloat16": self.cuda_bfloat16,
-                **self.generator_settings}
+        weights = (
+            "random-seed0" if self.checkpoint is None else f"{self.checkpoint.name}:{self.checkpoint.stat().st_size}"
+        )
+        return {
+            "config": self.config,
+            "weights": weights,
+            "image_size": self.image_size,
+            "apply_postprocessing": self.apply_postprocessing,
+            "cuda_bfloat16": self.cuda_bfloat16,
+            **self.generator_settings,
+        }
 
 
 def _import_sam2():
@@ -150,16 +181,18 @@ def _import_sam2():
     try:
         import sam2
     except ImportError as error:
-        raise InputError(f"the sam2 proposer needs the `sam2` package (SAM 2.1), not installed; "
-                         f"install it with {INSTALL_HINT}") from error
+        raise InputError(
+            f"the sam2 proposer needs the `sam2` package (SAM 2.1), not installed; install it with {INSTALL_HINT}"
+        ) from error
     finally:
         if not hydra_was_initialized:
             GlobalHydra.instance().clear()
     return sam2
 
 
-def _build_sam2_model(sam2, config: str, checkpoint: Path | None, image_size: int | None,
-                      apply_postprocessing: bool) -> torch.nn.Module:
+def _build_sam2_model(
+    sam2, config: str, checkpoint: Path | None, image_size: int | None, apply_postprocessing: bool
+) -> torch.nn.Module:
     """The SAM 2.1 model of ``config`` with ``checkpoint`` weights, in eval mode on the CPU.
 
     Same result as ``sam2.build_sam.build_sam2``, but the YAML is read with OmegaConf instead of
@@ -171,16 +204,22 @@ def _build_sam2_model(sam2, config: str, checkpoint: Path | None, image_size: in
 
     config_path = Path(config) if Path(config).is_file() else Path(sam2.__file__).parent / config
     if not config_path.is_file():
-        available = sorted(str(p.relative_to(Path(sam2.__file__).parent))
-                           for p in (Path(sam2.__file__).parent / "configs").rglob("*.yaml"))
-        raise ConfigError(f"SAM 2 config {config!r} not found in the sam2 package or on disk; "
-                          f"package configs: {', '.join(available)}")
+        available = sorted(
+            str(p.relative_to(Path(sam2.__file__).parent))
+            for p in (Path(sam2.__file__).parent / "configs").rglob("*.yaml")
+        )
+        raise ConfigError(
+            f"SAM 2 config {config!r} not found in the sam2 package or on disk; package configs: {', '.join(available)}"
+        )
     cfg = OmegaConf.load(config_path)
     if image_size is not None:
         cfg.model.image_size = int(image_size)
     if apply_postprocessing:  # the overrides build_sam2(apply_postprocessing=True) adds
-        for key, value in (("dynamic_multimask_via_stability", True), ("dynamic_multimask_stability_delta", 0.05),
-                           ("dynamic_multimask_stability_thresh", 0.98)):
+        for key, value in (
+            ("dynamic_multimask_via_stability", True),
+            ("dynamic_multimask_stability_delta", 0.05),
+            ("dynamic_multimask_stability_thresh", 0.98),
+        ):
             OmegaConf.update(cfg, f"model.sam_mask_decoder_extra_args.{key}", value, force_add=True)
     OmegaConf.resolve(cfg)
     with torch.random.fork_rng(devices=[]):

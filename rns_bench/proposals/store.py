@@ -25,8 +25,9 @@ def resize_for_test(image: np.ndarray, short_side: int | None) -> np.ndarray:
     return resize_image(image, rescale_size(*image.shape[:2], short_side))
 
 
-def resized_image_loader(read_image: Callable[[str], np.ndarray],
-                         short_side: int | None) -> Callable[[str], np.ndarray]:
+def resized_image_loader(
+    read_image: Callable[[str], np.ndarray], short_side: int | None
+) -> Callable[[str], np.ndarray]:
     """``read_image(id)`` of original images → a loader of resized test images."""
     return lambda image_id: resize_for_test(read_image(image_id), short_side)
 
@@ -51,19 +52,26 @@ class RegionStore:
         """Proposer seconds per image this store proposed (None when all came from the cache)."""
         return per_image(self.seconds.get("proposals"), self.proposed)
 
-    def get(self, image_ids: Sequence[str], load_resized_image: Callable[[str], np.ndarray],
-            desc: str = "test regions", entry_name: Callable[[str], str] | None = None,
-            keep: bool = True) -> list[torch.Tensor]:
+    def get(
+        self,
+        image_ids: Sequence[str],
+        load_resized_image: Callable[[str], np.ndarray],
+        desc: str = "test regions",
+        entry_name: Callable[[str], str] | None = None,
+        keep: bool = True,
+    ) -> list[torch.Tensor]:
         """The (H_r, W_r) int32 region maps of ``image_ids``; ``load_resized_image(id)`` gives the
         (H_r, W_r, 3) uint8 resized test image (see :func:`resized_image_loader`). ``entry_name(id)``
         names an id's cache entry (its image's content digest; default the id); ``keep=False`` reads
         cached maps without keeping them in memory (a run's working set stays one batch)."""
         name = entry_name or (lambda image_id: image_id)
-        memory = (self._memory if keep or self.cache is None
-                  else {i: self._memory[i] for i in image_ids if i in self._memory})
+        memory = (
+            self._memory if keep or self.cache is None else {i: self._memory[i] for i in image_ids if i in self._memory}
+        )
         missing = not_in_memory_or_cache(image_ids, memory, self.cache, name)
-        for image_id in tqdm(missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image",
-                             disable=not missing, leave=False):
+        for image_id in tqdm(
+            missing, desc=f"proposing {desc} ({self.proposer.name})", unit="image", disable=not missing, leave=False
+        ):
             image = load_resized_image(image_id)
             with timed(self.seconds, "proposals"):
                 regions = self.proposer.propose(image)

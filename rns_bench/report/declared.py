@@ -48,12 +48,19 @@ from rns_bench.runs.key import RunKey
 from rns_bench.runs.schema import PUBLISHED_SEEDS
 
 # A results folder (runs.config.protocol_tag, plus ``_support-<key>`` for support from another dataset).
-FOLDER = re.compile(r"^(?:full|nv(?P<visual>[0-9.e+-]+)_nt(?P<text>[0-9.e+-]+))"
-                    r"(?:_region-(?P<proposer>.+?))?(?:_support-(?P<support>.+))?$")
+FOLDER = re.compile(
+    r"^(?:full|nv(?P<visual>[0-9.e+-]+)_nt(?P<text>[0-9.e+-]+))"
+    r"(?:_region-(?P<proposer>.+?))?(?:_support-(?P<support>.+))?$"
+)
 # Identity paths shown as the config keys that set them (the override a user would type).
-CONFIG_KEYS = (("method.row_options.", "rows.{row}.options."), ("method.name", "rows.{row}.method"),
-               ("evaluation.batch_size", "batch_size"), ("evaluation.precision", "trainer.precision"),
-               ("protocol.query_mode", "query_mode"), ("protocol.proposer.", "proposer."))
+CONFIG_KEYS = (
+    ("method.row_options.", "rows.{row}.options."),
+    ("method.name", "rows.{row}.method"),
+    ("evaluation.batch_size", "batch_size"),
+    ("evaluation.precision", "trainer.precision"),
+    ("protocol.query_mode", "query_mode"),
+    ("protocol.proposer.", "proposer."),
+)
 SHOWN_DIFFERENCES = 3
 MISSING = "(absent)"
 
@@ -89,12 +96,19 @@ def protocol_overrides(folder: str) -> list[str]:
     with SAM 2.1 proposals, full support)."""
     parsed = parse_protocol_folder(folder)
     if parsed is None or parsed.support_dataset:
-        raise ConfigError(f"protocol={folder} is not a results folder; use full, full_region-<proposer> or "
-                          "nv<fraction>_nt<fraction>[_region-<proposer>] (e.g. protocol=full_region-sam2)")
-    overrides = [f"protocol.visual_drop_fraction={parsed.visual_drop_fraction}",
-                 f"protocol.text_drop_fraction={parsed.text_drop_fraction}"]
-    return [*overrides, "query_mode=region", f"proposer={parsed.proposer}"] if parsed.proposer \
+        raise ConfigError(
+            f"protocol={folder} is not a results folder; use full, full_region-<proposer> or "
+            "nv<fraction>_nt<fraction>[_region-<proposer>] (e.g. protocol=full_region-sam2)"
+        )
+    overrides = [
+        f"protocol.visual_drop_fraction={parsed.visual_drop_fraction}",
+        f"protocol.text_drop_fraction={parsed.text_drop_fraction}",
+    ]
+    return (
+        [*overrides, "query_mode=region", f"proposer={parsed.proposer}"]
+        if parsed.proposer
         else [*overrides, "query_mode=patch"]
+    )
 
 
 def with_overrides(overrides: Sequence[str], extra: Sequence[str]) -> list[str]:
@@ -156,8 +170,10 @@ class CellConfig:
         parts = declared_parts(identity)
         differences = identity_differences([parts, self.identity])
         if differences:
-            shown = [f"{self._config_key(p)}={_show(value_at(parts, p))} (declared {_show(value_at(self.identity, p))})"
-                     for p in differences[:SHOWN_DIFFERENCES]]
+            shown = [
+                f"{self._config_key(p)}={_show(value_at(parts, p))} (declared {_show(value_at(self.identity, p))})"
+                for p in differences[:SHOWN_DIFFERENCES]
+            ]
             more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
             return f"another config: {', '.join(shown)}{more}"
         if int(record["shots"]) not in self.shots:
@@ -172,8 +188,9 @@ class CellConfig:
         count = count if isinstance(count, int) else None
         every = limit is None or (count is not None and count < limit)  # a test_limit that cut nothing
         if self.test_limit is None:
-            return None if every else (f"smoke run: test_limit={limit} ({count} test images); declared: every "
-                                       "test image")
+            return (
+                None if every else (f"smoke run: test_limit={limit} ({count} test images); declared: every test image")
+            )
         if limit == self.test_limit or (every and count is not None and count <= self.test_limit):
             return None
         used = "every test image" if every else f"test_limit={limit}"
@@ -182,7 +199,7 @@ class CellConfig:
     def _config_key(self, path: str) -> str:
         for prefix, key in CONFIG_KEYS:
             if path.startswith(prefix):
-                return key.format(row=self.row) + path[len(prefix):]
+                return key.format(row=self.row) + path[len(prefix) :]
         return path
 
 
@@ -199,8 +216,11 @@ class Declarations:
         self._cells: dict[tuple[str, str, str], CellConfig] = {}
         first = self._compose(datasets[0] if datasets else None, with_hydra=True)
         swept = OmegaConf.select(first, "hydra.sweeper.params.dataset", default=None)
-        self._datasets = ([str(d) for d in datasets] or [d.strip() for d in str(swept or "").split(",") if d.strip()]
-                          or [dataset_key(first)])
+        self._datasets = (
+            [str(d) for d in datasets]
+            or [d.strip() for d in str(swept or "").split(",") if d.strip()]
+            or [dataset_key(first)]
+        )
         self._configs[dataset_key(first)] = first
         # the base (B, seeds, protocol of the report) is the first declared dataset's: a dataset file sets its own
         self.base = self.config(self._datasets[0])
@@ -217,8 +237,9 @@ class Declarations:
         """The results folder of the base config (fractions left at 0 for a report whose columns set them)."""
         cfg = self.base
         proposer = cfg.proposer.name if cfg.get("proposer") else None
-        fractions = ((cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction) if with_fractions
-                     else (0.0, 0.0))
+        fractions = (
+            (cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction) if with_fractions else (0.0, 0.0)
+        )
         return protocol_tag(*fractions, cfg.query_mode, proposer)
 
     def summary(self) -> str:
@@ -227,9 +248,11 @@ class Declarations:
         seeds = "published" if cfg.seeds == PUBLISHED_SEEDS else ", ".join(str(s) for s in cfg.seeds)
         split = "every test image" if cfg.get("test_limit") is None else f"test_limit={cfg.test_limit}"
         given = " ".join(self.overrides) or "none"
-        return (f"declared: experiment={self.experiment} backbone={self.backbone}, datasets "
-                f"{', '.join(self.datasets())}; B {', '.join(map(str, self.shots))}; seeds {seeds}; {split}; "
-                f"overrides: {given}")
+        return (
+            f"declared: experiment={self.experiment} backbone={self.backbone}, datasets "
+            f"{', '.join(self.datasets())}; B {', '.join(map(str, self.shots))}; seeds {seeds}; {split}; "
+            f"overrides: {given}"
+        )
 
     def config(self, dataset: str) -> DictConfig:
         if dataset not in self._configs:
@@ -251,12 +274,25 @@ class Declarations:
         cfg.protocol.text_drop_fraction = protocol.text_drop_fraction
         method = method_row(cfg, row)
         key = RunKey(dataset, str(cfg.backbone.name), folder, row, 0, 0)
-        identity = run_identity(cfg, key, method=method.method, options=method.options, tuned_params=None, data={},
-                                backbone_provenance={}, row_options=method.options)
+        identity = run_identity(
+            cfg,
+            key,
+            method=method.method,
+            options=method.options,
+            tuned_params=None,
+            data={},
+            backbone_provenance={},
+            row_options=method.options,
+        )
         seeds = sweep_seeds(cfg, self._seed_spec(cfg, protocol.support_dataset or dataset))  # type: ignore[arg-type]
         limit = cfg.get("test_limit")
-        return CellConfig(row, declared_parts(identity), tuple(int(b) for b in cfg.shots), tuple(int(s) for s in seeds),
-                          int(limit) if limit is not None else None)
+        return CellConfig(
+            row,
+            declared_parts(identity),
+            tuple(int(b) for b in cfg.shots),
+            tuple(int(s) for s in seeds),
+            int(limit) if limit is not None else None,
+        )
 
     def _seed_spec(self, cfg: DictConfig, key: str) -> DatasetSpec | None:
         """The dataset whose published seeds the sweep draws (the support dataset's); None when seeds are given
@@ -267,16 +303,22 @@ class Declarations:
         try:
             return dataset_spec(plain(cfg.dataset), root) if key == dataset_key(cfg) else spec_for_key(key, root)
         except RNSBenchError as error:
-            raise ConfigError(f"seeds=published on {key}: {error} (or give the report the seeds the sweep ran: "
-                              "seeds=[...])") from None
+            raise ConfigError(
+                f"seeds=published on {key}: {error} (or give the report the seeds the sweep ran: seeds=[...])"
+            ) from None
 
     def _compose(self, dataset: str | None, with_hydra: bool = False) -> DictConfig:
-        overrides = [f"experiment={self.experiment}", f"backbone={self.backbone}",
-                     *([f"dataset={dataset}"] if dataset else []), *self.overrides]
+        overrides = [
+            f"experiment={self.experiment}",
+            f"backbone={self.backbone}",
+            *([f"dataset={dataset}"] if dataset else []),
+            *self.overrides,
+        ]
         try:
             with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
                 return compose("bench", overrides=overrides, return_hydra_config=with_hydra)
         except (HydraException, OmegaConfBaseException) as error:
             reason = " ".join(str(error).split()).split(" Config search path")[0]
-            raise ConfigError(f"the config of experiment {self.experiment} with {' '.join(overrides[1:])} does not "
-                              f"compose: {reason}") from None
+            raise ConfigError(
+                f"the config of experiment {self.experiment} with {' '.join(overrides[1:])} does not compose: {reason}"
+            ) from None

@@ -92,16 +92,22 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
     subsets = [str(s) for s in spec.get("subsets", ["A"])]
     if set(subsets) - set(SUBSET_METRICS):
         raise ConfigError(f"{path}: experiment.subsets={subsets}; use S, U and / or A")
-    return ExperimentSpec(name=str(spec.get("name", name)), title=str(spec.get("title", name)),
-                          rows={str(k): str(v) for k, v in spec.rows.items()},
-                          shots=[int(b) for b in cfg.get("shots", [])],
-                          average_over=[str(d) for d in spec.get("average_over", [])], columns=columns,
-                          fractions=[float(f) for f in spec.get("fractions", [])], subsets=subsets,
-                          protocol=str(spec.get("protocol", "full")), reference=str(spec.get("reference", "")),
-                          reference_dataset=str(spec.get("reference_dataset", "")),
-                          plot=str(spec.get("plot", "lines")),
-                          out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()},
-                          kind=str(spec.get("kind", "sweep")))
+    return ExperimentSpec(
+        name=str(spec.get("name", name)),
+        title=str(spec.get("title", name)),
+        rows={str(k): str(v) for k, v in spec.rows.items()},
+        shots=[int(b) for b in cfg.get("shots", [])],
+        average_over=[str(d) for d in spec.get("average_over", [])],
+        columns=columns,
+        fractions=[float(f) for f in spec.get("fractions", [])],
+        subsets=subsets,
+        protocol=str(spec.get("protocol", "full")),
+        reference=str(spec.get("reference", "")),
+        reference_dataset=str(spec.get("reference_dataset", "")),
+        plot=str(spec.get("plot", "lines")),
+        out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()},
+        kind=str(spec.get("kind", "sweep")),
+    )
 
 
 @dataclass
@@ -145,8 +151,9 @@ def _subset_value(record: dict[str, Any], subset: str, row: str, fraction: float
     if row == FULL_REFERENCE and fraction is not None:  # full support, scored on the partial run's class sets
         ious = list(record["metrics"]["per_class_IoU"].values())
         unseen = set(dropped_classes(len(ious), fraction, int(record["seed"])))
-        chosen = [v for c, v in enumerate(ious)
-                  if v is not None and (subset == "A" or (c in unseen) == (subset == "U"))]
+        chosen = [
+            v for c, v in enumerate(ious) if v is not None and (subset == "A" or (c in unseen) == (subset == "U"))
+        ]
         return statistics.fmean(chosen) if chosen else None
     value = record["metrics"].get(SUBSET_METRICS[subset])
     return float(value) if value is not None else None
@@ -178,13 +185,17 @@ def with_found_datasets(spec: ExperimentSpec, results_dir: Path, backbone: str) 
     the paper's mean)."""
     if spec.columns != "dataset":
         return spec
-    extra = tuple(d for d in _datasets(spec, results_dir, backbone)
-                  if d not in spec.average_over and (Path(results_dir) / d / backbone / spec.protocol).is_dir())
+    extra = tuple(
+        d
+        for d in _datasets(spec, results_dir, backbone)
+        if d not in spec.average_over and (Path(results_dir) / d / backbone / spec.protocol).is_dir()
+    )
     return replace(spec, extra_datasets=extra)
 
 
-def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str
-                  ) -> tuple[dict[tuple[str, Any, str], Cell], LeftOut]:
+def collect_cells(
+    spec: ExperimentSpec, results_dir: Path, backbone: str
+) -> tuple[dict[tuple[str, Any, str], Cell], LeftOut]:
     """(row, column value, subset) → its cell, from the records of the declared configs under
     ``results_dir``; and what was left out."""
     if spec.declared is None:
@@ -199,8 +210,11 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str
             if column == "Avg.":
                 continue
             protocol = _protocol_of(spec, column, name)
-            folders |= ({f"{protocol}_support-{s}" for s in spec.out_of_domain.values()}
-                        if row.endswith(OUT_OF_DOMAIN) else {protocol})
+            folders |= (
+                {f"{protocol}_support-{s}" for s in spec.out_of_domain.values()}
+                if row.endswith(OUT_OF_DOMAIN)
+                else {protocol}
+            )
             shots = column if spec.columns == "shots" else fixed_shots
             fraction = column if spec.columns.endswith("fraction") else None
             in_scope = ([column] if column in datasets else []) if spec.columns == "dataset" else datasets
@@ -210,8 +224,11 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str
                     if dataset not in spec.out_of_domain:
                         continue
                     source = f"{protocol}_support-{spec.out_of_domain[dataset]}"
-                records = [r for r in pool.matched(dataset, source, _source_row(name))
-                           if shots is None or int(r["shots"]) == shots]
+                records = [
+                    r
+                    for r in pool.matched(dataset, source, _source_row(name))
+                    if shots is None or int(r["shots"]) == shots
+                ]
                 if records:
                     _fill(cells, spec, (row, column), dataset, source, records, pool, fraction)
     for cell in cells.values():  # extraction and proposals: measured by whichever declared run computed them
@@ -224,23 +241,33 @@ def _source_row(name: str) -> str:
     return "rns" if name == FULL_REFERENCE else name
 
 
-def _fill(cells: dict[tuple[str, Any, str], Cell], spec: ExperimentSpec, where: tuple[str, Any], dataset: str,
-          source: str, records: list[dict[str, Any]], pool: RecordPool, fraction: float | None) -> None:
+def _fill(
+    cells: dict[tuple[str, Any, str], Cell],
+    spec: ExperimentSpec,
+    where: tuple[str, Any],
+    dataset: str,
+    source: str,
+    records: list[dict[str, Any]],
+    pool: RecordPool,
+    fraction: float | None,
+) -> None:
     """Put ``dataset``'s records (all of the declared config) into the cells of (row, column) ``where``."""
     row, column = where
     chosen, note = newest_config(records)
     pool.use(chosen)
     for subset in spec.subsets:
-        values = [v for r in chosen if (v := _subset_value(r, subset, _row_and_shots(row, spec)[0], fraction))
-                  is not None]
+        values = [
+            v for r in chosen if (v := _subset_value(r, subset, _row_and_shots(row, spec)[0], fraction)) is not None
+        ]
         if not values:
             continue
         cell = cells.setdefault((row, column, subset), Cell())
         cell.per_dataset[dataset] = statistics.fmean(values)
         cell.runs += len(values)
         cell.test_images += int(chosen[0].get("num_test_images", 0))
-        cell.method_seconds += [float(s) for r in chosen
-                                if (s := (r.get("seconds_per_image") or {}).get("method")) is not None]
+        cell.method_seconds += [
+            float(s) for r in chosen if (s := (r.get("seconds_per_image") or {}).get("method")) is not None
+        ]
         cell.records[dataset], cell.sources[dataset] = chosen, source
         if note:
             cell.notes.append(f"{dataset}: {note}")
@@ -272,8 +299,13 @@ def _published_lookup(spec: ExperimentSpec, backbone: str):
     return find
 
 
-def resolve_spec(name: str, backbone: str, dataset: str | Sequence[str] | None = None, protocol: str | None = None,
-                 overrides: Sequence[str] = ()) -> ExperimentSpec:
+def resolve_spec(
+    name: str,
+    backbone: str,
+    dataset: str | Sequence[str] | None = None,
+    protocol: str | None = None,
+    overrides: Sequence[str] = (),
+) -> ExperimentSpec:
     """Experiment ``name`` on ``backbone`` as the sweep declares it with ``overrides`` (``shots=[1]``,
     ``test_limit=8``, ``rows.rns.options.k=16``, ``proposer=felzenszwalb``: the sweep's own command line).
     ``dataset``: the declared datasets (``voc,ade``; default: the experiment's sweep); one dataset is
@@ -281,11 +313,13 @@ def resolve_spec(name: str, backbone: str, dataset: str | Sequence[str] | None =
     folder (``full_region-sam2``: the region-mode records of an experiment whose file says patch)."""
     spec = load_experiment(name)
     named = [d.strip() for d in (dataset.split(",") if isinstance(dataset, str) else dataset or []) if d.strip()]
-    declared = Declarations(name, backbone, with_overrides(overrides, protocol_overrides(protocol) if protocol else []),
-                            named)
+    declared = Declarations(
+        name, backbone, with_overrides(overrides, protocol_overrides(protocol) if protocol else []), named
+    )
     folder = declared.folder(with_fractions=not spec.columns.endswith("fraction"))
-    resolved = replace(spec, shots=declared.shots, protocol=folder, declared=declared,
-                       datasets=tuple(declared.datasets()))
+    resolved = replace(
+        spec, shots=declared.shots, protocol=folder, declared=declared, datasets=tuple(declared.datasets())
+    )
     if folder != spec.protocol:
         resolved = replace(resolved, name=f"{resolved.name}-{folder}")
     if len(named) == 1:
@@ -298,14 +332,19 @@ def require_results_dir(results_dir: Path) -> None:
     path = Path(results_dir)
     if not path.is_dir():
         what = "is a file" if path.exists() else "does not exist"
-        raise ConfigError(f"results_dir={results_dir} {what}: nothing to report (nothing was created); give the "
-                          "folder the sweep wrote its records to (results_dir= of make experiment / make bench)")
+        raise ConfigError(
+            f"results_dir={results_dir} {what}: nothing to report (nothing was created); give the "
+            "folder the sweep wrote its records to (results_dir= of make experiment / make bench)"
+        )
 
 
 def record_folders(results_dir: Path, rows: Collection[str]) -> set[tuple[str, str]]:
     """(backbone, protocol) folders under ``results_dir`` holding records of ``rows``."""
-    return {(path.parent.parent.parent.name, path.parent.parent.name)
-            for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json") if path.parent.name in rows}
+    return {
+        (path.parent.parent.parent.name, path.parent.parent.name)
+        for path in Path(results_dir).glob("*/*/*/*/B*_seed*-*.json")
+        if path.parent.name in rows
+    }
 
 
 def experiment_rows(name: str) -> set[str]:
@@ -322,17 +361,29 @@ def experiment_backbones(name: str, results_dir: Path) -> list[str]:
     return sorted({backbone for backbone, _ in record_folders(results_dir, experiment_rows(name))})
 
 
-def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | None = None,
-                 dataset: str | Sequence[str] | None = None, protocol: str | None = None,
-                 overrides: Sequence[str] = ()) -> str:
+def build_report(
+    name: str,
+    results_dir: Path,
+    backbone: str,
+    out_dir: Path | None = None,
+    dataset: str | Sequence[str] | None = None,
+    protocol: str | None = None,
+    overrides: Sequence[str] = (),
+) -> str:
     """Write report.md / .csv / .tex / .png (+ per_class.png, qualitative.png) of experiment ``name`` and
     return the markdown (``dataset`` / ``protocol`` / ``overrides``: :func:`resolve_spec`)."""
     require_results_dir(Path(results_dir))
     loaded = load_experiment(name)
     if loaded.kind == PERSONALIZED:  # Fig. 7: before / after figures of one study, no sweep table
-        return build_personalized_report(name, loaded.title, loaded.rows, Path(results_dir), backbone,
-                                         Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone),
-                                         overrides)
+        return build_personalized_report(
+            name,
+            loaded.title,
+            loaded.rows,
+            Path(results_dir),
+            backbone,
+            Path(out_dir or Path(results_dir) / "reports" / loaded.name / backbone),
+            overrides,
+        )
     spec = with_found_datasets(resolve_spec(name, backbone, dataset, protocol, overrides), Path(results_dir), backbone)
     table, cells, notes, left_out = report_table(spec, Path(results_dir), backbone)
     out_dir = Path(out_dir or Path(results_dir) / "reports" / spec.name / backbone)
@@ -352,8 +403,7 @@ def build_report(name: str, results_dir: Path, backbone: str, out_dir: Path | No
     return text
 
 
-def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str
-                 ) -> tuple[list[dict], dict, list[str], LeftOut]:
+def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tuple[list[dict], dict, list[str], LeftOut]:
     """The report's rows (one per row × column × subset: ours, paper, Δ, counts), its cells, notes and the
     records left out."""
     cells, left_out = collect_cells(spec, Path(results_dir), backbone)
@@ -363,8 +413,12 @@ def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str
         for column in spec.column_values():
             for subset in spec.subsets:
                 if column == "Avg.":
-                    per = {d: c.per_dataset[d] for (r, col, s), c in cells.items()
-                           if r == row and s == subset for d in c.per_dataset}
+                    per = {
+                        d: c.per_dataset[d]
+                        for (r, col, s), c in cells.items()
+                        if r == row and s == subset
+                        for d in c.per_dataset
+                    }
                     cell = Cell(per, sum(c.runs for (r, _, s), c in cells.items() if r == row and s == subset))
                 else:
                     cell = cells.get((row, column, subset))
@@ -373,23 +427,34 @@ def report_table(spec: ExperimentSpec, results_dir: Path, backbone: str
                 complete = not scope or set(scope) <= set(have)
                 ours = (cell.mean_over(scope) if complete and scope else cell.mean_over(have)) if cell else None
                 published = paper(row, column, subset)
-                table.append({"row": row, "label": label, "column": column, "subset": subset, "ours": ours,
-                              "paper": published,
-                              "diff": ours - published if complete and ours is not None and published is not None
-                              else None,
-                              "datasets": f"{len(set(have) & set(scope)) if scope else len(have)}"
-                                          f"/{len(scope) or len(have)}",
-                              "runs": cell.runs if cell else 0, "test_images": cell.test_images if cell else 0})
+                table.append(
+                    {
+                        "row": row,
+                        "label": label,
+                        "column": column,
+                        "subset": subset,
+                        "ours": ours,
+                        "paper": published,
+                        "diff": ours - published if complete and ours is not None and published is not None else None,
+                        "datasets": f"{len(set(have) & set(scope)) if scope else len(have)}/{len(scope) or len(have)}",
+                        "runs": cell.runs if cell else 0,
+                        "test_images": cell.test_images if cell else 0,
+                    }
+                )
                 where = f"{label} · {_column_name(spec, column)}{f' · {subset}' if len(spec.subsets) > 1 else ''}"
                 if cell is None or not have:
                     notes.append(f"missing: {where} has no records of the declared config")
                 elif not complete:
-                    notes.append(f"{where}: mean over {', '.join(have)} only (missing "
-                                 f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper")
+                    notes.append(
+                        f"{where}: mean over {', '.join(have)} only (missing "
+                        f"{', '.join(sorted(set(scope) - set(have)))}); not comparable with the paper"
+                    )
                 notes.extend(f"⚠ {where}: {n}" for n in (cell.notes if cell else []))
     if left_out.total:
-        notes.append(f"left out: {left_out.total} record(s) of these rows that are not the declared configs "
-                     "(listed under Left out)")
+        notes.append(
+            f"left out: {left_out.total} record(s) of these rows that are not the declared configs "
+            "(listed under Left out)"
+        )
     return table, cells, notes, left_out
 
 
@@ -407,8 +472,11 @@ def _figures(spec: ExperimentSpec, cells: dict[tuple[str, Any, str], Cell], out_
     if plot_per_class(out_dir / "per_class.png", shown, spec.rows, title):
         lines.append(f"* per_class.png: per-class IoU of one cell ({title}), every row")
     why = plot_qualitative(out_dir / "qualitative.png", shown, spec.rows) if shown else "no records"
-    lines.append("* qualitative.png: image, ground truth, each row's prediction" if why is None
-                 else f"* qualitative panels skipped: {why}")
+    lines.append(
+        "* qualitative.png: image, ground truth, each row's prediction"
+        if why is None
+        else f"* qualitative panels skipped: {why}"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -432,27 +500,42 @@ def _markdown(spec: ExperimentSpec, backbone: str, table: list[dict], cells: dic
     headers = _headers(spec)
     names = [f"{_column_name(spec, c)}{f' {s}' if len(spec.subsets) > 1 else ''}" for c, s in headers]
     scope = ", ".join(spec.average_over) or "the datasets present"
-    lines = [f"# {spec.title}", "", f"backbone {backbone} · mean over {scope}; mIoU (%); cells: ours / paper / Δ "
-             "(datasets, runs, test images)", "", *([spec.declared.summary(), ""] if spec.declared else []),
-             "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines = [
+        f"# {spec.title}",
+        "",
+        f"backbone {backbone} · mean over {scope}; mIoU (%); cells: ours / paper / Δ (datasets, runs, test images)",
+        "",
+        *([spec.declared.summary(), ""] if spec.declared else []),
+        "| method | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     by_row = defaultdict(dict)
     for r in table:
         by_row[r["label"]][(r["column"], r["subset"])] = r
     for label, entries in by_row.items():
-        cells_text = [f"{_fmt(e['ours'])} / {_fmt(e['paper'])} / {_fmt(e['diff'], True)} "
-                      f"({e['datasets']}, {e['runs']}, {e['test_images']})" for e in (entries[h] for h in headers)]
+        cells_text = [
+            f"{_fmt(e['ours'])} / {_fmt(e['paper'])} / {_fmt(e['diff'], True)} "
+            f"({e['datasets']}, {e['runs']}, {e['test_images']})"
+            for e in (entries[h] for h in headers)
+        ]
         lines.append(f"| {label} | " + " | ".join(cells_text) + " |")
     datasets = sorted({d for cell in cells.values() for d in cell.per_dataset})
     if datasets and spec.columns != "dataset":
-        lines += ["", "## Per dataset (mean over seeds)", "", "| method | column | " + " | ".join(datasets) + " |",
-                  "|---|---|" + "---|" * len(datasets)]
+        lines += [
+            "",
+            "## Per dataset (mean over seeds)",
+            "",
+            "| method | column | " + " | ".join(datasets) + " |",
+            "|---|---|" + "---|" * len(datasets),
+        ]
         for row, label in spec.rows.items():
             for column, subset in headers:
                 cell = cells.get((row, column, subset))
                 if cell:
                     name = f"{_column_name(spec, column)}{f' {subset}' if len(spec.subsets) > 1 else ''}"
-                    lines.append(f"| {label} | {name} | " + " | ".join(_fmt(cell.per_dataset.get(d)) for d in datasets)
-                                 + " |")
+                    lines.append(
+                        f"| {label} | {name} | " + " | ".join(_fmt(cell.per_dataset.get(d)) for d in datasets) + " |"
+                    )
     if notes:
         lines += ["", *[f"* {n}" for n in notes]]
     return "\n".join(lines) + "\n"
@@ -472,9 +555,13 @@ def _latex(spec: ExperimentSpec, table: list[dict]) -> str:
     for r in table:
         by_row[r["label"]][(r["column"], r["subset"])] = r
     names = [f"{_column_name(spec, c)}{f' {s}' if len(spec.subsets) > 1 else ''}" for c, s in headers]
-    lines = [r"\begin{tabular}{l" + "rr" * len(headers) + "}", r"\toprule",
-             "Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{n}}}" for n in names) + r" \\",
-             " & " + " & ".join("ours & paper" for _ in headers) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "rr" * len(headers) + "}",
+        r"\toprule",
+        "Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{n}}}" for n in names) + r" \\",
+        " & " + " & ".join("ours & paper" for _ in headers) + r" \\",
+        r"\midrule",
+    ]
     for label, entries in by_row.items():
         values = " & ".join(f"{_fmt(entries[h]['ours'])} & {_fmt(entries[h]['paper'])}" for h in headers)
         latex_label = label.replace("α", r"$\alpha$")
@@ -503,21 +590,38 @@ def draw_lines(ax: Any, spec: ExperimentSpec, table: list[dict], title: str) -> 
     position = {c: (i if spec.columns == "dataset" else c) for i, c in enumerate(columns)}
     for index, (row, label) in enumerate(spec.rows.items()):
         for subset, style in zip(spec.subsets, ("-", ":", "-."), strict=False):
-            mine = [(position[r["column"]], r["ours"]) for r in table
-                    if r["row"] == row and r["subset"] == subset and r["ours"] is not None]
-            paper = [(position[r["column"]], r["paper"]) for r in table
-                     if r["row"] == row and r["subset"] == subset and r["paper"] is not None]
+            mine = [
+                (position[r["column"]], r["ours"])
+                for r in table
+                if r["row"] == row and r["subset"] == subset and r["ours"] is not None
+            ]
+            paper = [
+                (position[r["column"]], r["paper"])
+                for r in table
+                if r["row"] == row and r["subset"] == subset and r["paper"] is not None
+            ]
             tag = f"{label}{f' {subset}' if len(spec.subsets) > 1 else ''}"
             if mine:
                 ax.plot(*zip(*mine, strict=True), marker="o", linestyle=style, color=f"C{index}", label=f"{tag} (ours)")
             if paper:
-                ax.plot(*zip(*paper, strict=True), marker="x", linestyle="--", color=f"C{index}", alpha=0.6,
-                        label=f"{tag} (paper)")
+                ax.plot(
+                    *zip(*paper, strict=True),
+                    marker="x",
+                    linestyle="--",
+                    color=f"C{index}",
+                    alpha=0.6,
+                    label=f"{tag} (paper)",
+                )
     if spec.columns == "dataset":
         ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=30)
-    ax.set_xlabel({"shots": "support images per class (B)", "dataset": "dataset",
-                   "visual_drop_fraction": "fraction of classes without images",
-                   "text_drop_fraction": "fraction of classes without names"}[spec.columns])
+    ax.set_xlabel(
+        {
+            "shots": "support images per class (B)",
+            "dataset": "dataset",
+            "visual_drop_fraction": "fraction of classes without images",
+            "text_drop_fraction": "fraction of classes without names",
+        }[spec.columns]
+    )
     ax.set_ylabel("mIoU (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
@@ -548,8 +652,11 @@ def _runtime_points(spec: ExperimentSpec, table: list[dict], cells: dict) -> lis
         row_cells = [cell for (r, _, _), cell in cells.items() if r == row]
         seconds = [s for cell in row_cells for s in cell.method_seconds]
         per_dataset = [parts for cell in row_cells for parts in cell.pipeline_seconds.values()]
-        pipeline = {part: statistics.fmean(values) for part in PIPELINE_PARTS
-                    if (values := [parts[part] for parts in per_dataset if part in parts])}
+        pipeline = {
+            part: statistics.fmean(values)
+            for part in PIPELINE_PARTS
+            if (values := [parts[part] for parts in per_dataset if part in parts])
+        }
         if entry and seconds:
             points.append(RuntimePoint(label, statistics.fmean(seconds), pipeline, entry["ours"]))
     return points
@@ -561,15 +668,23 @@ def _seconds(value: float | None) -> str:
 
 def _runtime_section(spec: ExperimentSpec, table: list[dict], cells: dict) -> str:
     points = _runtime_points(spec, table, cells)
-    lines = ["", "## mIoU vs inference seconds per image", "",
-             "Inference = test feature extraction + region proposals (both shared by every row of a backbone; "
-             "measured by the run that computed them, – when every run read them from the cache) + the "
-             "method's own seconds. Support features and support building are per support set, not per test "
-             "image, and are left out, as in the paper's Fig. 13.", "",
-             "| method | extraction s | proposals s | method s | inference s / image | mIoU |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {p.label} | {_seconds(p.pipeline.get('extraction_test'))} | {_seconds(p.pipeline.get('proposals'))} "
-              f"| {p.method:.4f} | {p.total:.4f} | {p.miou:.2f} |" for p in points]
+    lines = [
+        "",
+        "## mIoU vs inference seconds per image",
+        "",
+        "Inference = test feature extraction + region proposals (both shared by every row of a backbone; "
+        "measured by the run that computed them, – when every run read them from the cache) + the "
+        "method's own seconds. Support features and support building are per support set, not per test "
+        "image, and are left out, as in the paper's Fig. 13.",
+        "",
+        "| method | extraction s | proposals s | method s | inference s / image | mIoU |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p.label} | {_seconds(p.pipeline.get('extraction_test'))} | {_seconds(p.pipeline.get('proposals'))} "
+        f"| {p.method:.4f} | {p.total:.4f} | {p.miou:.2f} |"
+        for p in points
+    ]
     return "\n".join(lines) + "\n"
 
 

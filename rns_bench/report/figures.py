@@ -19,8 +19,9 @@ from rns_bench.data.declared import dataset_spec
 from rns_bench.ops.label_maps import voc_colormap
 
 
-def showcase_records(candidates: Mapping[tuple[Any, str], Mapping[str, list[dict[str, Any]]]], rows: list[str]
-                     ) -> tuple[dict[str, dict[str, Any]], tuple[Any, str, int | None]]:
+def showcase_records(
+    candidates: Mapping[tuple[Any, str], Mapping[str, list[dict[str, Any]]]], rows: list[str]
+) -> tuple[dict[str, dict[str, Any]], tuple[Any, str, int | None]]:
     """Report row → the record shown for it, and its (column, dataset, seed): of the cell (column, dataset)
     that most rows have records for, at the seed most of them share (the smallest on a tie).
     ``candidates``: (column, dataset) → report row → the records the table used there."""
@@ -31,8 +32,11 @@ def showcase_records(candidates: Mapping[tuple[Any, str], Mapping[str, list[dict
         usable = {row: [r for r in records if r["metrics"].get("per_class_IoU")] for row, records in by_row.items()}
         seeds = sorted({int(r["seed"]) for records in usable.values() for r in records})
         for seed in seeds:
-            at_seed = {row: next(r for r in records if int(r["seed"]) == seed) for row in rows
-                       if (records := usable.get(row)) and any(int(r["seed"]) == seed for r in records)}
+            at_seed = {
+                row: next(r for r in records if int(r["seed"]) == seed)
+                for row in rows
+                if (records := usable.get(row)) and any(int(r["seed"]) == seed for r in records)
+            }
             score = (len(at_seed), -seed)
             if best is None or score > best:
                 best, shown, where = score, at_seed, (column, dataset, seed)
@@ -60,8 +64,12 @@ def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(classes) * len(shown) ** 0.5), 4), dpi=120)
     for index, (row, record) in enumerate(shown.items()):
         ious = [record["metrics"]["per_class_IoU"].get(c) for c in classes]
-        ax.bar(np.arange(len(classes)) + index * width, [v if v is not None else 0.0 for v in ious], width,
-               label=labels.get(row, row))
+        ax.bar(
+            np.arange(len(classes)) + index * width,
+            [v if v is not None else 0.0 for v in ious],
+            width,
+            label=labels.get(row, row),
+        )
     ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes, rotation=90, fontsize=6)
     ax.set_ylabel("IoU (%)")
     ax.set_title(f"per-class IoU · {title}", fontsize=9)
@@ -72,8 +80,9 @@ def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping
     return True
 
 
-def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str],
-                     max_images: int = 3) -> str | None:
+def plot_qualitative(
+    path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str], max_images: int = 3
+) -> str | None:
     """Image, ground truth and each row's prediction for the first saved test images. Returns why
     it could not be drawn, or None when it was."""
     with_predictions = {row: r for row, r in shown.items() if r.get("predictions")}
@@ -88,8 +97,9 @@ def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: Mappi
         spec = dataset_spec(config.get("dataset") or first["dataset"], root)  # registered or declared
         reader = spec.make_reader(root)
         images = [(reader.read_image(i), reader.read_label(i)) for i in image_ids]
-        predictions = {row: [np.asarray(Image.open(r["predictions"][i])) for i in image_ids]
-                       for row, r in with_predictions.items()}
+        predictions = {
+            row: [np.asarray(Image.open(r["predictions"][i])) for i in image_ids] for row, r in with_predictions.items()
+        }
     except (RNSBenchError, OSError) as error:
         return f"the images or predictions could not be read ({error})"
     import matplotlib
@@ -99,8 +109,9 @@ def plot_qualitative(path: Path, shown: dict[str, dict[str, Any]], labels: Mappi
 
     palette = voc_colormap()
     columns = 2 + len(predictions)
-    fig, axes = plt.subplots(len(image_ids), columns, figsize=(2.2 * columns, 2.2 * len(image_ids)), dpi=120,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(image_ids), columns, figsize=(2.2 * columns, 2.2 * len(image_ids)), dpi=120, squeeze=False
+    )
     for r, (image_id, (image, label)) in enumerate(zip(image_ids, images, strict=True)):
         panels = [("image", image), ("ground truth", palette[label])]
         panels += [(labels.get(row, row), palette[maps[r]]) for row, maps in predictions.items()]

@@ -38,8 +38,9 @@ class DeclaredRun:
     identity: Mapping[str, Any]
 
 
-def sweep_records(records: list[dict[str, Any]], declared: list[DeclaredRun], dataset: str
-                  ) -> tuple[list[dict[str, Any]], LeftOut]:
+def sweep_records(
+    records: list[dict[str, Any]], declared: list[DeclaredRun], dataset: str
+) -> tuple[list[dict[str, Any]], LeftOut]:
     """The records of ``declared`` (one per run at most), and the rest counted by reason."""
     runs = {(run.row, run.shots, run.seed): run for run in declared}
     rows = sorted({run.row for run in declared})
@@ -83,6 +84,7 @@ def _other_config(record: Mapping[str, Any], run: DeclaredRun) -> str:
     more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
     return f"another config: differs in {', '.join(differences[:SHOWN_DIFFERENCES])}{more}"
 
+
 def aggregate(records: list[dict[str, Any]], metric: str = "mIoU") -> dict[str, dict[int, list[float]]]:
     """row → shots → metric values over seeds (records missing the metric are skipped)."""
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -120,8 +122,7 @@ def markdown_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
     table = aggregate(records, metric)
     images = test_image_counts(records)
     shots = sorted({b for row in table.values() for b in row})
-    lines = [f"| method | {' | '.join(f'B = {b}' for b in shots)} | test images |",
-             "|---|" + "---|" * (len(shots) + 1)]
+    lines = [f"| method | {' | '.join(f'B = {b}' for b in shots)} | test images |", "|---|" + "---|" * (len(shots) + 1)]
     for row in _ordered_rows(table):
         cells = []
         for b in shots:
@@ -172,8 +173,11 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: s
 
 
 # Partial visual support (paper Table 3): mIoU over all (A), supported (S), unsupported (U) classes.
-SUBSET_METRICS = {"mIoU": "all classes (A)", "mIoU_supported": "classes with visual support (S)",
-                  "mIoU_unsupported": "classes without visual support (U)"}
+SUBSET_METRICS = {
+    "mIoU": "all classes (A)",
+    "mIoU_supported": "classes with visual support (S)",
+    "mIoU_unsupported": "classes without visual support (U)",
+}
 
 
 def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
@@ -185,8 +189,7 @@ def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
     return {row: "/".join(str(n) for n in sorted(values)) for row, values in counts.items()}
 
 
-def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
-                      left_out: LeftOut | None = None) -> str:
+def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str, left_out: LeftOut | None = None) -> str:
     """Write leaderboard.md / .csv / .png of ``records`` (one config per row: :func:`sweep_records`) into
     ``out_dir``, ending with what was ``left_out``; return the markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,9 +201,14 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str,
     closed = closed_vocabulary_rows(records)
     if closed:
         worst = ", ".join(f"{row} {n}" for row, n in sorted(closed.items()) if n)
-        sections.append("† closed vocabulary (offline baseline): never predicts a class without visual support ("
-                        + (f"most classes unpredictable in one run: {worst})" if worst
-                           else "every class had visual support in these runs)"))
+        sections.append(
+            "† closed vocabulary (offline baseline): never predicts a class without visual support ("
+            + (
+                f"most classes unpredictable in one run: {worst})"
+                if worst
+                else "every class had visual support in these runs)"
+            )
+        )
     if left_out is not None and left_out.total:
         sections.append("\n".join(left_out.markdown(LEFT_OUT_HEADING)).strip())
     text = "\n\n".join(sections) + "\n"

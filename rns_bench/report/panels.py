@@ -22,12 +22,20 @@ from rns_bench.report.figures import save_figure
 def panel_sources(results_dir: Path, rows: Collection[str]) -> list[tuple[str, str]]:
     """(backbone, protocol) pairs under ``results_dir`` holding records of ``rows`` under full support
     (``full``: patch queries; ``full_region-<proposer>``: regions)."""
-    return sorted((backbone, protocol) for backbone, protocol in record_folders(results_dir, rows)
-                  if protocol == "full" or protocol.startswith("full_region-"))
+    return sorted(
+        (backbone, protocol)
+        for backbone, protocol in record_folders(results_dir, rows)
+        if protocol == "full" or protocol.startswith("full_region-")
+    )
 
 
-def build_panels(name: str, results_dir: Path, out_path: Path | None = None, overrides: Sequence[str] = (),
-                 dataset: str | Sequence[str] | None = None) -> Path | None:
+def build_panels(
+    name: str,
+    results_dir: Path,
+    out_path: Path | None = None,
+    overrides: Sequence[str] = (),
+    dataset: str | Sequence[str] | None = None,
+) -> Path | None:
     """Draw every panel of experiment ``name`` into ``panels.png`` (next to its reports); None when no
     records are there. ``overrides`` / ``dataset``: the sweep's, as for the report
     (:func:`rns_bench.report.experiment.resolve_spec`)."""
@@ -43,8 +51,9 @@ def build_panels(name: str, results_dir: Path, out_path: Path | None = None, ove
 
     fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), dpi=120, squeeze=False)
     for ax, (backbone, protocol) in zip(axes[0], sources, strict=True):
-        spec = with_found_datasets(resolve_spec(name, backbone, dataset, protocol=protocol, overrides=overrides),
-                                   Path(results_dir), backbone)
+        spec = with_found_datasets(
+            resolve_spec(name, backbone, dataset, protocol=protocol, overrides=overrides), Path(results_dir), backbone
+        )
         table = report_table(spec, Path(results_dir), backbone)[0]
         granularity = "patch" if protocol == "full" else protocol.removeprefix("full_region-") + " regions"
         draw_lines(ax, spec, table, f"{backbone} · {granularity}")

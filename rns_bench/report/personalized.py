@@ -33,18 +33,23 @@ from rns_bench.runs.records import load_record
 
 GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)
 FIGURE_IMAGES = 4  # scenes in the figure (the paper shows four)
-METRICS = (("personal_IoU", "IoU {personal}"), ("generic_IoU", "IoU {generic}"),
-           ("generic_IoU_without_instance", "IoU {generic} (instance ignored)"),
-           ("instance_as_personal", "instance → {personal} (%)"), ("instance_as_generic", "instance → {generic} (%)"),
-           ("generic_as_personal", "{generic} → {personal} (%)"))
+METRICS = (
+    ("personal_IoU", "IoU {personal}"),
+    ("generic_IoU", "IoU {generic}"),
+    ("generic_IoU_without_instance", "IoU {generic} (instance ignored)"),
+    ("instance_as_personal", "instance → {personal} (%)"),
+    ("instance_as_generic", "instance → {generic} (%)"),
+    ("generic_as_personal", "{generic} → {personal} (%)"),
+)
 
 
 def personalized_backbones(results_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY}") if p.is_dir())
 
 
-def declared_records(results_dir: Path, backbone: str, declared: Mapping[str, Mapping[str, Any]]
-                     ) -> tuple[dict[str, dict[str, Any]], LeftOut]:
+def declared_records(
+    results_dir: Path, backbone: str, declared: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], LeftOut]:
     """row → its record of the declared study identity (``declared``: row → identity); every other record
     of those rows is left out, by reason (another setup, option or backbone setting; unreadable)."""
     found, left_out = {}, LeftOut()
@@ -58,13 +63,18 @@ def declared_records(results_dir: Path, backbone: str, declared: Mapping[str, Ma
                 found[row] = {**record, "_folder": path.parent / str(record.get("images", path.stem))}
             else:
                 differ = identity_differences([record["identity"], identity])
-                left_out.add(f"another config: differs in {', '.join(differ[:3]) or 'its fingerprint'}"
-                             f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}", row, DATASET)
+                left_out.add(
+                    f"another config: differs in {', '.join(differ[:3]) or 'its fingerprint'}"
+                    f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}",
+                    row,
+                    DATASET,
+                )
     return found, left_out
 
 
-def declared_identities(name: str, backbone: str, rows: Sequence[str], overrides: Sequence[str] = ()
-                        ) -> dict[str, dict[str, Any]]:
+def declared_identities(
+    name: str, backbone: str, rows: Sequence[str], overrides: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """row → the study identity experiment ``name`` declares for it on ``backbone`` with ``overrides`` (the
     job's own: the same ``ARGS``)."""
     cfg = Declarations(name, backbone, overrides).base
@@ -72,18 +82,31 @@ def declared_identities(name: str, backbone: str, rows: Sequence[str], overrides
     identities = {}
     for row in rows:
         method = method_row(cfg, row)
-        identities[row] = json.loads(json.dumps(study_identity(setup, backbone_name, options, method.method,
-                                                               method.options)))
+        identities[row] = json.loads(
+            json.dumps(study_identity(setup, backbone_name, options, method.method, method.options))
+        )
     return identities
 
 
-def build_personalized_report(name: str, title: str, rows: dict[str, str], results_dir: Path, backbone: str,
-                              out_dir: Path, overrides: Sequence[str] = ()) -> str:
-    shown, left_out = declared_records(results_dir, backbone, declared_identities(name, backbone, list(rows),
-                                                                                   overrides))
+def build_personalized_report(
+    name: str,
+    title: str,
+    rows: dict[str, str],
+    results_dir: Path,
+    backbone: str,
+    out_dir: Path,
+    overrides: Sequence[str] = (),
+) -> str:
+    shown, left_out = declared_records(
+        results_dir, backbone, declared_identities(name, backbone, list(rows), overrides)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {title}", "", f"Backbone `{backbone}`, the toy world. Records: "
-             f"`{study_folder(results_dir, backbone)}`.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Backbone `{backbone}`, the toy world. Records: `{study_folder(results_dir, backbone)}`.",
+        "",
+    ]
     if not shown:
         lines.append(f"No records of the declared config yet: run `make experiment NAME={name}`.")
         lines += left_out.markdown()
@@ -93,11 +116,14 @@ def build_personalized_report(name: str, title: str, rows: dict[str, str], resul
     first = next(iter(shown.values()))
     personal, generic = first["personal_class"], first["generic_class"]
     setup = first["identity"]["setup"]
-    lines += [f"Support before: {setup['generic_support_per_class']} train scenes per toy class. Added at run time: "
-              f"the class **{personal}** with {setup['personal_support']} support images of the instance (masks: "
-              f"the instance only). Test: {setup['test_with_instance']} scenes with the instance and a generic "
-              f"{generic}, {setup['test_without_instance']} with a generic {generic} only. IoU in %, over the toy "
-              f"classes plus {personal}; before, {personal} is not in the vocabulary.", ""]
+    lines += [
+        f"Support before: {setup['generic_support_per_class']} train scenes per toy class. Added at run time: "
+        f"the class **{personal}** with {setup['personal_support']} support images of the instance (masks: "
+        f"the instance only). Test: {setup['test_with_instance']} scenes with the instance and a generic "
+        f"{generic}, {setup['test_without_instance']} with a generic {generic} only. IoU in %, over the toy "
+        f"classes plus {personal}; before, {personal} is not in the vocabulary.",
+        "",
+    ]
     header = ["row", *(label.format(personal=personal, generic=generic) for _, label in METRICS)]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     table = []
@@ -105,16 +131,22 @@ def build_personalized_report(name: str, title: str, rows: dict[str, str], resul
         before, after = record["metrics"]["before"], record["metrics"]["after"]
         cells = [f"{before[key]:.1f} → **{after[key]:.1f}**" for key, _ in METRICS]
         lines.append(f"| {rows[row]} | " + " | ".join(cells) + " |")
-        table += [{"row": row, "metric": key, "before": round(before[key], 2), "after": round(after[key], 2)}
-                  for key, _ in METRICS]
+        table += [
+            {"row": row, "metric": key, "before": round(before[key], 2), "after": round(after[key], 2)}
+            for key, _ in METRICS
+        ]
     missing = [rows[r] for r in rows if r not in shown]
     if missing:
         lines += ["", f"No record of the declared config yet for: {', '.join(missing)}."]
     figure = _figure(shown, rows, out_dir / "report.png")
     support = _support_figure(first, out_dir / "support.png")
-    lines += ["", f"![Fig. 7-style: image, before, after]({figure.name})" if figure else "",
-              "Green: the personal instance, red: the generic class, black: everything else.", "",
-              f"![the instance's support (Fig. 16)]({support.name})" if support else ""]
+    lines += [
+        "",
+        f"![Fig. 7-style: image, before, after]({figure.name})" if figure else "",
+        "Green: the personal instance, red: the generic class, black: everything else.",
+        "",
+        f"![the instance's support (Fig. 16)]({support.name})" if support else "",
+    ]
     lines += left_out.markdown()
     text = "\n".join(lines) + "\n"
     write_text_atomic(out_dir / "report.md", text)
@@ -152,9 +184,13 @@ def _figure(shown: dict[str, dict[str, Any]], rows: dict[str, str], path: Path) 
     count = min(FIGURE_IMAGES, int(first.get("shown", 0)))
     if count == 0:
         return None
-    columns = [("image", first_row, "image"), ("truth", first_row, "ground truth"),
-               ("before", first_row, f"{rows[first_row]}, before"), ("after", first_row, f"{rows[first_row]}, after"),
-               *(("after", row, f"{rows[row]}, after") for row in list(shown)[1:])]
+    columns = [
+        ("image", first_row, "image"),
+        ("truth", first_row, "ground truth"),
+        ("before", first_row, f"{rows[first_row]}, before"),
+        ("after", first_row, f"{rows[first_row]}, after"),
+        *(("after", row, f"{rows[row]}, after") for row in list(shown)[1:]),
+    ]
     fig, axes = plt.subplots(count, len(columns), figsize=(2.0 * len(columns), 2.0 * count), dpi=110, squeeze=False)
     for i in range(count):
         for j, (part, row, label) in enumerate(columns):

@@ -13,8 +13,20 @@ from pathlib import Path
 from rns_bench.core.errors import InputError
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "paper" / "published.csv"  # package data, never under results/
-COLUMNS = ("table", "row", "method_row", "dataset", "backbone", "granularity", "shots", "unseen_fraction",
-           "subset", "value", "source", "note")
+COLUMNS = (
+    "table",
+    "row",
+    "method_row",
+    "dataset",
+    "backbone",
+    "granularity",
+    "shots",
+    "unseen_fraction",
+    "subset",
+    "value",
+    "source",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,20 @@ def published_values(path: Path = PUBLISHED_CSV) -> list[PublishedValue]:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise InputError(f"{path}: columns {reader.fieldnames}, expected {list(COLUMNS)}")
-        return [PublishedValue(r["table"], r["row"], r["method_row"], r["dataset"], r["backbone"], r["granularity"],
-                               int(r["shots"]) if r["shots"] else None, float(r["unseen_fraction"]), r["subset"],
-                               float(r["value"]), r["source"], r["note"]) for r in reader]
+        return [
+            PublishedValue(
+                r["table"],
+                r["row"],
+                r["method_row"],
+                r["dataset"],
+                r["backbone"],
+                r["granularity"],
+                int(r["shots"]) if r["shots"] else None,
+                float(r["unseen_fraction"]),
+                r["subset"],
+                float(r["value"]),
+                r["source"],
+                r["note"],
+            )
+            for r in reader
+        ]

@@ -41,12 +41,14 @@ def unusable(record: Mapping[str, Any]) -> str | None:
         if metrics.get(key) is not None and not _is_number(metrics[key]):
             return f"metrics.{key}={metrics[key]!r} is not a number"
     per_class = metrics.get("per_class_IoU")
-    if per_class is not None and (not isinstance(per_class, Mapping)
-                                  or any(v is not None and not _is_number(v) for v in per_class.values())):
+    if per_class is not None and (
+        not isinstance(per_class, Mapping) or any(v is not None and not _is_number(v) for v in per_class.values())
+    ):
         return "metrics.per_class_IoU is not a mapping of class name → number"
     seconds = record.get("seconds_per_image")
-    if seconds is not None and (not isinstance(seconds, Mapping)
-                                or any(v is not None and not _is_number(v) for v in seconds.values())):
+    if seconds is not None and (
+        not isinstance(seconds, Mapping) or any(v is not None and not _is_number(v) for v in seconds.values())
+    ):
         return "seconds_per_image is not a mapping of part → number"
     if not isinstance(record.get("created", ""), str):
         return f"created={record.get('created')!r} is not a time stamp"
@@ -70,13 +72,13 @@ class LeftOut:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def markdown(self, heading: str = "Left out: records of the experiment's rows that are not its declared configs"
-                 ) -> list[str]:
+    def markdown(
+        self, heading: str = "Left out: records of the experiment's rows that are not its declared configs"
+    ) -> list[str]:
         """The "Left out" section (nothing when no record was left out)."""
         if not self.counts:
             return []
-        lines = ["", f"## {heading}", "",
-                 "| records | why | rows | datasets |", "|---|---|---|---|"]
+        lines = ["", f"## {heading}", "", "| records | why | rows | datasets |", "|---|---|---|---|"]
         for reason in sorted(self.counts, key=lambda r: (-self.counts[r], r)):
             rows, datasets = ", ".join(sorted(self.rows[reason])), ", ".join(sorted(self.datasets[reason]))
             lines.append(f"| {self.counts[reason]} | {reason.replace('|', '/')} | {rows} | {datasets} |")
@@ -115,8 +117,11 @@ class RecordPool:
             for record in records:
                 if id(record) in self._used:
                     continue
-                reason = ("an older config that also matches the declared one (each cell uses the newest)"
-                          if int(record["shots"]) in shown else f"B = {record['shots']} is not a column of this report")
+                reason = (
+                    "an older config that also matches the declared one (each cell uses the newest)"
+                    if int(record["shots"]) in shown
+                    else f"B = {record['shots']} is not a column of this report"
+                )
                 self.left_out.add(reason, row, dataset)
         for path in sorted(self.results_dir.glob(f"*/{self.backbone}")):
             dataset = path.parent.name
@@ -126,8 +131,13 @@ class RecordPool:
                 for row in rows:
                     count = len(list((path / folder / row).glob(RECORD_GLOB)))
                     if count:
-                        self.left_out.add(f"dataset {dataset} is not declared (datasets: {', '.join(datasets)}); "
-                                          f"dataset={dataset} reports it", row, dataset, count)
+                        self.left_out.add(
+                            f"dataset {dataset} is not declared (datasets: {', '.join(datasets)}); "
+                            f"dataset={dataset} reports it",
+                            row,
+                            dataset,
+                            count,
+                        )
         return self.left_out
 
     def _match(self, dataset: str, folder: str, row: str) -> list[dict[str, Any]]:
@@ -148,11 +158,17 @@ class RecordPool:
         kept = []
         for path in sorted((self.results_dir / dataset / self.backbone / folder / row).glob(RECORD_GLOB)):
             record = load_record(path)
-            problem = ("unreadable (truncated, not JSON, or not a record)" if not record or "fingerprint" not in record
-                       else unusable(record))
+            problem = (
+                "unreadable (truncated, not JSON, or not a record)"
+                if not record or "fingerprint" not in record
+                else unusable(record)
+            )
             if problem:
-                warnings.warn(f"the report leaves out {path}: {problem}; a sweep of its cell moves unreadable records "
-                              f"to {path.parent / STALE_DIR}/ and re-runs them", stacklevel=2)
+                warnings.warn(
+                    f"the report leaves out {path}: {problem}; a sweep of its cell moves unreadable records "
+                    f"to {path.parent / STALE_DIR}/ and re-runs them",
+                    stacklevel=2,
+                )
                 self.left_out.add(f"unusable file {path}: {problem}", row, dataset)
                 continue
             kept.append(record)
@@ -171,5 +187,6 @@ def newest_config(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     differ = identity_differences([group[0].get("identity") or {} for group in configs.values()])
     cell_paths = ("run.shots", "run.seed", "data.support", "method.options", "method.tuned_params")  # per cell
     shown = ", ".join(p for p in differ if not p.startswith(cell_paths)) or "?"
-    return configs[newest], (f"records of {len(configs)} configs match the declared one, the newest is used "
-                             f"(they differ in {shown})")
+    return configs[newest], (
+        f"records of {len(configs)} configs match the declared one, the newest is used (they differ in {shown})"
+    )

@@ -1,12 +1,12 @@
 """RNS (Retrieve and Segment) as pure functions on features — usable on anyone's features.
 
-    from rns_bench.support.bank import SupportBank
-    from rns_bench.rns import RNSConfig, predict
+from rns_bench.support.bank import SupportBank
+from rns_bench.rns import RNSConfig, predict
 
-    bank = SupportBank(num_classes=K, dim=D)
-    bank.add_image("img1", feats_hwD, label_map_HW, patch_size=16)
-    probs = predict(queries_ND, bank, text_KD)            # (N, K)
-    probs = predict([q1, q2, q3], bank, text_KD)         # one classifier per image, trained together
+bank = SupportBank(num_classes=K, dim=D)
+bank.add_image("img1", feats_hwD, label_map_HW, patch_size=16)
+probs = predict(queries_ND, bank, text_KD)            # (N, K)
+probs = predict([q1, q2, q3], bank, text_KD)         # one classifier per image, trained together
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ def predict(
 
 
 def training_sets(
-    images: list[torch.Tensor], bank: SupportBank, text: TextSupport | None, config: RNSConfig,
+    images: list[torch.Tensor],
+    bank: SupportBank,
+    text: TextSupport | None,
+    config: RNSConfig,
     seeds: list[int],
 ) -> list[TrainingSet]:
     """The training set of each image (exposed for tests and diagnostics)."""
@@ -69,15 +72,19 @@ def training_sets(
     if text is not None:
         text = TextSupport(text.features.to(device), text.complete)
     return [
-        build_training_set(q, bank_features, bank_labels, prototypes, supported, text, config,
-                           torch.Generator().manual_seed(seed))
+        build_training_set(
+            q, bank_features, bank_labels, prototypes, supported, text, config, torch.Generator().manual_seed(seed)
+        )
         for q, seed in zip(images, seeds, strict=True)
     ]
 
 
 def validate_inputs(
-    images: list[torch.Tensor], bank: SupportBank, text: torch.Tensor | None,
-    text_available: torch.Tensor | None, num_seeds: int,
+    images: list[torch.Tensor],
+    bank: SupportBank,
+    text: torch.Tensor | None,
+    text_available: torch.Tensor | None,
+    num_seeds: int,
 ) -> TextSupport | None:
     """Clear errors for inputs RNS cannot use; returns the text as RNS sees it."""
     if not images:
@@ -92,13 +99,14 @@ def validate_inputs(
     if text is None:
         return None
     if text.shape != (bank.num_classes, bank.dim):
-        raise InputError(f"text features have shape {tuple(text.shape)}; expected (K, D) = "
-                         f"({bank.num_classes}, {bank.dim}): one row per class, same dim as the images")
+        raise InputError(
+            f"text features have shape {tuple(text.shape)}; expected (K, D) = "
+            f"({bank.num_classes}, {bank.dim}): one row per class, same dim as the images"
+        )
     check_features(text, "text features")
     if text_available is not None:
         if text_available.shape != (bank.num_classes,):
-            raise InputError(f"text_available has shape {tuple(text_available.shape)}; "
-                             f"expected ({bank.num_classes},)")
+            raise InputError(f"text_available has shape {tuple(text_available.shape)}; expected ({bank.num_classes},)")
         if not bool(text_available.any()):
             raise InputError("text_available is all False; use text=None for the w/o-text setting")
     return TextSupport.from_features(text.float(), text_available)

@@ -152,9 +152,12 @@ def _shared_derivation(sets: list[TrainingSet], positions: list[torch.Tensor]) -
     """The images' common derivation, or None when they derive different rows."""
     first, where = sets[0], positions[0][sets[0].derived_source]
     for s, position in zip(sets[1:], positions[1:], strict=True):
-        if not (s.num_derived == first.num_derived and torch.equal(position[s.derived_source], where)
-                and torch.equal(s.derived_target, first.derived_target)
-                and torch.equal(s.derived_coef, first.derived_coef)):
+        if not (
+            s.num_derived == first.num_derived
+            and torch.equal(position[s.derived_source], where)
+            and torch.equal(s.derived_target, first.derived_target)
+            and torch.equal(s.derived_coef, first.derived_coef)
+        ):
             return None
     return Derivation(where, first.derived_target, first.derived_coef.unsqueeze(1), first.num_derived)
 
@@ -193,12 +196,16 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
             coefs.append(_pad(s.coef[part].view(count, alphas, 2), width))
             targets.append(_pad(s.targets[part], width * alphas))
             scales.append(_pad(s.scale[part], width * alphas))
-        return (Block(torch.cat(firsts), torch.cat(seconds), torch.stack(coefs), offset),
-                torch.stack(targets), torch.stack(scales))
+        return (
+            Block(torch.cat(firsts), torch.cat(seconds), torch.stack(coefs), offset),
+            torch.stack(targets),
+            torch.stack(scales),
+        )
 
     fused = block([(mb, cfb) for mb, cfb, _, _ in layouts], cf, m)
-    pseudo = block([(mb + s.num_fused, csb) for s, (mb, _, csb, _) in zip(sets, layouts, strict=True)], cs,
-                   m + cf * alphas)
+    pseudo = block(
+        [(mb + s.num_fused, csb) for s, (mb, _, csb, _) in zip(sets, layouts, strict=True)], cs, m + cf * alphas
+    )
     blocks = tuple(part for part in (fused, pseudo) if part[0].width)
     u_targets = torch.stack([_pad(s.targets[: s.num_retrieved], m) for s in sets])
     u_scale = torch.stack([_pad(s.scale[: s.num_retrieved], m) for s in sets])
@@ -218,7 +225,8 @@ def _stack(sets: list[TrainingSet], alphas: int) -> Stacked:
         derived_target=torch.cat([b * derived_rows + s.derived_target for b, s in enumerate(sets)]),
         derived_coef=torch.cat([s.derived_coef for s in sets]).unsqueeze(1),
         derived_rows=images * derived_rows,
-        derivation=derivation)
+        derivation=derivation,
+    )
 
 
 class AdamW:
@@ -233,14 +241,22 @@ class AdamW:
         self.exp_avg_sqs = [torch.zeros_like(p) for p in params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
         self.fused = all(p.device.type in ("cpu", "cuda") for p in params)
-        self.settings = dict(amsgrad=False, beta1=config.betas[0], beta2=config.betas[1], lr=config.lr,
-                             weight_decay=config.weight_decay, eps=1e-8, maximize=False)
+        self.settings = dict(
+            amsgrad=False,
+            beta1=config.betas[0],
+            beta2=config.betas[1],
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            eps=1e-8,
+            maximize=False,
+        )
 
     def step(self) -> None:
         if self.fused:
             torch._foreach_add_(self.steps, 1)
-            torch._fused_adamw_(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
-                                **self.settings)
+            torch._fused_adamw_(
+                self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, **self.settings
+            )
         else:
             adamw_update(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, **self.settings)
 
@@ -263,15 +279,33 @@ class _BlockViews(NamedTuple):
     class_grad_rows: torch.Tensor  # (B, C, K) view of it
 
     @classmethod
-    def of(cls, part: Block, pair: tuple[torch.Tensor, torch.Tensor], product: torch.Tensor,
-           class_grad: torch.Tensor, logits: torch.Tensor, grad: torch.Tensor) -> _BlockViews:
+    def of(
+        cls,
+        part: Block,
+        pair: tuple[torch.Tensor, torch.Tensor],
+        product: torch.Tensor,
+        class_grad: torch.Tensor,
+        logits: torch.Tensor,
+        grad: torch.Tensor,
+    ) -> _BlockViews:
         images, num_classes = product.shape[0], product.shape[-1]
         samples = slice(part.offset, part.offset + part.width)
         first, second = pair
-        return cls(part.first, part.second, part.coef[..., :1], part.coef[..., 1:], first, second,
-                   first.view(images, -1, 1, num_classes), second.view(images, -1, 1, num_classes),
-                   logits[:, samples].view(product.shape), grad[:, samples].view(product.shape), product,
-                   class_grad, class_grad.view(images, -1, num_classes))
+        return cls(
+            part.first,
+            part.second,
+            part.coef[..., :1],
+            part.coef[..., 1:],
+            first,
+            second,
+            first.view(images, -1, 1, num_classes),
+            second.view(images, -1, 1, num_classes),
+            logits[:, samples].view(product.shape),
+            grad[:, samples].view(product.shape),
+            product,
+            class_grad,
+            class_grad.view(images, -1, num_classes),
+        )
 
 
 class _Buffers:
@@ -338,11 +372,15 @@ def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tupl
     # Every view the steps use, made once (a view costs a Python call; the steps run 700 times).
     table_rows = len(st.rows)
     if st.shared:  # (R_u, B·K): row u, image b at u·B + b
-        products = ((torch.mm, rows, flat_weight.T, explicit_logits.view(table_rows, -1)),
-                    (torch.mm, explicit_grad.view(table_rows, -1).T, rows, flat_grad))
+        products = (
+            (torch.mm, rows, flat_weight.T, explicit_logits.view(table_rows, -1)),
+            (torch.mm, explicit_grad.view(table_rows, -1).T, rows, flat_grad),
+        )
     else:  # (B, R, K)
-        products = ((torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes)),
-                    (torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad))
+        products = (
+            (torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes)),
+            (torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad),
+        )
     derived_logits, derived_grad = buf.table[explicit:], buf.table_grad[explicit:]
     d = st.derivation
     if d is not None:  # one (rows, B·K) row for all images
@@ -356,9 +394,10 @@ def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tupl
         u_source = explicit_logits.view(images, -1, num_classes)[:, :retrieved]
         u_target = explicit_grad.view(images, -1, num_classes)[:, :retrieved]
     bias_rows, bias_block, bias_grad = bias.unsqueeze(1), bias.view(images, 1, 1, -1), buf.bias_grad[:, :num_classes]
-    blocks = [_BlockViews.of(part, pair, product, class_grad, logits, grad)
-              for part, pair, product, class_grad in zip(st.blocks, buf.pairs, buf.products, buf.class_grads,
-                                                         strict=True)]
+    blocks = [
+        _BlockViews.of(part, pair, product, class_grad, logits, grad)
+        for part, pair, product, class_grad in zip(st.blocks, buf.pairs, buf.products, buf.class_grads, strict=True)
+    ]
 
     def product(op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
         """out = op(a, b); with ``low`` (bf16) the operands are cast and the product is copied into the

@@ -56,15 +56,18 @@ class RNSConfig:
         if self.retrieval not in RETRIEVAL_VARIANTS:
             raise ConfigError(f"RNS retrieval {self.retrieval!r} unknown; choose one of {RETRIEVAL_VARIANTS}")
         if self.matmul_precision not in MATMUL_PRECISIONS:
-            raise ConfigError(f"RNS matmul_precision {self.matmul_precision!r} unknown; choose one of "
-                              f"{MATMUL_PRECISIONS}")
+            raise ConfigError(
+                f"RNS matmul_precision {self.matmul_precision!r} unknown; choose one of {MATMUL_PRECISIONS}"
+            )
         if self.k < 1 or self.steps < 0:
             raise ConfigError(f"RNS needs k ≥ 1 and steps ≥ 0 (got k={self.k}, steps={self.steps})")
         if any(not 0.0 <= a <= 1.0 for a in self.alphas):
             raise ConfigError(f"RNS alphas must lie in [0, 1], got {self.alphas}")
         if self.text_free and self.use_text:
-            raise ConfigError("RNS text_free=true (no text anywhere) needs use_text=false; set both, as the "
-                              "rns_wo_text_literal row does")
+            raise ConfigError(
+                "RNS text_free=true (no text anywhere) needs use_text=false; set both, as the "
+                "rns_wo_text_literal row does"
+            )
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> RNSConfig:

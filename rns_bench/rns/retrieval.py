@@ -15,10 +15,7 @@ def nearest_rows(queries: torch.Tensor, bank: torch.Tensor, k: int, largest: boo
     ``largest=False`` returns the least similar rows instead.
     """
     k = min(k, bank.shape[0])
-    chunks = [
-        torch.topk(chunk @ bank.T, k, dim=1, largest=largest).indices
-        for chunk in queries.split(_QUERY_CHUNK)
-    ]
+    chunks = [torch.topk(chunk @ bank.T, k, dim=1, largest=largest).indices for chunk in queries.split(_QUERY_CHUNK)]
     return torch.cat(chunks)
 
 

@@ -87,8 +87,9 @@ def fuse_coefficients(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Te
     return torch.stack([alphas.view(1, -1) / norms, (1 - alphas).view(1, -1) / norms], dim=-1)
 
 
-def _fused_part(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor,
-                offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _fused_part(
+    visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor, offset: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Base rows [v_1, t_1, v_2, t_2, …] (2C, D) and, per (class, α) sample, its (C·A, 2) indices
     (from ``offset``) and coefficients."""
     classes = len(visual)
@@ -98,15 +99,24 @@ def _fused_part(visual: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor,
     return base, index, fuse_coefficients(visual, text, alphas).flatten(0, 1)
 
 
-def _fused_classes(classes: torch.Tensor, u_feats: torch.Tensor, u_labels: torch.Tensor, bank_labels: torch.Tensor,
-                   prototypes: torch.Tensor, text: torch.Tensor, alphas: torch.Tensor, offset: int):
+def _fused_classes(
+    classes: torch.Tensor,
+    u_feats: torch.Tensor,
+    u_labels: torch.Tensor,
+    bank_labels: torch.Tensor,
+    prototypes: torch.Tensor,
+    text: torch.Tensor,
+    alphas: torch.Tensor,
+    offset: int,
+):
     """F of the retrieved ``classes`` (C,): explicit rows [t_c for every class; p_c for the classes with
     a bank row outside U] from ``offset``, the (C·A, 2) sample indices and coefficients, and the
     derived prototypes (source U positions, derived ids, coefficients, count). A derived p_c's index
     is −1 − its id until the explicit rows are counted."""
     num_classes, count = prototypes.shape[0], len(classes)
-    derivable = (torch.bincount(u_labels, minlength=num_classes)
-                 == torch.bincount(bank_labels, minlength=num_classes))[classes]  # all of c's rows are in U
+    derivable = (torch.bincount(u_labels, minlength=num_classes) == torch.bincount(bank_labels, minlength=num_classes))[
+        classes
+    ]  # all of c's rows are in U
     explicit = classes[~derivable]
     p_index = torch.empty(count, dtype=torch.long, device=classes.device)
     p_index[~derivable] = offset + count + torch.arange(len(explicit), device=classes.device)
@@ -163,8 +173,9 @@ def build_training_set(
     f_labels = retrieved_classes.new_empty(0)
     derived = (rows.new_empty(0), rows.new_empty(0), queries.new_empty(0), 0)
     if use_text and len(alphas):
-        f_base, f_keys, f_index, f_coef, derived = _fused_classes(retrieved_classes, u_feats, u_labels, bank_labels,
-                                                          prototypes, text.features, alphas, len(rows))
+        f_base, f_keys, f_index, f_coef, derived = _fused_classes(
+            retrieved_classes, u_feats, u_labels, bank_labels, prototypes, text.features, alphas, len(rows)
+        )
         f_labels = retrieved_classes.repeat_interleave(len(alphas))
 
     # S: pseudo-labelled features for zero-shot-predicted classes without visual support (§3.3).
@@ -191,12 +202,15 @@ def build_training_set(
     relevance = relevance_weights(queries, text if use_text else None, num_classes, config)
     weights = relevance[targets.argmax(dim=1)]
     weights = weights / weights.sum()
-    beta = torch.cat([
-        torch.ones(len(u_labels), device=device),
-        torch.full((len(f_labels),), config.beta_f, device=device),
-        torch.full((len(s_targets),), config.beta_p, device=device),
-    ])
+    beta = torch.cat(
+        [
+            torch.ones(len(u_labels), device=device),
+            torch.full((len(f_labels),), config.beta_f, device=device),
+            torch.full((len(s_targets),), config.beta_p, device=device),
+        ]
+    )
     scale = beta * weights / len(targets)
     keys = torch.cat([rows, f_keys, s_keys])
-    return TrainingSet(base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived,
-                       keys=keys)
+    return TrainingSet(
+        base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived, keys=keys
+    )

@@ -38,8 +38,10 @@ def method_row(cfg: DictConfig, name: str) -> MethodRow:
     """Row ``name`` of ``cfg.rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""
     rows = cfg.get("rows") or {}
     if name not in rows:
-        raise ConfigError(f"no method row {name!r} in rows; rows: {', '.join(sorted(rows))} "
-                          "(configs/method/<row>.yaml, or declare one with +rows.<name>={method: ..., options: {...}})")
+        raise ConfigError(
+            f"no method row {name!r} in rows; rows: {', '.join(sorted(rows))} "
+            "(configs/method/<row>.yaml, or declare one with +rows.<name>={method: ..., options: {...}})"
+        )
     row = rows[name]
     options = OmegaConf.to_container(row.get("options") or {}, resolve=True)
     return MethodRow(name, str(row.method), options, str(row.get("tuned_params_of") or ""))
@@ -80,8 +82,12 @@ def protocol_tag(visual_drop: float, text_drop: float, query_mode: str = "patch"
 
 def sweep_protocol(cfg: DictConfig) -> str:
     """The results folder of ``cfg``'s runs; support from another dataset (Fig. 9) adds ``_support-<key>``."""
-    tag = protocol_tag(cfg.protocol.visual_drop_fraction, cfg.protocol.text_drop_fraction, cfg.query_mode,
-                       cfg.proposer.name if cfg.get("proposer") else None)
+    tag = protocol_tag(
+        cfg.protocol.visual_drop_fraction,
+        cfg.protocol.text_drop_fraction,
+        cfg.query_mode,
+        cfg.proposer.name if cfg.get("proposer") else None,
+    )
     support = cfg.get("support_dataset")
     return f"{tag}_support-{support}" if support and str(support) != dataset_key(cfg) else tag
 

@@ -78,16 +78,19 @@ class DatasetContext:
 
     def __post_init__(self) -> None:
         if self.test_store is not None and self.test_store.backbone is not self.support_store.backbone:
-            raise InputError("the support and test feature stores must share one backbone (text features and "
-                             "patch size come from it); build both from the same backbone object")
+            raise InputError(
+                "the support and test feature stores must share one backbone (text features and "
+                "patch size come from it); build both from the same backbone object"
+            )
         if self.support_spec is None or self.support_spec.key == self.spec.key:
             self.support_spec = self.spec
         for spec in dict.fromkeys([self.spec, self.support_spec]):
             if spec.prepare is not None:
                 spec.prepare(self.data_root)
         self.reader = self.spec.make_reader(self.data_root)
-        self.support_reader = (self.reader if self.support_spec is self.spec
-                               else self.support_spec.make_reader(self.data_root))
+        self.support_reader = (
+            self.reader if self.support_spec is self.spec else self.support_spec.make_reader(self.data_root)
+        )
         if self.file_digests is None:
             self.file_digests = FileDigests()
         for reader in dict.fromkeys([self.reader, self.support_reader]):
@@ -106,8 +109,11 @@ class DatasetContext:
             return FeatureStore(backbone, None, store.settings, store.image_batch, store.window_batch)
 
         self._last_adapted = None  # one adapted encoder's features in memory at a time
-        self._last_adapted = replace(self, support_store=fresh(self.support_store),
-                                     test_store=fresh(self.test_store) if self.test_store is not None else None)
+        self._last_adapted = replace(
+            self,
+            support_store=fresh(self.support_store),
+            test_store=fresh(self.test_store) if self.test_store is not None else None,
+        )
         return self._last_adapted
 
     @property
@@ -126,8 +132,9 @@ class DatasetContext:
         if self.test_store is None:
             raise InputError("this DatasetContext has no test_store: build it with one to evaluate test images")
         ids = self.test_ids if image_ids is None else list(image_ids)
-        return self.test_store.get(ids, self.reader.read_image, desc="test features",
-                                   entry_name=self.reader.image_digest, keep=keep)
+        return self.test_store.get(
+            ids, self.reader.read_image, desc="test features", entry_name=self.reader.image_digest, keep=keep
+        )
 
     def test_regions(self, image_ids: Sequence[str] | None = None, keep: bool = True) -> list[torch.Tensor] | None:
         """(H_r, W_r) region maps of ``image_ids`` (default: ``test_ids``) at the resized test resolution,
@@ -135,8 +142,12 @@ class DatasetContext:
         if self.region_store is None:
             return None
         loader = resized_image_loader(self.reader.read_image, self.test_store.short_side)
-        return self.region_store.get(self.test_ids if image_ids is None else list(image_ids), loader,
-                                     entry_name=self.reader.image_digest, keep=keep)
+        return self.region_store.get(
+            self.test_ids if image_ids is None else list(image_ids),
+            loader,
+            entry_name=self.reader.image_digest,
+            keep=keep,
+        )
 
     @property
     def streams_test_items(self) -> bool:
@@ -149,7 +160,7 @@ class DatasetContext:
         self.test_store.precompute(list(image_ids), self.reader.read_image, entry_name=self.reader.image_digest)
         if self.region_store is not None:
             for start in range(0, len(image_ids), PREPARE_CHUNK):
-                self.test_regions(image_ids[start:start + PREPARE_CHUNK], keep=False)
+                self.test_regions(image_ids[start : start + PREPARE_CHUNK], keep=False)
 
     @property
     def class_names(self) -> list[str]:
@@ -162,8 +173,9 @@ class DatasetContext:
 
     def presence(self, pool_ids: list[str]) -> np.ndarray:
         """(P, K) class presence of the pool images on the support-resized labels (§2.2)."""
-        return compute_presence(self.support_reader.read_label, pool_ids, len(self.class_names),
-                                self.support_store.short_side)
+        return compute_presence(
+            self.support_reader.read_label, pool_ids, len(self.class_names), self.support_store.short_side
+        )
 
     def support_split(self, shots: int, seed: int) -> SupportSplit:
         return draw_support_split(self.support_spec, self.support_reader, shots, seed, self._presence_of)
@@ -190,11 +202,18 @@ class DatasetContext:
     def data_identity(self) -> dict[str, Any]:
         """What of the data a run's number depends on (``runs.fingerprint.data_identity``: the test images
         and their labels by content), once per context."""
-        identity = data_identity(self.spec.key, self.spec.data_version, self.spec.class_list_sha256(), self.test_ids,
-                                 self.reader.contents_sha256(self.test_ids))
+        identity = data_identity(
+            self.spec.key,
+            self.spec.data_version,
+            self.spec.class_list_sha256(),
+            self.test_ids,
+            self.reader.contents_sha256(self.test_ids),
+        )
         if self.cross_dataset:  # records name both datasets; in-domain identities stay as they were
-            identity["support_dataset"] = {"dataset": self.support_spec.key,
-                                           "data_version": self.support_spec.data_version}
+            identity["support_dataset"] = {
+                "dataset": self.support_spec.key,
+                "data_version": self.support_spec.data_version,
+            }
         return identity
 
     def support_identity(self, shots: int, seed: int) -> dict[str, Any]:
@@ -203,8 +222,10 @@ class DatasetContext:
         split = self.support_split(shots, seed)
         key = (split.sha256, shots, seed)
         if key not in self._support_identities:
-            self._support_identities[key] = {"split_sha256": split.sha256,
-                                             "contents_sha256": self.support_reader.contents_sha256(split.image_ids)}
+            self._support_identities[key] = {
+                "split_sha256": split.sha256,
+                "contents_sha256": self.support_reader.contents_sha256(split.image_ids),
+            }
         return self._support_identities[key]
 
     @cached_property
@@ -237,12 +258,16 @@ class DatasetContext:
     def _build_bank(self, support_ids: tuple[str, ...]) -> SupportBank:
         backbone = self.backbone
         bank = SupportBank(len(self.class_names), backbone.dim)
-        dense = self.support_store.get(list(support_ids), self.support_reader.read_image, desc="support features",
-                                       entry_name=self.support_reader.image_digest, keep=False)
+        dense = self.support_store.get(
+            list(support_ids),
+            self.support_reader.read_image,
+            desc="support features",
+            entry_name=self.support_reader.image_digest,
+            keep=False,
+        )
         for image_id, features in zip(support_ids, dense, strict=True):
             label = resize_label(self.support_reader.read_label(image_id), features.resized_hw)
-            bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)),
-                           backbone.patch_size)
+            bank.add_image(image_id, features.features, torch.from_numpy(label.astype(np.int64)), backbone.patch_size)
         return bank
 
 
@@ -259,10 +284,17 @@ def build_context(cfg: DictConfig) -> DatasetContext:
         backbone = build_backbone(cfg.backbone.name, **backbone_options)
     stores = build_feature_stores(cfg, backbone)  # support and test settings differ (§3)
     presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
-    context = DatasetContext(spec, data_root, stores["support"], stores["test"],
-                             test_limit=cfg.test_limit, presence_cache_dir=presence_dir,
-                             region_store=build_region_store(cfg, stores["test"].short_side),
-                             support_spec=support_spec, file_digests=file_digests_of(cfg))
+    context = DatasetContext(
+        spec,
+        data_root,
+        stores["support"],
+        stores["test"],
+        test_limit=cfg.test_limit,
+        presence_cache_dir=presence_dir,
+        region_store=build_region_store(cfg, stores["test"].short_side),
+        support_spec=support_spec,
+        file_digests=file_digests_of(cfg),
+    )
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
 
@@ -287,9 +319,11 @@ def support_dataset_spec(cfg: DictConfig, spec: DatasetSpec, data_root: Path) ->
         first = next(differing, min(len(ours), len(theirs)))
         mine = repr(ours[first]) if first < len(ours) else "(none: the list ends)"
         other = repr(theirs[first]) if first < len(theirs) else "(none: the list ends)"
-        raise ConfigError(f"support_dataset={key}: its class list differs from dataset {spec.key!r} at class "
-                          f"{first}: {other} in {key}, {mine} in {spec.key} ({len(theirs)} vs {len(ours)} classes); "
-                          f"support must come from a dataset with the same classes in the same order")
+        raise ConfigError(
+            f"support_dataset={key}: its class list differs from dataset {spec.key!r} at class "
+            f"{first}: {other} in {key}, {mine} in {spec.key} ({len(theirs)} vs {len(ours)} classes); "
+            f"support must come from a dataset with the same classes in the same order"
+        )
     return support
 
 
@@ -301,18 +335,29 @@ def weights_loading(what: str, options: dict, prefix: str) -> Iterator[None]:
         yield
     except RNSBenchError:
         raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError,
-            TypeError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        zipfile.BadZipFile,
+        RuntimeError,
+        ValueError,
+        OSError,
+        TypeError,
+    ) as error:
         files = {k: v for k, v in options.items() if isinstance(v, str) and Path(v).expanduser().is_file()}
         first = (str(error).strip().splitlines() or [""])[0][:200]
         if not files and isinstance(error, ValueError | TypeError):  # a bad option value, not a bad file
             given = ", ".join(f"{prefix}.{k}={v!r}" for k, v in options.items())
-            raise ConfigError(f"{what} cannot be built from {given} ({type(error).__name__}: {first}); check each "
-                              f"value's type and range against its configs/ file") from None
+            raise ConfigError(
+                f"{what} cannot be built from {given} ({type(error).__name__}: {first}); check each "
+                f"value's type and range against its configs/ file"
+            ) from None
         named = ", ".join(f"{prefix}.{k}={v}" for k, v in files.items()) or f"the weights {what} loads"
-        raise InputError(f"{what} could not load {named} ({type(error).__name__}: {first}); the file is not a "
-                         "complete checkpoint of this model: download it again or point the option at the right "
-                         "file") from None
+        raise InputError(
+            f"{what} could not load {named} ({type(error).__name__}: {first}); the file is not a "
+            "complete checkpoint of this model: download it again or point the option at the right "
+            "file"
+        ) from None
 
 
 def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
@@ -324,10 +369,13 @@ def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
     test_ids = reader.image_ids(spec.test_split)
     expected = spec.expected_counts.get(spec.test_split)
     if expected is not None and expected != len(test_ids):
-        warnings.warn(f"dataset {spec.key!r}: split {spec.test_split!r} has {len(test_ids)} images under {data_root}, "
-                      f"its declaration expects {expected} (expected_counts): an incomplete download or another "
-                      f"version? Its numbers are not comparable to the paper's; `python -m rns_bench.data verify "
-                      f"{spec.key}` checks every split", stacklevel=2)
+        warnings.warn(
+            f"dataset {spec.key!r}: split {spec.test_split!r} has {len(test_ids)} images under {data_root}, "
+            f"its declaration expects {expected} (expected_counts): an incomplete download or another "
+            f"version? Its numbers are not comparable to the paper's; `python -m rns_bench.data verify "
+            f"{spec.key}` checks every split",
+            stacklevel=2,
+        )
 
 
 def build_region_store(cfg: DictConfig, test_short_side: int | None) -> RegionStore | None:
@@ -335,12 +383,17 @@ def build_region_store(cfg: DictConfig, test_short_side: int | None) -> RegionSt
     if cfg.query_mode != "region":
         return None
     if not cfg.proposer.name:
-        raise ConfigError("query_mode=region needs region proposals: add proposer=felzenszwalb (CPU) or "
-                          "proposer=sam2 with proposer.options.checkpoint=/path/to/sam2.1_hiera_large.pt")
+        raise ConfigError(
+            "query_mode=region needs region proposals: add proposer=felzenszwalb (CPU) or "
+            "proposer=sam2 with proposer.options.checkpoint=/path/to/sam2.1_hiera_large.pt"
+        )
     proposer_options = OmegaConf.to_container(cfg.proposer.options, resolve=True) or {}
     with weights_loading(f"proposer {cfg.proposer.name}", proposer_options, "proposer.options"):
         proposer = build_proposer(cfg.proposer.name, **proposer_options)
     # entries named by image content (reader.image_digest): datasets sharing images share region maps
-    cache = (RegionCache(Path(cfg.region_cache_dir), REGIONS_BY_CONTENT, proposer, test_short_side)
-             if cfg.get("region_cache_dir") else None)
+    cache = (
+        RegionCache(Path(cfg.region_cache_dir), REGIONS_BY_CONTENT, proposer, test_short_side)
+        if cfg.get("region_cache_dir")
+        else None
+    )
     return RegionStore(proposer, cache)

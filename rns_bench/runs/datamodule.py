@@ -54,8 +54,13 @@ class _TestItems(torch.utils.data.Dataset):
         else:
             dense = self.dense[image_id]
             regions = self.regions[image_id] if self.regions is not None else None
-        return {"image_id": image_id, "features": dense.features, "resized_hw": dense.resized_hw,
-                "label": torch.from_numpy(label.astype(np.int64)), "regions": regions}
+        return {
+            "image_id": image_id,
+            "features": dense.features,
+            "resized_hw": dense.resized_hw,
+            "label": torch.from_numpy(label.astype(np.int64)),
+            "regions": regions,
+        }
 
 
 class FewShotDataModule(L.LightningDataModule):
@@ -81,11 +86,15 @@ class FewShotDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.world_size > 1:
             # Each process evaluates a disjoint share; unlike DistributedSampler nothing is
             # repeated to even the shares out, so no image is counted twice in the metric.
-            share = list(UnrepeatedDistributedSampler(share, num_replicas=self.trainer.world_size,
-                                                      rank=self.trainer.global_rank, shuffle=False))
-        share = share[self.skip_images:]  # whole batches: the rest are batched as in an uninterrupted run
+            share = list(
+                UnrepeatedDistributedSampler(
+                    share, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+                )
+            )
+        share = share[self.skip_images :]  # whole batches: the rest are batched as in an uninterrupted run
         items = _TestItems(self.context, share)
         workers = self.loader_workers if items.streamed else 0  # held items are already in this process
         pin = workers > 0 and device_of(self.context.backbone).type == "cuda"
-        return DataLoader(items, batch_size=self.batch_size, sampler=share, collate_fn=list, num_workers=workers,
-                          pin_memory=pin)
+        return DataLoader(
+            items, batch_size=self.batch_size, sampler=share, collate_fn=list, num_workers=workers, pin_memory=pin
+        )

@@ -43,10 +43,17 @@ def test_images_sha256(image_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(image_ids).encode()).hexdigest()
 
 
-def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
-                 tuned_params: Mapping[str, Any] | None, data: Mapping[str, Any],
-                 backbone_provenance: Mapping[str, Any],
-                 row_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def run_identity(
+    cfg: DictConfig,
+    key: RunKey,
+    *,
+    method: str,
+    options: Mapping[str, Any],
+    tuned_params: Mapping[str, Any] | None,
+    data: Mapping[str, Any],
+    backbone_provenance: Mapping[str, Any],
+    row_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The mapping a run's fingerprint hashes.
 
     ``options``: the method's resolved options (the row's, with tuned parameters on top);
@@ -56,20 +63,41 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
     proposer = plain(cfg.get("proposer")) or {}
     trainer = plain(cfg.get("trainer")) or {}
     return {
-        "run": {"dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol, "row": key.row,
-                "shots": key.shots, "seed": key.seed},
-        "method": {"name": method, "options": dict(options), "tuned_params": dict(tuned_params or {}),
-                   "row_options": dict(row_options if row_options is not None else options)},
-        "backbone": {**{k: v for k, v in backbone.items() if k != "options"},
-                     "options": _without_runtime(backbone.get("options")),
-                     "provenance": dict(backbone_provenance)},
-        "extraction": {"cache_dtype": extraction_options(cfg)["cache_dtype"], "pixel_pipeline": PIXEL_PIPELINE,
-                       "autocast": extraction_autocast(cfg)},
-        "protocol": {"visual_drop_fraction": float(cfg.protocol.visual_drop_fraction),
-                     "text_drop_fraction": float(cfg.protocol.text_drop_fraction),
-                     "query_mode": cfg.query_mode, "sampler": PROTOCOL_VERSION,
-                     "proposer": ({"name": proposer.get("name"), "options": _without_runtime(proposer.get("options"))}
-                                  if cfg.query_mode == "region" else None)},
+        "run": {
+            "dataset": key.dataset,
+            "backbone": key.backbone,
+            "protocol": key.protocol,
+            "row": key.row,
+            "shots": key.shots,
+            "seed": key.seed,
+        },
+        "method": {
+            "name": method,
+            "options": dict(options),
+            "tuned_params": dict(tuned_params or {}),
+            "row_options": dict(row_options if row_options is not None else options),
+        },
+        "backbone": {
+            **{k: v for k, v in backbone.items() if k != "options"},
+            "options": _without_runtime(backbone.get("options")),
+            "provenance": dict(backbone_provenance),
+        },
+        "extraction": {
+            "cache_dtype": extraction_options(cfg)["cache_dtype"],
+            "pixel_pipeline": PIXEL_PIPELINE,
+            "autocast": extraction_autocast(cfg),
+        },
+        "protocol": {
+            "visual_drop_fraction": float(cfg.protocol.visual_drop_fraction),
+            "text_drop_fraction": float(cfg.protocol.text_drop_fraction),
+            "query_mode": cfg.query_mode,
+            "sampler": PROTOCOL_VERSION,
+            "proposer": (
+                {"name": proposer.get("name"), "options": _without_runtime(proposer.get("options"))}
+                if cfg.query_mode == "region"
+                else None
+            ),
+        },
         # batch_size: RNS trains a batch's classifiers together; float summation order moves the 5th digit.
         "evaluation": {"batch_size": int(cfg.batch_size), "precision": str(trainer.get("precision", "32-true"))},
         "data": dict(data),
@@ -78,31 +106,59 @@ def run_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[
 
 # n_trials is left out on purpose: more trials extend the same study (``python -m rns_bench.tuning
 # tuning.n_trials=40`` first, then ``make bench`` uses those parameters); the record holds the values used.
-TUNING_SETTINGS = ("enqueue_defaults", "val_fraction", "split_seed", "sampler_seed", "tpe_startup_trials",
-                   "report_every", "pruner")
+TUNING_SETTINGS = (
+    "enqueue_defaults",
+    "val_fraction",
+    "split_seed",
+    "sampler_seed",
+    "tpe_startup_trials",
+    "report_every",
+    "pruner",
+)
 
 
-def tuning_identity(cfg: DictConfig, key: RunKey, *, method: str, options: Mapping[str, Any],
-                    data: Mapping[str, Any], backbone_provenance: Mapping[str, Any]) -> dict[str, Any]:
+def tuning_identity(
+    cfg: DictConfig,
+    key: RunKey,
+    *,
+    method: str,
+    options: Mapping[str, Any],
+    data: Mapping[str, Any],
+    backbone_provenance: Mapping[str, Any],
+) -> dict[str, Any]:
     """What a tuned-parameter file depends on: the support features (backbone, extraction, pixels,
     dataset files and classes), the protocol, the row's own options, its search space and the study
     settings. Not the test images: tuning never sees them."""
-    identity = run_identity(cfg, key, method=method, options=options, tuned_params=None,
-                            data={k: v for k, v in data.items() if not k.startswith(("num_test", "test_"))},
-                            backbone_provenance=backbone_provenance)
+    identity = run_identity(
+        cfg,
+        key,
+        method=method,
+        options=options,
+        tuned_params=None,
+        data={k: v for k, v in data.items() if not k.startswith(("num_test", "test_"))},
+        backbone_provenance=backbone_provenance,
+    )
     tuning = plain(cfg.tuning) or {}
     identity.pop("evaluation")
-    identity["tuning"] = {"search_space": (tuning.get("search_space") or {}).get(key.row),
-                          **{name: tuning.get(name) for name in TUNING_SETTINGS}}
+    identity["tuning"] = {
+        "search_space": (tuning.get("search_space") or {}).get(key.row),
+        **{name: tuning.get(name) for name in TUNING_SETTINGS},
+    }
     return identity
 
 
-def data_identity(spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str],
-                  test_contents_sha256: str) -> dict[str, Any]:
+def data_identity(
+    spec_key: str, data_version: str, class_list_sha256: str, test_ids: Sequence[str], test_contents_sha256: str
+) -> dict[str, Any]:
     """The test split by name and by content (``reader.contents_sha256``: every image and label file's bytes)."""
-    return {"dataset": spec_key, "data_version": data_version, "class_list_sha256": class_list_sha256,
-            "num_test_images": len(test_ids), "test_images_sha256": test_images_sha256(test_ids),
-            "test_contents_sha256": test_contents_sha256}
+    return {
+        "dataset": spec_key,
+        "data_version": data_version,
+        "class_list_sha256": class_list_sha256,
+        "num_test_images": len(test_ids),
+        "test_images_sha256": test_images_sha256(test_ids),
+        "test_contents_sha256": test_contents_sha256,
+    }
 
 
 def fingerprint(identity: Mapping[str, Any]) -> str:

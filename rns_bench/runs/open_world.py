@@ -53,16 +53,24 @@ def image_key(image: np.ndarray) -> str:
 class OpenWorldSegmenter:
     """One open-vocabulary method on one backbone, with a live vocabulary and support set (module doc)."""
 
-    def __init__(self, backbone: Backbone, backbone_config: Mapping[str, Any], method: str,
-                 class_names: Sequence[str], options: Mapping[str, Any] | None = None,
-                 cache_dir: Path | None = None, image_batch: int = 8):
+    def __init__(
+        self,
+        backbone: Backbone,
+        backbone_config: Mapping[str, Any],
+        method: str,
+        class_names: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        cache_dir: Path | None = None,
+        image_batch: int = 8,
+    ):
         names = list(class_names)
         if not names:
             raise InputError("give one or more class names")
         require_distinct(names, "the class names")
         self.backbone = backbone
-        self.stores = {split: self._store(backbone_config, split, cache_dir, image_batch)
-                       for split in ("support", "test")}
+        self.stores = {
+            split: self._store(backbone_config, split, cache_dir, image_batch) for split in ("support", "test")
+        }
         self.method: SegMethod = build_method(method, names, backbone.patch_size, dict(options or {}))
         _require_open_vocabulary(method)
         self.text_encodings = 0  # names sent to the text encoder (each new name once)
@@ -71,9 +79,15 @@ class OpenWorldSegmenter:
         self.method.attach_support(SupportBank(len(names), backbone.dim), text)
 
     @classmethod
-    def create(cls, backbone: str, method: str, class_names: Sequence[str],
-               options: Mapping[str, Any] | None = None, cache_dir: Path | None = None,
-               backbone_options: Mapping[str, Any] | None = None) -> OpenWorldSegmenter:
+    def create(
+        cls,
+        backbone: str,
+        method: str,
+        class_names: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        cache_dir: Path | None = None,
+        backbone_options: Mapping[str, Any] | None = None,
+    ) -> OpenWorldSegmenter:
         """From a registered backbone's config (``configs/backbone/<backbone>.yaml``: its options and
         extraction settings; ``backbone_options`` override the options)."""
         check_method(method, options)  # before a backbone loads
@@ -116,12 +130,16 @@ class OpenWorldSegmenter:
         image = _rgb(image)
         label = np.asarray(label)
         if label.shape != image.shape[:2]:
-            raise InputError(f"support label is {label.shape[0]}x{label.shape[1]} but its image "
-                             f"{image.shape[0]}x{image.shape[1]}; they must match pixel for pixel")
+            raise InputError(
+                f"support label is {label.shape[0]}x{label.shape[1]} but its image "
+                f"{image.shape[0]}x{image.shape[1]}; they must match pixel for pixel"
+            )
         bad = np.setdiff1d(np.unique(label), [*range(self.method.num_classes), IGNORE_INDEX])
         if bad.size:
-            raise InputError(f"support label holds class {int(bad[0])}, but the vocabulary has "
-                             f"{self.method.num_classes} classes ({', '.join(self.class_names)}) and 255 = ignore")
+            raise InputError(
+                f"support label holds class {int(bad[0])}, but the vocabulary has "
+                f"{self.method.num_classes} classes ({', '.join(self.class_names)}) and 255 = ignore"
+            )
         image_id = image_key(image)
         if image_id in self.method.bank.image_ids:
             raise InputError(f"this support image is already in the bank ({image_id}); remove_support first")
@@ -147,14 +165,22 @@ class OpenWorldSegmenter:
         ids = [image_key(image) for image in batch]
         pixels = dict(zip(ids, batch, strict=True))
         dense = self.stores["test"].get(ids, pixels.__getitem__, desc="test features")
-        items = [{"image_id": i, "features": d.features, "resized_hw": d.resized_hw,
-                  "label": torch.empty(image.shape[:2], dtype=torch.uint8)}
-                 for i, d, image in zip(ids, dense, batch, strict=True)]
+        items = [
+            {
+                "image_id": i,
+                "features": d.features,
+                "resized_hw": d.resized_hw,
+                "label": torch.empty(image.shape[:2], dtype=torch.uint8),
+            }
+            for i, d, image in zip(ids, dense, batch, strict=True)
+        ]
         method = self.method
         with torch.no_grad():
             probs = method.predict_probs([method.queries_of(item) for item in items], ids)
-            maps = [method.label_map_of(item, p).cpu().numpy().astype(np.uint8) for item, p in zip(items, probs,
-                                                                                                    strict=True)]
+            maps = [
+                method.label_map_of(item, p).cpu().numpy().astype(np.uint8)
+                for item, p in zip(items, probs, strict=True)
+            ]
         return maps[0] if single else maps
 
     def in_disk_cache(self, split: str, image: np.ndarray) -> bool:
@@ -179,8 +205,9 @@ class OpenWorldSegmenter:
         with torch.no_grad():
             return self.backbone.encode_text(names).float().cpu()
 
-    def _store(self, backbone_config: Mapping[str, Any], split: str, cache_dir: Path | None,
-               image_batch: int) -> FeatureStore:
+    def _store(
+        self, backbone_config: Mapping[str, Any], split: str, cache_dir: Path | None, image_batch: int
+    ) -> FeatureStore:
         settings = settings_from_config(backbone_config, split)
         cache = None
         if cache_dir is not None:
@@ -195,8 +222,9 @@ def require_distinct(names: Sequence[str], source: str) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(names, 1):
         if name in seen:
-            raise InputError(f"class {name!r} is named twice in {source} (names {seen[name]} and {position}); "
-                             f"name every class once")
+            raise InputError(
+                f"class {name!r} is named twice in {source} (names {seen[name]} and {position}); name every class once"
+            )
         seen[name] = position
 
 
@@ -209,8 +237,10 @@ def check_method(method: str, options: Mapping[str, Any] | None = None) -> None:
 
 def _require_open_vocabulary(method: str) -> None:
     if not getattr(load_methods().get(method), "open_vocabulary", True):
-        raise InputError(f"method {method!r} is closed-vocabulary and cannot change its classes at run time; "
-                         f"use rns, knn_clip, freeda or zero_shot")
+        raise InputError(
+            f"method {method!r} is closed-vocabulary and cannot change its classes at run time; "
+            f"use rns, knn_clip, freeda or zero_shot"
+        )
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

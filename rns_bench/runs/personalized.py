@@ -82,20 +82,30 @@ class PersonalizedSetup:
 def declared_study(cfg: DictConfig) -> tuple[PersonalizedSetup, str, dict[str, Any]]:
     """The study a composed experiment config declares: its setup, backbone name and backbone options."""
     name = str(cfg.experiment.get("name", STUDY))
-    setup = PersonalizedSetup.from_config(OmegaConf.to_container(cfg.experiment.get("personalized") or {},
-                                                                 resolve=True),
-                                          f"configs/experiment/{name}.yaml: experiment.personalized")
+    setup = PersonalizedSetup.from_config(
+        OmegaConf.to_container(cfg.experiment.get("personalized") or {}, resolve=True),
+        f"configs/experiment/{name}.yaml: experiment.personalized",
+    )
     options = OmegaConf.to_container(cfg.backbone.get("options") or {}, resolve=True)
     return setup, str(cfg.backbone.name), dict(options)  # type: ignore[arg-type]
 
 
-def study_identity(setup: PersonalizedSetup, backbone: str, backbone_options: Mapping[str, Any], method: str,
-                   options: Mapping[str, Any]) -> dict[str, Any]:
+def study_identity(
+    setup: PersonalizedSetup,
+    backbone: str,
+    backbone_options: Mapping[str, Any],
+    method: str,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
     """Everything that changes one row's study figures; its hash names the row's record (the job writes it,
     the report looks for the one its config declares)."""
-    return {"study": STUDY, "version": STUDY_VERSION, "setup": setup.as_dict(),
-            "backbone": {"name": backbone, "options": dict(backbone_options)},
-            "method": {"name": method, "options": dict(options)}}
+    return {
+        "study": STUDY,
+        "version": STUDY_VERSION,
+        "setup": setup.as_dict(),
+        "backbone": {"name": backbone, "options": dict(backbone_options)},
+        "method": {"name": method, "options": dict(options)},
+    }
 
 
 @dataclass
@@ -112,25 +122,36 @@ def study_scenes(setup: PersonalizedSetup) -> dict[str, list[Scene]]:
     personal = world.num_classes
     return {
         "generic_support": generic_support(world, setup.generic_support_per_class, setup.scene_seed),
-        "personal_support": personal_scenes(world, setup.class_name, "personal_support", setup.personal_support,
-                                            personal, setup.scene_seed),
-        "test": [*personal_scenes(world, setup.class_name, "test_with", setup.test_with_instance, personal,
-                                  setup.scene_seed),
-                 *personal_scenes(world, setup.class_name, "test_without", setup.test_without_instance, personal,
-                                  setup.scene_seed)],
+        "personal_support": personal_scenes(
+            world, setup.class_name, "personal_support", setup.personal_support, personal, setup.scene_seed
+        ),
+        "test": [
+            *personal_scenes(
+                world, setup.class_name, "test_with", setup.test_with_instance, personal, setup.scene_seed
+            ),
+            *personal_scenes(
+                world, setup.class_name, "test_without", setup.test_without_instance, personal, setup.scene_seed
+            ),
+        ],
     }
 
 
-def run_personalized(setup: PersonalizedSetup, backbone: str, method: str, options: Mapping[str, Any],
-                     cache_dir: Path | None = None,
-                     backbone_options: Mapping[str, Any] | None = None,
-                     scenes: dict[str, list[Scene]] | None = None) -> PersonalizedResult:
+def run_personalized(
+    setup: PersonalizedSetup,
+    backbone: str,
+    method: str,
+    options: Mapping[str, Any],
+    cache_dir: Path | None = None,
+    backbone_options: Mapping[str, Any] | None = None,
+    scenes: dict[str, list[Scene]] | None = None,
+) -> PersonalizedResult:
     """The study for one method (module doc); ``scenes``: ``study_scenes(setup)`` when several methods
     share them (rendered once)."""
     scenes = scenes if scenes is not None else study_scenes(setup)
     names = ToyWorld(setup.world_seed).class_names
-    segmenter = OpenWorldSegmenter.create(backbone, method, names, options, cache_dir=cache_dir,
-                                          backbone_options=backbone_options)
+    segmenter = OpenWorldSegmenter.create(
+        backbone, method, names, options, cache_dir=cache_dir, backbone_options=backbone_options
+    )
     for scene in scenes["generic_support"]:
         segmenter.add_support(scene.image, scene.label)
     test = scenes["test"]
@@ -143,12 +164,17 @@ def run_personalized(setup: PersonalizedSetup, backbone: str, method: str, optio
     after = segmenter.segment([scene.image for scene in test])
     generic_index = names.index(setup.class_name)
     truths = [scene.label for scene in test]
-    metrics = {"before": score(before, truths, generic_index, personal_index),
-               "after": score(after, truths, generic_index, personal_index)}
-    shown = [{"image": scene.image, "truth": scene.label, "before": b, "after": a}
-             for scene, b, a in zip(test[:setup.test_with_instance], before, after, strict=False)]
-    support = [{"image": scene.image, "mask": mask} for scene, mask in zip(scenes["personal_support"], masks,
-                                                                             strict=True)]
+    metrics = {
+        "before": score(before, truths, generic_index, personal_index),
+        "after": score(after, truths, generic_index, personal_index),
+    }
+    shown = [
+        {"image": scene.image, "truth": scene.label, "before": b, "after": a}
+        for scene, b, a in zip(test[: setup.test_with_instance], before, after, strict=False)
+    ]
+    support = [
+        {"image": scene.image, "mask": mask} for scene, mask in zip(scenes["personal_support"], masks, strict=True)
+    ]
     return PersonalizedResult(metrics, segmenter.class_names, shown, support, segmenter.images_extracted)
 
 

@@ -93,8 +93,11 @@ def read_records(results_dir: Path, dataset: str, backbone: str, protocol: str) 
     for path in sorted(root.glob("*/B*_seed*-*.json")):
         record = load_record(path)
         if not record or "fingerprint" not in record:
-            warnings.warn(f"skipping the unreadable record {path}; the next sweep of its cell moves it to "
-                          f"{path.parent / STALE_DIR}/ and re-runs the cell", stacklevel=2)
+            warnings.warn(
+                f"skipping the unreadable record {path}; the next sweep of its cell moves it to "
+                f"{path.parent / STALE_DIR}/ and re-runs the cell",
+                stacklevel=2,
+            )
             continue
         records.append(record)
     return records
@@ -109,5 +112,9 @@ def environment() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"git_revision": revision, "python": platform.python_version(), "versions": versions,
-            "record_version": RECORD_VERSION}
+    return {
+        "git_revision": revision,
+        "python": platform.python_version(),
+        "versions": versions,
+        "record_version": RECORD_VERSION,
+    }

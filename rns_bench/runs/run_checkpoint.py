@@ -35,11 +35,11 @@ class RunCheckpoint:
     every: int
 
     @classmethod
-    def of(cls, results_dir: Path, key: RunKey, fingerprint: str, every: int, rank: int = 0,
-           world_size: int = 1) -> RunCheckpoint:
+    def of(
+        cls, results_dir: Path, key: RunKey, fingerprint: str, every: int, rank: int = 0, world_size: int = 1
+    ) -> RunCheckpoint:
         record = key.record_path(results_dir, fingerprint)
-        return cls(record.with_name(f"{record.stem}.partial-rank{rank}of{world_size}.safetensors"), fingerprint,
-                   every)
+        return cls(record.with_name(f"{record.stem}.partial-rank{rank}of{world_size}.safetensors"), fingerprint, every)
 
     def load(self, num_classes: int) -> tuple[torch.Tensor, int] | None:
         """(K, K) int64 confusion matrix and images counted, or None (none saved, or unusable: started over)."""
@@ -61,5 +61,8 @@ class RunCheckpoint:
 
     def save(self, confmat: torch.Tensor, images: int) -> None:
         with atomic_target(self.path) as tmp:
-            save_file({"confmat": confmat.detach().to("cpu", torch.int64).contiguous()}, str(tmp),
-                      metadata={"fingerprint": self.fingerprint, "images": str(images)})
+            save_file(
+                {"confmat": confmat.detach().to("cpu", torch.int64).contiguous()},
+                str(tmp),
+                metadata={"fingerprint": self.fingerprint, "images": str(images)},
+            )

@@ -29,17 +29,42 @@ from rns_bench.proposals import PROPOSERS
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")
 READ_ONLY_OK = ("cache_dir", "region_cache_dir")  # read-only and complete is fine: nothing to write
-TOP_LEVEL_KEYS = frozenset({
-    "dataset", "data_root", "backbone", "proposer", "protocol", "trainer", "logger", "tuning", "rows", "methods",
-    "tune_missing", "shots", "seeds", "query_mode", "test_limit", "batch_size", "results_dir", "cache_dir",
-    "extraction", "region_cache_dir", "presence_cache_dir", "experiment", "save_predictions", "support_dataset",
-    "checkpoint_every", "test_loader_workers",
-})
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "dataset",
+        "data_root",
+        "backbone",
+        "proposer",
+        "protocol",
+        "trainer",
+        "logger",
+        "tuning",
+        "rows",
+        "methods",
+        "tune_missing",
+        "shots",
+        "seeds",
+        "query_mode",
+        "test_limit",
+        "batch_size",
+        "results_dir",
+        "cache_dir",
+        "extraction",
+        "region_cache_dir",
+        "presence_cache_dir",
+        "experiment",
+        "save_predictions",
+        "support_dataset",
+        "checkpoint_every",
+        "test_loader_workers",
+    }
+)
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})
 # Trainer arguments the run sets itself (one Trainer per run, evaluated through Trainer.test).
-TRAINER_SET_BY_RUN = frozenset({"logger", "enable_progress_bar", "enable_model_summary", "enable_checkpointing",
-                                "use_distributed_sampler"})
+TRAINER_SET_BY_RUN = frozenset(
+    {"logger", "enable_progress_bar", "enable_model_summary", "enable_checkpointing", "use_distributed_sampler"}
+)
 
 
 def command_line_overrides() -> list[str]:
@@ -63,15 +88,21 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     _workers(cfg.get("test_loader_workers", "auto"), "test_loader_workers", where)
     trials = (cfg.get("tuning") or {}).get("n_trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ConfigError(f"tuning.n_trials={_show(trials)}{where('tuning.n_trials')}: a study needs at least one "
-                          "trial; set tuning.n_trials to a whole number ≥ 1 (configs/tuning/default.yaml: 10)")
+        raise ConfigError(
+            f"tuning.n_trials={_show(trials)}{where('tuning.n_trials')}: a study needs at least one "
+            "trial; set tuning.n_trials to a whole number ≥ 1 (configs/tuning/default.yaml: 10)"
+        )
     saved = cfg.get("save_predictions", 0)
     if isinstance(saved, bool) or not isinstance(saved, int) or saved < 0:
-        raise ConfigError(f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
-                          "test images (0 saves none)")
+        raise ConfigError(
+            f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
+            "test images (0 saves none)"
+        )
     if cfg.get("query_mode") not in QUERY_MODES:
-        raise ConfigError(f"query_mode={cfg.get('query_mode')!r}{where('query_mode')} is unknown; choose one of "
-                          f"{', '.join(QUERY_MODES)}")
+        raise ConfigError(
+            f"query_mode={cfg.get('query_mode')!r}{where('query_mode')} is unknown; choose one of "
+            f"{', '.join(QUERY_MODES)}"
+        )
     protocol = cfg.get("protocol")
     if not isinstance(protocol, DictConfig):
         raise ConfigError(f"protocol{where('protocol')} must be a mapping with {', '.join(sorted(PROTOCOL_KEYS))}")
@@ -83,8 +114,10 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     except RNSBenchError as error:
         raise ConfigError(f"{error}{where('extraction')}") from None
     if options["cache_dtype"] not in STORAGE_DTYPES:
-        raise ConfigError(f"extraction.cache_dtype={options['cache_dtype']!r}{where('extraction.cache_dtype')} is "
-                          f"unknown; choose one of {', '.join(STORAGE_DTYPES)}")
+        raise ConfigError(
+            f"extraction.cache_dtype={options['cache_dtype']!r}{where('extraction.cache_dtype')} is "
+            f"unknown; choose one of {', '.join(STORAGE_DTYPES)}"
+        )
     _check_trainer(cfg.get("trainer"), where)
     _check_rows(cfg, where)
     _check_component(cfg.get("backbone"), "backbone", BACKBONES, where)
@@ -94,8 +127,9 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         if cfg.get(key):
             _check_writable_dir(Path(str(cfg.get(key))), key, where, read_only_ok=key in READ_ONLY_OK)
     if cfg.get("data_root") and Path(str(cfg.data_root)).expanduser().is_file():
-        raise ConfigError(f"data_root={cfg.data_root}{where('data_root')} is a file; point it at the folder that "
-                          "holds the datasets")
+        raise ConfigError(
+            f"data_root={cfg.data_root}{where('data_root')} is a file; point it at the folder that holds the datasets"
+        )
 
 
 def _check_writable_dir(path: Path, key: str, where: _Origin, read_only_ok: bool = False) -> None:
@@ -110,33 +144,42 @@ def _check_writable_dir(path: Path, key: str, where: _Origin, read_only_ok: bool
     if read_only_ok and existing == path and path.is_dir():
         return
     if not can_write_in(existing):
-        raise ConfigError(f"{key}={path}{where(key)}: cannot write in {existing}; choose a writable {key} (or fix "
-                          "its permissions)")
+        raise ConfigError(
+            f"{key}={path}{where(key)}: cannot write in {existing}; choose a writable {key} (or fix its permissions)"
+        )
 
 
 def _check_rows(cfg: DictConfig, where: _Origin) -> None:
     rows = cfg.get("rows") or {}
     methods = cfg.get("methods")
     if not isinstance(methods, ListConfig | list) or not methods:
-        raise ConfigError(f"methods={_show(methods)}{where('methods')} must be a non-empty list of rows, e.g. "
-                          f"methods=[rns,zero_shot]; rows: {', '.join(sorted(rows))}")
+        raise ConfigError(
+            f"methods={_show(methods)}{where('methods')} must be a non-empty list of rows, e.g. "
+            f"methods=[rns,zero_shot]; rows: {', '.join(sorted(rows))}"
+        )
     registry = load_methods()
     for name in methods:
         if name not in rows:
             close = difflib.get_close_matches(str(name), list(rows), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"methods names the row {name!r}{where('methods')}, which is not in rows; {hint}rows: "
-                              f"{', '.join(sorted(rows))} (configs/method/<row>.yaml; a new one: "
-                              f"+rows.{name}={{method: rns, options: {{k: 16}}}})")
+            raise ConfigError(
+                f"methods names the row {name!r}{where('methods')}, which is not in rows; {hint}rows: "
+                f"{', '.join(sorted(rows))} (configs/method/<row>.yaml; a new one: "
+                f"+rows.{name}={{method: rns, options: {{k: 16}}}})"
+            )
     for name in methods:
         row = rows[name]
         if not isinstance(row, DictConfig) or "method" not in row:
-            raise ConfigError(f"rows.{name}{where(f'rows.{name}')} needs `method` (a registered method: "
-                              f"{', '.join(registry.names())}) and may have `options`, `tuned_params_of`")
+            raise ConfigError(
+                f"rows.{name}{where(f'rows.{name}')} needs `method` (a registered method: "
+                f"{', '.join(registry.names())}) and may have `options`, `tuned_params_of`"
+            )
         _known_keys(row, ROW_KEYS, f"rows.{name}.", where)
         if str(row.method) not in registry:
-            raise ConfigError(f"rows.{name}.method: unknown method {str(row.method)!r}{where(f'rows.{name}.method')}; "
-                              f"valid method names: {', '.join(registry.names())}")
+            raise ConfigError(
+                f"rows.{name}.method: unknown method {str(row.method)!r}{where(f'rows.{name}.method')}; "
+                f"valid method names: {', '.join(registry.names())}"
+            )
         method_cls = registry.get(str(row.method))
         options = OmegaConf.to_container(row.get("options") or {}, resolve=True)
         try:  # building a method is cheap (no weights, no data): it is the options' own check
@@ -145,8 +188,10 @@ def _check_rows(cfg: DictConfig, where: _Origin) -> None:
             raise ConfigError(f"rows.{name} (method {row.method}){where(f'rows.{name}.options')}: {error}") from None
         tuned_of = row.get("tuned_params_of")
         if tuned_of and tuned_of not in rows:
-            raise ConfigError(f"rows.{name}.tuned_params_of={tuned_of!r}{where(f'rows.{name}.tuned_params_of')} is "
-                              f"not a row; rows: {', '.join(sorted(rows))}")
+            raise ConfigError(
+                f"rows.{name}.tuned_params_of={tuned_of!r}{where(f'rows.{name}.tuned_params_of')} is "
+                f"not a row; rows: {', '.join(sorted(rows))}"
+            )
 
 
 def _check_component(node: Any, group: str, registry: Any, where: _Origin, optional: bool = False) -> None:
@@ -159,17 +204,21 @@ def _check_component(node: Any, group: str, registry: Any, where: _Origin, optio
             return
         raise ConfigError(f"{group}.name{where(f'{group}.name')} is empty; choose one of {', '.join(registry.names())}")
     if name not in registry:
-        raise ConfigError(f"{group}.name={name!r}{where(f'{group}.name')} is not registered; choose one of "
-                          f"{', '.join(registry.names())}")
+        raise ConfigError(
+            f"{group}.name={name!r}{where(f'{group}.name')} is not registered; choose one of "
+            f"{', '.join(registry.names())}"
+        )
     parameters = inspect.signature(registry.get(name)).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
     for key in node.get("options") or {}:
         if key not in parameters:
             close = difflib.get_close_matches(str(key), list(parameters), n=1)
-            raise ConfigError(f"{group}.options.{key}{where(f'{group}.options.{key}')} is not an option of {group} "
-                              f"{name!r}{f'; did you mean {close[0]}?' if close else ''} (options: "
-                              f"{', '.join(parameters)})")
+            raise ConfigError(
+                f"{group}.options.{key}{where(f'{group}.options.{key}')} is not an option of {group} "
+                f"{name!r}{f'; did you mean {close[0]}?' if close else ''} (options: "
+                f"{', '.join(parameters)})"
+            )
 
 
 def _check_trainer(trainer: Any, where: _Origin) -> None:
@@ -183,28 +232,36 @@ def _check_trainer(trainer: Any, where: _Origin) -> None:
             raise ConfigError(f"trainer.{key}{where(f'trainer.{key}')} is set by each run itself; remove it")
         if key not in accepted:
             close = difflib.get_close_matches(str(key), sorted(accepted), n=1)
-            raise ConfigError(f"trainer.{key}{where(f'trainer.{key}')} is not an argument of lightning.Trainer"
-                              f"{f'; did you mean trainer.{close[0]}?' if close else ''}")
+            raise ConfigError(
+                f"trainer.{key}{where(f'trainer.{key}')} is not an argument of lightning.Trainer"
+                f"{f'; did you mean trainer.{close[0]}?' if close else ''}"
+            )
 
 
 def _check_shots(shots: Any, where: _Origin) -> None:
     if not isinstance(shots, ListConfig | list):
-        raise ConfigError(f"shots={_show(shots)}{where('shots')} must be a list of support images per class: "
-                          f"write shots=[{_show(shots)}] (brackets), e.g. shots=[1,5]")
+        raise ConfigError(
+            f"shots={_show(shots)}{where('shots')} must be a list of support images per class: "
+            f"write shots=[{_show(shots)}] (brackets), e.g. shots=[1,5]"
+        )
     if not shots:
         raise ConfigError(f"shots=[]{where('shots')} is empty; give at least one count, e.g. shots=[1]")
     for value in shots:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"shots={_show(shots)}{where('shots')}: {value!r} is not a positive whole number of "
-                              "support images per class")
+            raise ConfigError(
+                f"shots={_show(shots)}{where('shots')}: {value!r} is not a positive whole number of "
+                "support images per class"
+            )
 
 
 def _check_seeds(seeds: Any, where: _Origin) -> None:
     if seeds == PUBLISHED_SEEDS:
         return
     if not isinstance(seeds, ListConfig | list) or not seeds:
-        raise ConfigError(f"seeds={_show(seeds)}{where('seeds')}: give a non-empty list (seeds=[100,18]) or "
-                          f"seeds={PUBLISHED_SEEDS} for the dataset's published seeds")
+        raise ConfigError(
+            f"seeds={_show(seeds)}{where('seeds')}: give a non-empty list (seeds=[100,18]) or "
+            f"seeds={PUBLISHED_SEEDS} for the dataset's published seeds"
+        )
     for value in seeds:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"seeds={_show(seeds)}{where('seeds')}: {value!r} is not a non-negative integer seed")
@@ -220,11 +277,15 @@ def _check_dataset_block(cfg: DictConfig) -> None:
     dataset = cfg.get("dataset")
     if isinstance(dataset, DictConfig) and "key" not in dataset and "dataset" in dataset:
         name = dataset.dataset.get("key", "<key>") if isinstance(dataset.dataset, DictConfig) else "<key>"
-        raise ConfigError(f"configs/dataset/{name}.yaml lacks its first line `# @package _global_` (its dataset: "
-                          "block landed at dataset.dataset); add that line, as in the README's example")
+        raise ConfigError(
+            f"configs/dataset/{name}.yaml lacks its first line `# @package _global_` (its dataset: "
+            "block landed at dataset.dataset); add that line, as in the README's example"
+        )
     if dataset is None or (isinstance(dataset, DictConfig) and "key" not in dataset):
-        raise ConfigError("the dataset config has no key: a configs/dataset/<name>.yaml needs a dataset: block "
-                          "with key: <name> (see the README's \"Your own dataset\")")
+        raise ConfigError(
+            "the dataset config has no key: a configs/dataset/<name>.yaml needs a dataset: block "
+            'with key: <name> (see the README\'s "Your own dataset")'
+        )
 
 
 def _workers(value: Any, key: str, where: _Origin) -> None:
@@ -248,16 +309,23 @@ def _known_keys(node: DictConfig, valid: frozenset[str], prefix: str, where: _Or
     for key in node:
         if key not in valid:
             close = difflib.get_close_matches(str(key), sorted(valid), n=1)
-            raise ConfigError(f"unknown config key {prefix}{key}{where(f'{prefix}{key}')}"
-                              f"{f'; did you mean {prefix}{close[0]}?' if close else ''} (valid: "
-                              f"{', '.join(sorted(valid))})")
+            raise ConfigError(
+                f"unknown config key {prefix}{key}{where(f'{prefix}{key}')}"
+                f"{f'; did you mean {prefix}{close[0]}?' if close else ''} (valid: "
+                f"{', '.join(sorted(valid))})"
+            )
 
 
 def _show(value: Any) -> str:
     if isinstance(value, ListConfig | DictConfig):
         value = OmegaConf.to_container(value, resolve=False)
-    return str(value).replace(" ", "") if isinstance(value, list) else repr(value) if isinstance(value, str) else str(
-        value)
+    return (
+        str(value).replace(" ", "")
+        if isinstance(value, list)
+        else repr(value)
+        if isinstance(value, str)
+        else str(value)
+    )
 
 
 class _Origin:
@@ -276,6 +344,11 @@ class _Origin:
         if top == "rows":
             row = key.split(".")[1] if "." in key else ""
             return f" (in configs/method/{row}.yaml or the experiment that declares it)" if row else ""
-        group = {"trainer": "configs/trainer/", "protocol": "configs/protocol/", "backbone": "configs/backbone/",
-                 "proposer": "configs/proposer/", "tuning": "configs/tuning/"}.get(top)
+        group = {
+            "trainer": "configs/trainer/",
+            "protocol": "configs/protocol/",
+            "backbone": "configs/backbone/",
+            "proposer": "configs/proposer/",
+            "tuning": "configs/tuning/",
+        }.get(top)
         return f" (in {group}<choice>.yaml)" if group else " (in configs/bench.yaml or configs/local/)"

@@ -49,8 +49,9 @@ class SharedEvaluations:
         self._records.setdefault(evaluation, record)
 
 
-def record_from_shared_evaluation(cfg: DictConfig, context: DatasetContext, planned: PlannedRun,
-                                  source: Mapping[str, Any]) -> dict[str, Any]:
+def record_from_shared_evaluation(
+    cfg: DictConfig, context: DatasetContext, planned: PlannedRun, source: Mapping[str, Any]
+) -> dict[str, Any]:
     """The record of ``planned`` from ``source``, the record of the same evaluation at another cell."""
     key = planned.key
     partial = partial_support(cfg, len(context.class_names), key.seed)
@@ -59,22 +60,32 @@ def record_from_shared_evaluation(cfg: DictConfig, context: DatasetContext, plan
     # the bank's rows are the classes present in the support-resized labels (§2.2): exactly presence
     supported = torch.tensor([count > 0 for count in per_class.values()], dtype=torch.bool)
     supported[list(partial.no_images)] = False
-    iou = torch.tensor([math.nan if v is None else v for v in source["metrics"]["per_class_IoU"].values()],
-                       dtype=torch.float64)
+    iou = torch.tensor(
+        [math.nan if v is None else v for v in source["metrics"]["per_class_IoU"].values()], dtype=torch.float64
+    )
     metrics = {k: v for k, v in source["metrics"].items() if k not in SUBSET_METRICS}
     metrics.update(support_subset_metrics(iou, supported))
     record = copy.deepcopy(dict(source))
-    record.update({
-        "fingerprint": planned.fingerprint, "config_fingerprint": config_fingerprint(planned.identity),
-        "identity": planned.identity, "shots": key.shots, "seed": key.seed,
-        "support_split": {"sha256": split.sha256, "image_ids": list(split.image_ids)},
-        "support_images_per_class": per_class,
-        "classes_without_images": list(partial.no_images), "classes_without_names": list(partial.no_names),
-        "metrics": metrics,
-        "evaluated_once": {"source_fingerprint": source["fingerprint"], "source_shots": source["shots"],
-                           "source_seed": source["seed"],
-                           "why": f"{planned.row.method} reads no support image: its prediction is the same at "
-                                  "every shots and seed of this text setting, so it was evaluated once"},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
+    record.update(
+        {
+            "fingerprint": planned.fingerprint,
+            "config_fingerprint": config_fingerprint(planned.identity),
+            "identity": planned.identity,
+            "shots": key.shots,
+            "seed": key.seed,
+            "support_split": {"sha256": split.sha256, "image_ids": list(split.image_ids)},
+            "support_images_per_class": per_class,
+            "classes_without_images": list(partial.no_images),
+            "classes_without_names": list(partial.no_names),
+            "metrics": metrics,
+            "evaluated_once": {
+                "source_fingerprint": source["fingerprint"],
+                "source_shots": source["shots"],
+                "source_seed": source["seed"],
+                "why": f"{planned.row.method} reads no support image: its prediction is the same at "
+                "every shots and seed of this text setting, so it was evaluated once",
+            },
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     return record

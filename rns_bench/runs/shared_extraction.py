@@ -77,46 +77,66 @@ class ExtractionModule(L.LightningModule):
         return None
 
 
-def sweep_images(cfg: DictConfig, context: DatasetContext, keys: Sequence[RunKey],
-                 methods: Sequence[str]) -> list[tuple[str, str]]:
+def sweep_images(
+    cfg: DictConfig, context: DatasetContext, keys: Sequence[RunKey], methods: Sequence[str]
+) -> list[tuple[str, str]]:
     """(split, image id) of every feature the runs ``keys`` (rows of ``methods``) read from the shared stores."""
     registry = load_methods()
-    shared = [key for key, method in zip(keys, methods, strict=True)
-              if not registry.get(method).needs_support_images]
+    shared = [key for key, method in zip(keys, methods, strict=True) if not registry.get(method).needs_support_images]
     if not shared:
         return []
     pool = context.support_reader.image_ids(context.support_spec.support_split)
     if prefetches_support_pool(cfg, len(pool)):
         support = pool
     else:
-        support = list(dict.fromkeys(image_id for key in shared
-                                     for image_id in context.support_split(key.shots, key.seed).image_ids))
+        support = list(
+            dict.fromkeys(
+                image_id for key in shared for image_id in context.support_split(key.shots, key.seed).image_ids
+            )
+        )
     return [("test", image_id) for image_id in context.test_ids] + [("support", image_id) for image_id in support]
 
 
-def extract_sweep_features(cfg: DictConfig, context: DatasetContext, jobs: list[tuple[str, str]],
-                           make_trainer: Callable[[], L.Trainer]) -> None:
+def extract_sweep_features(
+    cfg: DictConfig, context: DatasetContext, jobs: list[tuple[str, str]], make_trainer: Callable[[], L.Trainer]
+) -> None:
     """Extract ``jobs`` into the cache, split over the ranks of ``make_trainer()``'s strategy."""
     if not cfg.cache_dir:
         if jobs and make_trainer().world_size > 1:
-            warnings.warn("cache_dir is null: under DDP every rank extracts every feature itself (memory is not "
-                          "shared); set cache_dir to extract each image once", stacklevel=2)
+            warnings.warn(
+                "cache_dir is null: under DDP every rank extracts every feature itself (memory is not "
+                "shared); set cache_dir to extract each image once",
+                stacklevel=2,
+            )
         return  # features are extracted on demand into memory, run by run
     stores = {"test": context.test_store, "support": context.support_store}
     readers = {"test": context.reader, "support": context.support_reader}
     # Every rank computes the same list (nothing is extracted before all of them start), so all
     # of them skip, or all of them enter Trainer.test.
-    missing = _Jobs([(split, image_id) for split, image_id in jobs
-                     if not stores[split].cache.has(readers[split].image_digest(image_id))])
+    missing = _Jobs(
+        [
+            (split, image_id)
+            for split, image_id in jobs
+            if not stores[split].cache.has(readers[split].image_digest(image_id))
+        ]
+    )
     if not len(missing):
         return
     if not can_write_in(Path(cfg.cache_dir)) and Path(cfg.cache_dir).is_dir():
-        raise ConfigError(f"cache_dir={cfg.cache_dir} is read-only and {len(missing)} of this sweep's images are not "
-                          "in it; make it writable or point cache_dir at a writable copy")
+        raise ConfigError(
+            f"cache_dir={cfg.cache_dir} is read-only and {len(missing)} of this sweep's images are not "
+            "in it; make it writable or point cache_dir at a writable copy"
+        )
     trainer = make_trainer()
-    share = (list(UnrepeatedDistributedSampler(missing, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                               shuffle=False))
-             if trainer.world_size > 1 else list(range(len(missing))))
+    share = (
+        list(
+            UnrepeatedDistributedSampler(
+                missing, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
+        )
+        if trainer.world_size > 1
+        else list(range(len(missing)))
+    )
     batch = max(store.image_batch for store in stores.values())
     loader = DataLoader(missing, batch_size=batch, sampler=share, collate_fn=list)
     trainer.test(ExtractionModule(stores, readers, len(share)), dataloaders=loader, verbose=False)

@@ -24,8 +24,9 @@ from rns_bench.support.partial import PartialSupport
 from rns_bench.support.pixels import IGNORE_INDEX, SupportPixels, drop_label_classes
 
 
-def support_images(context: DatasetContext, image_ids: Sequence[str],
-                   drop_classes: Sequence[int] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def support_images(
+    context: DatasetContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The support images (H, W, 3) uint8 and their original-resolution labels, pixels of
     ``drop_classes`` set to ignore: what methods with ``needs_support_images`` train on."""
     images, labels = [], []
@@ -38,12 +39,17 @@ def support_images(context: DatasetContext, image_ids: Sequence[str],
     return images, labels
 
 
-def support_pixels(context: DatasetContext, image_ids: Sequence[str],
-                   drop_classes: Sequence[int] = ()) -> list[SupportPixels]:
+def support_pixels(
+    context: DatasetContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
+) -> list[SupportPixels]:
     """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized
     resolution (as the bank sees them), pixels of ``drop_classes`` set to ignore."""
-    dense = context.support_store.get(list(image_ids), context.support_reader.read_image, desc="support features",
-                                      entry_name=context.support_reader.image_digest)
+    dense = context.support_store.get(
+        list(image_ids),
+        context.support_reader.read_image,
+        desc="support features",
+        entry_name=context.support_reader.image_digest,
+    )
     items = []
     for image_id, features in zip(image_ids, dense, strict=True):
         label = resize_label(context.support_reader.read_label(image_id), features.resized_hw)
@@ -59,17 +65,27 @@ def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[
     if context.test_store is None:
         raise InputError("validation items need the context's test_store (the test extraction settings)")
     if context.cross_dataset:  # the test store caches the test dataset's images only
-        raise ConfigError(f"tuning on support from another dataset (support_dataset={context.support_spec.key}) is "
-                          "not supported: tune on the in-domain support, or run rows that need no tuning")
-    dense = context.test_store.get(list(image_ids), context.reader.read_image, desc="validation features",
-                                   entry_name=context.reader.image_digest)
-    return [{"image_id": image_id, "features": features.features, "resized_hw": features.resized_hw,
-             "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64))}
-            for image_id, features in zip(image_ids, dense, strict=True)]
+        raise ConfigError(
+            f"tuning on support from another dataset (support_dataset={context.support_spec.key}) is "
+            "not supported: tune on the in-domain support, or run rows that need no tuning"
+        )
+    dense = context.test_store.get(
+        list(image_ids), context.reader.read_image, desc="validation features", entry_name=context.reader.image_digest
+    )
+    return [
+        {
+            "image_id": image_id,
+            "features": features.features,
+            "resized_hw": features.resized_hw,
+            "label": torch.from_numpy(context.reader.read_label(image_id).astype(np.int64)),
+        }
+        for image_id, features in zip(image_ids, dense, strict=True)
+    ]
 
 
-def support_of(context: DatasetContext, image_ids: Sequence[str], partial: PartialSupport,
-               with_pixels: bool) -> tuple[SupportBank, list[SupportPixels] | None]:
+def support_of(
+    context: DatasetContext, image_ids: Sequence[str], partial: PartialSupport, with_pixels: bool
+) -> tuple[SupportBank, list[SupportPixels] | None]:
     """The bank of ``image_ids`` with the rows of classes without images dropped (rns spec §5: "their
     bank rows are dropped after sampling") and, for methods that train on pixels, pixel-level support
     with those classes' pixels ignored. The one way a run -- evaluated or tuned -- gets its support."""
@@ -80,8 +96,13 @@ def support_of(context: DatasetContext, image_ids: Sequence[str], partial: Parti
     return bank, pixels
 
 
-def adapted_context(method: SegMethod, context: DatasetContext, images: Sequence[np.ndarray],
-                    labels: Sequence[np.ndarray], work_dir: Path | None = None) -> DatasetContext:
+def adapted_context(
+    method: SegMethod,
+    context: DatasetContext,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    work_dir: Path | None = None,
+) -> DatasetContext:
     """``context`` under the encoder ``method`` adapts to the support ``images`` (finetune baselines)."""
     encoder = method.adapt_encoder(context.backbone, images, labels, context.support_store.short_side, work_dir)
     return context.with_backbone(encoder)

@@ -82,8 +82,9 @@ def images_in(folder: Path) -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.endswith(MASK_SUFFIX):
             if path.stem in images:  # outputs and masks are named by stem: one would silently win
-                raise InputError(f"two images named {path.stem!r} in {folder}: {images[path.stem].name} and "
-                                 f"{path.name}; rename one")
+                raise InputError(
+                    f"two images named {path.stem!r} in {folder}: {images[path.stem].name} and {path.name}; rename one"
+                )
             images[path.stem] = path
     return images
 
@@ -102,8 +103,10 @@ def _indexed_support(folder: Path, names: list[str]) -> Support:
     if not names and (folder / CLASSES_FILE).is_file():
         names = read_names(folder / CLASSES_FILE)
     if not names:
-        raise InputError(f"{folder} holds images/ and masks/ (label maps of class indices): name the classes in "
-                         f"index order with --classes a,b,c, --classes-file or a {folder / CLASSES_FILE}")
+        raise InputError(
+            f"{folder} holds images/ and masks/ (label maps of class indices): name the classes in "
+            f"index order with --classes a,b,c, --classes-file or a {folder / CLASSES_FILE}"
+        )
     images_dir, masks_dir = folder / "images", folder / "masks"
     for needed in (images_dir, masks_dir):
         if not needed.is_dir():
@@ -134,9 +137,11 @@ def _per_class_support(folder: Path, names: list[str]) -> Support:
             if stem not in images:
                 raise InputError(f"mask {mask} has no image: expected {class_dir / stem}.jpg or .png")
         if not images:
-            raise InputError(f"class folder {class_dir} holds no support images ({', '.join(IMAGE_SUFFIXES)}); "
-                             f"add images with their {MASK_SUFFIX} masks, or remove the folder and name the class "
-                             f"with --classes to segment it from its text alone")
+            raise InputError(
+                f"class folder {class_dir} holds no support images ({', '.join(IMAGE_SUFFIXES)}); "
+                f"add images with their {MASK_SUFFIX} masks, or remove the folder and name the class "
+                f"with --classes to segment it from its text alone"
+            )
         for stem, image in images.items():
             if stem not in masks:
                 raise InputError(f"support image {image} has no mask: expected {class_dir / (stem + MASK_SUFFIX)}")
@@ -159,25 +164,33 @@ def object_mask(path: Path) -> np.ndarray:
         elif image.mode in ("P", "RGB"):
             colours = np.array(image.convert("RGB"))
         else:
-            raise InputError(f"mask {path} has PIL mode {image.mode!r}; give a greyscale, palette, RGB or RGBA "
-                             f"PNG (module doc of rns_bench.runs.support_folder: the mask rule)")
+            raise InputError(
+                f"mask {path} has PIL mode {image.mode!r}; give a greyscale, palette, RGB or RGBA "
+                f"PNG (module doc of rns_bench.runs.support_folder: the mask rule)"
+            )
     marked = colours.any(axis=-1)
     if marked.all() and _more_than_two_colours(colours):
-        raise InputError(f"mask {path} has no black pixel and many colours: a photo or an opaque cut-out, not a "
-                         f"mask. Draw the object on black (black = not the object), or keep it in the alpha "
-                         f"channel with a transparent background")
+        raise InputError(
+            f"mask {path} has no black pixel and many colours: a photo or an opaque cut-out, not a "
+            f"mask. Draw the object on black (black = not the object), or keep it in the alpha "
+            f"channel with a transparent background"
+        )
     return marked
 
 
 def _cut_out(colours: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:
     if alpha.max() == 0:
-        raise InputError(f"mask {path} is transparent everywhere: its alpha marks no pixel. Make the object "
-                         f"opaque, or save the mask without an alpha channel (black = not the object)")
+        raise InputError(
+            f"mask {path} is transparent everywhere: its alpha marks no pixel. Make the object "
+            f"opaque, or save the mask without an alpha channel (black = not the object)"
+        )
     black = ~colours.any(axis=-1)
     if (black & (alpha == 255)).any() and not black.all() and not _more_than_two_colours(colours):
-        raise InputError(f"mask {path} is ambiguous: its transparency marks one object and its black-and-"
-                         f"colour pixels another (black pixels are opaque). Keep one: a cut-out with a "
-                         f"transparent background, or a mask on black without an alpha channel")
+        raise InputError(
+            f"mask {path} is ambiguous: its transparency marks one object and its black-and-"
+            f"colour pixels another (black pixels are opaque). Keep one: a cut-out with a "
+            f"transparent background, or a mask on black without an alpha channel"
+        )
     return alpha >= HALF_OPAQUE
 
 
@@ -203,8 +216,10 @@ def read_support_label(mask_path: Path, class_index: int | None, names: Sequence
         mask = label_indices(mask_image, mask_path)
     bad = np.setdiff1d(np.unique(mask), [*range(len(names)), IGNORE_INDEX])
     if bad.size:
-        raise InputError(f"mask {mask_path} holds class {int(bad[0])}, but only {len(names)} class names are "
-                         f"given ({', '.join(names)}); add its name to --classes or fix the mask")
+        raise InputError(
+            f"mask {mask_path} holds class {int(bad[0])}, but only {len(names)} class names are "
+            f"given ({', '.join(names)}); add its name to --classes or fix the mask"
+        )
     return mask
 
 
@@ -213,23 +228,31 @@ def check_mask_fits(image_file: Path, image_hw: tuple[int, int], mask_file: Path
     _, orientation = decoded_size(image_file)
     if orientation not in ORIENTED:
         if mask_hw != image_hw:
-            raise InputError(f"mask {mask_file} is {_hw(mask_hw)} but its image {image_file} is {_hw(image_hw)}; "
-                             f"they must match pixel for pixel")
+            raise InputError(
+                f"mask {mask_file} is {_hw(mask_hw)} but its image {image_file} is {_hw(image_hw)}; "
+                f"they must match pixel for pixel"
+            )
         return
     stored_hw = image_hw[::-1] if orientation in TRANSPOSING_ORIENTATIONS else image_hw
-    decoded = (f"{image_file} carries EXIF orientation {orientation}, which OpenCV (like the benchmark) "
-               f"applies: it is decoded {_hw(image_hw)}")
+    decoded = (
+        f"{image_file} carries EXIF orientation {orientation}, which OpenCV (like the benchmark) "
+        f"applies: it is decoded {_hw(image_hw)}"
+    )
     if mask_hw == image_hw != stored_hw:
         return  # the mask fits the upright picture only: it was drawn on it
     if mask_hw == stored_hw != image_hw:
-        raise InputError(f"mask {mask_file} is {_hw(mask_hw)}, the stored size of its image, but {decoded}: the "
-                         f"mask was drawn on the unrotated pixels. Strip the image's orientation tag or rotate "
-                         f"the mask to match")
+        raise InputError(
+            f"mask {mask_file} is {_hw(mask_hw)}, the stored size of its image, but {decoded}: the "
+            f"mask was drawn on the unrotated pixels. Strip the image's orientation tag or rotate "
+            f"the mask to match"
+        )
     if mask_hw == image_hw:
-        raise InputError(f"support image {decoded}, and its mask {mask_file} fits both the stored and the "
-                         f"decoded pixels, so it cannot say which it was drawn on. Save the image upright "
-                         f"(orientation applied, tag 1) if the mask was drawn on the upright picture, or strip "
-                         f"the tag if on the stored pixels")
+        raise InputError(
+            f"support image {decoded}, and its mask {mask_file} fits both the stored and the "
+            f"decoded pixels, so it cannot say which it was drawn on. Save the image upright "
+            f"(orientation applied, tag 1) if the mask was drawn on the upright picture, or strip "
+            f"the tag if on the stored pixels"
+        )
     raise InputError(f"mask {mask_file} is {_hw(mask_hw)} but its image {decoded}; they must match pixel for pixel")
 
 

@@ -57,8 +57,9 @@ def has_current_params(path: Path, fingerprint: str = "") -> bool:
     return current_params(path, fingerprint) is not None
 
 
-def tuned_options(results_dir: Path, key: RunKey, options: dict[str, Any],
-                  fingerprint: str = "") -> tuple[dict[str, Any], Path | None, dict[str, Any] | None]:
+def tuned_options(
+    results_dir: Path, key: RunKey, options: dict[str, Any], fingerprint: str = ""
+) -> tuple[dict[str, Any], Path | None, dict[str, Any] | None]:
     """A row's options with the run's tuned parameters on top, the file they came from and the tuned
     parameters themselves.
 

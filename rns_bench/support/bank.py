@@ -86,21 +86,25 @@ class SupportBank:
         if num_rows <= self.capacity:
             return
         if len(self._feature_store) < self._rows or len(self._label_store) < self._rows:
-            raise ValueError(f"support bank with {len(self._feature_store)} feature rows but "
-                             f"{len(self._label_store)} labels")
+            raise ValueError(
+                f"support bank with {len(self._feature_store)} feature rows but {len(self._label_store)} labels"
+            )
         # Normal tensors even under inference mode (Lightning predicts in it): rows appended
         # later, outside it, are written in place.
         with torch.inference_mode(False):
-            features = torch.empty(num_rows, *self._feature_store.shape[1:], dtype=self._feature_store.dtype,
-                                   device=self._feature_store.device)
+            features = torch.empty(
+                num_rows,
+                *self._feature_store.shape[1:],
+                dtype=self._feature_store.dtype,
+                device=self._feature_store.device,
+            )
             labels = torch.empty(num_rows, dtype=self._label_store.dtype, device=self._label_store.device)
             features[: self._rows] = self.features
             labels[: self._rows] = self.labels
         self._feature_store, self._label_store = features, labels
 
     # ----------------------------------------------------------------- building
-    def add_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor,
-                  patch_size: int) -> int:
+    def add_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor, patch_size: int) -> int:
         """Pool one support image into rows and update the affected prototypes.
 
         features: (h, w, D) unit-norm patch features; label_map: (H, W) class ids at the
@@ -108,13 +112,16 @@ class SupportBank:
         applied). Returns the number of rows added.
         """
         if features.ndim != 3 or features.shape[-1] != self.dim:
-            raise InputError(f"support image {image_id!r}: features of shape {tuple(features.shape)}, "
-                             f"expected (h, w, {self.dim})")
+            raise InputError(
+                f"support image {image_id!r}: features of shape {tuple(features.shape)}, expected (h, w, {self.dim})"
+            )
         check_features(features, f"support features of image {image_id!r}")
         classes = present_labels(label_map)
         if len(classes) and int(classes.max()) >= self.num_classes:
-            raise InputError(f"support image {image_id!r}: label {int(classes.max())} ≥ number of classes "
-                             f"{self.num_classes}; is reduce_zero_label set correctly for this dataset?")
+            raise InputError(
+                f"support image {image_id!r}: label {int(classes.max())} ≥ number of classes "
+                f"{self.num_classes}; is reduce_zero_label set correctly for this dataset?"
+            )
         if len(classes) == 0:
             return 0
         weights = patch_fractions(label_map, classes, patch_size, tuple(features.shape[:2]))
@@ -125,8 +132,10 @@ class SupportBank:
     def add_rows(self, rows: torch.Tensor, labels: torch.Tensor, image_ids: list[str]) -> None:
         """Append precomputed unit-norm rows (R, D) with their labels (R,)."""
         if rows.ndim != 2 or rows.shape[1] != self.dim or labels.shape != rows.shape[:1]:
-            raise InputError(f"support rows of shape {tuple(rows.shape)} with labels of shape "
-                             f"{tuple(labels.shape)}; expected (R, {self.dim}) and (R,)")
+            raise InputError(
+                f"support rows of shape {tuple(rows.shape)} with labels of shape "
+                f"{tuple(labels.shape)}; expected (R, {self.dim}) and (R,)"
+            )
         check_features(rows, "support rows")
         labels = labels.long().cpu()
         count = len(rows)
@@ -134,8 +143,8 @@ class SupportBank:
             end = self._rows + count
             if end > self.capacity:
                 self.reserve(max(end, 2 * self.capacity, MIN_CAPACITY))
-            self._feature_store[self._rows:end] = rows.to(self._feature_store)
-            self._label_store[self._rows:end] = labels.to(self._label_store)
+            self._feature_store[self._rows : end] = rows.to(self._feature_store)
+            self._label_store[self._rows : end] = labels.to(self._label_store)
             self._rows = end
         self.image_ids.extend(image_ids)
         self.class_sums.index_add_(0, labels, rows.to(self.class_sums))
@@ -154,8 +163,10 @@ class SupportBank:
         """This bank without class ``index``: its rows dropped, the classes after it renumbered down."""
         keep = self.labels != index
         bank = SupportBank(self.num_classes - 1, self.dim)
-        bank.features, bank.image_ids = self.features[keep], [i for i, k in zip(self.image_ids, keep.tolist(),
-                                                                                strict=True) if k]
+        bank.features, bank.image_ids = (
+            self.features[keep],
+            [i for i, k in zip(self.image_ids, keep.tolist(), strict=True) if k],
+        )
         bank.labels = self.labels[keep] - (self.labels[keep] > index).long()
         others = [c for c in range(self.num_classes) if c != index]
         bank.class_sums, bank.class_counts = self.class_sums[others].clone(), self.class_counts[others].clone()
@@ -166,8 +177,10 @@ class SupportBank:
         re-summed (from their remaining rows, so they equal a bank built without the image)."""
         keep = torch.tensor([i != image_id for i in self.image_ids], dtype=torch.bool)
         if bool(keep.all()):
-            raise InputError(f"no support image {image_id!r} in the bank; its images: "
-                             f"{', '.join(sorted(set(self.image_ids))[:8]) or '(none)'}")
+            raise InputError(
+                f"no support image {image_id!r} in the bank; its images: "
+                f"{', '.join(sorted(set(self.image_ids))[:8]) or '(none)'}"
+            )
         touched = self.labels[~keep].unique()
         bank = SupportBank(self.num_classes, self.dim)
         bank.features, bank.labels = self.features[keep], self.labels[keep]
@@ -185,8 +198,9 @@ class SupportBank:
         drop[list(classes)] = True
         keep = ~drop[self.labels]
         bank = SupportBank(self.num_classes, self.dim)
-        bank.add_rows(self.features[keep], self.labels[keep],
-                      [i for i, k in zip(self.image_ids, keep.tolist(), strict=True) if k])
+        bank.add_rows(
+            self.features[keep], self.labels[keep], [i for i, k in zip(self.image_ids, keep.tolist(), strict=True) if k]
+        )
         return bank
 
     # ----------------------------------------------------------------- queries
@@ -205,5 +219,7 @@ class SupportBank:
 
     def require_rows(self) -> None:
         if len(self) == 0:
-            raise InputError("the support bank is empty: no support image contributed a labelled pixel. "
-                             "Check the support split and the label files (all pixels 255?)")
+            raise InputError(
+                "the support bank is empty: no support image contributed a labelled pixel. "
+                "Check the support split and the label files (all pixels 255?)"
+            )

@@ -24,8 +24,11 @@ class PartialSupport:
 
     @classmethod
     def of(cls, num_classes: int, visual_fraction: float, text_fraction: float, seed: int) -> PartialSupport:
-        return cls(num_classes, tuple(dropped_classes(num_classes, visual_fraction, seed)),
-                   tuple(dropped_classes(num_classes, text_fraction, seed)))
+        return cls(
+            num_classes,
+            tuple(dropped_classes(num_classes, visual_fraction, seed)),
+            tuple(dropped_classes(num_classes, text_fraction, seed)),
+        )
 
     @property
     def text_available(self) -> torch.Tensor | None:

@@ -56,8 +56,10 @@ def split_support(image_ids: Sequence[str], val_fraction: float, seed: int) -> t
     if not 0.0 < val_fraction < 1.0:
         raise InputError(f"val_fraction must lie in (0, 1), got {val_fraction}")
     if len(image_ids) < 2:
-        raise InputError(f"a support set of {len(image_ids)} image(s) cannot be split into train and validation; "
-                         "tuning needs at least 2 support images")
+        raise InputError(
+            f"a support set of {len(image_ids)} image(s) cannot be split into train and validation; "
+            "tuning needs at least 2 support images"
+        )
     num_val = min(max(1, round(val_fraction * len(image_ids))), len(image_ids) - 1)
     order = torch.randperm(len(image_ids), generator=torch.Generator().manual_seed(seed)).tolist()
     val = set(order[:num_val])

@@ -96,8 +96,9 @@ class ToyVLM(Backbone):
     def _pretrain(self) -> None:
         """Centre φ, then fit the semantic head φ → visual concept on described-look scenes."""
         names = self.world.class_names
-        scenes = [self.world.render_described(np.random.default_rng([*self._seed, 0xA11, i]))
-                  for i in range(PRETRAIN_SCENES)]
+        scenes = [
+            self.world.render_described(np.random.default_rng([*self._seed, 0xA11, i])) for i in range(PRETRAIN_SCENES)
+        ]
         phi, targets = [], []
         for image, label in scenes:
             height, width = (s // PATCH * PATCH for s in label.shape)  # whole patches only
@@ -118,8 +119,10 @@ class ToyVLM(Backbone):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float RGB in [0, 1], H and W multiples of 16 → (B, D, H/16, W/16) unit-norm."""
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] % PATCH or images.shape[3] % PATCH:
-            raise InputError(f"toy_vlm expects (B, 3, H, W) with H, W multiples of {PATCH}, got "
-                             f"{tuple(images.shape)}; pad the images right/bottom first")
+            raise InputError(
+                f"toy_vlm expects (B, 3, H, W) with H, W multiples of {PATCH}, got "
+                f"{tuple(images.shape)}; pad the images right/bottom first"
+            )
         phi = self._random_features(images) - self.rff_centre
         semantic = phi @ self.semantic_head
         appearance = F.normalize(phi @ self.appearance_head.T, dim=-1)
@@ -171,9 +174,11 @@ class ToyVLM(Backbone):
         for name, base in zip(class_names, meant, strict=True):
             if base not in valid:
                 error = UnknownNameError("toy class name", name, valid + [f"{PERSONAL_PREFIX}<class>"])
-                error.args = (f"{error.args[0]}. The toy_vlm backbone knows only the synthetic toy world's classes; "
-                              "for another dataset choose a real backbone: make bench DATASET=<key> BACKBONE=clip_b16 "
-                              "(or backbone=clip_b16; clip_tiny / random_vlm for a quick look without weights)",)
+                error.args = (
+                    f"{error.args[0]}. The toy_vlm backbone knows only the synthetic toy world's classes; "
+                    "for another dataset choose a real backbone: make bench DATASET=<key> BACKBONE=clip_b16 "
+                    "(or backbone=clip_b16; clip_tiny / random_vlm for a quick look without weights)",
+                )
                 raise error
         codes = np.stack([self.world.semantic_code(name) for name in meant])
         return torch.as_tensor(codes, dtype=torch.float32, device=self.concept_projection.device)

@@ -17,16 +17,20 @@ def _prepare(data_root: Path) -> Path:
 
 
 def _reader(data_root: Path) -> VOCReader:
-    return VOCReader(VOCLayout(toy_dataset_dir(data_root, TOY_SEED)), num_classes=TOY_CLASSES,
-                     fix=f"the toy dataset is regenerated on first use: delete {toy_dataset_dir(data_root, TOY_SEED)}"
-                         " and rerun")
+    return VOCReader(
+        VOCLayout(toy_dataset_dir(data_root, TOY_SEED)),
+        num_classes=TOY_CLASSES,
+        fix=f"the toy dataset is regenerated on first use: delete {toy_dataset_dir(data_root, TOY_SEED)} and rerun",
+    )
 
 
-DATASETS.register("toy")(DatasetSpec(
-    key="toy",
-    class_file="toy.txt",
-    make_reader=_reader,
-    prepare=_prepare,
-    data_version=f"toy-v{GENERATOR_VERSION}-seed{TOY_SEED}",
-    description=f"embedded synthetic benchmark (generator v{GENERATOR_VERSION}, world seed {TOY_SEED})",
-))
+DATASETS.register("toy")(
+    DatasetSpec(
+        key="toy",
+        class_file="toy.txt",
+        make_reader=_reader,
+        prepare=_prepare,
+        data_version=f"toy-v{GENERATOR_VERSION}-seed{TOY_SEED}",
+        description=f"embedded synthetic benchmark (generator v{GENERATOR_VERSION}, world seed {TOY_SEED})",
+    )
+)

@@ -34,13 +34,20 @@ def write_segment_example(folder: Path, world_seed: int = 0) -> dict[str, int]:
     write_text_atomic(support / "classes.txt", "\n".join(names) + "\n")
     items = [(f"generic_{i}", s.image, s.label) for i, s in enumerate(generic_support(world, PER_CLASS))]
     for i, scene in enumerate(personal_scenes(world, PERSONAL_CLASS, "personal_support", PER_CLASS, personal)):
-        items.append((f"my_{PERSONAL_CLASS}_{i}", scene.image,
-                      np.where(scene.label == personal, personal, IGNORE_INDEX).astype(np.uint8)))
+        items.append(
+            (
+                f"my_{PERSONAL_CLASS}_{i}",
+                scene.image,
+                np.where(scene.label == personal, personal, IGNORE_INDEX).astype(np.uint8),
+            )
+        )
     for name, image, label in items:
         save_rgb_png(support / "images" / f"{name}.png", image)
         save_label_png(support / "masks" / f"{name}.png", label)
-    tests = [*personal_scenes(world, PERSONAL_CLASS, "test_with", TEST_SCENES - 1, personal),
-             *personal_scenes(world, PERSONAL_CLASS, "test_without", 1, personal)]
+    tests = [
+        *personal_scenes(world, PERSONAL_CLASS, "test_with", TEST_SCENES - 1, personal),
+        *personal_scenes(world, PERSONAL_CLASS, "test_without", 1, personal),
+    ]
     for i, scene in enumerate(tests):
         with atomic_target(Path(folder) / "images" / f"scene_{i}.jpg") as tmp:
             Image.fromarray(scene.image).save(tmp, format="JPEG", quality=95)

@@ -69,8 +69,13 @@ def write_toy_dataset(root: Path, seed: int = 0, n_train: int = 240, n_val: int 
 
 
 def _manifest(seed: int, n_train: int, n_val: int) -> dict:
-    return {"dataset": "toy", "generator_version": GENERATOR_VERSION, "seed": seed,
-            "counts": {"train": n_train, "val": n_val}, "classes": toy_class_names()}
+    return {
+        "dataset": "toy",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "counts": {"train": n_train, "val": n_val},
+        "classes": toy_class_names(),
+    }
 
 
 def _is_complete(folder: Path, manifest: dict) -> bool:

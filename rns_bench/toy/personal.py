@@ -31,14 +31,16 @@ def generic_support(world: ToyWorld, per_class: int, seed: int = 0) -> list[Scen
     scenes = []
     for cls in world.classes[1:]:
         for i in range(per_class):
-            image, label = world.render(_rng(world, seed, "generic_support", cls.index * 1000 + i), "train",
-                                        required_class=cls.index)
+            image, label = world.render(
+                _rng(world, seed, "generic_support", cls.index * 1000 + i), "train", required_class=cls.index
+            )
             scenes.append(Scene(image, label))
     return scenes
 
 
-def personal_scenes(world: ToyWorld, class_name: str, role: str, count: int, personal_label: int,
-                    seed: int = 0) -> list[Scene]:
+def personal_scenes(
+    world: ToyWorld, class_name: str, role: str, count: int, personal_label: int, seed: int = 0
+) -> list[Scene]:
     """``count`` scenes of one role: ``personal_support`` (train; the instance among random objects),
     ``test_with`` (val; the instance and a generic member of its class) or ``test_without`` (val; a
     generic member only). The instance is labelled ``personal_label``."""
@@ -47,5 +49,7 @@ def personal_scenes(world: ToyWorld, class_name: str, role: str, count: int, per
     split = "train" if role == "personal_support" else "val"
     required = None if role == "personal_support" else index
     personal = None if role == "test_without" else (look, personal_label)
-    return [Scene(*world.render(_rng(world, seed, role, i), split, required_class=required, personal=personal))
-            for i in range(count)]
+    return [
+        Scene(*world.render(_rng(world, seed, role, i), split, required_class=required, personal=personal))
+        for i in range(count)
+    ]

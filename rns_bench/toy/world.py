@@ -100,11 +100,24 @@ class LookRanges:
 
 
 # Objects are saturated and busy; backgrounds (sky, walls, ground) greyer, smoother, softer.
-OBJECT_LOOKS = LookRanges(saturation=(0.45, 0.9), value=(0.35, 0.95), texture_offset=(0.2, 0.5),
-                          patterns=PATTERNS, frequency=(0.05, 0.3), contrast=(0.5, 1.0), grain=(0.005, 0.04))
-BACKGROUND_LOOKS = LookRanges(saturation=(0.05, 0.4), value=(0.3, 0.9), texture_offset=(0.1, 0.25),
-                              patterns=("noise", "sine"), frequency=(0.02, 0.08), contrast=(0.2, 0.6),
-                              grain=(0.005, 0.03))
+OBJECT_LOOKS = LookRanges(
+    saturation=(0.45, 0.9),
+    value=(0.35, 0.95),
+    texture_offset=(0.2, 0.5),
+    patterns=PATTERNS,
+    frequency=(0.05, 0.3),
+    contrast=(0.5, 1.0),
+    grain=(0.005, 0.04),
+)
+BACKGROUND_LOOKS = LookRanges(
+    saturation=(0.05, 0.4),
+    value=(0.3, 0.9),
+    texture_offset=(0.1, 0.25),
+    patterns=("noise", "sine"),
+    frequency=(0.02, 0.08),
+    contrast=(0.2, 0.6),
+    grain=(0.005, 0.03),
+)
 
 
 @dataclass(frozen=True)
@@ -173,10 +186,12 @@ class ToyWorld:
                 codes[index] = _unit(np.asarray(source.semantic_code) + noise)
                 text_look = source.text_look
             look_twin = LOOK_TWINS.get(name)  # a look twin shows each mode as often, too
-            probs = _mode_probs(rng, len(modes[index])) if look_twin is None \
-                else classes[names.index(look_twin)].mode_probs
-            classes.append(ToyClass(index, name, modes[index], probs, habitats[index], text_look,
-                                    tuple(codes[index].tolist())))
+            probs = (
+                _mode_probs(rng, len(modes[index])) if look_twin is None else classes[names.index(look_twin)].mode_probs
+            )
+            classes.append(
+                ToyClass(index, name, modes[index], probs, habitats[index], text_look, tuple(codes[index].tolist()))
+            )
         return tuple(classes)
 
     def _make_modes(self, rng: np.random.Generator) -> list[tuple[Appearance, ...]]:
@@ -194,8 +209,9 @@ class ToyWorld:
         for index, name in enumerate(names[1:], start=1):
             twin = LOOK_TWINS.get(name)
             if twin is not None:  # the twin's looks, barely changed
-                modes.append(tuple(_perturb(rng, m, colour=0.03, frequency=0.08, angle=0.12)
-                                   for m in modes[names.index(twin)]))
+                modes.append(
+                    tuple(_perturb(rng, m, colour=0.03, frequency=0.08, angle=0.12) for m in modes[names.index(twin)])
+                )
             else:
                 modes.append(_class_modes(rng, int(rng.integers(2, 4)), hues[index - 1] % 1.0))
         return modes
@@ -208,8 +224,9 @@ class ToyWorld:
             habitats[names.index(name)] = habitats[names.index(twin)]
         for name, twin in LOOK_TWINS.items():
             other = habitats[names.index(twin)]
-            habitats[names.index(name)] = (other + 1 + int(rng.integers(0, N_BACKGROUND_MODES - 1))) \
-                % N_BACKGROUND_MODES
+            habitats[names.index(name)] = (
+                other + 1 + int(rng.integers(0, N_BACKGROUND_MODES - 1))
+            ) % N_BACKGROUND_MODES
         return habitats
 
     # ---- public queries -----------------------------------------------------------------
@@ -243,8 +260,13 @@ class ToyWorld:
         canonical = cls.modes[0]
         return replace(canonical, pattern="checker" if canonical.pattern != "checker" else "stripes")
 
-    def render(self, rng: np.random.Generator, split: str, required_class: int | None = None,
-               personal: tuple[Appearance, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def render(
+        self,
+        rng: np.random.Generator,
+        split: str,
+        required_class: int | None = None,
+        personal: tuple[Appearance, int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One scene of a split → (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..K−1 or 255).
 
         ``required_class`` (a foreground index) is drawn as the main object, on top. ``personal``
@@ -262,14 +284,20 @@ class ToyWorld:
     def render_described(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A scene whose objects wear the looks their names describe, in neutral light: what
         the image–caption data a VLM is pre-trained on shows (used by ``toy_vlm``, never a split)."""
+
         def pick(cls: ToyClass) -> Appearance:
             return cls.modes[int(rng.integers(len(cls.modes)))] if cls.index == 0 else cls.text_look
 
         return self._render(rng, pick, DESCRIBED_PHOTOMETRY, None)
 
-    def _render(self, rng: np.random.Generator, pick: Callable[[ToyClass], Appearance],
-                photometry: Photometry, required_class: int | None,
-                personal: tuple[Appearance, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _render(
+        self,
+        rng: np.random.Generator,
+        pick: Callable[[ToyClass], Appearance],
+        photometry: Photometry,
+        required_class: int | None,
+        personal: tuple[Appearance, int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         height, width = (int(s) for s in rng.integers(SIDE_RANGE[0], SIDE_RANGE[1] + 1, size=2))
         objects = [int(c) for c in rng.integers(1, self.num_classes, size=int(rng.integers(1, 5)))]
         if required_class is not None:
@@ -296,8 +324,9 @@ class ToyWorld:
         image = _photometric(rng, canvas, photometry)
         return image, _ignore_boundaries(label)
 
-    def _paint_background(self, rng: np.random.Generator, canvas: np.ndarray,
-                          pick: Callable[[ToyClass], Appearance], habitat: int) -> None:
+    def _paint_background(
+        self, rng: np.random.Generator, canvas: np.ndarray, pick: Callable[[ToyClass], Appearance], habitat: int
+    ) -> None:
         """One or two background regions; the first is the main object's habitat 70 % of the time."""
         background = self.classes[0]
         first = background.modes[habitat] if rng.random() < 0.7 else pick(background)
@@ -305,8 +334,11 @@ class ToyWorld:
         if rng.random() < 0.6:  # a second region below a tilted, wavy horizon
             height, width = canvas.shape[:2]
             xs = np.arange(width)
-            horizon = height * rng.uniform(0.3, 0.7) + (xs - width / 2) * rng.uniform(-0.4, 0.4) \
+            horizon = (
+                height * rng.uniform(0.3, 0.7)
+                + (xs - width / 2) * rng.uniform(-0.4, 0.4)
                 + rng.uniform(2, 8) * np.sin(xs * rng.uniform(0.02, 0.08) + rng.uniform(0, 6.3))
+            )
             below = np.arange(height)[:, None] > horizon[None, :]
             _paint(canvas, below, pick(background), rng)
 
@@ -332,19 +364,19 @@ def _class_modes(rng: np.random.Generator, n_modes: int, hue: float) -> tuple[Ap
     similar frequency."""
     canonical = _random_appearance(rng, OBJECT_LOOKS, hue)
     colour, frequency, angle = MODE_SPREAD
-    variants = [_perturb(rng, canonical, colour=colour, frequency=frequency, angle=angle)
-                for _ in range(n_modes - 1)]
+    variants = [_perturb(rng, canonical, colour=colour, frequency=frequency, angle=angle) for _ in range(n_modes - 1)]
     return (canonical, *variants)
 
 
-def _perturb(rng: np.random.Generator, look: Appearance, colour: float, frequency: float,
-             angle: float) -> Appearance:
+def _perturb(rng: np.random.Generator, look: Appearance, colour: float, frequency: float, angle: float) -> Appearance:
     shift = rng.normal(scale=colour, size=3)
-    return replace(look,
-                   colour=tuple(np.clip(np.asarray(look.colour) + shift, 0, 1).tolist()),
-                   texture_colour=tuple(np.clip(np.asarray(look.texture_colour) + shift, 0, 1).tolist()),
-                   frequency=float(look.frequency * np.exp(rng.normal(scale=frequency))),
-                   orientation=float((look.orientation + rng.normal(scale=angle)) % np.pi))
+    return replace(
+        look,
+        colour=tuple(np.clip(np.asarray(look.colour) + shift, 0, 1).tolist()),
+        texture_colour=tuple(np.clip(np.asarray(look.texture_colour) + shift, 0, 1).tolist()),
+        frequency=float(look.frequency * np.exp(rng.normal(scale=frequency))),
+        orientation=float((look.orientation + rng.normal(scale=angle)) % np.pi),
+    )
 
 
 def _mode_probs(rng: np.random.Generator, n_modes: int) -> dict[str, tuple[float, ...]]:
@@ -415,8 +447,9 @@ def _object_mask(rng: np.random.Generator, size: tuple[int, int], scale: tuple[f
     return _shape_mask(rng, size, centre, rng.uniform(*scale) * min(height, width))
 
 
-def _shape_mask(rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float],
-                radius: float) -> np.ndarray:
+def _shape_mask(
+    rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float], radius: float
+) -> np.ndarray:
     """(H, W) bool: an ellipse, a polygon or a wobbly blob around centre (x, y)."""
     kind = rng.integers(0, 3)
     if kind == 0:  # ellipse
@@ -431,8 +464,7 @@ def _shape_mask(rng: np.random.Generator, size: tuple[int, int], centre: tuple[f
             radii = radius * rng.uniform(0.65, 1.1, size=angles.size)
         else:  # blob: a radius with a few low harmonics
             angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-            harmonics = sum(rng.uniform(0, 0.18) * np.cos(k * angles + rng.uniform(0, 2 * np.pi))
-                            for k in (2, 3, 4))
+            harmonics = sum(rng.uniform(0, 0.18) * np.cos(k * angles + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 4))
             radii = radius * (1 + harmonics)
         points = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
     points = points + np.asarray(centre)

@@ -55,13 +55,16 @@ class TuningProblem:
     def build(self, params: Mapping[str, Any]) -> tuple[SegMethod, list[dict[str, Any]]]:
         """The method with the row's options and ``params`` on top, given the train support, and
         the validation items to score it on."""
-        method = build_method(self.method, self.class_names, self.patch_size, {**self.options, **params},
-                              query_mode="patch")  # tuning runs without mask proposals (supp. 6.4)
+        method = build_method(
+            self.method, self.class_names, self.patch_size, {**self.options, **params}, query_mode="patch"
+        )  # tuning runs without mask proposals (supp. 6.4)
         bank, pixels, val_items = self.train_bank, self.train_pixels, self.val_items
         if method.needs_support_images:
             if self.adapted_support is None:
-                raise InputError(f"method {self.method!r} adapts the encoder to its support images; "
-                                 "the tuning problem has no adapted_support")
+                raise InputError(
+                    f"method {self.method!r} adapts the encoder to its support images; "
+                    "the tuning problem has no adapted_support"
+                )
             bank, pixels, val_items = self.adapted_support(method)
         method.attach_support(bank, self.text, self.text_available)
         if method.needs_support_pixels:
@@ -71,8 +74,9 @@ class TuningProblem:
         return method, val_items
 
 
-def validation_miou(method: SegMethod, items: Sequence[dict[str, Any]],
-                    predict: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+def validation_miou(
+    method: SegMethod, items: Sequence[dict[str, Any]], predict: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> float:
     """Dataset-level mIoU of ``method`` on ``items`` (``predict``: (N, D) → (N, K) probabilities,
     default the method's own ``predict_probs``)."""
     metric = DatasetIoU(method.num_classes)
@@ -91,6 +95,7 @@ def make_objective(problem: TuningProblem, space: Sequence[ParamSpace]) -> Calla
         method, val_items = problem.build({p.name: p.suggest(trial) for p in space})
         fit_head = getattr(method, "fit_head", None)
         if fit_head is not None and problem.report_every > 0 and not method.needs_support_images:
+
             def report(step: int, head: Any) -> None:
                 trial.report(validation_miou(method, val_items, head.probs), step)
                 if trial.should_prune():

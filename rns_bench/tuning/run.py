@@ -73,11 +73,15 @@ def split_seed(cfg: DictConfig, key: RunKey) -> int:
 def study_settings(cfg: DictConfig) -> StudySettings:
     """``tuning.*`` as study settings; a :class:`ConfigError` (one line) for ``n_trials`` < 1 and the like."""
     tuning = cfg.tuning
-    return StudySettings(n_trials=tuning.n_trials, sampler_seed=int(tuning.sampler_seed),
-                         tpe_startup_trials=int(tuning.tpe_startup_trials), pruner=bool(tuning.pruner.enabled),
-                         pruner_startup_trials=int(tuning.pruner.n_startup_trials),
-                         pruner_warmup_steps=int(tuning.pruner.n_warmup_steps),
-                         heartbeat_s=int(tuning.heartbeat_s) if tuning.heartbeat_s else None)
+    return StudySettings(
+        n_trials=tuning.n_trials,
+        sampler_seed=int(tuning.sampler_seed),
+        tpe_startup_trials=int(tuning.tpe_startup_trials),
+        pruner=bool(tuning.pruner.enabled),
+        pruner_startup_trials=int(tuning.pruner.n_startup_trials),
+        pruner_warmup_steps=int(tuning.pruner.n_warmup_steps),
+        heartbeat_s=int(tuning.heartbeat_s) if tuning.heartbeat_s else None,
+    )
 
 
 def search_spaces(cfg: DictConfig) -> dict[str, Any]:
@@ -85,8 +89,9 @@ def search_spaces(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg.tuning.search_space, resolve=True) or {}
 
 
-def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
-                   train_ids: list[str], val_ids: list[str]) -> TuningProblem:
+def tuning_problem(
+    cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey, train_ids: list[str], val_ids: list[str]
+) -> TuningProblem:
     """Train support (with the protocol's dropped classes) and validation items of one run."""
     partial = partial_support(cfg, len(context.class_names), key.seed)
     method_cls = load_methods().get(row.method)
@@ -106,22 +111,30 @@ def tuning_problem(cfg: DictConfig, context: DatasetContext, row: MethodRow, key
     else:
         bank, pixels, val_items = support_and_validation(context)
         adapted_support = None
-    return TuningProblem(method=row.method, class_names=context.class_names, patch_size=context.backbone.patch_size,
-                         train_bank=bank, val_items=val_items, text=context.text_features,
-                         text_available=partial.text_available,
-                         train_pixels=pixels,
-                         options=dict(row.options), report_every=int(cfg.tuning.report_every),
-                         adapted_support=adapted_support)
+    return TuningProblem(
+        method=row.method,
+        class_names=context.class_names,
+        patch_size=context.backbone.patch_size,
+        train_bank=bank,
+        val_items=val_items,
+        text=context.text_features,
+        text_available=partial.text_available,
+        train_pixels=pixels,
+        options=dict(row.options),
+        report_every=int(cfg.tuning.report_every),
+        adapted_support=adapted_support,
+    )
 
 
-def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey,
-             fingerprint: str) -> dict[str, Any]:
+def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey, fingerprint: str) -> dict[str, Any]:
     """Run (or resume) the study of one run key under the tuning config ``fingerprint``
     (``rns_bench.runs.evaluate.tuning_fingerprint_of``) and write its best parameters; returns them."""
     spaces = search_spaces(cfg)
     if row.row not in spaces:
-        raise ConfigError(f"no search space for method row {row.row!r} in configs/tuning/default.yaml "
-                          f"(tuning.search_space: {', '.join(sorted(spaces)) or 'none'})")
+        raise ConfigError(
+            f"no search space for method row {row.row!r} in configs/tuning/default.yaml "
+            f"(tuning.search_space: {', '.join(sorted(spaces)) or 'none'})"
+        )
     space = parse_search_space(spaces[row.row])
     split = context.support_split(key.shots, key.seed)
     train_ids, val_ids = split_support(split.image_ids, float(cfg.tuning.val_fraction), split_seed(cfg, key))
@@ -136,23 +149,37 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     try:
         with warnings.catch_warnings():  # Lightning's per-trial notes (finetuning) would bury the progress
             warnings.filterwarnings("ignore", module="lightning")
-            ran = run_study(study, make_objective(problem, space), n_trials,
-                            label=f"tune {row.row} B={key.shots} seed={key.seed}")
+            ran = run_study(
+                study, make_objective(problem, space), n_trials, label=f"tune {row.row} B={key.shots} seed={key.seed}"
+            )
     except KeyboardInterrupt:
         print(interrupted_note(study, n_trials, make_url(url).render_as_string(hide_password=True)), file=sys.stderr)
         raise
     seconds = time.perf_counter() - started
     payload = {
-        **best_trial_summary(study, n_trials), "resumed": resumed,
-        "row": row.row, "method": row.method, "row_options": row.options,
-        "dataset": key.dataset, "backbone": key.backbone, "protocol": key.protocol,
-        "shots": key.shots, "seed": key.seed,
-        "support_split_sha256": split.sha256, "train_ids": train_ids, "val_ids": val_ids,
+        **best_trial_summary(study, n_trials),
+        "resumed": resumed,
+        "row": row.row,
+        "method": row.method,
+        "row_options": row.options,
+        "dataset": key.dataset,
+        "backbone": key.backbone,
+        "protocol": key.protocol,
+        "shots": key.shots,
+        "seed": key.seed,
+        "support_split_sha256": split.sha256,
+        "train_ids": train_ids,
+        "val_ids": val_ids,
         "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
-        "search_space": spaces[row.row], "n_trials": n_trials, "sampler_seed": int(cfg.tuning.sampler_seed),
-        "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fingerprint,
-        "study_name": study.study_name, "storage": make_url(url).render_as_string(hide_password=True),
-        "trials_run_now": ran, "seconds_now": round(seconds, 3),
+        "search_space": spaces[row.row],
+        "n_trials": n_trials,
+        "sampler_seed": int(cfg.tuning.sampler_seed),
+        "pixel_pipeline": PIXEL_PIPELINE,
+        "tuning_fingerprint": fingerprint,
+        "study_name": study.study_name,
+        "storage": make_url(url).render_as_string(hide_password=True),
+        "trials_run_now": ran,
+        "seconds_now": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = best_params_path(Path(cfg.results_dir), key, fingerprint)
@@ -166,33 +193,43 @@ def interrupted_note(study: optuna.Study, n_trials: int, where: str) -> str:
     why_not = why_not_replayed(study, n_trials)
     others = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if why_not is None and not others:
-        then = ("it finishes the same trials, with the same values, as an uninterrupted study of "
-                f"{n_trials} trials, and so writes the same best parameters (trials are seeded: bit for bit on "
-                "CPU; a GPU's non-deterministic kernels can move a value as they would in an uninterrupted run)")
+        then = (
+            "it finishes the same trials, with the same values, as an uninterrupted study of "
+            f"{n_trials} trials, and so writes the same best parameters (trials are seeded: bit for bit on "
+            "CPU; a GPU's non-deterministic kernels can move a value as they would in an uninterrupted run)"
+        )
     else:
         why_not = why_not or f"{len(others)} trial(s) are running in other processes"
         then = f"it finishes {n_trials} trials, but not those an uninterrupted study draws: {why_not}"
-    return (f"\ninterrupted: the study {study.study_name} ({where}) keeps its {kept} finished trials of {n_trials}; "
-            f"a trial cut short is marked failed and does not count. Run the same command again to resume: {then}")
+    return (
+        f"\ninterrupted: the study {study.study_name} ({where}) keeps its {kept} finished trials of {n_trials}; "
+        f"a trial cut short is marked failed and does not count. Run the same command again to resume: {then}"
+    )
 
 
 def describe(summary: dict[str, Any]) -> str:
     """One line per tuned run: best value, trial counts, speed, where the parameters went, and whether the
     trials are those of an uninterrupted study when the study was interrupted or shared."""
     per_trial = summary["seconds_now"] / summary["trials_run_now"] if summary["trials_run_now"] else 0
-    line = (f"{summary['row']} B={summary['shots']} seed={summary['seed']}: best val mIoU {summary['value']:.2f} "
-            f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
-            f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']} → {summary['path']}")
+    line = (
+        f"{summary['row']} B={summary['shots']} seed={summary['seed']}: best val mIoU {summary['value']:.2f} "
+        f"(trial {summary['trial']}, {summary['n_complete']} complete, {summary['n_pruned']} pruned; "
+        f"{summary['trials_run_now']} run now, {per_trial:.2f} s/trial) {summary['params']} → {summary['path']}"
+    )
     if summary["n_finished"] < summary["n_trials"]:
         running = ", ".join(str(n) for n in summary["running_elsewhere"])
-        line += (f"; only {summary['n_finished']} of {summary['n_trials']} trials finished: trial(s) {running} "
-                 "run in a process this one cannot watch (another host, no heartbeats); if that process is gone, "
-                 "fail them (optuna's study.tell(number, state=TrialState.FAIL)) and tune again")
+        line += (
+            f"; only {summary['n_finished']} of {summary['n_trials']} trials finished: trial(s) {running} "
+            "run in a process this one cannot watch (another host, no heartbeats); if that process is gone, "
+            "fail them (optuna's study.tell(number, state=TrialState.FAIL)) and tune again"
+        )
     if not summary["same_as_uninterrupted"]:
         return f"{line}; not the trials of an uninterrupted study: {summary['why_not_same']}"
     if summary["failed_trials"]:
-        return (f"{line}; {len(summary['failed_trials'])} trial(s) cut short and run again, drawn as an "
-                "uninterrupted study draws them")
+        return (
+            f"{line}; {len(summary['failed_trials'])} trial(s) cut short and run again, drawn as an "
+            "uninterrupted study draws them"
+        )
     return line
 
 
@@ -203,8 +240,12 @@ def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
     rows = method_rows(cfg)
     context = build_context(cfg)
     protocol = sweep_protocol(cfg)
-    keys = [(row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed)))
-            for row in rows for shots in cfg.shots for seed in sweep_seeds(cfg, context.support_spec)]
+    keys = [
+        (row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed)))
+        for row in rows
+        for shots in cfg.shots
+        for seed in sweep_seeds(cfg, context.support_spec)
+    ]
     for _, key in keys:  # a corrupt study file is named before any feature is extracted
         check_storage(storage_url(cfg, key))
     summaries = []

@@ -149,15 +149,18 @@ class StudySettings:
     def __post_init__(self) -> None:
         check_n_trials(self.n_trials)
         if self.heartbeat_s is not None and (isinstance(self.heartbeat_s, bool) or self.heartbeat_s <= 0):
-            raise ConfigError(f"tuning.heartbeat_s={self.heartbeat_s}: give seconds > 0 between heartbeats, "
-                              "or null to turn them off")
+            raise ConfigError(
+                f"tuning.heartbeat_s={self.heartbeat_s}: give seconds > 0 between heartbeats, or null to turn them off"
+            )
 
 
 def check_n_trials(n_trials: Any) -> int:
     """``n_trials`` when it is a whole number ≥ 1, else a :class:`ConfigError` naming it and the fix."""
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ConfigError(f"tuning.n_trials={n_trials}: a study needs at least one trial; set tuning.n_trials to a "
-                          "whole number ≥ 1 (configs/tuning/default.yaml: 10)")
+        raise ConfigError(
+            f"tuning.n_trials={n_trials}: a study needs at least one trial; set tuning.n_trials to a "
+            "whole number ≥ 1 (configs/tuning/default.yaml: 10)"
+        )
     return n_trials
 
 
@@ -179,8 +182,10 @@ def check_storage(storage_url: str) -> None:
         with contextlib.closing(sqlite3.connect(url.database)) as connection:
             connection.execute("PRAGMA schema_version").fetchone()
     except sqlite3.DatabaseError as error:
-        raise InputError(f"the Optuna study storage {url.database} cannot be opened (DatabaseError: {error}); "
-                         "if it is a corrupt SQLite file, move it aside and tune again") from None
+        raise InputError(
+            f"the Optuna study storage {url.database} cannot be opened (DatabaseError: {error}); "
+            "if it is a corrupt SQLite file, move it aside and tune again"
+        ) from None
 
 
 # ------------------------------------------------------------- trials, slots and workers
@@ -268,8 +273,9 @@ class SlotSeededTPESampler(optuna.samplers.TPESampler):
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         slot = slot_of(study, trial.number)
-        _set_user_attrs(study, trial, {WORKER: this_worker(), HEARTBEAT: _heartbeat_s(study) is not None,
-                                       SLOT: slot})  # first thing: a kill -9 leaves them behind
+        _set_user_attrs(
+            study, trial, {WORKER: this_worker(), HEARTBEAT: _heartbeat_s(study) is not None, SLOT: slot}
+        )  # first thing: a kill -9 leaves them behind
         seed = (self._base_seed + slot) % 2**32
         self._rng.rng.seed(seed)  # optuna 4–5 keep both random states here (pinned by the resume tests)
         self._random_sampler._rng.rng.seed(seed)
@@ -334,8 +340,9 @@ def _serialize_sqlite(engine: Engine) -> None:
     engine.dispose()  # connections opened before the listeners would still begin lazily
 
 
-def open_study(storage_url: str, study_name: str, settings: StudySettings,
-               first_params: Mapping[str, Any] | None = None) -> optuna.Study:
+def open_study(
+    storage_url: str, study_name: str, settings: StudySettings, first_params: Mapping[str, Any] | None = None
+) -> optuna.Study:
     """Create or load the study, with a :class:`SlotSeededTPESampler` and a median pruner.
 
     ``first_params`` (the row's configured values) are enqueued as trial 0 by the process that creates
@@ -347,20 +354,30 @@ def open_study(storage_url: str, study_name: str, settings: StudySettings,
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             heartbeat = {}
             if settings.heartbeat_s:
-                stale = ("heartbeat_stale_trial_callback"  # optuna ≥ 4.9; failed_trial_callback before
-                         if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
-                         else "failed_trial_callback")
-                heartbeat = {"heartbeat_interval": settings.heartbeat_s, "grace_period": 2 * settings.heartbeat_s,
-                             stale: requeue}
+                stale = (
+                    "heartbeat_stale_trial_callback"  # optuna ≥ 4.9; failed_trial_callback before
+                    if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+                    else "failed_trial_callback"
+                )
+                heartbeat = {
+                    "heartbeat_interval": settings.heartbeat_s,
+                    "grace_period": 2 * settings.heartbeat_s,
+                    stale: requeue,
+                }
             storage = optuna.storages.RDBStorage(storage_url, **heartbeat)
         _serialize_sqlite(storage.engine)
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=settings.pruner_startup_trials,
-                                              n_warmup_steps=settings.pruner_warmup_steps)
-                  if settings.pruner else optuna.pruners.NopPruner())
+        pruner = (
+            optuna.pruners.MedianPruner(
+                n_startup_trials=settings.pruner_startup_trials, n_warmup_steps=settings.pruner_warmup_steps
+            )
+            if settings.pruner
+            else optuna.pruners.NopPruner()
+        )
         sampler = SlotSeededTPESampler(settings.sampler_seed, n_startup_trials=settings.tpe_startup_trials)
         try:
-            study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                        sampler=sampler, pruner=pruner)
+            study = optuna.create_study(
+                storage=storage, study_name=study_name, direction="maximize", sampler=sampler, pruner=pruner
+            )
             created = True
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner)
@@ -368,9 +385,11 @@ def open_study(storage_url: str, study_name: str, settings: StudySettings,
     except SQLAlchemyError as error:
         where = make_url(storage_url)
         target = where.database if where.get_backend_name() == "sqlite" else where.render_as_string()
-        raise InputError(f"the Optuna study storage {target} cannot be opened ({type(error.orig or error).__name__}: "
-                         f"{str(error.orig or error).splitlines()[0]}); if it is a corrupt SQLite file, move it "
-                         "aside and tune again") from None
+        raise InputError(
+            f"the Optuna study storage {target} cannot be opened ({type(error.orig or error).__name__}: "
+            f"{str(error.orig or error).splitlines()[0]}); if it is a corrupt SQLite file, move it "
+            "aside and tune again"
+        ) from None
     if first_params and created:
         study.enqueue_trial(dict(first_params))
     return study
@@ -424,8 +443,14 @@ def _show(bar: tqdm, study: optuna.Study, n_trials: int) -> list[optuna.trial.Fr
     return others
 
 
-def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, *,
-              label: str | None = None, poll_s: float = 2.0) -> int:
+def run_study(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    *,
+    label: str | None = None,
+    poll_s: float = 2.0,
+) -> int:
     """Run trials until ``n_trials`` are finished (complete or pruned); returns how many finished here.
 
     Failed trials never count. Trials of dead processes are failed first (:func:`reclaim_dead_trials`);
@@ -504,11 +529,15 @@ def why_not_replayed(study: optuna.Study, n_trials: int | None = None) -> str | 
         if trial.user_attrs.get(SLOT) is None:
             return f"trial {trial.number} records no slot (run by an older rns-bench or outside run_study)"
         if trial.user_attrs[SLOT] != place:
-            return (f"trial {trial.number} was drawn while a trial before it was running in another process "
-                    "(several processes tuned the study at once)")
+            return (
+                f"trial {trial.number} was drawn while a trial before it was running in another process "
+                "(several processes tuned the study at once)"
+            )
         if done is not None and trial.datetime_start < done:
-            return (f"trial {trial.number} started before the trials before it had finished (several processes "
-                    "tuned the study at once)")
+            return (
+                f"trial {trial.number} started before the trials before it had finished (several processes "
+                "tuned the study at once)"
+            )
         done = max(done or trial.datetime_complete, trial.datetime_complete)
     return None
 
@@ -527,10 +556,18 @@ def best_trial_summary(study: optuna.Study, n_trials: int | None = None) -> dict
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     why_not = why_not_replayed(study, n_trials)
-    return {"params": dict(best.params), "value": best.value, "trial": counted.index(best),
-            "study_trial": best.number, "n_finished": len(counted), "n_complete": len(complete),
-            "n_pruned": len(counted) - len(complete),
-            "failed_trials": [{"trial": t.number, "why": t.user_attrs.get(FAILED_BECAUSE, "its heartbeat stopped")}
-                              for t in failed],
-            "running_elsewhere": [t.number for t in running],
-            "same_as_uninterrupted": why_not is None, "why_not_same": why_not}
+    return {
+        "params": dict(best.params),
+        "value": best.value,
+        "trial": counted.index(best),
+        "study_trial": best.number,
+        "n_finished": len(counted),
+        "n_complete": len(complete),
+        "n_pruned": len(counted) - len(complete),
+        "failed_trials": [
+            {"trial": t.number, "why": t.user_attrs.get(FAILED_BECAUSE, "its heartbeat stopped")} for t in failed
+        ],
+        "running_elsewhere": [t.number for t in running],
+        "same_as_uninterrupted": why_not is None,
+        "why_not_same": why_not,
+    }

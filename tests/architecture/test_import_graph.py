@@ -102,12 +102,22 @@ def test_layers_contract_breaks_on_an_upward_import(tmp_path):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     command = [str(LINT_IMPORTS)]
-    kept = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    kept = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert kept.returncode == 0, kept.stdout + kept.stderr
     resize = tmp_path / "rns_bench" / "ops" / "resize.py"
     resize.write_text(resize.read_text() + "\nfrom rns_bench.report import leaderboard  # noqa\n")
-    broken = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    broken = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert broken.returncode != 0
     assert "rns_bench.ops.resize -> rns_bench.report.leaderboard" in broken.stdout

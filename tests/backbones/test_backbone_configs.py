@@ -38,7 +38,9 @@ def test_importing_the_registry_does_not_import_open_clip() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from rns_bench.backbones import dinov3_txt, open_clip_maskclip, siglip2; "
-            "print(sorted(m for m in ('open_clip', 'timm', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; from rns_bench.backbones import dinov3_txt, open_clip_maskclip, siglip2; "
+        "print(sorted(m for m in ('open_clip', 'timm', 'transformers') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -31,8 +31,15 @@ def offline(monkeypatch) -> None:
 
 def test_missing_hub_weights_offline_name_the_repo_the_cache_and_the_fixes(tmp_path: Path) -> None:
     message = _fails_fast("clip_b16", hf_cache_dir=str(tmp_path))
-    for needed in (CLIP_REPO, "open_clip_model.safetensors", str(tmp_path), "HF_HUB_OFFLINE",
-                   "backbone.options.pretrained=/path/to/", "hf download", "HF_HUB_CACHE"):
+    for needed in (
+        CLIP_REPO,
+        "open_clip_model.safetensors",
+        str(tmp_path),
+        "HF_HUB_OFFLINE",
+        "backbone.options.pretrained=/path/to/",
+        "hf download",
+        "HF_HUB_CACHE",
+    ):
         assert needed in message
 
 
@@ -65,11 +72,13 @@ def test_siglip2s_tokenizer_stack_works_from_a_local_tokenizer_folder(tmp_path: 
     words = ["<pad>", "<eos>", "<unk>", "a", "photo", "of", "cat", "dog"]
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>",
-                            unk_token="<unk>").save_pretrained(str(tmp_path / "tok"))
+    PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
+    ).save_pretrained(str(tmp_path / "tok"))
     text_cfg = open_clip.get_model_config("ViT-L-16-SigLIP2-512")["text_cfg"]
-    tokenizer = HFTokenizer(str(tmp_path / "tok"), context_length=text_cfg["context_length"],
-                            **text_cfg["tokenizer_kwargs"])
+    tokenizer = HFTokenizer(
+        str(tmp_path / "tok"), context_length=text_cfg["context_length"], **text_cfg["tokenizer_kwargs"]
+    )
     ids = tokenizer(["a photo of a cat.", "a dog"])
     assert ids.shape == (2, text_cfg["context_length"])
     assert ids[0, :5].tolist() == [3, 4, 5, 3, 6] and ids[1, :2].tolist() == [3, 7]  # canonicalize drops the '.'
@@ -131,6 +140,10 @@ def test_dinov3_backbone_file_must_keep_metas_name(tmp_path: Path) -> None:
     (tmp_path / "hubconf.py").write_text("")
     (tmp_path / "dinotxt.pth").write_bytes(b"")
     (tmp_path / "backbone.pth").write_bytes(b"")
-    message = _fails_fast("dinov3_txt", repo_dir=str(tmp_path), weights=str(tmp_path / "dinotxt.pth"),
-                          backbone_weights=str(tmp_path / "backbone.pth"))
+    message = _fails_fast(
+        "dinov3_txt",
+        repo_dir=str(tmp_path),
+        weights=str(tmp_path / "dinotxt.pth"),
+        backbone_weights=str(tmp_path / "backbone.pth"),
+    )
     assert "dinov3_vitl16_pretrain_lvd1689m-8aa4cbdd.pth" in message

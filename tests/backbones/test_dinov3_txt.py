@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from rns_bench.backbones import BACKBONES, build_backbone
 from rns_bench.backbones.dinov3_txt import IMAGENET_MEAN, IMAGENET_STD, DINOv3Txt
 
-HUBCONF = '''
+HUBCONF = """
 import json
 import torch
 from torch import nn
@@ -54,16 +54,18 @@ def dinov3_vitl16_dinotxt_tet1280d20h24l(*, pretrained=True, weights=None, backb
         json.dump({"weights": weights, "backbone_weights": backbone_weights, "vocabulary": {vocab}}, f)
     torch.manual_seed(0)
     return DINOTxt(), Tokenizer()
-'''
+"""
 
 
 def _checkout(root: Path, vocabulary_argument: str = "bpe_path_or_url") -> dict[str, str]:
     """A stand-in dinov3 clone and weight files under ``root`` → the backbone options."""
     root.mkdir()
     (root / "hubconf.py").write_text(HUBCONF.replace("{vocab}", vocabulary_argument))
-    files = {"weights": root / "dinov3_vitl16_dinotxt_vision_head_and_text_encoder-a442d8f5.pth",
-             "backbone_weights": root / "dinov3_vitl16_pretrain_lvd1689m-8aa4cbdd.pth",
-             "bpe_path": root / "bpe_simple_vocab_16e6.txt.gz"}
+    files = {
+        "weights": root / "dinov3_vitl16_dinotxt_vision_head_and_text_encoder-a442d8f5.pth",
+        "backbone_weights": root / "dinov3_vitl16_pretrain_lvd1689m-8aa4cbdd.pth",
+        "bpe_path": root / "bpe_simple_vocab_16e6.txt.gz",
+    }
     for path in files.values():
         path.write_bytes(b"")
     return {"repo_dir": str(root), **{option: str(path) for option, path in files.items()}}
@@ -86,8 +88,11 @@ def test_the_hub_entry_receives_the_configured_files(tmp_path: Path, vocabulary_
     options = _checkout(tmp_path / "dinov3", vocabulary_argument)
     build_backbone("dinov3_txt", device="cpu", **options)
     calls = json.loads((tmp_path / "dinov3" / "calls.json").read_text())
-    assert calls == {"weights": options["weights"], "backbone_weights": options["backbone_weights"],
-                     "vocabulary": options["bpe_path"]}
+    assert calls == {
+        "weights": options["weights"],
+        "backbone_weights": options["backbone_weights"],
+        "vocabulary": options["bpe_path"],
+    }
 
 
 def test_dense_features_are_the_backbones_normalised_patch_tokens(dinov3: DINOv3Txt) -> None:

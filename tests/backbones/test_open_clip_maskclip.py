@@ -145,8 +145,9 @@ def test_maskclip_and_rns_differ_exactly_by_the_residual_and_the_mlp(clip: ClipT
     with torch.no_grad():
         original = last_block_value_path(block, x, "maskclip")
         with_residual = x + original
-        torch.testing.assert_close(last_block_value_path(block, x, "rns"),
-                                   with_residual + block.mlp(block.ln_2(with_residual)))
+        torch.testing.assert_close(
+            last_block_value_path(block, x, "rns"), with_residual + block.mlp(block.ln_2(with_residual))
+        )
 
 
 @pytest.mark.parametrize("backbone_fixture", ["clip", "maskclip"])

@@ -12,8 +12,9 @@ TWO_TEMPLATES = (lambda c: f"a photo of a {c}.", lambda c: f"a drawing of the {c
 def _fake_encoder(calls: list[list[str]]):
     def encode(prompts: list[str]) -> torch.Tensor:
         calls.append(list(prompts))
-        rows = [torch.randn(5, generator=torch.Generator().manual_seed(sum(map(ord, p)))) * (1 + len(p))
-                for p in prompts]
+        rows = [
+            torch.randn(5, generator=torch.Generator().manual_seed(sum(map(ord, p)))) * (1 + len(p)) for p in prompts
+        ]
         return torch.stack(rows)
 
     return encode

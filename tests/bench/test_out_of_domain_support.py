@@ -22,8 +22,10 @@ def _cityscapes_as_acdc(data_root):
     for split in ("train", "val"):
         for index, image_id in enumerate(city.split_ids[split]):
             stem = f"fog/{split}/GOPR0001/GOPR0001_frame_{index:06d}"
-            for source, folder, suffix in ((city.image_paths[image_id], "rgb_anon", "_rgb_anon.png"),
-                                           (city.label_paths[image_id], "gt", "_gt_labelTrainIds.png")):
+            for source, folder, suffix in (
+                (city.image_paths[image_id], "rgb_anon", "_rgb_anon.png"),
+                (city.label_paths[image_id], "gt", "_gt_labelTrainIds.png"),
+            ):
                 target = data_root / "acdc" / folder / f"{stem}{suffix}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
@@ -42,8 +44,10 @@ def test_support_from_another_dataset_with_the_same_images_gives_the_in_domain_n
     run_sweep(bench_config(tmp_path, data, "dataset=cityscapes", *RUN))
     run_sweep(bench_config(tmp_path, data, "dataset=cityscapes", "support_dataset=acdc", *RUN))
     own = {(r["row"], r["seed"]): r for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full")}
-    other = {(r["row"], r["seed"]): r
-             for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full_support-acdc")}
+    other = {
+        (r["row"], r["seed"]): r
+        for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full_support-acdc")
+    }
     assert set(own) == set(other) and len(own) == 4
     acdc_train = spec_for_key("acdc", data).make_reader(data).image_ids("train")
     for cell, record in other.items():
@@ -73,7 +77,10 @@ def test_mismatched_class_lists_name_the_first_differing_class_before_any_work(t
     data = tmp_path / "data"
     write_fake_dataset("cityscapes", data)
     write_fake_dataset("food", data)
-    with pytest.raises(ConfigError, match=r"support_dataset=food.*class 0: 'background' in food, 'road' in "
-                                          r"cityscapes \(104 vs 19 classes\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"support_dataset=food.*class 0: 'background' in food, 'road' in "
+        r"cityscapes \(104 vs 19 classes\)",
+    ):
         run_sweep(bench_config(tmp_path, data, "dataset=cityscapes", "support_dataset=food", *RUN))
     assert not (tmp_path / "cache").exists()

@@ -10,10 +10,18 @@ from rns_bench.cli.plan import main
 
 
 def _overrides(tmp_path):
-    return [f"data_root={tmp_path / 'data'}", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}",
-            f"presence_cache_dir={tmp_path / 'presence'}", "backbone=random_vlm", "seeds=[100,18]",
-            "extraction.support_prefetch=drawn", "rows.rns.options.steps=5", "rows.rns_wo_text.options.steps=5",
-            "rows.rns_wo_pseudo_label.options.steps=5"]
+    return [
+        f"data_root={tmp_path / 'data'}",
+        f"results_dir={tmp_path / 'results'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"presence_cache_dir={tmp_path / 'presence'}",
+        "backbone=random_vlm",
+        "seeds=[100,18]",
+        "extraction.support_prefetch=drawn",
+        "rows.rns.options.steps=5",
+        "rows.rns_wo_text.options.steps=5",
+        "rows.rns_wo_pseudo_label.options.steps=5",
+    ]
 
 
 def test_the_jobs_are_the_sweepers_and_the_command_line_narrows_them():
@@ -35,6 +43,7 @@ def test_the_plan_counts_what_the_sweep_then_runs(tmp_path, capsys):
     from hydra import compose, initialize_config_dir
 
     from rns_bench.runs.config import CONFIG_DIR
+
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("bench", overrides=["experiment=fig4_visual", *job])
     run_sweep(cfg, stats)
@@ -48,5 +57,6 @@ def test_the_plan_counts_what_the_sweep_then_runs(tmp_path, capsys):
     assert main(["fig4_visual", *overrides, "gpu=h100"]) == 0
     out = capsys.readouterr().out
     assert "0 runs to evaluate" in out and "h100" in out
-    assert "skipped" in format_plan(plan_experiment("fig4_visual", [*overrides[:-2], "dataset=ade",
-                                                                     "protocol.visual_drop_fraction=0.5"]), "a100")
+    assert "skipped" in format_plan(
+        plan_experiment("fig4_visual", [*overrides[:-2], "dataset=ade", "protocol.visual_drop_fraction=0.5"]), "a100"
+    )

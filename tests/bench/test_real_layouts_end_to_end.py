@@ -19,8 +19,15 @@ DECLARED = ("food", "cub", "acdc")  # configs/dataset/<key>.yaml declarations, n
 def test_fake_dataset_runs_through_the_bench(key, tmp_path):
     fake = write_fake_dataset(key, tmp_path / "data")
     spec = spec_for_key(key, tmp_path / "data")
-    cfg = bench_config(tmp_path, tmp_path / "data", f"dataset={key}", "backbone=random_vlm", "shots=[1]",
-                       "seeds=[100,18]", "methods=[zero_shot,rns]")
+    cfg = bench_config(
+        tmp_path,
+        tmp_path / "data",
+        f"dataset={key}",
+        "backbone=random_vlm",
+        "shots=[1]",
+        "seeds=[100,18]",
+        "methods=[zero_shot,rns]",
+    )
     board = run_sweep(cfg)
     records = read_records(tmp_path / "results", key, "random_vlm", "full")
     assert len(records) == 4 and "| rns |" in board
@@ -49,8 +56,17 @@ def test_a_real_dataset_picks_the_papers_backbone_unless_told(tmp_path, monkeypa
     with pytest.raises(InputError, match=r"(?i)clip_b16.*(weights|laion2b_s34b_b88k)"):
         run_sweep(cfg)
     assert not (tmp_path / "cache").exists()  # failed before any extraction
-    run_sweep(bench_config(tmp_path, tmp_path / "data", "dataset=voc", "backbone=clip_tiny", "shots=[1]",
-                           "seeds=[100]", "methods=[zero_shot]"))
+    run_sweep(
+        bench_config(
+            tmp_path,
+            tmp_path / "data",
+            "dataset=voc",
+            "backbone=clip_tiny",
+            "shots=[1]",
+            "seeds=[100]",
+            "methods=[zero_shot]",
+        )
+    )
     assert len(read_records(tmp_path / "results", "voc", "clip_tiny", "full")) == 1
 
 
@@ -58,8 +74,15 @@ def test_a_real_dataset_with_the_toy_backbone_fails_before_any_extraction_naming
     from rns_bench.core.errors import UnknownNameError
 
     write_fake_dataset("voc", tmp_path / "data")
-    cfg = bench_config(tmp_path, tmp_path / "data", "dataset=voc", "backbone=toy_vlm", "shots=[1]", "seeds=[100]",
-                       "methods=[zero_shot]")
+    cfg = bench_config(
+        tmp_path,
+        tmp_path / "data",
+        "dataset=voc",
+        "backbone=toy_vlm",
+        "shots=[1]",
+        "seeds=[100]",
+        "methods=[zero_shot]",
+    )
     with pytest.raises(UnknownNameError, match="BACKBONE=clip_b16"):
         run_sweep(cfg)
     assert not (tmp_path / "cache").exists()

@@ -82,5 +82,6 @@ def test_a_truncated_record_is_named_moved_aside_and_rerun(tmp_path, toy_data_ro
     out = capsys.readouterr().out
     assert "running 1" in out and f"{path.stem}.unreadable.json" in out
     assert json.loads(path.read_text())["metrics"] == good["metrics"]
-    assert (path.parent / "stale" / f"{path.stem}.unreadable.json").read_text() == json.dumps(good, indent=2,
-                                                                                              sort_keys=True)[:40]
+    assert (path.parent / "stale" / f"{path.stem}.unreadable.json").read_text() == json.dumps(
+        good, indent=2, sort_keys=True
+    )[:40]

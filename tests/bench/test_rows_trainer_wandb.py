@@ -21,8 +21,7 @@ def _by_row(tmp_path):
 def test_overriding_one_row_option_reruns_only_that_row(tmp_path, toy_data_root, capsys):
     run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "methods=[zero_shot,rns]"))
     capsys.readouterr()
-    board = run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "methods=[zero_shot,rns]",
-                                   "rows.rns.options.k=16"))
+    board = run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "methods=[zero_shot,rns]", "rows.rns.options.k=16"))
     assert "1 of 2 runs already have records of this config; running 1." in capsys.readouterr().out
     records = _by_row(tmp_path)
     assert set(records) == {("zero_shot", None), ("rns", 4), ("rns", 16)}
@@ -32,15 +31,25 @@ def test_overriding_one_row_option_reruns_only_that_row(tmp_path, toy_data_root,
 
 
 def test_a_row_declared_inline_runs_under_its_own_name(tmp_path, toy_data_root):
-    run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "+rows.rns_k8={method: rns, options: {k: 8}}",
-                           "methods=[rns_k8]"))
+    run_sweep(
+        bench_config(tmp_path, toy_data_root, *SMALL, "+rows.rns_k8={method: rns, options: {k: 8}}", "methods=[rns_k8]")
+    )
     (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     assert record["row"] == "rns_k8" and record["method"] == "rns" and record["method_options"] == {"k": 8}
 
 
 def test_any_trainer_argument_is_accepted_and_recorded(tmp_path, toy_data_root):
-    run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "methods=[zero_shot]", "trainer.num_nodes=1",
-                           "trainer.precision=32-true", "+trainer.deterministic=true"))
+    run_sweep(
+        bench_config(
+            tmp_path,
+            toy_data_root,
+            *SMALL,
+            "methods=[zero_shot]",
+            "trainer.num_nodes=1",
+            "trainer.precision=32-true",
+            "+trainer.deterministic=true",
+        )
+    )
     (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     assert record["config"]["trainer"]["num_nodes"] == 1 and record["config"]["trainer"]["deterministic"] is True
     assert record["identity"]["evaluation"]["precision"] == "32-true"

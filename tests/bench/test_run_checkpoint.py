@@ -9,8 +9,15 @@ from rns_bench.bench.run import run_sweep
 from rns_bench.methods.rns_method import RNS
 from rns_bench.runs.records import read_records
 
-RUN = ("methods=[rns]", "shots=[1]", "seeds=[100]", "test_limit=12", "batch_size=2", "checkpoint_every=4",
-       "rows.rns.options.steps=10")
+RUN = (
+    "methods=[rns]",
+    "shots=[1]",
+    "seeds=[100]",
+    "test_limit=12",
+    "batch_size=2",
+    "checkpoint_every=4",
+    "rows.rns.options.steps=10",
+)
 
 
 class Killed(Exception):
@@ -53,6 +60,7 @@ def test_a_checkpoint_of_another_config_is_never_read(tmp_path, toy_data_root):
 
     from rns_bench.runs.key import RunKey
     from rns_bench.runs.run_checkpoint import RunCheckpoint
+
     key = RunKey("toy", "toy_vlm", "full", "rns", 1, 100)
     mine = RunCheckpoint.of(tmp_path, key, "a" * 64, 4)
     mine.save(torch.ones(3, 3, dtype=torch.int64), 8)

@@ -33,8 +33,9 @@ def _by_cell(records):
 
 
 @pytest.mark.parametrize("protocol, evaluated", [("full", 1), ("partial_visual", 1), ("partial_text", 2)])
-def test_one_evaluation_per_text_setting_gives_each_cells_own_numbers(tmp_path, toy_data_root, evaluations,
-                                                                     monkeypatch, protocol, evaluated):
+def test_one_evaluation_per_text_setting_gives_each_cells_own_numbers(
+    tmp_path, toy_data_root, evaluations, monkeypatch, protocol, evaluated
+):
     cfg = bench_config(tmp_path / "shared", toy_data_root, *GRID, f"protocol={protocol}")
     folder = sweep_protocol(cfg)
     run_sweep(cfg)
@@ -56,8 +57,7 @@ def test_one_evaluation_per_text_setting_gives_each_cells_own_numbers(tmp_path, 
 
 
 def test_a_later_sweep_serves_new_cells_from_an_earlier_evaluation(tmp_path, toy_data_root, evaluations):
-    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[zero_shot]", "shots=[1]", "seeds=[100]",
-                           "test_limit=6"))
+    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[zero_shot]", "shots=[1]", "seeds=[100]", "test_limit=6"))
     run_sweep(bench_config(tmp_path, toy_data_root, *GRID))
     assert len(evaluations) == 1
     records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")

@@ -14,17 +14,38 @@ import pytest
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
 # A 2-cell experiment: two rows of Table 5, one job each (a sweep over the methods list).
-CELLS = ["--multirun", "experiment=table5_k", "dataset=toy", "methods=[rns_k1],[rns]", "shots=[1]", "seeds=[100]",
-         "test_limit=2", "rows.rns_k1.options.steps=20", "rows.rns.options.steps=20",
-         "extraction.support_prefetch=drawn"]
+CELLS = [
+    "--multirun",
+    "experiment=table5_k",
+    "dataset=toy",
+    "methods=[rns_k1],[rns]",
+    "shots=[1]",
+    "seeds=[100]",
+    "test_limit=2",
+    "rows.rns_k1.options.steps=20",
+    "rows.rns.options.steps=20",
+    "extraction.support_prefetch=drawn",
+]
 
 
 def _sweep(tmp_path: Path, data_root: Path, name: str, *launcher: str) -> dict[str, dict]:
     out = tmp_path / name
-    done = subprocess.run([sys.executable, "-m", "rns_bench.bench", *CELLS, *launcher,
-                           f"results_dir={out / 'results'}", f"cache_dir={out / 'cache'}", f"data_root={data_root}",
-                           f"presence_cache_dir={out / 'presence'}"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rns_bench.bench",
+            *CELLS,
+            *launcher,
+            f"results_dir={out / 'results'}",
+            f"cache_dir={out / 'cache'}",
+            f"data_root={data_root}",
+            f"presence_cache_dir={out / 'presence'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = {}
     for path in sorted((out / "results" / "toy").rglob("B*_seed*-*.json")):
@@ -35,8 +56,9 @@ def _sweep(tmp_path: Path, data_root: Path, name: str, *launcher: str) -> dict[s
 
 def test_submitit_local_runs_the_cells_as_the_basic_launcher_does(tmp_path, toy_data_root):
     basic = _sweep(tmp_path, toy_data_root, "basic")
-    submitit = _sweep(tmp_path, toy_data_root, "submitit", "hydra/launcher=submitit_local",
-                      "hydra.launcher.timeout_min=10")
+    submitit = _sweep(
+        tmp_path, toy_data_root, "submitit", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"
+    )
     jobs = list((tmp_path / "submitit" / "results" / "hydra" / "multirun").rglob(".submitit/*/*_result.pkl"))
     assert len(jobs) == 2  # one submitit job per cell, really run through submitit
     assert len(basic) == 2 and set(submitit) == set(basic)  # same names: same rows, cells and fingerprints

@@ -22,7 +22,11 @@ def test_sweep_writes_records_and_leaderboard_then_skips_them(tmp_path, toy_data
     board = run_sweep(cfg)
     records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     assert sorted((r["row"], r["shots"], r["seed"]) for r in records) == [
-        ("rns", 1, 18), ("rns", 1, 100), ("zero_shot", 1, 18), ("zero_shot", 1, 100)]
+        ("rns", 1, 18),
+        ("rns", 1, 100),
+        ("zero_shot", 1, 18),
+        ("zero_shot", 1, 100),
+    ]
     for record in records:
         assert record["num_test_images"] == 12
         assert len(record["support_split"]["sha256"]) == 64
@@ -58,8 +62,13 @@ def test_unknown_names_list_the_valid_ones(tmp_path, toy_data_root):
 
 def test_bench_command_exits_with_the_message_not_a_traceback(tmp_path):
     env = {**os.environ, "RNS_DATA_ROOT": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
     assert "no config dataset/nope.yaml; choices for dataset:" in done.stderr and "toy" in done.stderr
@@ -70,8 +79,17 @@ def test_record_is_self_describing(tmp_path, toy_data_root):
     run_sweep(bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[42]", "test_limit=4", "methods=[zero_shot]"))
     (path,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "zero_shot").glob("B1_seed42-*.json")
     record = json.loads(path.read_text())
-    for field in ("class_list_sha256", "support_split", "config", "environment", "timings_s", "created",
-                  "fingerprint", "config_fingerprint", "identity"):
+    for field in (
+        "class_list_sha256",
+        "support_split",
+        "config",
+        "environment",
+        "timings_s",
+        "created",
+        "fingerprint",
+        "config_fingerprint",
+        "identity",
+    ):
         assert field in record
     assert record["config"]["dataset"] == {"key": "toy"}
     assert record["identity"]["data"]["num_test_images"] == 4
@@ -80,19 +98,42 @@ def test_record_is_self_describing(tmp_path, toy_data_root):
 def test_ddp_on_two_processes_extracts_each_image_once_and_gives_the_single_process_numbers(tmp_path, toy_data_root):
     """Lightning's own DDP launcher (CPU, gloo): the ranks split the sweep's extraction (each image once in
     total, into the shared cache), evaluate disjoint shards and sync the metric: the single-process numbers."""
-    common = ["shots=[1]", "seeds=[100]", "test_limit=9", "methods=[zero_shot,rns]", f"data_root={toy_data_root}",
-              "extraction.support_prefetch=drawn", "trainer.accelerator=cpu"]
+    common = [
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=9",
+        "methods=[zero_shot,rns]",
+        f"data_root={toy_data_root}",
+        "extraction.support_prefetch=drawn",
+        "trainer.accelerator=cpu",
+    ]
     env = {**os.environ, "RNS_DATA_ROOT": str(toy_data_root)}
     counts = {}
     for name, extra in (("single", []), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
-        done = subprocess.run([sys.executable, "-m", "rns_bench.bench", *common, *extra,
-                               f"cache_dir={tmp_path / name / 'cache'}", f"results_dir={tmp_path / name}"],
-                              capture_output=True, text=True, env=env, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rns_bench.bench",
+                *common,
+                *extra,
+                f"cache_dir={tmp_path / name / 'cache'}",
+                f"results_dir={tmp_path / name}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
-        counts[name] = [extracted_counts(line) for line in done.stdout.splitlines()
-                        if line.startswith("features extracted by this sweep")]
-    split_images = len(json.loads(next((tmp_path / "single").rglob("B1_seed100-*.json")).read_text())
-                       ["support_split"]["image_ids"])
+        counts[name] = [
+            extracted_counts(line)
+            for line in done.stdout.splitlines()
+            if line.startswith("features extracted by this sweep")
+        ]
+    split_images = len(
+        json.loads(next((tmp_path / "single").rglob("B1_seed100-*.json")).read_text())["support_split"]["image_ids"]
+    )
     assert counts["single"] == [(9, split_images)]
     assert len(counts["ddp"]) == 2  # one line per rank
     assert tuple(map(sum, zip(*counts["ddp"], strict=True))) == (9, split_images)  # each image once in total
@@ -124,13 +165,20 @@ def test_a_later_run_with_another_method_or_seed_extracts_nothing(prefetch, tmp_
 
 
 def test_make_bench_tunes_offline_rows_first_then_uses_the_tuned_parameters(tmp_path, toy_data_root, capsys):
-    small = ("shots=[1]", "seeds=[100]", "test_limit=6", "methods=[rns,linear_class_features]",
-             "tuning.n_trials=2", "tuning.heartbeat_s=null",
-             "tuning.search_space.linear_class_features.steps={type: int, low: 10, high: 30, step: 10}")
+    small = (
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=6",
+        "methods=[rns,linear_class_features]",
+        "tuning.n_trials=2",
+        "tuning.heartbeat_s=null",
+        "tuning.search_space.linear_class_features.steps={type: int, low: 10, high: 30, step: 10}",
+    )
     run_sweep(bench_config(tmp_path, toy_data_root, *small))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     (tuned_file,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "linear_class_features").glob(
-        "tuned_B1_seed100-*.json")
+        "tuned_B1_seed100-*.json"
+    )
     assert records["linear_class_features"]["tuned_params"] == str(tuned_file)
     params = json.loads(tuned_file.read_text())["params"]
     assert {k: records["linear_class_features"]["method_options"][k] for k in params} == params

@@ -88,9 +88,13 @@ def test_region_mode_uses_regions_as_superpixels():
     method = build_method("freeda", [f"c{c}" for c in range(problem.num_classes)], PATCH, query_mode="region")
     method.attach_support(bank_of(problem), problem.text)
     blocks = torch.arange(16).reshape(4, 4)
-    item = {"image_id": "t0", "features": problem.queries[0].reshape(8, 8, -1), "resized_hw": (8 * PATCH, 8 * PATCH),
-            "label": torch.zeros(8 * PATCH, 8 * PATCH, dtype=torch.long),
-            "regions": blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1)}
+    item = {
+        "image_id": "t0",
+        "features": problem.queries[0].reshape(8, 8, -1),
+        "resized_hw": (8 * PATCH, 8 * PATCH),
+        "label": torch.zeros(8 * PATCH, 8 * PATCH, dtype=torch.long),
+        "regions": blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1),
+    }
     regions = method.queries_of(item)
     probs = method.predict_probs([regions], ["t0"])[0]
     assert torch.allclose(probs, freeda_predict(regions, method.bank, problem.text))  # regions are the queries

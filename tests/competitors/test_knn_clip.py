@@ -70,8 +70,9 @@ def test_the_gate_keeps_confident_zero_shot_exactly_and_fuses_the_rest():
     assert torch.equal(fused[0], p_zs[0])  # max 0.9 ≥ T: zero-shot untouched
     assert torch.allclose(fused[1], 0.6 * p_ret[1] + 0.4 * p_zs[1])
     # T = 1 opens the gate even where the float32 softmax is exactly 1.
-    assert torch.equal(gated_fusion(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), 1.0, 1.0),
-                       torch.tensor([[0.0, 1.0]]))
+    assert torch.equal(
+        gated_fusion(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), 1.0, 1.0), torch.tensor([[0.0, 1.0]])
+    )
 
 
 def test_missing_names_follow_the_named_policy():
@@ -106,9 +107,13 @@ def test_text_is_required_unless_wo_text():
 def region_item(queries: torch.Tensor, grid: int = 8) -> dict:
     """A test item of grid × grid patches whose regions are 2 × 2-patch blocks (as the contract test)."""
     blocks = torch.arange(grid * grid // 4).reshape(grid // 2, grid // 2)
-    return {"image_id": "t0", "features": queries.reshape(grid, grid, -1), "resized_hw": (grid * PATCH, grid * PATCH),
-            "label": torch.zeros(grid * PATCH, grid * PATCH, dtype=torch.long),
-            "regions": blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1)}
+    return {
+        "image_id": "t0",
+        "features": queries.reshape(grid, grid, -1),
+        "resized_hw": (grid * PATCH, grid * PATCH),
+        "label": torch.zeros(grid * PATCH, grid * PATCH, dtype=torch.long),
+        "regions": blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1),
+    }
 
 
 def test_region_mode_predicts_one_class_per_region():

@@ -84,8 +84,16 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
 
     results = tmp_path / "results"
     key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
-    cfg = bench_config(tmp_path, toy_data_root, "methods=[rns,finetune,finetune_rns]", "shots=[1]",
-                       "seeds=[100]", "test_limit=6", "tune_missing=false", *overrides)
+    cfg = bench_config(
+        tmp_path,
+        toy_data_root,
+        "methods=[rns,finetune,finetune_rns]",
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=6",
+        "tune_missing=false",
+        *overrides,
+    )
     fp = tuning_fingerprint_of(cfg, build_context(cfg), method_row(cfg, "finetune"), key)  # as the sweep plans it
     path = best_params_path(results, key, fp)
     write_best_params(path, {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fp})

@@ -65,10 +65,14 @@ def test_record_lists_unpredictable_classes_and_gives_them_iou_zero():
     items = []
     for i, (q, y) in enumerate(zip(problem.queries, problem.targets, strict=True)):
         label = y.reshape(8, 8).repeat_interleave(PATCH, 0).repeat_interleave(PATCH, 1)
-        items.append({"image_id": f"t{i}", "features": q.reshape(8, 8, -1), "resized_hw": (128, 128),
-                      "label": label})
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False)
+        items.append({"image_id": f"t{i}", "features": q.reshape(8, 8, -1), "resized_hw": (128, 128), "label": label})
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.test(method, dataloaders=DataLoader(items, batch_size=2, collate_fn=list), verbose=False)
     assert method.results["unpredictable_classes"] == ["c2"]
     assert any(bool((t == 2).any()) for t in problem.targets)  # class 2 is in the ground truth ...
@@ -119,8 +123,10 @@ def test_linear_patches_loss_is_computed_at_label_resolution():
 
 def test_linear_patches_learns_separable_pixels_and_masks_missing_classes():
     problem = make_problem(seed=3, num_classes=4, support_images=3)
-    items = [SupportPixels(f"s{i}", f, y) for i, (f, y) in
-             enumerate(zip(problem.support_features, problem.support_labels, strict=True))]
+    items = [
+        SupportPixels(f"s{i}", f, y)
+        for i, (f, y) in enumerate(zip(problem.support_features, problem.support_labels, strict=True))
+    ]
     present = sorted({int(c) for y in problem.support_labels for c in y.unique() if c != 255})
     head = fit_on_pixels(items, 5, PATCH, LinearTrainConfig(lr=0.05, steps=60, batch_size=2))  # class 4: none
     assert head.supported.tolist() == [c in present for c in range(5)]
@@ -155,13 +161,15 @@ def test_training_is_seeded_and_options_are_typed():
     with pytest.raises(ConfigError, match="batch_size"):
         LinearTrainConfig(batch_size=0)
     with pytest.raises(InputError, match="no labelled support pixel"):
-        fit_on_pixels([SupportPixels("s", torch.ones(1, 1, D), torch.full((PATCH, PATCH), 255))], K, PATCH,
-                      LinearTrainConfig())
+        fit_on_pixels(
+            [SupportPixels("s", torch.ones(1, 1, D), torch.full((PATCH, PATCH), 255))], K, PATCH, LinearTrainConfig()
+        )
 
 
 def test_a_head_reports_intermediate_heads_every_chunk():
     rows, labels = separable_rows()
     steps = []
-    fit_on_rows(rows, labels, K, LinearTrainConfig(steps=30), report=lambda s, h: steps.append((s, type(h))),
-                report_every=10)
+    fit_on_rows(
+        rows, labels, K, LinearTrainConfig(steps=30), report=lambda s, h: steps.append((s, type(h))), report_every=10
+    )
     assert steps == [(10, LinearHead), (20, LinearHead), (30, LinearHead)]

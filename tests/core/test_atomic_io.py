@@ -74,10 +74,12 @@ def test_a_sweep_replaces_symlinks_planted_at_its_outputs_and_never_writes_throu
     from rns_bench.runs.evaluate import plan_run
     from rns_bench.runs.key import RunKey
 
-    plan = plan_run(cfg, build_context(cfg), method_row(cfg, "zero_shot"),
-                    RunKey("toy", "toy_vlm", "full", "zero_shot", 1, 100))
-    logs = tmp_path / "results" / "logs" / "toy" / "toy_vlm" / "full" / "zero_shot" / \
-        f"B1_seed100-{plan.fingerprint[:12]}"
+    plan = plan_run(
+        cfg, build_context(cfg), method_row(cfg, "zero_shot"), RunKey("toy", "toy_vlm", "full", "zero_shot", 1, 100)
+    )
+    logs = (
+        tmp_path / "results" / "logs" / "toy" / "toy_vlm" / "full" / "zero_shot" / f"B1_seed100-{plan.fingerprint[:12]}"
+    )
     logs.mkdir(parents=True)
     for name in ("metrics.csv", "hparams.yaml"):  # Lightning's CSV logger writes these in place
         (logs / name).symlink_to(victim)
@@ -120,8 +122,9 @@ def test_a_full_disk_while_caching_features_names_the_cache_file(tmp_path, monke
     from rns_bench.core.errors import InputError
 
     def full(*args, **kwargs):
-        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "
-                              "\"No space left on device\" })")
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        )
 
     monkeypatch.setattr(cache_module, "save_file", full)
     store = make_store(tmp_path)

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _dry(*arguments: str, **env: str) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CI"))} | env
-    return subprocess.run(["make", "-n", "-B", *arguments], cwd=ROOT, capture_output=True, text=True, check=True,
-                          env=environment).stdout
+    return subprocess.run(
+        ["make", "-n", "-B", *arguments], cwd=ROOT, capture_output=True, text=True, check=True, env=environment
+    ).stdout
 
 
 def test_torch_index_names_the_wheel_index_and_keeps_the_pins():
@@ -28,8 +29,15 @@ def test_offline_by_default_online_on_request_and_the_users_hf_cache_is_kept():
 
     def shown(*extra: str, **env: str) -> str:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CI"))} | env
-        return subprocess.run(["make", "-s", *show, *extra], cwd=ROOT, input=rule, capture_output=True, text=True,
-                              check=True, env=environment).stdout.strip()
+        return subprocess.run(
+            ["make", "-s", *show, *extra],
+            cwd=ROOT,
+            input=rule,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=environment,
+        ).stdout.strip()
 
     assert shown() == "HF_HUB_OFFLINE=1 HF_HOME="
     assert shown("ONLINE=1") == "HF_HUB_OFFLINE=0 HF_HOME="

@@ -9,15 +9,18 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.rns.config import RNSConfig
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"k": "eight"}, r"RNS option k='eight' must be a whole number \(e.g. 4\)"),
-    ({"k": True}, r"RNS option k=True must be a whole number"),
-    ({"alphas": []}, r"RNS option alphas=\[\] must not be empty"),
-    ({"alphas": [0.5, "x"]}, r"RNS option alphas\[1\]='x' must be a number"),
-    ({"betas": [0.9]}, r"RNS option betas=\[0.9\] must have 2 values"),
-    ({"use_text": "false"}, r"RNS option use_text='false' must be true or false"),
-    ({"retrieval": 3}, r"RNS option retrieval=3 must be a string"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"k": "eight"}, r"RNS option k='eight' must be a whole number \(e.g. 4\)"),
+        ({"k": True}, r"RNS option k=True must be a whole number"),
+        ({"alphas": []}, r"RNS option alphas=\[\] must not be empty"),
+        ({"alphas": [0.5, "x"]}, r"RNS option alphas\[1\]='x' must be a number"),
+        ({"betas": [0.9]}, r"RNS option betas=\[0.9\] must have 2 values"),
+        ({"use_text": "false"}, r"RNS option use_text='false' must be true or false"),
+        ({"retrieval": 3}, r"RNS option retrieval=3 must be a string"),
+    ],
+)
 def test_wrong_types_are_named(options, message):
     with pytest.raises(ConfigError, match=message):
         RNSConfig.from_dict(options)

@@ -91,8 +91,7 @@ class FakeDataset:
 # -- label and image content -------------------------------------------------------------------
 
 
-def _block_label(rng: np.random.Generator, shape: tuple[int, int], must_have: list[int],
-                 fill: list[int]) -> np.ndarray:
+def _block_label(rng: np.random.Generator, shape: tuple[int, int], must_have: list[int], fill: list[int]) -> np.ndarray:
     """(H, W) uint8 of BLOCKxBLOCK blocks: each of ``must_have`` in one block, the rest from ``fill``."""
     rows, cols = shape[0] // BLOCK, shape[1] // BLOCK
     assert len(must_have) <= rows * cols, "too many classes for one fake image"
@@ -109,8 +108,9 @@ def _boundary_bands(label: np.ndarray) -> np.ndarray:
     return banded
 
 
-def _split_labels(rng: np.random.Generator, values: list[int], extra_fill: list[int],
-                  train_only: int) -> dict[str, list[np.ndarray]]:
+def _split_labels(
+    rng: np.random.Generator, values: list[int], extra_fill: list[int], train_only: int
+) -> dict[str, list[np.ndarray]]:
     """Raw label maps per split: every value in ≥ 2 train images; ``train_only`` never in val."""
     fill = [v for v in values if v != train_only] + extra_fill
     train = []
@@ -148,8 +148,17 @@ def _distinct_numbers(rng: np.random.Generator, count: int, high: int) -> list[i
 # -- layouts ------------------------------------------------------------------------------------
 
 
-def _write_split_file_layout(key: str, data_root: Path, seed: int, *, folder: str, label_dir: str, split_dir: str,
-                             num_values: int, boundary_bands: bool) -> FakeDataset:
+def _write_split_file_layout(
+    key: str,
+    data_root: Path,
+    seed: int,
+    *,
+    folder: str,
+    label_dir: str,
+    split_dir: str,
+    num_values: int,
+    boundary_bands: bool,
+) -> FakeDataset:
     """VOC 2012 / VOC 2010 Context: JPEGImages, palette PNG labels, ImageSets/<...>/<split>.txt."""
     rng = np.random.default_rng(seed)
     root = Path(data_root) / folder
@@ -175,10 +184,20 @@ def _write_split_file_layout(key: str, data_root: Path, seed: int, *, folder: st
     return fake
 
 
-def _place_listed(fake: FakeDataset, split: str, relative_stems: list[str], maps: list[np.ndarray], *,
-                  image_root: Path, label_root: Path, image_suffix: str, label_suffix: str,
-                  colours: np.ndarray, rng: np.random.Generator,
-                  colour_maps: list[np.ndarray] | None = None) -> None:
+def _place_listed(
+    fake: FakeDataset,
+    split: str,
+    relative_stems: list[str],
+    maps: list[np.ndarray],
+    *,
+    image_root: Path,
+    label_root: Path,
+    image_suffix: str,
+    label_suffix: str,
+    colours: np.ndarray,
+    rng: np.random.Generator,
+    colour_maps: list[np.ndarray] | None = None,
+) -> None:
     """Write a directory-listed split; its ids are in sorted-relative-path order (mmseg's).
 
     Images are coloured by ``colour_maps`` (default: the labels ``maps``).
@@ -204,17 +223,28 @@ def _write_coco(key: str, data_root: Path, seed: int, *, object_labels: bool) ->
     stuff_train_only = 79  # 'toothbrush', a thing: coco_object's class 80 is train-only too
     labels = _split_labels(rng, list(range(171)), [IGNORE], train_only=stuff_train_only)
     colours = np.random.default_rng(seed + 1).integers(0, 256, size=(256, 3), dtype=np.uint8)
-    fake = FakeDataset(key, Path(data_root), {}, {}, {}, {}, stuff_train_only + int(object_labels),
-                       palette_labels=False)
+    fake = FakeDataset(
+        key, Path(data_root), {}, {}, {}, {}, stuff_train_only + int(object_labels), palette_labels=False
+    )
     numbers = iter(_distinct_numbers(rng, N_TRAIN + N_VAL, 600_000))
     for split, stuff_maps in labels.items():
         stems = [f"{next(numbers):012d}" for _ in stuff_maps]
         kinds = [(_object_ids(stuff_maps), "_instanceTrainIds.png"), (stuff_maps, "_labelTrainIds.png")]
         (own_maps, own_suffix), (sibling_maps, sibling_suffix) = kinds if object_labels else kinds[::-1]
         # Images are coloured by the stuff ids for both keys, so both writers write the same files.
-        _place_listed(fake, f"{split}2017", stems, own_maps, colour_maps=stuff_maps, image_root=root / "images",
-                      label_root=root / "annotations", image_suffix=".jpg", label_suffix=own_suffix,
-                      colours=colours, rng=np.random.default_rng(seed + 2))
+        _place_listed(
+            fake,
+            f"{split}2017",
+            stems,
+            own_maps,
+            colour_maps=stuff_maps,
+            image_root=root / "images",
+            label_root=root / "annotations",
+            image_suffix=".jpg",
+            label_suffix=own_suffix,
+            colours=colours,
+            rng=np.random.default_rng(seed + 2),
+        )
         for stem, raw in zip(stems, sibling_maps, strict=True):  # the sibling key's labels, same images
             _save_label(root / "annotations" / f"{split}2017" / f"{stem}{sibling_suffix}", raw, palette=False)
     return fake
@@ -238,9 +268,18 @@ def _write_cityscapes(key: str, data_root: Path, seed: int) -> FakeDataset:
         for index in range(len(maps)):
             city = cities[split][index % 2]
             stems.append(f"{city}/{city}_{index:06d}_{int(rng.integers(0, 10**6)):06d}")
-        _place_listed(fake, split, stems, maps, image_root=root / "leftImg8bit", label_root=root / "gtFine",
-                      image_suffix="_leftImg8bit.png", label_suffix="_gtFine_labelTrainIds.png",
-                      colours=colours, rng=rng)
+        _place_listed(
+            fake,
+            split,
+            stems,
+            maps,
+            image_root=root / "leftImg8bit",
+            label_root=root / "gtFine",
+            image_suffix="_leftImg8bit.png",
+            label_suffix="_gtFine_labelTrainIds.png",
+            colours=colours,
+            rng=rng,
+        )
     return fake
 
 
@@ -254,9 +293,18 @@ def _write_ade(key: str, data_root: Path, seed: int) -> FakeDataset:
     for split, folder, prefix in (("train", "training", "ADE_train"), ("val", "validation", "ADE_val")):
         numbers = _distinct_numbers(rng, len(labels[split]), 20_000)
         stems = [f"{prefix}_{n:08d}" for n in numbers]
-        _place_listed(fake, folder, stems, labels[split], image_root=root / "images",
-                      label_root=root / "annotations", image_suffix=".jpg", label_suffix=".png",
-                      colours=colours, rng=rng)
+        _place_listed(
+            fake,
+            folder,
+            stems,
+            labels[split],
+            image_root=root / "images",
+            label_root=root / "annotations",
+            image_suffix=".jpg",
+            label_suffix=".png",
+            colours=colours,
+            rng=rng,
+        )
     return fake
 
 
@@ -269,8 +317,18 @@ def _write_food(key: str, data_root: Path, seed: int) -> FakeDataset:
     fake = FakeDataset(key, Path(data_root), {}, {}, {}, {}, 103, palette_labels=False)
     for split, maps in (("train", labels["train"]), ("test", labels["val"])):
         stems = [str(n) for n in _distinct_numbers(rng, len(maps), 7000)]
-        _place_listed(fake, split, stems, maps, image_root=root / "img_dir", label_root=root / "ann_dir",
-                      image_suffix=".jpg", label_suffix=".png", colours=colours, rng=rng)
+        _place_listed(
+            fake,
+            split,
+            stems,
+            maps,
+            image_root=root / "img_dir",
+            label_root=root / "ann_dir",
+            image_suffix=".jpg",
+            label_suffix=".png",
+            colours=colours,
+            rng=rng,
+        )
     return fake
 
 
@@ -341,21 +399,40 @@ def _write_acdc(key: str, data_root: Path, seed: int) -> FakeDataset:
     for split, maps in labels.items():
         ids = []
         for condition_index, condition in enumerate(ACDC_CONDITIONS):
-            own = maps[condition_index::len(ACDC_CONDITIONS)]
+            own = maps[condition_index :: len(ACDC_CONDITIONS)]
             sequence = f"GOPR{int(rng.integers(100, 9999)):04d}"
             stems = [f"{sequence}/{sequence}_frame_{int(rng.integers(0, 10**6)):06d}" for _ in own]
-            _place_listed(fake, f"{condition}/{split}", stems, own, image_root=root / "rgb_anon",
-                          label_root=root / "gt", image_suffix="_rgb_anon.png",
-                          label_suffix="_gt_labelTrainIds.png", colours=colours, rng=rng)
+            _place_listed(
+                fake,
+                f"{condition}/{split}",
+                stems,
+                own,
+                image_root=root / "rgb_anon",
+                label_root=root / "gt",
+                image_suffix="_rgb_anon.png",
+                label_suffix="_gt_labelTrainIds.png",
+                colours=colours,
+                rng=rng,
+            )
             ids += fake.split_ids.pop(f"{condition}/{split}")
         fake.split_ids[split] = ids
     return fake
 
 
-_VOC2012 = dict(folder="VOCdevkit/VOC2012", label_dir="SegmentationClass", split_dir="ImageSets/Segmentation",
-                num_values=21, boundary_bands=True)
-_CONTEXT = dict(folder="VOCdevkit/VOC2010", label_dir="SegmentationClassContext",
-                split_dir="ImageSets/SegmentationContext", num_values=60, boundary_bands=False)
+_VOC2012 = dict(
+    folder="VOCdevkit/VOC2012",
+    label_dir="SegmentationClass",
+    split_dir="ImageSets/Segmentation",
+    num_values=21,
+    boundary_bands=True,
+)
+_CONTEXT = dict(
+    folder="VOCdevkit/VOC2010",
+    label_dir="SegmentationClassContext",
+    split_dir="ImageSets/SegmentationContext",
+    num_values=60,
+    boundary_bands=False,
+)
 
 FAKE_WRITERS: dict[str, Callable[[str, Path, int], FakeDataset]] = {
     "voc": partial(_write_split_file_layout, **_VOC2012),

@@ -38,7 +38,9 @@ class CountingReader(VOCReader):
 def small_toy_spec(key: str = "toy_small", data_version: str = "small-v1") -> DatasetSpec:
     """The toy world's classes over the small dataset ``write_small_toy`` writes under the data root."""
     return DatasetSpec(
-        key=key, class_file="toy.txt", data_version=data_version,
+        key=key,
+        class_file="toy.txt",
+        data_version=data_version,
         make_reader=lambda root: CountingReader(VOCLayout(toy_dataset_dir(root, 0)), num_classes=TOY_CLASSES),
     )
 

@@ -119,14 +119,30 @@ def test_spec_follows_the_protocol_table(key: str) -> None:
 
 
 def test_listing_follows_mmseg_rules(tmp_path: Path) -> None:
-    for name in ("a.jpg", "a-b.jpg", "B.jpg", "sub/c.jpg", "sub.jpg", ".hidden.jpg", ".cache/d.jpg", "e.png",
-                 "f.JPG", "g.jpg.png"):
+    for name in (
+        "a.jpg",
+        "a-b.jpg",
+        "B.jpg",
+        "sub/c.jpg",
+        "sub.jpg",
+        ".hidden.jpg",
+        ".cache/d.jpg",
+        "e.png",
+        "f.JPG",
+        "g.jpg.png",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).touch()
     # Sorted with the suffix: 'a-b.jpg' < 'a.jpg' ('-' < '.'), though the stem 'a' < 'a-b'; hidden
     # files are skipped but hidden folders are descended into, as mmengine's listing does.
-    assert list_images_mmseg_order(tmp_path, ".jpg") == [".cache/d.jpg", "B.jpg", "a-b.jpg", "a.jpg", "sub.jpg",
-                                                         "sub/c.jpg"]
+    assert list_images_mmseg_order(tmp_path, ".jpg") == [
+        ".cache/d.jpg",
+        "B.jpg",
+        "a-b.jpg",
+        "a.jpg",
+        "sub.jpg",
+        "sub/c.jpg",
+    ]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -172,8 +188,7 @@ def test_ignore_pixels_follow_the_protocol(fakes: dict[str, FakeDataset]) -> Non
 
 @pytest.mark.parametrize("short_side", [448, None], ids=["clip-resize", "original-size"])
 @pytest.mark.parametrize("key", KEYS)
-def test_every_class_has_support_candidates(fakes: dict[str, FakeDataset], key: str,
-                                            short_side: int | None) -> None:
+def test_every_class_has_support_candidates(fakes: dict[str, FakeDataset], key: str, short_side: int | None) -> None:
     spec, fake = get_dataset(key), fakes[key]
     reader, num_classes = spec.make_reader(fake.data_root), PROTOCOL[key].num_classes
 
@@ -197,10 +212,15 @@ def test_every_class_has_support_candidates(fakes: dict[str, FakeDataset], key: 
 
 
 # The fix each missing dataset names: VOC and ADE20K labels ship ready, the rest need a preparation step.
-FIXES = {"voc": "download VOCtrainval_11-May-2012.tar", "voc20": "download VOCtrainval_11-May-2012.tar",
-         "ade": "download ADEChallengeData2016.zip",
-         **{key: f"`python -m rns_bench.data prepare {key}`"
-            for key in ("context", "context59", "coco_object", "coco_stuff", "cityscapes")}}
+FIXES = {
+    "voc": "download VOCtrainval_11-May-2012.tar",
+    "voc20": "download VOCtrainval_11-May-2012.tar",
+    "ade": "download ADEChallengeData2016.zip",
+    **{
+        key: f"`python -m rns_bench.data prepare {key}`"
+        for key in ("context", "context59", "coco_object", "coco_stuff", "cityscapes")
+    },
+}
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -212,8 +232,9 @@ def test_missing_root_names_the_folder_and_the_fix(tmp_path: Path, key: str) -> 
             call()
 
 
-@pytest.mark.parametrize(("key", "split_dir"), [("voc", "ImageSets/Segmentation"),
-                                                ("context59", "ImageSets/SegmentationContext")])
+@pytest.mark.parametrize(
+    ("key", "split_dir"), [("voc", "ImageSets/Segmentation"), ("context59", "ImageSets/SegmentationContext")]
+)
 def test_missing_split_file_names_it(tmp_path: Path, key: str, split_dir: str) -> None:
     spec, fake = _fresh(key, tmp_path)
     split_file = fake.data_root / PROTOCOL[key].folder / split_dir / "val.txt"
@@ -229,8 +250,11 @@ def test_missing_split_folder_names_it_and_the_valid_splits(tmp_path: Path, key:
     while folder.name != spec.test_split:  # cityscapes images sit in a city folder below the split
         folder = folder.parent
     shutil.rmtree(folder)
-    with pytest.raises(InputError, match=rf"split folder not found: {re.escape(str(folder))}\. "
-                                         rf"Valid splits .*: {spec.support_split};"):
+    with pytest.raises(
+        InputError,
+        match=rf"split folder not found: {re.escape(str(folder))}\. "
+        rf"Valid splits .*: {spec.support_split};",
+    ):
         spec.make_reader(fake.data_root).image_ids(spec.test_split)
 
 
@@ -252,8 +276,11 @@ def test_image_without_label_is_named_when_listing_reading_and_verifying(tmp_pat
     fake.label_paths[image_id].unlink()
     label = re.escape(str(fake.label_paths[image_id]))
     reader = spec.make_reader(fake.data_root)
-    with pytest.raises(InputError, match=rf"1 of the 4 images of split '{spec.test_split}' have no label file, "
-                                         rf"e\.g\. {label}"):
+    with pytest.raises(
+        InputError,
+        match=rf"1 of the 4 images of split '{spec.test_split}' have no label file, "
+        rf"e\.g\. {label}",
+    ):
         reader.image_ids(spec.test_split)
     with pytest.raises(InputError, match=rf"label file not found: {label}"):
         reader.read_label(image_id)

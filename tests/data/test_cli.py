@@ -24,8 +24,22 @@ def small_toy(monkeypatch):
 
 def test_split_writes_the_split_a_run_uses(tmp_path: Path, data_root: Path, small_toy, capsys) -> None:
     results = tmp_path / "results"
-    argv = ["split", "toy_small", "--shots", "1", "2", "--seed", "100", "18", "--data-root", str(data_root),
-            "--results-dir", str(results), "--presence-cache", str(tmp_path / "presence")]
+    argv = [
+        "split",
+        "toy_small",
+        "--shots",
+        "1",
+        "2",
+        "--seed",
+        "100",
+        "18",
+        "--data-root",
+        str(data_root),
+        "--results-dir",
+        str(results),
+        "--presence-cache",
+        str(tmp_path / "presence"),
+    ]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     context = DatasetContext(small_toy, data_root, split_only_store(448))
@@ -41,8 +55,22 @@ def test_split_writes_the_split_a_run_uses(tmp_path: Path, data_root: Path, smal
 
 def test_split_out_file_and_short_side(tmp_path: Path, data_root: Path, small_toy, capsys) -> None:
     out = tmp_path / "mine.json"
-    argv = ["split", "toy_small", "--shots", "3", "--seed", "42", "--data-root", str(data_root), "--out", str(out),
-            "--short-side", "none", "--presence-cache", "none"]
+    argv = [
+        "split",
+        "toy_small",
+        "--shots",
+        "3",
+        "--seed",
+        "42",
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--short-side",
+        "none",
+        "--presence-cache",
+        "none",
+    ]
     assert cli.main(argv) == 0
     split = SupportSplit.from_json(out.read_text())
     assert split == DatasetContext(small_toy, data_root, split_only_store(None)).support_split(3, 42)
@@ -52,8 +80,19 @@ def test_split_out_file_and_short_side(tmp_path: Path, data_root: Path, small_to
 
 
 def test_split_errors_exit_2_with_the_fix(tmp_path: Path, data_root: Path, small_toy, capsys) -> None:
-    argv = ["split", "toy_small", "--shots", "1", "2", "--seed", "1", "--out", str(tmp_path / "x.json"),
-            "--data-root", str(data_root)]
+    argv = [
+        "split",
+        "toy_small",
+        "--shots",
+        "1",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "x.json"),
+        "--data-root",
+        str(data_root),
+    ]
     assert cli.main(argv) == 2
     assert "--out names one file" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -16,8 +16,7 @@ from rns_bench.runs.records import read_records
 from rns_bench.toy.world import toy_class_names
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-RUN = ("backbone=toy_vlm", "shots=[1]", "seeds=[100]", "test_limit=8", "batch_size=8",
-       "methods=[zero_shot,knn_clip]")
+RUN = ("backbone=toy_vlm", "shots=[1]", "seeds=[100]", "test_limit=8", "batch_size=8", "methods=[zero_shot,knn_clip]")
 
 
 def readme_example() -> str:
@@ -42,8 +41,13 @@ def test_the_readme_example_runs_and_gives_the_registered_datasets_numbers(tmp_p
     toy_as_mmseg_folders(toy_data_root / "toy" / "seed0", tmp_path / "data" / "MyDataset")
     (tmp_path / "conf" / "dataset").mkdir(parents=True)
     (tmp_path / "conf" / "dataset" / "my_dataset.yaml").write_text(readme_example())
-    declared = bench_config(tmp_path / "declared", tmp_path / "data", "dataset=my_dataset",
-                            f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *RUN)
+    declared = bench_config(
+        tmp_path / "declared",
+        tmp_path / "data",
+        "dataset=my_dataset",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        *RUN,
+    )
     registered = bench_config(tmp_path / "registered", toy_data_root, "dataset=toy", *RUN)
     for cfg in (declared, registered):
         run_sweep(cfg)
@@ -52,29 +56,41 @@ def test_the_readme_example_runs_and_gives_the_registered_datasets_numbers(tmp_p
     assert sorted(r["row"] for r in mine) == ["knn_clip", "zero_shot"]
     for record in mine:  # same pixels, classes and order: same support split and numbers (ids differ)
         assert record["dataset"] == "my_dataset"
-        assert record["support_split"]["image_ids"] == [f"train/{i}" for i in toy[record["row"]]["support_split"]
-                                                        ["image_ids"]]
+        assert record["support_split"]["image_ids"] == [
+            f"train/{i}" for i in toy[record["row"]]["support_split"]["image_ids"]
+        ]
         assert record["metrics"]["mIoU"] == toy[record["row"]]["metrics"]["mIoU"]
         assert record["metrics"]["per_class_IoU"] == toy[record["row"]]["metrics"]["per_class_IoU"]
 
 
-DECLARATION = {"key": "mine", "layout": "folder_listed", "folder": "Mine", "image_dir": "images",
-               "label_dir": "annotations", "image_suffix": ".jpg", "label_suffix": ".png", "classes": "classes.txt"}
+DECLARATION = {
+    "key": "mine",
+    "layout": "folder_listed",
+    "folder": "Mine",
+    "image_dir": "images",
+    "label_dir": "annotations",
+    "image_suffix": ".jpg",
+    "label_suffix": ".png",
+    "classes": "classes.txt",
+}
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"classes": None}, "needs classes"),
-    ({"layout": "coco_json"}, "layout 'coco_json' unknown; choose one of folder_listed, split_file"),
-    ({"split_dir": "lists"}, r"unknown key\(s\) \['split_dir'\] for layout folder_listed"),
-    ({"image_suffix": None}, "layout folder_listed needs image_suffix"),
-    ({"reduce_zero_label": "false"}, r"reduce_zero_label: 'false' must be true or false \(unquoted\)"),
-    ({"test_split": ["val"]}, r"test_split: \['val'\] must be a string \(e.g. test_split: val\)"),
-    ({"image_suffix": 5}, r"image_suffix: 5 must be a string \(e.g. image_suffix: .png\)"),
-    ({"key": "../elsewhere"}, r"key '../elsewhere' must be a plain name"),
-    ({"key": "a/b"}, r"key 'a/b' must be a plain name"),
-    ({"expected_counts": {"val": "many"}}, r"expected_counts: .* must map split names to image counts"),
-    ({"full_support_seeds": [1, "x"]}, r"full_support_seeds: .* must be a list of whole numbers"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"classes": None}, "needs classes"),
+        ({"layout": "coco_json"}, "layout 'coco_json' unknown; choose one of folder_listed, split_file"),
+        ({"split_dir": "lists"}, r"unknown key\(s\) \['split_dir'\] for layout folder_listed"),
+        ({"image_suffix": None}, "layout folder_listed needs image_suffix"),
+        ({"reduce_zero_label": "false"}, r"reduce_zero_label: 'false' must be true or false \(unquoted\)"),
+        ({"test_split": ["val"]}, r"test_split: \['val'\] must be a string \(e.g. test_split: val\)"),
+        ({"image_suffix": 5}, r"image_suffix: 5 must be a string \(e.g. image_suffix: .png\)"),
+        ({"key": "../elsewhere"}, r"key '../elsewhere' must be a plain name"),
+        ({"key": "a/b"}, r"key 'a/b' must be a plain name"),
+        ({"expected_counts": {"val": "many"}}, r"expected_counts: .* must map split names to image counts"),
+        ({"full_support_seeds": [1, "x"]}, r"full_support_seeds: .* must be a list of whole numbers"),
+    ],
+)
 def test_a_bad_declaration_names_the_key(tmp_path: Path, change: dict, message: str) -> None:
     declaration = {k: v for k, v in {**DECLARATION, **change}.items() if v is not None}
     with pytest.raises(ConfigError, match=message):

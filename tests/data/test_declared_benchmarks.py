@@ -83,8 +83,9 @@ def test_a_missing_declared_dataset_names_its_folder_and_the_download(tmp_path):
         spec.make_reader(tmp_path).image_ids("test")
 
 
-@pytest.mark.parametrize("key", ["voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes",
-                                 "ade"])
+@pytest.mark.parametrize(
+    "key", ["voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes", "ade"]
+)
 def test_the_eight_benchmarks_are_their_declarations_with_their_old_cache_keys(key, tmp_path):
     """dataset=<key> (the config's full declaration) and get_dataset(key) are one spec; data_version stays ""
     so caches and records written while they were registered in code stay valid."""
@@ -101,4 +102,7 @@ def test_the_eight_benchmarks_are_their_declarations_with_their_old_cache_keys(k
     assert declared.class_names() == registered.class_names()
     assert declared.make_reader(tmp_path).layout == registered.make_reader(tmp_path).layout
     assert (declared.support_split, declared.test_split, declared.expected_counts) == (
-        registered.support_split, registered.test_split, registered.expected_counts)
+        registered.support_split,
+        registered.test_split,
+        registered.expected_counts,
+    )

@@ -27,11 +27,14 @@ def food_as_hf(data_root: Path) -> datasets.DatasetDict:
     fake = write_fake_dataset("food", data_root)
     splits = {}
     for split, ids in fake.split_ids.items():
-        rows = {"image": [{"bytes": fake.image_paths[i].read_bytes(), "path": None} for i in ids],
-                "label": [{"bytes": fake.label_paths[i].read_bytes(), "path": None} for i in ids],
-                "name": [i.split("/", 1)[1] for i in ids]}
-        features = datasets.Features({"image": datasets.Image(), "label": datasets.Image(),
-                                      "name": datasets.Value("string")})
+        rows = {
+            "image": [{"bytes": fake.image_paths[i].read_bytes(), "path": None} for i in ids],
+            "label": [{"bytes": fake.label_paths[i].read_bytes(), "path": None} for i in ids],
+            "name": [i.split("/", 1)[1] for i in ids],
+        }
+        features = datasets.Features(
+            {"image": datasets.Image(), "label": datasets.Image(), "name": datasets.Value("string")}
+        )
         splits[split] = datasets.Dataset.from_dict(rows, features=features)
     return datasets.DatasetDict(splits)
 
@@ -42,8 +45,15 @@ def _declare(conf: Path, key: str, block: dict) -> str:
     return f"hydra.searchpath=[file://{conf}]"
 
 
-HF_COMMON = {"layout": "huggingface", "classes": "package:food.txt", "support_split": "train",
-             "test_split": "test", "image_column": "image", "label_column": "label", "id_column": "name"}
+HF_COMMON = {
+    "layout": "huggingface",
+    "classes": "package:food.txt",
+    "support_split": "train",
+    "test_split": "test",
+    "image_column": "image",
+    "label_column": "label",
+    "id_column": "name",
+}
 
 
 def test_saved_and_parquet_datasets_give_the_folder_layouts_numbers(tmp_path):
@@ -55,12 +65,18 @@ def test_saved_and_parquet_datasets_give_the_folder_layouts_numbers(tmp_path):
         dataset.to_parquet(str(data / "food_parquet" / f"{split}-00000-of-00001.parquet"))
     declarations = {
         "food_disk": {**HF_COMMON, "key": "food_disk", "source": "disk", "path": "food_hf_disk"},
-        "food_parquet": {**HF_COMMON, "key": "food_parquet", "source": "parquet", "path": "food_parquet",
-                         "data_files": {"train": "train-*.parquet", "test": "test-*.parquet"}},
+        "food_parquet": {
+            **HF_COMMON,
+            "key": "food_parquet",
+            "source": "parquet",
+            "path": "food_parquet",
+            "data_files": {"train": "train-*.parquet", "test": "test-*.parquet"},
+        },
     }
     run_sweep(bench_config(tmp_path / "folder", data, "dataset=food", *RUN))
-    folder = {(r["row"], r["seed"]): r for r in read_records(tmp_path / "folder" / "results", "food", "random_vlm",
-                                                            "full")}
+    folder = {
+        (r["row"], r["seed"]): r for r in read_records(tmp_path / "folder" / "results", "food", "random_vlm", "full")
+    }
     assert len(folder) == 6
     for key, block in declarations.items():
         searchpath = _declare(tmp_path / "conf", key, block)
@@ -101,18 +117,26 @@ def test_class_names_from_a_classlabel_feature(tmp_path):
         Image.fromarray(array, mode=mode).save(buffer, format="PNG")
         return {"bytes": buffer.getvalue(), "path": None}
 
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.Image(),
-                                  "objects": datasets.Sequence(datasets.ClassLabel(names=names))})
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "label": datasets.Image(),
+            "objects": datasets.Sequence(datasets.ClassLabel(names=names)),
+        }
+    )
     rows = {"image": [png(np.full((8, 8, 3), 90, np.uint8), "RGB")], "label": [png(label, "L")], "objects": [[0, 2]]}
     split = datasets.Dataset.from_dict(rows, features=features)
     datasets.DatasetDict({"train": split, "val": split}).save_to_disk(str(tmp_path / "hf"))
-    spec = declared_dataset({"key": "tiny", "layout": "huggingface", "source": "disk", "path": "hf",
-                             "classes": "feature:objects"}, tmp_path)
+    spec = declared_dataset(
+        {"key": "tiny", "layout": "huggingface", "source": "disk", "path": "hf", "classes": "feature:objects"}, tmp_path
+    )
     assert spec.class_names() == names
     assert spec.make_reader(tmp_path).read_label("val/0")[5, 0] == 2
     with pytest.raises(InputError, match=r"column 'image' of .* is Image, not a ClassLabel"):
-        declared_dataset({"key": "tiny", "layout": "huggingface", "source": "disk", "path": "hf",
-                          "classes": "feature:image"}, tmp_path)
+        declared_dataset(
+            {"key": "tiny", "layout": "huggingface", "source": "disk", "path": "hf", "classes": "feature:image"},
+            tmp_path,
+        )
 
 
 def test_bad_sources_fail_in_one_line(tmp_path, monkeypatch):
@@ -149,7 +173,11 @@ def test_columns_that_are_not_images_and_an_empty_split_are_one_line_before_any_
     (data / "pq").mkdir()
     hf["train"].select_columns(["image", "label", "name"]).to_parquet(str(data / "pq" / "train.parquet"))
     hf["test"].select(range(0)).select_columns(["image", "label", "name"]).to_parquet(str(data / "pq" / "test.parquet"))
-    parquet = {**base, "source": "parquet", "path": "pq",
-               "data_files": {"train": "train.parquet", "test": "test.parquet"}}
+    parquet = {
+        **base,
+        "source": "parquet",
+        "path": "pq",
+        "data_files": {"train": "train.parquet", "test": "test.parquet"},
+    }
     with pytest.raises(InputError, match=r"split 'test' of the parquet dataset .* has no rows"):
         declared_dataset(parquet, data).make_reader(data).image_ids("test")

@@ -24,10 +24,18 @@ def scene_parse_like(fake, with_paths: bool = True) -> datasets.DatasetDict:
         def cell(path):
             return {"bytes": path.read_bytes(), "path": f"ADEChallengeData2016/x/{path.name}" if with_paths else None}
 
-        rows = {"image": [cell(fake.image_paths[i]) for i in ids],
-                "annotation": [cell(fake.label_paths[i]) for i in ids], "scene_category": [0] * len(ids)}
-        features = datasets.Features({"image": datasets.Image(), "annotation": datasets.Image(),
-                                      "scene_category": datasets.ClassLabel(names=["airport_terminal"])})
+        rows = {
+            "image": [cell(fake.image_paths[i]) for i in ids],
+            "annotation": [cell(fake.label_paths[i]) for i in ids],
+            "scene_category": [0] * len(ids),
+        }
+        features = datasets.Features(
+            {
+                "image": datasets.Image(),
+                "annotation": datasets.Image(),
+                "scene_category": datasets.ClassLabel(names=["airport_terminal"]),
+            }
+        )
         splits[hub_split] = datasets.Dataset.from_dict(rows, features=features)
     return datasets.DatasetDict(splits)
 
@@ -72,5 +80,8 @@ def test_offline_the_advice_is_the_exact_load_call_and_the_hub_copy_flag(tmp_pat
     with pytest.raises(InputError) as raised:
         materialise("ade", tmp_path / "data")
     message = str(raised.value)
-    assert "load_dataset('scene_parse_150', 'scene_parsing', revision='refs/convert/parquet').save_to_disk(DIR)" \
-        in message and "--hub-copy DIR" in message and "\n" not in message
+    assert (
+        "load_dataset('scene_parse_150', 'scene_parsing', revision='refs/convert/parquet').save_to_disk(DIR)" in message
+        and "--hub-copy DIR" in message
+        and "\n" not in message
+    )

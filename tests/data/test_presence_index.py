@@ -61,8 +61,16 @@ def test_without_a_cache_dir_rows_stay_in_memory(tmp_path: Path, data_root: Path
     assert not list(tmp_path.rglob("*"))  # nothing written anywhere
 
 
-@pytest.mark.parametrize("change", [{"data_version": "small-v2"}, {"class_list_sha256": "0" * 64},
-                                    {"dataset": "toy_other"}, {"short_side": None}, {"format": "presence-v0"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"data_version": "small-v2"},
+        {"class_list_sha256": "0" * 64},
+        {"dataset": "toy_other"},
+        {"short_side": None},
+        {"format": "presence-v0"},
+    ],
+)
 def test_a_changed_key_selects_a_new_entry_and_recomputes(tmp_path: Path, reader, change: dict) -> None:
     ids = reader.image_ids("train")[:4]
     original = _index(tmp_path)

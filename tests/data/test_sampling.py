@@ -327,8 +327,7 @@ def test_pool_and_draw_equal_the_authors_steps_on_a_split_larger_than_the_cap(se
 def test_split_json_round_trip_and_canonical_hash() -> None:
     split = SupportSplit(image_ids=("2008_000002", "2007_000033"), shots=1, seed=42, dataset="voc")
     canonical = (
-        '{"dataset":"voc","image_ids":["2008_000002","2007_000033"],"protocol_version":"rns-v1",'
-        '"seed":42,"shots":1}'
+        '{"dataset":"voc","image_ids":["2008_000002","2007_000033"],"protocol_version":"rns-v1","seed":42,"shots":1}'
     )
     assert split.sha256 == hashlib.sha256(canonical.encode()).hexdigest()
     text = split.to_json()

@@ -83,8 +83,10 @@ def test_leftovers_of_an_interrupted_write_are_not_taken_as_complete(tmp_path: P
 
 
 def test_a_killed_writer_leaves_no_dataset_under_the_final_name(tmp_path: Path) -> None:
-    code = ("from pathlib import Path; from rns_bench.toy.files import write_toy_dataset; "
-            f"write_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=2000, n_val=10)")
+    code = (
+        "from pathlib import Path; from rns_bench.toy.files import write_toy_dataset; "
+        f"write_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=2000, n_val=10)"
+    )
     writer = subprocess.Popen([sys.executable, "-c", code])
     target = toy_dataset_dir(tmp_path, 0)
     # Waits for the first image however slow the machine (a loaded CI imports torch in tens of seconds);
@@ -104,10 +106,11 @@ def test_a_killed_writer_leaves_no_dataset_under_the_final_name(tmp_path: Path) 
 
 
 def test_concurrent_writers_agree(tmp_path: Path) -> None:
-    code = ("from pathlib import Path; from rns_bench.toy.files import ensure_toy_dataset; "
-            f"print(ensure_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=6, n_val=2))")
-    writers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-               for _ in range(3)]
+    code = (
+        "from pathlib import Path; from rns_bench.toy.files import ensure_toy_dataset; "
+        f"print(ensure_toy_dataset(Path({str(tmp_path)!r}), seed=0, n_train=6, n_val=2))"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [w.communicate(timeout=60)[0].strip() for w in writers]
     assert all(w.returncode == 0 for w in writers)
     assert set(outputs) == {str(toy_dataset_dir(tmp_path, 0))}

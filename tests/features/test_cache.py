@@ -27,8 +27,11 @@ SUPPORT = ExtractionSettings(448, (WindowSpec(448, 112), WindowSpec(224, 112)))
 
 
 def _key(**changes) -> FeatureKey:
-    fields = {"backbone": "clip_b16",
-              "backbone_options": {"pretrained": "laion2b_s34b_b88k", "device": "cuda"}, "settings": TEST}
+    fields = {
+        "backbone": "clip_b16",
+        "backbone_options": {"pretrained": "laion2b_s34b_b88k", "device": "cuda"},
+        "settings": TEST,
+    }
     return FeatureKey.create(**{**fields, **changes})
 
 
@@ -48,8 +51,11 @@ def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
     assert loaded.features.dtype == torch.float32 and torch.equal(loaded.features, dense.features)
     cache.save("aachen/aachen_000000_000019", dense)  # ids with slashes stay inside the cache folder
     assert cache.path("aachen/aachen_000000_000019").parent == cache.dir
-    assert sorted(p.name for p in cache.dir.iterdir()) == ["2008_000123.safetensors",
-                                                          "aachen__aachen_000000_000019.safetensors", "key.json"]
+    assert sorted(p.name for p in cache.dir.iterdir()) == [
+        "2008_000123.safetensors",
+        "aachen__aachen_000000_000019.safetensors",
+        "key.json",
+    ]
 
 
 def test_float16_storage_loads_what_the_store_kept(tmp_path: Path) -> None:
@@ -71,25 +77,37 @@ def test_a_float16_cache_stays_float16_in_memory_and_is_handed_out_as_float32(tm
     from rns_bench.features.store import FeatureStore
 
     settings = ExtractionSettings()
-    half = FeatureStore(build_backbone("random_vlm"), FeatureCache(tmp_path, _key(storage_dtype="float16",
-                                                                                  settings=settings)), settings)
+    half = FeatureStore(
+        build_backbone("random_vlm"), FeatureCache(tmp_path, _key(storage_dtype="float16", settings=settings)), settings
+    )
     (fresh,) = half.get(IMAGE_IDS[:1], noise_image)
     assert fresh.features.dtype == torch.float32 and half._memory[IMAGE_IDS[0]].features.dtype == torch.float16
-    reread = FeatureStore(half.backbone, FeatureCache(tmp_path, _key(storage_dtype="float16", settings=settings)),
-                          settings)
+    reread = FeatureStore(
+        half.backbone, FeatureCache(tmp_path, _key(storage_dtype="float16", settings=settings)), settings
+    )
     (cached,) = reread.get(IMAGE_IDS[:1], noise_image)
     assert torch.equal(cached.features, fresh.features)  # fresh and cached: the same numbers
 
 
 def test_keys_cover_everything_that_changes_the_features(tmp_path: Path) -> None:
     base = FeatureCache(tmp_path, _key()).dir
-    others = [_key(settings=SUPPORT), _key(settings=ExtractionSettings(336, TEST.windows)),
-              _key(backbone="siglip2_l16"), _key(backbone_options={"pretrained": "openai"}),
-              _key(storage_dtype="float16"), _key(autocast="bfloat16"), _key(autocast="float16")]
+    others = [
+        _key(settings=SUPPORT),
+        _key(settings=ExtractionSettings(336, TEST.windows)),
+        _key(backbone="siglip2_l16"),
+        _key(backbone_options={"pretrained": "openai"}),
+        _key(storage_dtype="float16"),
+        _key(autocast="bfloat16"),
+        _key(autocast="float16"),
+    ]
     assert len({FeatureCache(tmp_path, k).dir for k in others} | {base}) == len(others) + 1
     # where it runs and where files are found is not what it computes
-    assert FeatureCache(tmp_path, _key(backbone_options={"pretrained": "laion2b_s34b_b88k", "device": "cpu",
-                                                         "hf_cache_dir": "/x"})).dir == base
+    assert (
+        FeatureCache(
+            tmp_path, _key(backbone_options={"pretrained": "laion2b_s34b_b88k", "device": "cpu", "hf_cache_dir": "/x"})
+        ).dir
+        == base
+    )
 
 
 def test_an_entry_of_another_key_or_id_is_not_returned(tmp_path: Path) -> None:

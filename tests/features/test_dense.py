@@ -55,8 +55,9 @@ def test_windows_of_several_images_are_batched_by_shape() -> None:
     assert backbone.forwards == [(4, 3, 64, 64), (4, 3, 64, 64), (2, 3, 64, 64), (1, 3, 48, 48)]
 
 
-@pytest.mark.parametrize("settings", [CLIP_TEST, CLIP_SUPPORT, ExtractionSettings(None)], ids=["test", "support",
-                                                                                                "whole"])
+@pytest.mark.parametrize(
+    "settings", [CLIP_TEST, CLIP_SUPPORT, ExtractionSettings(None)], ids=["test", "support", "whole"]
+)
 def test_batching_across_images_equals_one_at_a_time(random_vlm, settings) -> None:
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, size, dtype=np.uint8) for size in [(512, 683, 3), (480, 640, 3), (512, 683, 3)]]

@@ -12,14 +12,26 @@ from rns_bench.bench.extract import support_image_ids
 from rns_bench.cli.features import main
 from rns_bench.runs.context import build_context
 
-SMALL = ("backbone=random_vlm", "test_limit=3", "shots=[1,2]", "seeds=[100]",
-         "+backbone.test={windows:[{crop:64,stride:32}]}",
-         "+backbone.support={short_side:96,windows:[{crop:64,stride:32},{crop:32,stride:32}]}")
+SMALL = (
+    "backbone=random_vlm",
+    "test_limit=3",
+    "shots=[1,2]",
+    "seeds=[100]",
+    "+backbone.test={windows:[{crop:64,stride:32}]}",
+    "+backbone.support={short_side:96,windows:[{crop:64,stride:32},{crop:32,stride:32}]}",
+)
 
 
 def _arguments(tmp_path: Path, data_root: Path, *extra: str) -> list[str]:
-    return ["extract", f"data_root={data_root}", f"cache_dir={tmp_path / 'cache'}",
-            f"presence_cache_dir={tmp_path / 'presence'}", f"results_dir={tmp_path / 'results'}", *SMALL, *extra]
+    return [
+        "extract",
+        f"data_root={data_root}",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"presence_cache_dir={tmp_path / 'presence'}",
+        f"results_dir={tmp_path / 'results'}",
+        *SMALL,
+        *extra,
+    ]
 
 
 def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_root: Path, capsys, monkeypatch):
@@ -47,8 +59,12 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
     assert [f.resized_hw for f in test_features] == [context.reader.read_label(i).shape for i in context.test_ids]
     bank = context.build_bank(context.support_split(1, 100).image_ids)  # labels resized at the support short side
     assert len(bank) > 0
-    assert all(min(f.resized_hw) == 96 for f in context.support_store.get(support_ids, context.reader.read_image,
-                                                                              entry_name=context.reader.image_digest))
+    assert all(
+        min(f.resized_hw) == 96
+        for f in context.support_store.get(
+            support_ids, context.reader.read_image, entry_name=context.reader.image_digest
+        )
+    )
     assert context._presence_index.key.short_side == 96  # presence on the support-resized labels (§2.2)
 
 
@@ -58,9 +74,14 @@ def test_support_images_pool_is_the_whole_toy_train_split(tmp_path: Path, toy_da
     assert support_image_ids(cfg, context, "pool") == context.reader.image_ids("train")  # 240 < 5000: file order
 
 
-@pytest.mark.parametrize("extra, message", [(("split=train",), "split must be one of test, support, both"),
-                                            (("support_images=all",), "support_images must be one of splits, pool"),
-                                            (("cache_dir=null",), "set cache_dir")])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("split=train",), "split must be one of test, support, both"),
+        (("support_images=all",), "support_images must be one of splits, pool"),
+        (("cache_dir=null",), "set cache_dir"),
+    ],
+)
 def test_bad_arguments_exit_2_with_the_fix(tmp_path: Path, toy_data_root: Path, capsys, extra, message) -> None:
     assert main([*_arguments(tmp_path, toy_data_root), *extra]) == 2  # the last cache_dir= wins
     assert message in capsys.readouterr().err

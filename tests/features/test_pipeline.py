@@ -20,7 +20,8 @@ from rns_bench.features.pipeline import loader_workers, prepared_batches
 
 
 def test_worker_processes_prepare_the_images_outside_this_process_and_the_cache_gets_the_same_features(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
 
@@ -28,8 +29,7 @@ def test_worker_processes_prepare_the_images_outside_this_process_and_the_cache_
         (pids / image_id).write_text(str(os.getpid()))
         return noise_image(image_id)
 
-    batches = list(prepared_batches(IMAGE_IDS, load_and_note_the_process, 48, 16, batch_size=3, workers=2,
-                                    pin=False))
+    batches = list(prepared_batches(IMAGE_IDS, load_and_note_the_process, 48, 16, batch_size=3, workers=2, pin=False))
     assert [[item.image_id for item in batch] for batch in batches] == [IMAGE_IDS[:3], IMAGE_IDS[3:6], IMAGE_IDS[6:]]
     for item in (item for batch in batches for item in batch):
         pixels, size = padded_pixels(noise_image(item.image_id), 48, 16)
@@ -55,12 +55,14 @@ def test_an_unreadable_image_fails_in_one_line_naming_the_file(tmp_path: Path, w
 
 
 def test_queued_cache_writes_are_done_when_precompute_returns_and_a_failed_write_is_raised(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_save = FeatureCache.save
     written: list[str] = []
 
     def slow_save(cache, image_id, dense):
         import time
+
         time.sleep(0.05)  # slower than the backbone: writes queue up behind extraction
         real_save(cache, image_id, dense)
         written.append(image_id)

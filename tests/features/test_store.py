@@ -15,8 +15,10 @@ from rns_bench.backbones import build_backbone
 from rns_bench.features.build import build_feature_stores
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
 
-CLIP_LIKE = ("+backbone.test={windows:[{crop:64,stride:32}]}",
-             "+backbone.support={short_side:96,windows:[{crop:64,stride:32},{crop:32,stride:32}]}")
+CLIP_LIKE = (
+    "+backbone.test={windows:[{crop:64,stride:32}]}",
+    "+backbone.support={short_side:96,windows:[{crop:64,stride:32},{crop:32,stride:32}]}",
+)
 
 
 def test_support_and_test_stores_have_their_own_settings_and_keys(tmp_path: Path, toy_data_root: Path) -> None:

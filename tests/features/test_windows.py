@@ -69,16 +69,28 @@ def test_overlapping_windows_are_averaged_per_patch_by_hand() -> None:
     dense = extract_dense(OriginBackbone(), [origin_image(64, 176)], ExtractionSettings(None, (WindowSpec(64, 32),)))
     features = dense[0].features
     assert features.shape == (4, 11, 256) and dense[0].resized_hw == (64, 176)
-    covering = {0: [0], 1: [0], 2: [0, 2], 3: [0, 2], 4: [2, 4], 5: [2, 4], 6: [4, 6], 7: [4, 6, 7], 8: [6, 7],
-                9: [6, 7], 10: [7]}
+    covering = {
+        0: [0],
+        1: [0],
+        2: [0, 2],
+        3: [0, 2],
+        4: [2, 4],
+        5: [2, 4],
+        6: [4, 6],
+        7: [4, 6, 7],
+        8: [6, 7],
+        9: [6, 7],
+        10: [7],
+    }
     for col, origins in covering.items():
         for row in range(4):
             torch.testing.assert_close(features[row, col], _expected([(0, x) for x in origins]))
 
 
 def test_two_dimensional_overlap_by_hand() -> None:
-    features = extract_dense(OriginBackbone(), [origin_image(96, 96)],
-                             ExtractionSettings(None, (WindowSpec(64, 32),)))[0].features
+    features = extract_dense(OriginBackbone(), [origin_image(96, 96)], ExtractionSettings(None, (WindowSpec(64, 32),)))[
+        0
+    ].features
     torch.testing.assert_close(features[0, 0], _expected([(0, 0)]))
     torch.testing.assert_close(features[0, 3], _expected([(0, 0), (0, 2)]))
     torch.testing.assert_close(features[3, 3], _expected([(0, 0), (0, 2), (2, 0), (2, 2)]))

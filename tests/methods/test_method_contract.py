@@ -22,8 +22,12 @@ def items_of(problem, with_regions: bool = False) -> list[dict]:
     items = []
     for i, (q, y) in enumerate(zip(problem.queries, problem.targets, strict=True)):
         label = y.reshape(GRID, GRID).repeat_interleave(PATCH, 0).repeat_interleave(PATCH, 1)
-        item = {"image_id": f"test{i}", "features": q.reshape(GRID, GRID, -1),
-                "resized_hw": (GRID * PATCH, GRID * PATCH), "label": label}
+        item = {
+            "image_id": f"test{i}",
+            "features": q.reshape(GRID, GRID, -1),
+            "resized_hw": (GRID * PATCH, GRID * PATCH),
+            "label": label,
+        }
         if with_regions:  # 2×2-patch blocks as region proposals
             blocks = torch.arange(GRID * GRID // 4).reshape(GRID // 2, GRID // 2)
             item["regions"] = blocks.repeat_interleave(2 * PATCH, 0).repeat_interleave(2 * PATCH, 1)
@@ -33,13 +37,20 @@ def items_of(problem, with_regions: bool = False) -> list[dict]:
 
 def pixels_of(problem) -> list[SupportPixels]:
     """The problem's support images as pixel-level support (labels at the features' resolution)."""
-    return [SupportPixels(f"s{i}", f, y)
-            for i, (f, y) in enumerate(zip(problem.support_features, problem.support_labels, strict=True))]
+    return [
+        SupportPixels(f"s{i}", f, y)
+        for i, (f, y) in enumerate(zip(problem.support_features, problem.support_labels, strict=True))
+    ]
 
 
 def evaluate(method, items, batch_size: int) -> dict:
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.test(method, dataloaders=DataLoader(items, batch_size=batch_size, collate_fn=list), verbose=False)
     return method.results
 
@@ -60,8 +71,11 @@ def adapt_to_random_images(method, problem) -> None:
     assert adapted is not backbone and adapted.dim == backbone.dim
 
 
-OPTIONS = {"rns": {"steps": 60}, "finetune": {"steps": 2, "accelerator": "cpu"},
-           "finetune_rns": {"steps": 2, "accelerator": "cpu", "rns": {"steps": 60}}}
+OPTIONS = {
+    "rns": {"steps": 60},
+    "finetune": {"steps": 2, "accelerator": "cpu"},
+    "finetune_rns": {"steps": 2, "accelerator": "cpu", "rns": {"steps": 60}},
+}
 
 
 @pytest.mark.parametrize("name", sorted(load_methods().names()))
@@ -105,8 +119,9 @@ def test_unknown_method_lists_the_registered_ones():
 
 
 def test_region_mode_predicts_one_class_per_region(problem):
-    method = build_method("rns", [f"c{c}" for c in range(problem.num_classes)], PATCH, {"steps": 60},
-                          query_mode="region")
+    method = build_method(
+        "rns", [f"c{c}" for c in range(problem.num_classes)], PATCH, {"steps": 60}, query_mode="region"
+    )
     method.attach_support(bank_of(problem), problem.text)
     item = items_of(problem, with_regions=True)[0]
     queries = method.queries_of(item)

@@ -74,10 +74,6 @@ def per_image_average_miou(pairs: list[tuple[np.ndarray, np.ndarray]], num_class
 # --------------------------------------------------------------------------- data
 
 
-
-
-
-
 def assert_matches(result: dict[str, object], expected: dict[str, object]) -> None:
     iou = result["IoU"]
     assert isinstance(iou, torch.Tensor)
@@ -320,8 +316,6 @@ def test_reset_clears_state() -> None:
     metric.update(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
     metric.reset()
     assert int(metric.confmat.sum()) == 0
-
-
 
 
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo")

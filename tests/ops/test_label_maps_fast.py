@@ -24,17 +24,24 @@ from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_l
 
 def released_patch(probs, patch_size, resized_hw, original_hw):
     _, h, w = probs.shape
-    padded = F.interpolate(probs.unsqueeze(0), size=(h * patch_size, w * patch_size), mode="bilinear",
-                           align_corners=False).squeeze(0)
+    padded = F.interpolate(
+        probs.unsqueeze(0), size=(h * patch_size, w * patch_size), mode="bilinear", align_corners=False
+    ).squeeze(0)
     cropped = padded[:, : resized_hw[0], : resized_hw[1]]
-    return F.interpolate(cropped.unsqueeze(0), size=tuple(original_hw), mode="bilinear",
-                         align_corners=False).squeeze(0).argmax(dim=0)
+    return (
+        F.interpolate(cropped.unsqueeze(0), size=tuple(original_hw), mode="bilinear", align_corners=False)
+        .squeeze(0)
+        .argmax(dim=0)
+    )
 
 
 def released_region(probs, region_map, original_hw):
     painted = probs[region_map].permute(2, 0, 1)
-    return F.interpolate(painted.unsqueeze(0), size=tuple(original_hw), mode="bilinear",
-                         align_corners=False).squeeze(0).argmax(dim=0)
+    return (
+        F.interpolate(painted.unsqueeze(0), size=tuple(original_hw), mode="bilinear", align_corners=False)
+        .squeeze(0)
+        .argmax(dim=0)
+    )
 
 
 KINDS = ("few", "few", "scene", "peaky", "flat", "margin", "ties", "const", "neg", "tiny")
@@ -106,8 +113,16 @@ def assert_patch_cases(seed: int, count: int) -> None:
         for probs in layouts(class_maps(kind, (num, h, w), g)):
             want = released_patch(probs, patch, resized, original)
             got = patch_probs_to_label_map(probs, patch, resized, original)
-            assert got.dtype == want.dtype and torch.equal(got, want), (num, h, w, patch, resized, original, kind,
-                                                                        probs.stride())
+            assert got.dtype == want.dtype and torch.equal(got, want), (
+                num,
+                h,
+                w,
+                patch,
+                resized,
+                original,
+                kind,
+                probs.stride(),
+            )
 
 
 @pytest.mark.parametrize("seed", range(24))
@@ -149,9 +164,10 @@ def test_patch_label_maps_equal_it_tile_by_tile(seed, monkeypatch):
         resized, original = (resized_h, resized_w), (original_h, original_w)
         kind = rng.choice(["few", "few", "peaky", "margin", "ties", "flat"])
         for probs in list(layouts(class_maps(kind, (num, h, w), g)))[1:3]:  # channels-last inputs tile
-            assert torch.equal(patch_probs_to_label_map(probs, patch, resized, original),
-                               released_patch(probs, patch, resized, original)), (num, h, w, patch, resized, original,
-                                                                                  kind)
+            assert torch.equal(
+                patch_probs_to_label_map(probs, patch, resized, original),
+                released_patch(probs, patch, resized, original),
+            ), (num, h, w, patch, resized, original, kind)
 
 
 def test_patch_label_maps_equal_it_with_one_thread(torch_threads):
@@ -177,8 +193,9 @@ def test_real_sizes(grid, resized, original, kind):
     num = 150 if original[0] < 1024 else 21
     maps = class_maps(kind, (num, *grid), torch.Generator().manual_seed(7))
     for probs in list(layouts(maps))[:2]:
-        assert torch.equal(patch_probs_to_label_map(probs, 16, resized, original),
-                           released_patch(probs, 16, resized, original))
+        assert torch.equal(
+            patch_probs_to_label_map(probs, 16, resized, original), released_patch(probs, 16, resized, original)
+        )
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 3e38])
@@ -186,8 +203,9 @@ def test_non_finite_and_huge_values_take_the_released_chain(bad):
     probs = class_maps("few", (21, 5, 6), torch.Generator().manual_seed(0))
     probs[3, 2, 2] = bad
     for maps in layouts(probs):
-        assert torch.equal(patch_probs_to_label_map(maps, 16, (77, 90), (100, 95)),
-                           released_patch(maps, 16, (77, 90), (100, 95)))
+        assert torch.equal(
+            patch_probs_to_label_map(maps, 16, (77, 90), (100, 95)), released_patch(maps, 16, (77, 90), (100, 95))
+        )
 
 
 def test_classes_are_pruned_and_the_checks_hold_on_this_build():
@@ -201,8 +219,10 @@ def test_classes_are_pruned_and_the_checks_hold_on_this_build():
     assert len(label_maps._lane_safe(candidates.flatten(1).any(dim=1))) <= 24  # 3 classes + remainder lanes
 
 
-@pytest.mark.parametrize(("n_in", "n_out"), [(1, 5), (7, 7), (32, 512), (28, 448), (448, 1024), (598, 683),
-                                             (683, 512), (13, 4), (5, 1), (9, 100)])
+@pytest.mark.parametrize(
+    ("n_in", "n_out"),
+    [(1, 5), (7, 7), (32, 512), (28, 448), (448, 1024), (598, 683), (683, 512), (13, 4), (5, 1), (9, 100)],
+)
 def test_source_windows_hold_every_source_the_kernel_reads(n_in, n_out):
     eye = torch.eye(n_in).reshape(n_in, 1, n_in).expand(n_in, 2, n_in)  # channel c: a one at source column c
     weights = F.interpolate(eye[None].contiguous(), size=(2, n_out), mode="bilinear", align_corners=False)[0, :, 0]
@@ -237,23 +257,28 @@ def test_region_label_maps_equal_the_released_chain(seed, monkeypatch):
         if rng.random() < 0.5:
             probs = probs.contiguous()
         height, width = region_map.shape
-        original = (rng.choice([height, rng.randint(1, 3 * height), rng.randint(1, height)]),
-                    rng.choice([width, rng.randint(1, 3 * width), rng.randint(1, width)]))
-        assert torch.equal(region_probs_to_label_map(probs, region_map, original),
-                           released_region(probs, region_map, original)), (num, count, region_map.shape, original, kind)
+        original = (
+            rng.choice([height, rng.randint(1, 3 * height), rng.randint(1, height)]),
+            rng.choice([width, rng.randint(1, 3 * width), rng.randint(1, width)]),
+        )
+        assert torch.equal(
+            region_probs_to_label_map(probs, region_map, original), released_region(probs, region_map, original)
+        ), (num, count, region_map.shape, original, kind)
 
 
 def test_probabilities_that_require_grad():
     probs = class_maps("scene", (21, 9, 11), torch.Generator().manual_seed(0)).requires_grad_()
-    assert torch.equal(patch_probs_to_label_map(probs, 16, (140, 170), (150, 171)),
-                       released_patch(probs, 16, (140, 170), (150, 171)))
+    assert torch.equal(
+        patch_probs_to_label_map(probs, 16, (140, 170), (150, 171)), released_patch(probs, 16, (140, 170), (150, 171))
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_takes_the_released_chain():
     probs = class_maps("few", (21, 6, 7), torch.Generator().manual_seed(0)).cuda()
-    assert torch.equal(patch_probs_to_label_map(probs, 16, (90, 100), (120, 130)),
-                       released_patch(probs, 16, (90, 100), (120, 130)))
+    assert torch.equal(
+        patch_probs_to_label_map(probs, 16, (90, 100), (120, 130)), released_patch(probs, 16, (90, 100), (120, 130))
+    )
 
 
 def test_the_released_layout_is_predicted_without_running_it():
@@ -265,9 +290,14 @@ def test_the_released_layout_is_predicted_without_running_it():
         assert predicted.stride() == padded.stride()
         for crop in (padded[..., :79, :], padded[..., :, :111], padded[..., :1, :], padded[..., :1, :1], padded):
             assert label_maps._channels_last_contiguous(crop.shape, crop.stride()) == crop.is_contiguous(
-                memory_format=torch.channels_last)
-    for released in (maps[:, :1].unsqueeze(0), maps[:, :, :1].unsqueeze(0), maps[:1].unsqueeze(0).expand(1, 4, 5, 7),
-                     maps.permute(1, 2, 0).contiguous().permute(2, 0, 1)[:, ::2, 1:].unsqueeze(0)):
+                memory_format=torch.channels_last
+            )
+    for released in (
+        maps[:, :1].unsqueeze(0),
+        maps[:, :, :1].unsqueeze(0),
+        maps[:1].unsqueeze(0).expand(1, 4, 5, 7),
+        maps.permute(1, 2, 0).contiguous().permute(2, 0, 1)[:, ::2, 1:].unsqueeze(0),
+    ):
         padded = F.interpolate(released, size=(80, 112), mode="bilinear", align_corners=False)
         predicted = torch.empty(padded.shape, memory_format=label_maps._suggested_layout(released))
         assert predicted.stride() == padded.stride()

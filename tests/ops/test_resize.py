@@ -18,9 +18,15 @@ from rns_bench.ops.resize import rescale_size, resize_image, resize_label
 # (H, W, short side) → the resized (H, W) mmcv gives: VOC (upscaled), COCO, ADE-like odd, Cityscapes
 # with CLIP (448) and DINOv3.txt (384), the toy's size, and tiny odd maps.
 REAL_SIZES = {
-    (375, 500, 448): (448, 597), (480, 640, 448): (448, 597), (427, 640, 448): (448, 671),
-    (333, 517, 448): (448, 696), (1024, 2048, 448): (448, 896), (1024, 2048, 384): (384, 768),
-    (512, 683, 448): (448, 598), (7, 13, 5): (5, 9), (13, 7, 9): (17, 9),
+    (375, 500, 448): (448, 597),
+    (480, 640, 448): (448, 597),
+    (427, 640, 448): (448, 671),
+    (333, 517, 448): (448, 696),
+    (1024, 2048, 448): (448, 896),
+    (1024, 2048, 384): (384, 768),
+    (512, 683, 448): (448, 598),
+    (7, 13, 5): (5, 9),
+    (13, 7, 9): (17, 9),
 }
 
 
@@ -78,6 +84,7 @@ def test_one_pixel_objects_survive_exactly_where_opencv_samples():
 
 def _opencv_linear_reference(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear with half-pixel centres, border clamp, no antialiasing (OpenCV INTER_LINEAR), in float."""
+
     def axis_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         position = (np.arange(dst) + 0.5) * (src / dst) - 0.5
         low = np.floor(position).astype(int)

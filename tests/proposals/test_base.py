@@ -79,8 +79,8 @@ class _Quadrants(Proposer):
     def _propose(self, image):
         h, w = image.shape[:2]
         ids = np.zeros((h, w), dtype=np.int64)
-        ids[h // 2:, :] += 10
-        ids[:, w // 2:] += 5
+        ids[h // 2 :, :] += 10
+        ids[:, w // 2 :] += 5
         return ids
 
     def settings(self):
@@ -111,10 +111,13 @@ def test_relabel_contiguous_equals_unique_inverse(high):
     assert torch.equal(relabel_contiguous(ids).long(), expected)
 
 
-@pytest.mark.parametrize(("name", "module", "options", "hint"), [
-    ("felzenszwalb", "skimage", {}, "pip install scikit-image"),
-    ("sam2", "sam2", {"random_weights": True}, "pip install --no-build-isolation sam2"),
-])
+@pytest.mark.parametrize(
+    ("name", "module", "options", "hint"),
+    [
+        ("felzenszwalb", "skimage", {}, "pip install scikit-image"),
+        ("sam2", "sam2", {"random_weights": True}, "pip install --no-build-isolation sam2"),
+    ],
+)
 def test_a_missing_library_is_an_error_with_the_install_command(monkeypatch, name, module, options, hint):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import <module>` fail
     with pytest.raises(InputError, match=hint):

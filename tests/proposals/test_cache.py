@@ -84,12 +84,20 @@ def _blocky_map(seed=0, shape=(448, 598), regions=600, block=14):
     """Superpixel-like: ``regions`` ids spread over blocks of ``block`` pixels."""
     generator = torch.Generator().manual_seed(seed)
     grid = torch.randint(0, regions, (-(-shape[0] // block), -(-shape[1] // block)), generator=generator)
-    return grid.repeat_interleave(block, 0).repeat_interleave(block, 1)[:shape[0], :shape[1]].to(torch.int32)
+    return grid.repeat_interleave(block, 0).repeat_interleave(block, 1)[: shape[0], : shape[1]].to(torch.int32)
 
 
-@pytest.mark.parametrize(("high", "low", "stored"), [
-    (255, 0, (np.uint8, 2)), (256, 0, (np.uint16, 2)), (65_535, 0, (np.uint16, 2)),
-    (65_536, 0, (np.uint8, 3)), (2**31 - 1, 0, (np.uint8, 3)), (10, -2**31, (np.uint8, 3))])
+@pytest.mark.parametrize(
+    ("high", "low", "stored"),
+    [
+        (255, 0, (np.uint8, 2)),
+        (256, 0, (np.uint16, 2)),
+        (65_535, 0, (np.uint16, 2)),
+        (65_536, 0, (np.uint8, 3)),
+        (2**31 - 1, 0, (np.uint8, 3)),
+        (10, -(2**31), (np.uint8, 3)),
+    ],
+)
 def test_round_trip_in_the_smallest_type(tmp_path, high, low, stored):
     cache = RegionCache(tmp_path, "toy", _Stripes(), short_side=None)
     regions = _random_map(shape=(37, 53), regions=min(high - low + 1, 37 * 53)) + low
@@ -131,10 +139,12 @@ def test_entries_of_the_former_safetensors_format_are_not_read(tmp_path):
 
 def test_keyed_by_proposer_settings_resolution_and_dataset(tmp_path):
     base = RegionCache(tmp_path, "toy", _Stripes(3), short_side=448, data_version="v1")
-    others = [RegionCache(tmp_path, "toy", _Stripes(4), short_side=448, data_version="v1"),
-              RegionCache(tmp_path, "toy", _Stripes(3), short_side=336, data_version="v1"),
-              RegionCache(tmp_path, "toy", _Stripes(3), short_side=448, data_version="v2"),
-              RegionCache(tmp_path, "voc", _Stripes(3), short_side=448, data_version="v1")]
+    others = [
+        RegionCache(tmp_path, "toy", _Stripes(4), short_side=448, data_version="v1"),
+        RegionCache(tmp_path, "toy", _Stripes(3), short_side=336, data_version="v1"),
+        RegionCache(tmp_path, "toy", _Stripes(3), short_side=448, data_version="v2"),
+        RegionCache(tmp_path, "voc", _Stripes(3), short_side=448, data_version="v1"),
+    ]
     assert len({base.dir, *(o.dir for o in others)}) == 5
     assert RegionCache(tmp_path, "toy", _Stripes(3), short_side=448, data_version="v1").dir == base.dir
     base.save("a", _random_map())
@@ -180,8 +190,10 @@ def test_store_goes_memory_then_disk_then_proposer(tmp_path):
     store = RegionStore(proposer, cache)
     maps = store.get(["img0", "img1", "img2", "img0"], images.__getitem__)
     assert proposer.calls == 3 and len(maps) == 4 and maps[0] is maps[3]
-    assert all(is_complete_region_map(m) and m.shape == images[i].shape[:2]
-               for m, i in zip(maps, ["img0", "img1", "img2"], strict=False))
+    assert all(
+        is_complete_region_map(m) and m.shape == images[i].shape[:2]
+        for m, i in zip(maps, ["img0", "img1", "img2"], strict=False)
+    )
     store.get(["img1"], images.__getitem__)
     assert proposer.calls == 3  # memory
     fresh = RegionStore(proposer, cache)

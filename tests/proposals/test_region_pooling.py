@@ -65,7 +65,7 @@ def _painted_map(height, width, seed=0):
     masks = np.zeros((12, height, width), dtype=bool)
     for mask in masks:
         top, left = rng.integers(0, height - 4), rng.integers(0, width - 4)
-        mask[top:top + rng.integers(2, 30), left:left + rng.integers(2, 40)] = True
+        mask[top : top + rng.integers(2, 30), left : left + rng.integers(2, 40)] = True
     return masks_to_region_map(masks, height, width)
 
 

@@ -12,12 +12,19 @@ from rns_bench.proposals.sam2_proposer import SAM2Proposer
 
 needs_sam2 = pytest.mark.skipif(
     importlib.util.find_spec("sam2") is None,
-    reason='sam2 not installed: SAM2_BUILD_CUDA=0 .venv/bin/pip install --no-build-isolation sam2 '
-           '"torch==2.14.1" "torchvision==0.29.1"')
+    reason="sam2 not installed: SAM2_BUILD_CUDA=0 .venv/bin/pip install --no-build-isolation sam2 "
+    '"torch==2.14.1" "torchvision==0.29.1"',
+)
 
 # The tiny SAM 2.1 with random weights at 256 px; thresholds 0 so random weights emit masks.
-TINY = {"config": "configs/sam2.1/sam2.1_hiera_t.yaml", "random_weights": True, "image_size": 256,
-        "device": "cpu", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+TINY = {
+    "config": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "random_weights": True,
+    "image_size": 256,
+    "device": "cpu",
+    "pred_iou_thresh": 0.0,
+    "stability_score_thresh": 0.0,
+}
 
 
 @pytest.mark.parametrize("checkpoint", [None, "/nonexistent/sam2.1_hiera_large.pt"])

@@ -39,8 +39,12 @@ def test_felzenszwalb_is_deterministic_and_settings_change_the_result():
 
 
 def test_felzenszwalb_freeda_presets():
-    assert build_proposer("felzenszwalb").settings() == {"algorithm": "felzenszwalb", "scale": 100.0,
-                                                         "sigma": 0.7, "min_size": 20}
+    assert build_proposer("felzenszwalb").settings() == {
+        "algorithm": "felzenszwalb",
+        "scale": 100.0,
+        "sigma": 0.7,
+        "min_size": 20,
+    }
     cityscapes = build_proposer("felzenszwalb", preset="cityscapes").settings()
     assert (cityscapes["scale"], cityscapes["sigma"], cityscapes["min_size"]) == (20.0, 0.5, 50)
     with pytest.raises(ConfigError, match="valid presets: cityscapes, coco_stuff, context59, voc20"):

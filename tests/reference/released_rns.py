@@ -29,9 +29,7 @@ def reference_zero_shot_predict(queries: torch.Tensor, text: torch.Tensor) -> to
     return torch.softmax(100.0 * queries.float() @ text.float().T, dim=1)
 
 
-def _pool_support_image(
-    feats: torch.Tensor, labels: torch.Tensor, num_classes: int
-) -> dict[int, torch.Tensor]:
+def _pool_support_image(feats: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[int, torch.Tensor]:
     """§1: per-image class features v_{i,c} for every class present in this image."""
     h, w, _ = feats.shape
     H, W = labels.shape

@@ -26,8 +26,10 @@ STUB_FLAG = "__rns_bench_stub__"
 
 
 def _unavailable(name: str) -> str:
-    return (f"mmcv.ops.{name} is an import stub (tests/reference_mmseg/mmcv_ops_stub.py): mmcv-lite has no "
-            f"compiled ops; install a full mmcv build to run it")
+    return (
+        f"mmcv.ops.{name} is an import stub (tests/reference_mmseg/mmcv_ops_stub.py): mmcv-lite has no "
+        f"compiled ops; install a full mmcv build to run it"
+    )
 
 
 def _stub_function(name: str):

@@ -62,7 +62,8 @@ def test_class_list_matches_mmseg_up_to_documented_deviations(key):
     diff = [(i, a, b) for i, (a, b) in enumerate(zip(ours, expected, strict=False)) if a != b]
     assert len(ours) == len(expected) and not diff, (
         f"{key}: {len(ours)} classes vs {len(expected)} expected from mmseg; first differences (index, ours, "
-        f"expected) {diff[:5]}")
+        f"expected) {diff[:5]}"
+    )
 
 
 def test_every_benchmark_key_is_checked():

@@ -29,10 +29,18 @@ from rns_bench.data.datasets import get_dataset  # noqa: E402
 mmseg_datasets = import_with_mmcv_ops_stub("mmseg.datasets")
 LoadAnnotations = mmseg_datasets.transforms.LoadAnnotations
 
-_VOC2012 = dict(root="VOCdevkit/VOC2012", img_path="JPEGImages", seg_map_path="SegmentationClass",
-                ann_file="ImageSets/Segmentation/{split}.txt")
-_CONTEXT = dict(root="VOCdevkit/VOC2010", img_path="JPEGImages", seg_map_path="SegmentationClassContext",
-                ann_file="ImageSets/SegmentationContext/{split}.txt")
+_VOC2012 = dict(
+    root="VOCdevkit/VOC2012",
+    img_path="JPEGImages",
+    seg_map_path="SegmentationClass",
+    ann_file="ImageSets/Segmentation/{split}.txt",
+)
+_CONTEXT = dict(
+    root="VOCdevkit/VOC2010",
+    img_path="JPEGImages",
+    seg_map_path="SegmentationClassContext",
+    ann_file="ImageSets/SegmentationContext/{split}.txt",
+)
 _COCO = dict(root="coco_stuff164k", img_path="images/{split}", seg_map_path="annotations/{split}")
 
 # key -> (mmseg dataset class, where its files are, extra constructor arguments). Extra arguments
@@ -45,10 +53,16 @@ MMSEG_DATASET_OF = {
     "context59": ("PascalContextDataset59", _CONTEXT, {}),
     "coco_object": ("COCOStuffDataset", _COCO, {"seg_map_suffix": "_instanceTrainIds.png"}),
     "coco_stuff": ("COCOStuffDataset", _COCO, {}),
-    "cityscapes": ("CityscapesDataset", dict(root="cityscapes", img_path="leftImg8bit/{split}",
-                                             seg_map_path="gtFine/{split}"), {}),
-    "ade": ("ADE20KDataset", dict(root="ADEChallengeData2016", img_path="images/{split}",
-                                  seg_map_path="annotations/{split}"), {}),
+    "cityscapes": (
+        "CityscapesDataset",
+        dict(root="cityscapes", img_path="leftImg8bit/{split}", seg_map_path="gtFine/{split}"),
+        {},
+    ),
+    "ade": (
+        "ADE20KDataset",
+        dict(root="ADEChallengeData2016", img_path="images/{split}", seg_map_path="annotations/{split}"),
+        {},
+    ),
 }
 # What each key's labels must exercise for the comparison to mean something.
 REDUCE_ZERO_LABEL = {"voc20", "context59", "ade"}
@@ -57,9 +71,14 @@ RAW_IGNORE_WRITTEN = {"voc", "voc20", "coco_stuff", "cityscapes"}  # 255 pixels 
 
 def build_mmseg_dataset(key: str, data_root: Path, split: str):
     class_name, files, extra = MMSEG_DATASET_OF[key]
-    kwargs = dict(data_root=str(data_root / files["root"]), pipeline=[],
-                  data_prefix=dict(img_path=files["img_path"].format(split=split),
-                                   seg_map_path=files["seg_map_path"].format(split=split)), **extra)
+    kwargs = dict(
+        data_root=str(data_root / files["root"]),
+        pipeline=[],
+        data_prefix=dict(
+            img_path=files["img_path"].format(split=split), seg_map_path=files["seg_map_path"].format(split=split)
+        ),
+        **extra,
+    )
     if "ann_file" in files:
         kwargs["ann_file"] = files["ann_file"].format(split=split)
     return getattr(mmseg_datasets, class_name)(**kwargs)
@@ -121,8 +140,10 @@ def test_labels_match_mmseg_load_annotations(fake_root, key, split):
         if not np.array_equal(ours, expected):
             where = np.argwhere(ours != expected)
             y, x = where[0]
-            pytest.fail(f"{key} {image_id} ({reader.label_path(image_id)}): {len(where)} pixels differ, e.g. "
-                        f"({y}, {x}) ours {ours[y, x]} vs mmseg {expected[y, x]}")
+            pytest.fail(
+                f"{key} {image_id} ({reader.label_path(image_id)}): {len(where)} pixels differ, e.g. "
+                f"({y}, {x}) ours {ours[y, x]} vs mmseg {expected[y, x]}"
+            )
         seen_raw.update(np.unique(np.asarray(_raw_label(reader, image_id))).tolist())
         seen_loaded.update(np.unique(expected).tolist())
 

@@ -45,12 +45,14 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     write_record(results, "table5_k", "voc", "rns_k32", 1, 100, 35.09, created=day(1))
     # Newer, in the same folders: an ad-hoc rows.rns.options.k=32 run, a smoke run on 8 test images, an
     # undeclared seed and a user's own dataset.
-    write_record(results, "table5_k", "voc", "rns", 1, 100, 35.09, created=day(3),
-                 change=_set("method.row_options.k", 32))
+    write_record(
+        results, "table5_k", "voc", "rns", 1, 100, 35.09, created=day(3), change=_set("method.row_options.k", 32)
+    )
     write_record(results, "table5_k", "voc", "rns", 1, 100, 16.20, created=day(4), test_limit=8, num_test_images=8)
     write_record(results, "table5_k", "voc", "rns", 1, 7, 99.0, created=day(4))
-    write_record(results, "table5_k", "voc", "rns", 1, 18, 99.0, created=day(4),
-                 change=_set("evaluation.batch_size", 4))
+    write_record(
+        results, "table5_k", "voc", "rns", 1, 18, 99.0, created=day(4), change=_set("evaluation.batch_size", 4)
+    )
     food = write_record(results, "table5_k", "voc", "rns", 1, 100, 80.0, created=day(5), data_copy="food")
     (results / "food" / "clip_b16" / "full" / "rns").mkdir(parents=True)
     shutil.move(food, results / "food" / "clip_b16" / "full" / "rns" / food.name)
@@ -110,14 +112,29 @@ def toy_results(tmp_path_factory, toy_data_root) -> tuple[Path, list[str]]:
     """Real sweeps on toy: the declared runs (4 test images), a smoke run (2), an ad-hoc k = 32 run, and
     the same records copied under another dataset's folder. Returns (results_dir, the declared overrides)."""
     tmp = tmp_path_factory.mktemp("declared")
-    declared = ["shots=[1]", "seeds=[100]", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20",
-                "rows.rns.options.steps=20", "save_predictions=2"]
+    declared = [
+        "shots=[1]",
+        "seeds=[100]",
+        "methods=[rns_k1,rns]",
+        "rows.rns_k1.options.steps=20",
+        "rows.rns.options.steps=20",
+        "save_predictions=2",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_sweep(bench_config(tmp, toy_data_root, "experiment=table5_k", *declared, "test_limit=4"))
         run_sweep(bench_config(tmp, toy_data_root, "experiment=table5_k", *declared, "test_limit=2"))
-        run_sweep(bench_config(tmp, toy_data_root, "experiment=table5_k", *declared, "test_limit=4",
-                               "methods=[rns]", "rows.rns.options.k=32"))
+        run_sweep(
+            bench_config(
+                tmp,
+                toy_data_root,
+                "experiment=table5_k",
+                *declared,
+                "test_limit=4",
+                "methods=[rns]",
+                "rows.rns.options.k=32",
+            )
+        )
     results = tmp / "results"
     shutil.copytree(results / "toy", results / "mine")
     return results, [*declared, "test_limit=4", f"data_root={toy_data_root}"]
@@ -167,14 +184,23 @@ def test_every_report_output_replaces_a_planted_symlink_and_never_writes_through
     assert not list(out.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize(("arguments", "says"), [
-    (["backbon=toy_vlm"], ["unknown key backbon (from backbon=toy_vlm); did you mean backbone?",
-                            "report keys: backbone, results_dir, dataset, protocol, panels", "test_limit"]),
-    (["rows.rns.options.kk=3"], ["rows.rns.options.kk"]),
-    (["shots=[0]"], ["shots=[0]"]),
-    (["protocol=half"], ["protocol=half is not a results folder"]),
-    (["dataset"], ["dataset: expected key=value"]),
-])
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (
+            ["backbon=toy_vlm"],
+            [
+                "unknown key backbon (from backbon=toy_vlm); did you mean backbone?",
+                "report keys: backbone, results_dir, dataset, protocol, panels",
+                "test_limit",
+            ],
+        ),
+        (["rows.rns.options.kk=3"], ["rows.rns.options.kk"]),
+        (["shots=[0]"], ["shots=[0]"]),
+        (["protocol=half"], ["protocol=half is not a results folder"]),
+        (["dataset"], ["dataset: expected key=value"]),
+    ],
+)
 def test_a_mistake_on_the_command_line_is_one_line_naming_it(arguments, says, tmp_path, capsys):
     (tmp_path / "results").mkdir()
     with pytest.raises(SystemExit) as exit_status:
@@ -203,5 +229,8 @@ def test_results_folder_names_read_back_as_the_overrides_that_make_them():
     assert parse_protocol_folder("nv0.5_nt0_region-sam2_support-acdc") == ProtocolFolder(0.5, 0.0, "sam2", "acdc")
     assert parse_protocol_folder("stale") is None
     assert protocol_overrides("full_region-felzenszwalb") == [
-        "protocol.visual_drop_fraction=0.0", "protocol.text_drop_fraction=0.0", "query_mode=region",
-        "proposer=felzenszwalb"]
+        "protocol.visual_drop_fraction=0.0",
+        "protocol.text_drop_fraction=0.0",
+        "query_mode=region",
+        "proposer=felzenszwalb",
+    ]

@@ -20,19 +20,33 @@ from rns_bench.runs.config import CONFIG_DIR
 BETWEEN_DATASETS = {"fig9_out_of_domain": ("cityscapes", "acdc")}
 # Studies, not sweeps (experiment.kind): the toy world's own scenes, one record per row, below.
 STUDIES = {"fig7_personalized"}
-EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")
-                     if p.stem not in BETWEEN_DATASETS and p.stem not in STUDIES)
+EXPERIMENTS = sorted(
+    p.stem
+    for p in (CONFIG_DIR / "experiment").glob("*.yaml")
+    if p.stem not in BETWEEN_DATASETS and p.stem not in STUDIES
+)
 # The experiments of the datasets declared in configs/dataset (Table 4, Fig. 11, Fig. 9), on their fakes.
-ON_DECLARED = [("table4_datasets", "food"), ("table4_datasets", "cub"), ("fig11_partial", "cub"),
-               ("fig9_out_of_domain", "acdc"), ("fig9_out_of_domain", "cityscapes")]
+ON_DECLARED = [
+    ("table4_datasets", "food"),
+    ("table4_datasets", "cub"),
+    ("fig11_partial", "cub"),
+    ("fig9_out_of_domain", "acdc"),
+    ("fig9_out_of_domain", "cityscapes"),
+]
 
 
 def _grid(name: str) -> list[str]:
     """The experiment's own rows and columns, on a smaller grid: its first B, one seed, 3 test images,
     2 Optuna trials where it tunes; region experiments use the CPU proposer instead of SAM 2.1."""
     cfg = OmegaConf.load(CONFIG_DIR / "experiment" / f"{name}.yaml")
-    overrides = [f"shots=[{cfg.shots[0]}]", "seeds=[100]", "test_limit=3", "tuning.n_trials=2",
-                 "tuning.heartbeat_s=null", "extraction.support_prefetch=drawn"]
+    overrides = [
+        f"shots=[{cfg.shots[0]}]",
+        "seeds=[100]",
+        "test_limit=3",
+        "tuning.n_trials=2",
+        "tuning.heartbeat_s=null",
+        "extraction.support_prefetch=drawn",
+    ]
     if cfg.get("query_mode") == "region":
         overrides.append("proposer=felzenszwalb")
     return overrides
@@ -40,15 +54,29 @@ def _grid(name: str) -> list[str]:
 
 def _make_experiment(name: str, tmp_path: Path, data_root: Path, dataset: str, backbone: str) -> tuple[str, str]:
     """``make experiment NAME=<name> DATASETS=<dataset> BACKBONE=<backbone>``: (bench output, report.md)."""
-    common = [f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", f"data_root={data_root}",
-              f"presence_cache_dir={tmp_path / 'presence'}", f"region_cache_dir={tmp_path / 'regions'}",
-              f"backbone={backbone}", *_grid(name)]
-    bench = subprocess.run([sys.executable, "-m", "rns_bench.bench", "--multirun", f"experiment={name}",
-                            f"dataset={dataset}", *common], capture_output=True, text=True, timeout=900)
+    common = [
+        f"results_dir={tmp_path / 'results'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"data_root={data_root}",
+        f"presence_cache_dir={tmp_path / 'presence'}",
+        f"region_cache_dir={tmp_path / 'regions'}",
+        f"backbone={backbone}",
+        *_grid(name),
+    ]
+    bench = subprocess.run(
+        [sys.executable, "-m", "rns_bench.bench", "--multirun", f"experiment={name}", f"dataset={dataset}", *common],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert bench.returncode == 0, bench.stderr[-3000:]
     # The report declares what the sweep ran: the same overrides and datasets (make experiment DATASETS=...).
-    report = subprocess.run([sys.executable, "-m", "rns_bench.report", name, f"dataset={dataset}", *common],
-                            capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "rns_bench.report", name, f"dataset={dataset}", *common],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "## Left out" not in report.stdout, report.stdout  # every record is of the declared config
     folders = list((tmp_path / "results" / "reports").glob(f"{name}*/{backbone}/report.md"))
@@ -102,11 +130,19 @@ def test_the_personalized_study_runs_as_make_experiment_runs_it(backbone, tmp_pa
     common = [f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", f"backbone={backbone}"]
 
     def make_experiment() -> tuple[str, str]:
-        bench = subprocess.run([sys.executable, "-m", "rns_bench.bench", "--multirun", "experiment=fig7_personalized",
-                                *common], capture_output=True, text=True, timeout=900)
+        bench = subprocess.run(
+            [sys.executable, "-m", "rns_bench.bench", "--multirun", "experiment=fig7_personalized", *common],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert bench.returncode == 0, bench.stderr[-3000:]
-        report = subprocess.run([sys.executable, "-m", "rns_bench.report", "fig7_personalized", *common],
-                                capture_output=True, text=True, timeout=300)
+        report = subprocess.run(
+            [sys.executable, "-m", "rns_bench.report", "fig7_personalized", *common],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert report.returncode == 0, report.stderr[-3000:]
         out = tmp_path / "results" / "reports" / "fig7_personalized" / backbone
         return bench.stdout, (out / "report.md").read_text()
@@ -116,8 +152,9 @@ def test_the_personalized_study_runs_as_make_experiment_runs_it(backbone, tmp_pa
     assert (tmp_path / "results" / "reports" / "fig7_personalized" / backbone / "report.png").is_file()
     if backbone == "toy_vlm":  # the world's personal dog is told apart; random clip_tiny need not manage
         number = r"([\d.]+)"
-        rise = re.search(rf"rns: my dog IoU {number} → {number}, dog IoU \(instance ignored\) {number} → {number}",
-                         first)
+        rise = re.search(
+            rf"rns: my dog IoU {number} → {number}, dog IoU \(instance ignored\) {number} → {number}", first
+        )
         before, after, generic_before, generic_after = (float(v) for v in rise.groups())
         assert after > before + 40 and generic_after > generic_before - 3, first
     again, same = make_experiment()

@@ -24,8 +24,9 @@ def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
             write_record(results, "table5_k", dataset, "rns_k1", 1, seed, 40.0 + index + offset)
     text = build_report("table5_k", results, "clip_b16")
     ours = sum(41.0 + i for i in range(6)) / 6  # 43.50
-    paper = next(v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1"
-                 and v.shots == 1)
+    paper = next(
+        v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1" and v.shots == 1
+    )
     assert f"| RNS (K = 1) | {ours:.2f} / {paper:.2f} / {ours - paper:+.2f} (6/6, 12, 60) |" in text
     out = results / "reports" / "table5_k" / "clip_b16"
     assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.tex", "report.png"}
@@ -42,8 +43,10 @@ def test_partial_grids_and_configs_that_all_match_are_flagged(tmp_path):
     text = build_report("table5_k", results, "clip_b16")
     assert "| RNS (K = 4) | – / 41.59 / – (0/6, 0, 0) | 10.00 / 47.87 / – (1/6, 1, 10) |" in text  # newest config
     assert "RNS (K = 4) · B = 5: mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
-    assert ("⚠ RNS (K = 4) · B = 5: voc: records of 2 configs match the declared one, the newest is used (they "
-            "differ in data.test_contents_sha256)") in text
+    assert (
+        "⚠ RNS (K = 4) · B = 5: voc: records of 2 configs match the declared one, the newest is used (they "
+        "differ in data.test_contents_sha256)"
+    ) in text
     assert "| 1 | an older config that also matches the declared one (each cell uses the newest) | rns | voc |" in text
 
 
@@ -70,15 +73,32 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
     import subprocess
     import sys
 
-    common = [f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}", f"data_root={toy_data_root}",
-              f"presence_cache_dir={tmp_path / 'presence'}", "shots=[1]", "seeds=[100]", "test_limit=2",
-              "methods=[rns_k1]", "rows.rns_k1.options.steps=20", "extraction.support_prefetch=drawn"]
-    done = subprocess.run([sys.executable, "-m", "rns_bench.bench", "--multirun", "experiment=table5_k",
-                           "dataset=toy,voc", *common], capture_output=True, text=True, timeout=300)
+    common = [
+        f"results_dir={tmp_path / 'results'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"data_root={toy_data_root}",
+        f"presence_cache_dir={tmp_path / 'presence'}",
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=2",
+        "methods=[rns_k1]",
+        "rows.rns_k1.options.steps=20",
+        "extraction.support_prefetch=drawn",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "rns_bench.bench", "--multirun", "experiment=table5_k", "dataset=toy,voc", *common],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipped voc (job 1): dataset folder not found" in done.stderr
-    report = subprocess.run([sys.executable, "-m", "rns_bench.report", "table5_k", "dataset=toy,voc", *common],
-                            capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "rns_bench.report", "table5_k", "dataset=toy,voc", *common],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 0 and "| RNS (K = 1) | B = 1 |" in report.stdout  # toy's line in the per-dataset table
 
 
@@ -88,11 +108,29 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, mon
 
     results = tmp_path / "results"
     per_class = {f"c{c}": float(c) for c in range(21)}  # IoU of class c = c, so subset means are checkable
-    full = write_record(results, "table3_partial", "voc", "rns", 3, 100, None, num_test_images=5,
-                        metrics={"mIoU": 10.0, "per_class_IoU": per_class})
-    partial = write_record(results, "table3_partial", "voc", "rns", 3, 100, None, folder="nv0.5_nt0",
-                           num_test_images=5, metrics={"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0,
-                                                       "per_class_IoU": per_class})
+    full = write_record(
+        results,
+        "table3_partial",
+        "voc",
+        "rns",
+        3,
+        100,
+        None,
+        num_test_images=5,
+        metrics={"mIoU": 10.0, "per_class_IoU": per_class},
+    )
+    partial = write_record(
+        results,
+        "table3_partial",
+        "voc",
+        "rns",
+        3,
+        100,
+        None,
+        folder="nv0.5_nt0",
+        num_test_images=5,
+        metrics={"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0, "per_class_IoU": per_class},
+    )
     drawn = {}
     monkeypatch.setattr(experiment, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
     text = build_report("table3_partial", results, "clip_b16")
@@ -103,8 +141,9 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, mon
     assert f"{s:.2f} / 77.42 / {s - 77.42:+.2f} (1/1, 1, 5)" in line  # unseen 0.5 · S, paper Table 3a
     assert f"{u:.2f} / 66.89 / {u - 66.89:+.2f} (1/1, 1, 5)" in line
     partial_line = next(x for x in text.splitlines() if x.startswith("| RNS (Partial) |"))
-    assert "70.00 / 76.39 / -6.39 (1/1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, 1, 5) | 60.00 / 63.83 / -3.83" \
-        in partial_line
+    assert (
+        "70.00 / 76.39 / -6.39 (1/1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, 1, 5) | 60.00 / 63.83 / -3.83" in partial_line
+    )
     assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
     # The figure shows each row's own record: RNS (Partial) the partial run, RNS (Full) the full-support one.
     fingerprint = {path: json.loads(path.read_text())["fingerprint"] for path in (full, partial)}
@@ -119,8 +158,9 @@ def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig13_runtime", *overrides))
     text = build_report("fig13_runtime", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
     section = text.split("## mIoU vs inference seconds per image", 1)[1]
-    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in section.splitlines()
-            if line.startswith("| ")}
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in section.splitlines() if line.startswith("| ")
+    }
     assert {"Zero-shot", "RNS (50 steps)"} <= set(rows)
     zero_shot, rns = rows["Zero-shot"], rows["RNS (50 steps)"]
     assert 0 < float(zero_shot[3]) < float(rns[3])  # test-time training costs more than a text dot product
@@ -132,9 +172,15 @@ def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
 
 
 def test_fig12_tunes_rns_per_support_set_and_the_run_uses_the_tuned_values(tmp_path, toy_data_root):
-    overrides = ["shots=[2]", "seeds=[100]", "test_limit=2", "tuning.n_trials=2", "tuning.heartbeat_s=null",
-                 "tuning.search_space.rns_tuned.steps={type: int, low: 20, high: 40, step: 20}",
-                 "rows.rns.options.steps=20"]
+    overrides = [
+        "shots=[2]",
+        "seeds=[100]",
+        "test_limit=2",
+        "tuning.n_trials=2",
+        "tuning.heartbeat_s=null",
+        "tuning.search_space.rns_tuned.steps={type: int, low: 20, high: 40, step: 20}",
+        "rows.rns.options.steps=20",
+    ]
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig12_tuned_vs_fixed", *overrides))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     tuned = records["rns_tuned"]["identity"]["method"]["tuned_params"]
@@ -150,8 +196,15 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
     import numpy as np
     from PIL import Image
 
-    overrides = ["shots=[1]", "seeds=[100]", "test_limit=3", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20",
-                 "rows.rns.options.steps=20", "save_predictions=2"]
+    overrides = [
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=3",
+        "methods=[rns_k1,rns]",
+        "rows.rns_k1.options.steps=20",
+        "rows.rns.options.steps=20",
+        "save_predictions=2",
+    ]
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", *overrides))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     for record in records.values():
@@ -160,7 +213,8 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
             png = Image.open(path)
             assert png.mode == "P"  # class ids as pixel values, the VOC palette for viewers
             assert np.asarray(png).max() < 16 and png.size[::-1] == (
-                np.asarray(Image.open(toy_data_root / "toy" / "seed0" / "SegmentationClass" / f"{image_id}.png")).shape)
+                np.asarray(Image.open(toy_data_root / "toy" / "seed0" / "SegmentationClass" / f"{image_id}.png")).shape
+            )
     text = build_report("table5_k", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
     out = tmp_path / "results" / "reports" / "table5_k-toy" / "toy_vlm"
     assert "* qualitative.png: image, ground truth, each row's prediction" in text
@@ -172,12 +226,28 @@ def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
     from rns_bench.report.panels import build_panels, panel_sources
 
     results = tmp_path / "results"
-    for backbone, protocol, value in (("clip_b16", "full", 40.0), ("clip_b16", "full_region-sam2", 45.0),
-                                      ("dinov3_txt", "full", 50.0)):
-        write_record(results, "fig3_shots", "voc", "rns", 1, 100, value, backbone=backbone, folder=protocol,
-                     overrides=protocol_overrides(protocol))
-    assert panel_sources(results, ["rns", "zero_shot"]) == [("clip_b16", "full"), ("clip_b16", "full_region-sam2"),
-                                                             ("dinov3_txt", "full")]
+    for backbone, protocol, value in (
+        ("clip_b16", "full", 40.0),
+        ("clip_b16", "full_region-sam2", 45.0),
+        ("dinov3_txt", "full", 50.0),
+    ):
+        write_record(
+            results,
+            "fig3_shots",
+            "voc",
+            "rns",
+            1,
+            100,
+            value,
+            backbone=backbone,
+            folder=protocol,
+            overrides=protocol_overrides(protocol),
+        )
+    assert panel_sources(results, ["rns", "zero_shot"]) == [
+        ("clip_b16", "full"),
+        ("clip_b16", "full_region-sam2"),
+        ("dinov3_txt", "full"),
+    ]
     figure = build_panels("fig3_shots", results)
     assert figure == results / "reports" / "fig3_shots" / "panels.png" and figure.stat().st_size > 0
     from PIL import Image

@@ -6,21 +6,40 @@ from rns_bench.report.leaderboard import DeclaredRun, markdown_table, sweep_reco
 from rns_bench.runs.fingerprint import config_fingerprint, fingerprint
 
 
-def record(row: str, shots: int, miou: float, unpredictable: list[str] | None = None, *, images: int = 500,
-           options: dict | None = None, seed: int = 0, test_limit: int | None = None) -> dict:
+def record(
+    row: str,
+    shots: int,
+    miou: float,
+    unpredictable: list[str] | None = None,
+    *,
+    images: int = 500,
+    options: dict | None = None,
+    seed: int = 0,
+    test_limit: int | None = None,
+) -> dict:
     metrics = {"mIoU": miou}
     if unpredictable is not None:
         metrics["unpredictable_classes"] = unpredictable
-    identity = {"method": {"name": row, "options": options or {"k": 8}}, "data": {"num_test_images": images},
-                "run": {"shots": shots, "seed": seed}}
-    return {"row": row, "shots": shots, "seed": seed, "metrics": metrics, "num_test_images": images,
-            "identity": identity, "config": {"test_limit": test_limit}, "fingerprint": fingerprint(identity),
-            "config_fingerprint": config_fingerprint(identity)}
+    identity = {
+        "method": {"name": row, "options": options or {"k": 8}},
+        "data": {"num_test_images": images},
+        "run": {"shots": shots, "seed": seed},
+    }
+    return {
+        "row": row,
+        "shots": shots,
+        "seed": seed,
+        "metrics": metrics,
+        "num_test_images": images,
+        "identity": identity,
+        "config": {"test_limit": test_limit},
+        "fingerprint": fingerprint(identity),
+        "config_fingerprint": config_fingerprint(identity),
+    }
 
 
 def test_cells_are_mean_and_sample_std_over_seeds_best_row_first():
-    records = [record("rns", 1, 40.0), record("rns", 1, 44.0), record("zero_shot", 1, 20.0),
-               record("rns", 5, 60.0)]
+    records = [record("rns", 1, 40.0), record("rns", 1, 44.0), record("zero_shot", 1, 20.0), record("rns", 5, 60.0)]
     lines = markdown_table(records).splitlines()
     assert lines[0] == "| method | B = 1 | B = 5 | test images |"
     assert lines[2] == "| rns | 42.00 ± 2.83 (n=2) | 60.00 ± 0.00 (n=1) | 500 |"  # stdev(40, 44) = 2.828
@@ -28,8 +47,7 @@ def test_cells_are_mean_and_sample_std_over_seeds_best_row_first():
 
 
 def test_closed_vocabulary_rows_are_marked_with_their_worst_run(tmp_path):
-    records = [record("rns", 1, 40.0), record("finetune", 1, 50.0, []),
-               record("finetune", 1, 30.0, ["cat", "dog"])]
+    records = [record("rns", 1, 40.0), record("finetune", 1, 50.0, []), record("finetune", 1, 30.0, ["cat", "dog"])]
     text = write_leaderboard(records, tmp_path, "toy")
     assert "| finetune † | 40.00 ± 14.14 (n=2) | 500 |" in text and "| rns | 40.00" in text
     assert "most classes unpredictable in one run: finetune 2" in text
@@ -47,10 +65,14 @@ def _run(r: dict, seed: int = 0) -> DeclaredRun:
 
 def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tmp_path):
     mine = [record("rns", 1, 48.0, seed=1), record("rns", 1, 52.0, seed=2), record("zero_shot", 1, 20.0, seed=1)]
-    others = [record("rns", 1, 36.15, seed=1, images=4, test_limit=4),  # smoke run of a declared cell
-              record("rns", 1, 30.0, seed=1, options={"k": 32}),  # ad-hoc option
-              record("rns", 5, 60.0, seed=1), record("rns", 1, 61.0, seed=7),  # undeclared B, seed
-              record("finetune", 1, 70.0, seed=1), {**record("rns", 1, 1.0, seed=3), "metrics": {"mIoU": "high"}}]
+    others = [
+        record("rns", 1, 36.15, seed=1, images=4, test_limit=4),  # smoke run of a declared cell
+        record("rns", 1, 30.0, seed=1, options={"k": 32}),  # ad-hoc option
+        record("rns", 5, 60.0, seed=1),
+        record("rns", 1, 61.0, seed=7),  # undeclared B, seed
+        record("finetune", 1, 70.0, seed=1),
+        {**record("rns", 1, 1.0, seed=3), "metrics": {"mIoU": "high"}},
+    ]
     declared = [_run(r, r["seed"]) for r in mine] + [_run(record("zero_shot", 1, 0.0, seed=2), 2)]
     shown, left_out = sweep_records(mine + others, declared, "toy")
     assert shown == mine

@@ -13,9 +13,17 @@ VALUES = published_values()
 
 
 def _hit(table, method_row, dataset, shots=None, fraction=0.0, subset="A", backbone=None):
-    (hit,) = [v for v in VALUES if v.table == table and v.method_row == method_row and v.dataset == dataset
-              and v.shots == shots and v.unseen_fraction == fraction and v.subset == subset
-              and (backbone is None or v.backbone == backbone)]
+    (hit,) = [
+        v
+        for v in VALUES
+        if v.table == table
+        and v.method_row == method_row
+        and v.dataset == dataset
+        and v.shots == shots
+        and v.unseen_fraction == fraction
+        and v.subset == subset
+        and (backbone is None or v.backbone == backbone)
+    ]
     return hit
 
 
@@ -23,18 +31,22 @@ def _value(*args, **kwargs):
     return _hit(*args, **kwargs).value
 
 
-@pytest.mark.parametrize(("table", "row", "deltas"), [
-    ("table1", "rns_wo_relevance", (-0.39, -0.44, -0.48)),
-    ("table1", "rns_single_alpha", (-5.19, -1.32, -0.64)),
-    ("table1", "rns_wo_text", (-7.48, -2.16, -1.02)),
-    ("table5", "rns_k1", (-1.57, -1.04, -0.96)),
-    ("table5", "rns_k16", (0.38, -0.09, -0.06)),
-    ("table5", "rns_k32", (0.43, -0.28, -0.18)),
-])
+@pytest.mark.parametrize(
+    ("table", "row", "deltas"),
+    [
+        ("table1", "rns_wo_relevance", (-0.39, -0.44, -0.48)),
+        ("table1", "rns_single_alpha", (-5.19, -1.32, -0.64)),
+        ("table1", "rns_wo_text", (-7.48, -2.16, -1.02)),
+        ("table5", "rns_k1", (-1.57, -1.04, -0.96)),
+        ("table5", "rns_k16", (0.38, -0.09, -0.06)),
+        ("table5", "rns_k32", (0.43, -0.28, -0.18)),
+    ],
+)
 def test_each_printed_difference_to_the_first_row_holds(table, row, deltas):
     for shots, delta in zip((1, 5, 10), deltas, strict=True):
-        assert _value(table, row, "mean6", shots) == pytest.approx(_value(table, "rns", "mean6", shots) + delta,
-                                                                   abs=1e-6)
+        assert _value(table, row, "mean6", shots) == pytest.approx(
+            _value(table, "rns", "mean6", shots) + delta, abs=1e-6
+        )
 
 
 def test_table5_default_row_is_table1_first_row():
@@ -83,6 +95,7 @@ def test_make_clean_results_leaves_the_papers_numbers(tmp_path):
     from rns_bench.report.published import PUBLISHED_CSV
 
     assert PUBLISHED_CSV.is_file() and "results" not in PUBLISHED_CSV.relative_to(PUBLISHED_CSV.parents[3]).parts
-    dry = subprocess.run(["make", "-n", "clean-results"], capture_output=True, text=True,
-                         cwd=PUBLISHED_CSV.parents[3], check=True).stdout
+    dry = subprocess.run(
+        ["make", "-n", "clean-results"], capture_output=True, text=True, cwd=PUBLISHED_CSV.parents[3], check=True
+    ).stdout
     assert "rm -rf results" in dry and "report" not in dry

@@ -195,8 +195,12 @@ def grown_and_exact(images):
 def test_vocabulary_changes_give_the_same_banks_as_before():
     images = list(random_images(40))
     grown, exact = grown_and_exact(images)
-    for change in (lambda b: b.without_class(2), lambda b: b.without_image("img5"),
-                   lambda b: b.without_classes([0, 3]), lambda b: b.with_new_class()):
+    for change in (
+        lambda b: b.without_class(2),
+        lambda b: b.without_image("img5"),
+        lambda b: b.without_classes([0, 3]),
+        lambda b: b.with_new_class(),
+    ):
         assert_same_bank(change(grown), change(exact))
     # and what they mean: the bank built without that image / those classes
     without = grown.without_image("img5")

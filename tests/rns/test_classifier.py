@@ -29,8 +29,7 @@ def literal_training(s, seed, config, num_classes):
     with torch.no_grad():
         layer.weight.copy_(init_weights(num_classes, s.features.shape[1], seed))
         layer.bias.zero_()
-    opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                            betas=config.betas)
+    opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
     hard = s.num_retrieved + s.num_fused
     for _ in range(config.steps):
         opt.zero_grad()
@@ -101,7 +100,7 @@ def test_prototypes_every_image_derives_alike_are_derived_once_for_the_batch(mon
     if same_prototypes:  # the sums give each image's prototypes from the table's rows
         d = st.derivation
         derived = st.rows.new_zeros(d.rows, st.rows.shape[1]).index_add_(0, d.target, d.coef * st.rows[d.source])
-        assert torch.allclose(derived, sets[0].table()[len(sets[0].base):], atol=1e-6)
+        assert torch.allclose(derived, sets[0].table()[len(sets[0].base) :], atol=1e-6)
     weight, bias = train_classifiers(sets, [3, 4, 5], config)
     for i, s in enumerate(sets):
         w, b = literal_training(s, 3 + i, config, problem.num_classes)
@@ -131,8 +130,7 @@ def test_predictions_do_not_depend_on_batching():
     bank = bank_of(problem)
     config = RNSConfig(steps=50)
     together = predict(problem.queries, bank, problem.text, config, seeds=[5, 6, 7])
-    alone = [predict(q, bank, problem.text, config, seeds=[s]) for q, s in zip(problem.queries, [5, 6, 7],
-                                                                                 strict=True)]
+    alone = [predict(q, bank, problem.text, config, seeds=[s]) for q, s in zip(problem.queries, [5, 6, 7], strict=True)]
     for a, b in zip(together, alone, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
         assert torch.allclose(a.sum(1), torch.ones(len(a)))

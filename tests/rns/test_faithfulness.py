@@ -33,15 +33,29 @@ def run_both(setting: dict, problems):
             available[list(setting["classes_without_names"])] = False
         text = None if setting.get("no_text") else problem.text
         use_text = setting.get("use_text", True)
-        ours += predict(problem.queries, bank, text, RNSConfig(init_seed=0, use_text=use_text),
-                        text_available=available, seeds=[100 + i for i in range(len(problem.queries))])
+        ours += predict(
+            problem.queries,
+            bank,
+            text,
+            RNSConfig(init_seed=0, use_text=use_text),
+            text_available=available,
+            seeds=[100 + i for i in range(len(problem.queries))],
+        )
         for seed, out in ((1, ref_a), (2, ref_b)):
-            out += [reference_rns_predict(
-                problem.support_features, problem.support_labels, q, text, problem.num_classes,
-                init_seed=seed * 1000 + i,
-                classes_without_images=setting.get("classes_without_images", set()),
-                classes_without_names=setting.get("classes_without_names", set()), use_text=use_text,
-            ) for i, q in enumerate(problem.queries)]
+            out += [
+                reference_rns_predict(
+                    problem.support_features,
+                    problem.support_labels,
+                    q,
+                    text,
+                    problem.num_classes,
+                    init_seed=seed * 1000 + i,
+                    classes_without_images=setting.get("classes_without_images", set()),
+                    classes_without_names=setting.get("classes_without_names", set()),
+                    use_text=use_text,
+                )
+                for i, q in enumerate(problem.queries)
+            ]
         targets += problem.targets
     return ours, ref_a, ref_b, targets
 

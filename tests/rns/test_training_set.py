@@ -40,8 +40,13 @@ def test_sample_weights_sum_to_one_with_set_factors():
     config = RNSConfig()
     for s in sets_for(problem, bank_of(problem), config):
         n = len(s.features)
-        beta = torch.cat([torch.ones(s.num_retrieved), torch.full((s.num_fused,), config.beta_f),
-                          torch.full((s.num_pseudo,), config.beta_p)])
+        beta = torch.cat(
+            [
+                torch.ones(s.num_retrieved),
+                torch.full((s.num_fused,), config.beta_f),
+                torch.full((s.num_pseudo,), config.beta_p),
+            ]
+        )
         w = s.scale * n / beta  # undo the set factor and the mean → the normalised r_label weights
         assert torch.isclose(w.sum(), torch.tensor(1.0), atol=1e-5)
 
@@ -64,7 +69,7 @@ def test_partial_visual_support_adds_pseudo_labels_only_for_unsupported_zero_sho
         unsupported = [c for c in zero_shot if c in (0, 1, 2)]
         assert s.num_pseudo == 6 * len(unsupported)
         assert not bool(torch.isin(bank.labels, torch.tensor([0, 1, 2])).any())
-        soft = s.targets[-s.num_pseudo:] if s.num_pseudo else torch.empty(0, problem.num_classes)
+        soft = s.targets[-s.num_pseudo :] if s.num_pseudo else torch.empty(0, problem.num_classes)
         assert torch.allclose(soft.sum(1), torch.ones(len(soft)))
 
 
@@ -140,8 +145,8 @@ def test_wo_text_under_partial_visual_support_keeps_pseudo_labels_as_the_release
     bank, text = _one_class_bank_and_axis_text()
     queries = torch.eye(3)[:2]
     support = TextSupport(text, True)
-    release, = training_sets([queries], bank, support, RNSConfig(use_text=False), seeds=[0])
-    literal, = training_sets([queries], bank, support, RNSConfig(use_text=False, text_free=True), seeds=[0])
+    (release,) = training_sets([queries], bank, support, RNSConfig(use_text=False), seeds=[0])
+    (literal,) = training_sets([queries], bank, support, RNSConfig(use_text=False, text_free=True), seeds=[0])
     assert (release.num_retrieved, release.num_fused, release.num_pseudo) == (1, 0, 6)
     assert torch.allclose(release.features[1:], torch.eye(3)[1].expand(6, 3))
     assert torch.allclose(release.targets[1:], torch.softmax(100 * torch.eye(3)[1], dim=0).expand(6, 3))

@@ -14,9 +14,16 @@ DATA = data_identity("toy", "v1", "abc", ["a", "b"], "c0")
 
 def _identity(cfg, shots=1, seed=100, options=None, tuned=None, row_options=None, data=DATA):
     options = options or {"k": 4}
-    return run_identity(cfg, RunKey("toy", "toy_vlm", "full", "rns", shots, seed), method="rns", options=options,
-                        tuned_params=tuned, data=data, backbone_provenance={},
-                        row_options=row_options if row_options is not None else options)
+    return run_identity(
+        cfg,
+        RunKey("toy", "toy_vlm", "full", "rns", shots, seed),
+        method="rns",
+        options=options,
+        tuned_params=tuned,
+        data=data,
+        backbone_provenance={},
+        row_options=row_options if row_options is not None else options,
+    )
 
 
 @pytest.fixture
@@ -44,15 +51,22 @@ def test_each_number_changing_setting_changes_the_fingerprint(cfg, tmp_path, toy
 
 def test_where_and_how_fast_do_not_change_it(cfg, tmp_path, toy_data_root):
     base = fingerprint(_identity(cfg))
-    for override in ("extraction.window_batch=2", "extraction.image_batch=1", "trainer.devices=2",
-                     f"cache_dir={tmp_path}/elsewhere", "+backbone.options.device=cpu"):
+    for override in (
+        "extraction.window_batch=2",
+        "extraction.image_batch=1",
+        "trainer.devices=2",
+        f"cache_dir={tmp_path}/elsewhere",
+        "+backbone.options.device=cpu",
+    ):
         assert fingerprint(_identity(bench_config(tmp_path, toy_data_root, override))) == base, override
 
 
 def test_the_config_fingerprint_groups_cells_and_their_tuned_parameters(cfg):
-    one = config_fingerprint(_identity(cfg, shots=1, seed=100, options={"lr": 0.1}, tuned={"lr": 0.1},
-                                       row_options={"lr": 0.01}))
-    other_cell = config_fingerprint(_identity(cfg, shots=5, seed=18, options={"lr": 0.3}, tuned={"lr": 0.3},
-                                              row_options={"lr": 0.01}))
+    one = config_fingerprint(
+        _identity(cfg, shots=1, seed=100, options={"lr": 0.1}, tuned={"lr": 0.1}, row_options={"lr": 0.01})
+    )
+    other_cell = config_fingerprint(
+        _identity(cfg, shots=5, seed=18, options={"lr": 0.3}, tuned={"lr": 0.3}, row_options={"lr": 0.01})
+    )
     assert one == other_cell  # per-cell tuning is one config
     assert one != config_fingerprint(_identity(cfg, options={"lr": 0.1}, row_options={"lr": 0.02}))

@@ -17,8 +17,9 @@ from rns_bench.toy.personal import personal_scenes
 from rns_bench.toy.world import ToyWorld
 from tests.bench_config import bench_config
 
-SMALL = PersonalizedSetup(generic_support_per_class=1, personal_support=3, test_with_instance=4,
-                          test_without_instance=2)
+SMALL = PersonalizedSetup(
+    generic_support_per_class=1, personal_support=3, test_with_instance=4, test_without_instance=2
+)
 
 
 def test_the_personal_look_is_the_class_colours_in_a_print_the_class_never_shows():
@@ -87,8 +88,14 @@ def test_the_experiment_writes_records_skips_finished_rows_reruns_changed_ones_a
     record = json.loads(record_path.read_text())
     assert record["metrics"]["after"]["personal_IoU"] > 30
     images = record_path.parent / record["images"]
-    assert {p.name for p in images.glob("*_0.png")} == {"image_0.png", "truth_0.png", "before_0.png", "after_0.png",
-                                                         "support_0.png", "support_mask_0.png"}
+    assert {p.name for p in images.glob("*_0.png")} == {
+        "image_0.png",
+        "truth_0.png",
+        "before_0.png",
+        "after_0.png",
+        "support_0.png",
+        "support_mask_0.png",
+    }
     assert "done before" in run_personalized_experiment(cfg)
     changed = _config(tmp_path, toy_data_root, "methods=[knn_clip]", "rows.knn_clip.options.k=5")
     assert "done before" not in run_personalized_experiment(changed)
@@ -96,8 +103,10 @@ def test_the_experiment_writes_records_skips_finished_rows_reruns_changed_ones_a
 
     assert experiment_backbones("fig7_personalized", tmp_path / "results") == ["toy_vlm"]
     small = [f"experiment.personalized.{k}={v}" for k, v in SMALL.as_dict().items()]
-    by_k = {r["identity"]["method"]["options"]["k"]: r["metrics"]["after"]["personal_IoU"]
-            for r in (json.loads(p.read_text()) for p in (folder / "knn_clip").glob("*.json"))}
+    by_k = {
+        r["identity"]["method"]["options"]["k"]: r["metrics"]["after"]["personal_IoU"]
+        for r in (json.loads(p.read_text()) for p in (folder / "knn_clip").glob("*.json"))
+    }
     default_k = next(k for k in by_k if k != 5)
     # The report shows the config it declares (the same overrides as the job), not the newest record:
     text = build_report("fig7_personalized", tmp_path / "results", "toy_vlm", overrides=small)
@@ -107,20 +116,24 @@ def test_the_experiment_writes_records_skips_finished_rows_reruns_changed_ones_a
     assert "| RNS |" not in text
     assert "No record of the declared config yet for: RNS" in text
     assert "| 1 | another config: differs in method.options.k | knn_clip | toy |" in text
-    text = build_report("fig7_personalized", tmp_path / "results", "toy_vlm",
-                        overrides=[*small, "rows.knn_clip.options.k=5"])
+    text = build_report(
+        "fig7_personalized", tmp_path / "results", "toy_vlm", overrides=[*small, "rows.knn_clip.options.k=5"]
+    )
     assert f"| kNN-CLIP | 0.0 → **{by_k[5]:.1f}**" in text
     unchanged = build_report("fig7_personalized", tmp_path / "results", "toy_vlm")  # another setup: nothing shown
     assert "No records of the declared config yet" in unchanged and "differs in setup." in unchanged
 
 
-@pytest.mark.parametrize("override,message", [
-    ("dataset=voc", "runs on the toy world"),
-    ("experiment.personalized.class_name=background", "foreground class"),
-    ("experiment.personalized.class_name=unicorn", "unicorn"),
-    ("+experiment.personalized.shots=3", "unknown key 'shots'"),
-    ("experiment.personalized.personal_support=0", "personal_support=0"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dataset=voc", "runs on the toy world"),
+        ("experiment.personalized.class_name=background", "foreground class"),
+        ("experiment.personalized.class_name=unicorn", "unicorn"),
+        ("+experiment.personalized.shots=3", "unknown key 'shots'"),
+        ("experiment.personalized.personal_support=0", "personal_support=0"),
+    ],
+)
 def test_bad_study_settings_fail_in_one_line_before_any_work(tmp_path, toy_data_root, override, message):
     cfg = _config(tmp_path, toy_data_root, "methods=[knn_clip]", override)
     with pytest.raises((ConfigError, InputError), match=message) as error:

@@ -64,10 +64,16 @@ def test_a_file_valued_or_unwritable_path_fails_naming_it(tmp_path, toy_data_roo
 
 
 COMPOSITION_ERRORS = [
-    ("rows.rns.options.kk=3", "unknown config key rows.rns.options.kk (from the override rows.rns.options.kk=3); "
-                              "valid keys of rows.rns.options: alphas,"),
-    ("trainer.num_node=2", "unknown config key trainer.num_node (from the override trainer.num_node=2); valid keys "
-                           "of trainer: _target_, accelerator, devices, num_nodes,"),
+    (
+        "rows.rns.options.kk=3",
+        "unknown config key rows.rns.options.kk (from the override rows.rns.options.kk=3); "
+        "valid keys of rows.rns.options: alphas,",
+    ),
+    (
+        "trainer.num_node=2",
+        "unknown config key trainer.num_node (from the override trainer.num_node=2); valid keys "
+        "of trainer: _target_, accelerator, devices, num_nodes,",
+    ),
     ("dataset=vocc", "no config dataset/vocc.yaml; choices for dataset: acdc, ade, cityscapes,"),
     ("backbone=clip_b61", "no config backbone/clip_b61.yaml; choices for backbone:"),
 ]
@@ -107,31 +113,42 @@ def test_every_method_row_composes_and_lists_every_option_of_its_method(row, tmp
     options = dict(spec.options)
 
     def keys(node, prefix=""):
-        return {f"{prefix}{k}" for k in node} | {p for k, v in node.items() if hasattr(v, "items")
-                                                 for p in keys(v, f"{prefix}{k}.")}
+        return {f"{prefix}{k}" for k in node} | {
+            p for k, v in node.items() if hasattr(v, "items") for p in keys(v, f"{prefix}{k}.")
+        }
 
     assert keys(options) == keys(defaults)  # every option is there to override: rows.<row>.options.<name>=...
     if row == spec.method:  # a method's own row holds its defaults; variants (…_wo_text) change some
-        assert {k: (list(v) if hasattr(v, "__len__") and not isinstance(v, str) and not hasattr(v, "items") else v)
-                for k, v in options.items() if not hasattr(v, "items")} == {
-            k: v for k, v in defaults.items() if not isinstance(v, dict)}
+        assert {
+            k: (list(v) if hasattr(v, "__len__") and not isinstance(v, str) and not hasattr(v, "items") else v)
+            for k, v in options.items()
+            if not hasattr(v, "items")
+        } == {k: v for k, v in defaults.items() if not isinstance(v, dict)}
 
 
 def test_every_config_file_is_composed_by_some_test():
-    tested = {f"{g}/{c}.yaml" for g, c in _group_choices()} | {f"method/{p.name}" for p in
-                                                                 (CONFIG_DIR / "method").glob("*.yaml")}
-    on_disk = {str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob("*.yaml") if p.parent != CONFIG_DIR
-               and p.parent.name != "local"}
+    tested = {f"{g}/{c}.yaml" for g, c in _group_choices()} | {
+        f"method/{p.name}" for p in (CONFIG_DIR / "method").glob("*.yaml")
+    }
+    on_disk = {
+        str(p.relative_to(CONFIG_DIR))
+        for p in CONFIG_DIR.rglob("*.yaml")
+        if p.parent != CONFIG_DIR and p.parent.name != "local"
+    }
     assert on_disk == tested
 
 
 def test_backbone_and_proposer_options_are_checked_before_anything_is_built(tmp_path, toy_data_root):
     cfg = bench_config(tmp_path, toy_data_root, "backbone=clip_b16", "+backbone.options.pretraind=x")
-    with pytest.raises(ConfigError, match=r"backbone.options.pretraind .*is not an option of backbone 'clip_b16'; "
-                                          r"did you mean pretrained\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"backbone.options.pretraind .*is not an option of backbone 'clip_b16'; "
+        r"did you mean pretrained\?",
+    ):
         validate_config(cfg, ["+backbone.options.pretraind=x"])
-    cfg = bench_config(tmp_path, toy_data_root, "query_mode=region", "proposer=felzenszwalb",
-                       "+proposer.options.sigmaa=1")
+    cfg = bench_config(
+        tmp_path, toy_data_root, "query_mode=region", "proposer=felzenszwalb", "+proposer.options.sigmaa=1"
+    )
     with pytest.raises(ConfigError, match=r"proposer.options.sigmaa .*not an option of proposer 'felzenszwalb'"):
         run_sweep(cfg)
     assert not (tmp_path / "cache").exists()
@@ -155,8 +172,11 @@ def test_a_dataset_file_without_its_package_line_is_one_line(tmp_path):
         cfg = compose("bench", overrides=[f"results_dir={tmp_path}/r"])
     OmegaConf.set_struct(cfg, False)
     cfg.dataset = {"dataset": {"key": "my_dataset", "layout": "folder_listed"}}  # what Hydra makes of such a file
-    with pytest.raises(ConfigError, match=r"configs/dataset/my_dataset.yaml lacks its first line `# @package "
-                                          r"_global_`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"configs/dataset/my_dataset.yaml lacks its first line `# @package "
+        r"_global_`",
+    ):
         validate_config(cfg)
 
 

@@ -23,14 +23,24 @@ def example(tmp_path_factory):
 
 
 def _segment(folder, out, capsys, *extra):
-    code = main(["--support", str(folder / "support"), "--images", str(folder / "images"), "--out", str(out),
-                 "--method", "knn_clip", *extra])
+    code = main(
+        [
+            "--support",
+            str(folder / "support"),
+            "--images",
+            str(folder / "images"),
+            "--out",
+            str(out),
+            "--method",
+            "knn_clip",
+            *extra,
+        ]
+    )
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def test_the_readme_example_writes_label_maps_and_overlays_and_a_second_run_extracts_nothing(example, tmp_path,
-                                                                                           capsys):
+def test_the_readme_example_writes_label_maps_and_overlays_and_a_second_run_extracts_nothing(example, tmp_path, capsys):
     cache = tmp_path / "cache"
     code, out, err = _segment(example, tmp_path / "out", capsys, "--cache-dir", str(cache))
     assert code == 0, err
@@ -90,8 +100,15 @@ def test_class_folders_sharing_an_image_make_one_support_image_and_contested_pix
     assert np.all(label[truth == per_class["cat"]] == 1)
     assert np.all(label[truth == per_class["dog"]] == 255)  # claimed by dog/ and cat/
     assert np.all(label[(truth != per_class["cat"]) & (truth != per_class["dog"])] == 255)
-    code, out, err = _segment(per_class["folder"], per_class["folder"] / "out", capsys, "--classes", "background",
-                              "--cache-dir", str(per_class["folder"] / "cache"))
+    code, out, err = _segment(
+        per_class["folder"],
+        per_class["folder"] / "out",
+        capsys,
+        "--classes",
+        "background",
+        "--cache-dir",
+        str(per_class["folder"] / "cache"),
+    )
     assert code == 0, err
     assert "3 classes, 2 support image(s) (3 masks)" in out
     assert np.array(Image.open(per_class["folder"] / "out" / "labels" / "x.png")).max() <= 2
@@ -104,13 +121,16 @@ def _error(capsys, argv):
     return err
 
 
-@pytest.mark.parametrize("breakage,expected", [
-    ("mask_without_image", "mask {support}/cat/c_mask.png has no image"),
-    ("image_without_mask", "support image {support}/cat/b.png has no mask"),
-    ("empty_class", "class folder {support}/bird holds no support images"),
-    ("unreadable_image", "{support}/cat/b.png"),
-    ("empty_mask", "mask {support}/cat/b_mask.png marks no pixel of class 'cat'"),
-])
+@pytest.mark.parametrize(
+    "breakage,expected",
+    [
+        ("mask_without_image", "mask {support}/cat/c_mask.png has no image"),
+        ("image_without_mask", "support image {support}/cat/b.png has no mask"),
+        ("empty_class", "class folder {support}/bird holds no support images"),
+        ("unreadable_image", "{support}/cat/b.png"),
+        ("empty_mask", "mask {support}/cat/b_mask.png marks no pixel of class 'cat'"),
+    ],
+)
 def test_each_bad_support_fails_in_one_line_naming_the_file_or_class(per_class, capsys, breakage, expected):
     support = per_class["folder"] / "support"
     if breakage == "mask_without_image":
@@ -123,8 +143,17 @@ def test_each_bad_support_fails_in_one_line_naming_the_file_or_class(per_class, 
         (support / "cat" / "b.png").write_bytes(b"not a png")
     elif breakage == "empty_mask":
         _write(support / "cat" / "b_mask.png", np.zeros((8, 8), np.uint8))
-    err = _error(capsys, ["--support", str(support), "--images", str(per_class["folder"] / "images"),
-                          "--out", str(per_class["folder"] / "out")])
+    err = _error(
+        capsys,
+        [
+            "--support",
+            str(support),
+            "--images",
+            str(per_class["folder"] / "images"),
+            "--out",
+            str(per_class["folder"] / "out"),
+        ],
+    )
     assert expected.format(support=support) in err
     assert not (per_class["folder"] / "out").exists()  # nothing written, no model loaded
 
@@ -142,23 +171,63 @@ def test_indexed_support_errors_name_the_mask_the_class_count_and_the_missing_na
     assert f"mask {support / 'masks' / 'one.png'} holds class 3, but only 2 class names" in err
     (support / "images" / "one.png").unlink()
     assert f"mask {support / 'masks' / 'one.png'} has no image" in _error(capsys, [*argv, "--classes", "a,b,c,d"])
-    assert "no images to segment" in _error(capsys, ["--support", str(example / "support"), "--images",
-                                                     str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
-    assert "support folder not found" in _error(capsys, ["--support", str(tmp_path / "none"), "--images",
-                                                         str(example / "images"), "--out", str(tmp_path / "o")])
+    assert "no images to segment" in _error(
+        capsys,
+        ["--support", str(example / "support"), "--images", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
+    )
+    assert "support folder not found" in _error(
+        capsys, ["--support", str(tmp_path / "none"), "--images", str(example / "images"), "--out", str(tmp_path / "o")]
+    )
 
 
 def test_a_closed_vocabulary_method_is_refused_in_one_line(example, tmp_path, capsys):
-    err = _error(capsys, ["--support", str(example / "support"), "--images", str(example / "images"),
-                          "--out", str(tmp_path / "out"), "--method", "linear_patches"])
+    err = _error(
+        capsys,
+        [
+            "--support",
+            str(example / "support"),
+            "--images",
+            str(example / "images"),
+            "--out",
+            str(tmp_path / "out"),
+            "--method",
+            "linear_patches",
+        ],
+    )
     assert "method 'linear_patches' is closed-vocabulary" in err
 
 
 def test_a_misspelt_option_fails_before_the_support_is_read(example, tmp_path, capsys):
     # the support folder does not exist: the option's error comes first, so nothing was read
-    err = _error(capsys, ["--support", str(tmp_path / "absent"), "--images", str(example / "images"),
-                          "--out", str(tmp_path / "out"), "--method", "rns", "--option", "stepz=5"])
+    err = _error(
+        capsys,
+        [
+            "--support",
+            str(tmp_path / "absent"),
+            "--images",
+            str(example / "images"),
+            "--out",
+            str(tmp_path / "out"),
+            "--method",
+            "rns",
+            "--option",
+            "stepz=5",
+        ],
+    )
     assert "unknown RNS option(s) ['stepz']" in err and "steps" in err
-    err = _error(capsys, ["--support", str(tmp_path / "absent"), "--images", str(example / "images"),
-                          "--out", str(tmp_path / "out"), "--method", "rns", "--option", "k=0"])
+    err = _error(
+        capsys,
+        [
+            "--support",
+            str(tmp_path / "absent"),
+            "--images",
+            str(example / "images"),
+            "--out",
+            str(tmp_path / "out"),
+            "--method",
+            "rns",
+            "--option",
+            "k=0",
+        ],
+    )
     assert "k ≥ 1" in err

@@ -55,8 +55,23 @@ def _cut_out(image, obj):
 
 
 def _run(capsys, root, out, *extra):
-    code = main(["--support", str(root / "support"), "--images", str(root / "images"), "--out", str(out),
-                 "--classes", "background", "--method", "knn_clip", "--cache-dir", str(root / "cache"), *extra])
+    code = main(
+        [
+            "--support",
+            str(root / "support"),
+            "--images",
+            str(root / "images"),
+            "--out",
+            str(out),
+            "--classes",
+            "background",
+            "--method",
+            "knn_clip",
+            "--cache-dir",
+            str(root / "cache"),
+            *extra,
+        ]
+    )
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -71,8 +86,10 @@ def _refused(capsys, root, out, *extra) -> str:
 @pytest.fixture
 def no_backbone(monkeypatch):
     """Fail the test if the command gets as far as loading a backbone."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the backbone loaded before the bad input was refused")
+
     monkeypatch.setattr(OpenWorldSegmenter, "create", refuse)
 
 
@@ -115,8 +132,12 @@ def test_every_output_replaces_a_planted_symlink_and_leaves_its_target_alone(sce
     assert len(entries) == 4
     (root / "cache").rename(tmp_path / "first_cache")
     out = tmp_path / "out"
-    planted = [out / "classes.txt", *(out / "labels" / f"t{i}.png" for i in range(2)),
-               *(out / "overlays" / f"t{i}.jpg" for i in range(2)), *(root / "cache" / e for e in entries)]
+    planted = [
+        out / "classes.txt",
+        *(out / "labels" / f"t{i}.png" for i in range(2)),
+        *(out / "overlays" / f"t{i}.jpg" for i in range(2)),
+        *(root / "cache" / e for e in entries),
+    ]
     targets = []
     for i, link in enumerate(planted):
         target = tmp_path / "outside" / f"{i}.bin"
@@ -139,13 +160,24 @@ def test_a_class_named_twice_is_named_before_the_backbone_loads(scenes, tmp_path
     assert "class 'background' is named twice in --classes (names 1 and 3); name every class once" in err
     names = tmp_path / "names.txt"
     names.write_text("sky\ndog\nsky\n")
-    code = main(["--support", str(root / "support"), "--images", str(root / "images"), "--out", str(tmp_path / "o"),
-                 "--classes-file", str(names)])
+    code = main(
+        [
+            "--support",
+            str(root / "support"),
+            "--images",
+            str(root / "images"),
+            "--out",
+            str(tmp_path / "o"),
+            "--classes-file",
+            str(names),
+        ]
+    )
     assert code == 2 and f"class 'sky' is named twice in {names}" in capsys.readouterr().err
 
 
-def test_an_out_that_is_a_file_or_read_only_is_refused_before_the_backbone_loads(scenes, tmp_path, capsys,
-                                                                                 no_backbone, read_only):
+def test_an_out_that_is_a_file_or_read_only_is_refused_before_the_backbone_loads(
+    scenes, tmp_path, capsys, no_backbone, read_only
+):
     root = _folder(tmp_path, scenes, _grey)
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -160,8 +192,9 @@ def test_an_out_that_is_a_file_or_read_only_is_refused_before_the_backbone_loads
     assert not (root / "cache").exists()
 
 
-def test_an_empty_read_only_cache_is_refused_before_the_backbone_loads(scenes, tmp_path, capsys, no_backbone,
-                                                                      read_only):
+def test_an_empty_read_only_cache_is_refused_before_the_backbone_loads(
+    scenes, tmp_path, capsys, no_backbone, read_only
+):
     root = _folder(tmp_path, scenes, _grey)
     (root / "cache").mkdir()
     read_only(root / "cache")
@@ -171,8 +204,9 @@ def test_an_empty_read_only_cache_is_refused_before_the_backbone_loads(scenes, t
     assert not (tmp_path / "out").exists()
 
 
-def test_a_fully_cached_read_only_cache_serves_and_a_lacking_one_is_refused_before_extraction(scenes, tmp_path,
-                                                                                            capsys, read_only):
+def test_a_fully_cached_read_only_cache_serves_and_a_lacking_one_is_refused_before_extraction(
+    scenes, tmp_path, capsys, read_only
+):
     root = _folder(tmp_path, scenes, _grey)
     code, _, err = _run(capsys, root, tmp_path / "first")
     assert code == 0, err

@@ -77,15 +77,19 @@ def test_a_flat_white_mask_is_the_class_everywhere(tmp_path):
     assert object_mask(path).all()
 
 
-@pytest.mark.parametrize("kind,expected", [
-    ("rgb_photo", "has no black pixel and many colours: a photo or an opaque cut-out"),
-    ("opaque_rgba_photo", "has no black pixel and many colours"),
-    ("transparent", "is transparent everywhere"),
-    ("ambiguous", "is ambiguous: its transparency marks one object and its black-and-colour pixels another"),
-    ("cmyk", "has PIL mode 'CMYK'"),
-])
-def test_a_picture_an_empty_cut_out_an_ambiguous_mask_or_an_odd_mode_is_refused_naming_the_file(tmp_path, kind,
-                                                                                                 expected):
+@pytest.mark.parametrize(
+    "kind,expected",
+    [
+        ("rgb_photo", "has no black pixel and many colours: a photo or an opaque cut-out"),
+        ("opaque_rgba_photo", "has no black pixel and many colours"),
+        ("transparent", "is transparent everywhere"),
+        ("ambiguous", "is ambiguous: its transparency marks one object and its black-and-colour pixels another"),
+        ("cmyk", "has PIL mode 'CMYK'"),
+    ],
+)
+def test_a_picture_an_empty_cut_out_an_ambiguous_mask_or_an_odd_mode_is_refused_naming_the_file(
+    tmp_path, kind, expected
+):
     obj, photo = _object(), _photo()
     if kind == "rgb_photo":
         image = Image.fromarray(photo)
@@ -120,7 +124,7 @@ def test_a_rotated_image_whose_mask_fits_the_upright_picture_only_is_accepted(tm
     upright_mask = np.zeros((W, H), bool)  # orientation 6: decoded W x H
     upright_mask[3:12, 2:9] = True
     support, _, _ = _oriented_support(tmp_path, _photo(), 6, upright_mask)
-    (image, label), = support_pairs(support)
+    ((image, label),) = support_pairs(support)
     assert image.shape[:2] == (W, H)
     np.testing.assert_array_equal(label == 1, upright_mask)
 
@@ -135,8 +139,7 @@ def test_a_mask_drawn_on_the_stored_pixels_of_a_rotated_image_is_refused_naming_
 
 
 @pytest.mark.parametrize("orientation,size", [(6, (32, 32)), (8, (32, 32)), (3, (H, W)), (2, (H, W))])
-def test_a_mask_that_fits_both_the_stored_and_the_decoded_pixels_is_refused_as_ambiguous(tmp_path, orientation,
-                                                                                         size):
+def test_a_mask_that_fits_both_the_stored_and_the_decoded_pixels_is_refused_as_ambiguous(tmp_path, orientation, size):
     mask = np.zeros(size, bool)
     mask[2:10, 3:20] = True
     support, image, mask_file = _oriented_support(tmp_path, _photo(size=size), orientation, mask)

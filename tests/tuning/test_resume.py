@@ -94,8 +94,9 @@ def test_ctrl_c_outside_the_objective_leaves_no_running_trial_behind(whole, tmp_
 
 def run_toys(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TOYS.parent.parent), *sys.path])}
-    return subprocess.Popen([sys.executable, str(TOYS), url, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(TOYS), url, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @pytest.mark.parametrize("k", [0, 5])
@@ -148,8 +149,11 @@ def test_fewer_trials_than_the_study_holds_report_the_first_ones(whole, tmp_path
 
 @pytest.mark.parametrize("n_trials", [0, -3])
 def test_a_study_of_no_trials_is_one_clear_error(tmp_path, n_trials):
-    with pytest.raises(ConfigError, match=rf"tuning.n_trials={n_trials}: a study needs at least one trial; set "
-                                          r"tuning.n_trials to a whole number ≥ 1"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"tuning.n_trials={n_trials}: a study needs at least one trial; set "
+        r"tuning.n_trials to a whole number ≥ 1",
+    ):
         StudySettings(n_trials=n_trials)
     study = open_study(sqlite_url(tmp_path / "s.db"), NAME, SETTINGS)
     with pytest.raises(ConfigError, match=f"tuning.n_trials={n_trials}"):
@@ -181,7 +185,17 @@ def test_a_trial_running_on_another_host_without_heartbeats_is_counted_not_waite
     summary = best_trial_summary(study, 5)
     assert summary["n_finished"] == 4 and summary["running_elsewhere"] == [2]
     assert not summary["same_as_uninterrupted"] and "running in another process" in summary["why_not_same"]
-    line = describe({**summary, "row": "r", "shots": 1, "seed": 0, "trials_run_now": 2, "seconds_now": 1.0,
-                     "n_trials": 5, "path": "p"})
+    line = describe(
+        {
+            **summary,
+            "row": "r",
+            "shots": 1,
+            "seed": 0,
+            "trials_run_now": 2,
+            "seconds_now": 1.0,
+            "n_trials": 5,
+            "path": "p",
+        }
+    )
     assert "only 4 of 5 trials finished: trial(s) 2 run in a process this one cannot watch" in line
     assert "not the trials of an uninterrupted study" in line

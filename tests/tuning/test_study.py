@@ -22,9 +22,11 @@ from rns_bench.tuning.study import (  # noqa: E402
     sqlite_url,
 )
 
-SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 0.5, "log": True},
-         "batch_size": {"type": "categorical", "choices": [2, 4, 64]},
-         "steps": {"type": "int", "low": 10, "high": 40, "step": 10}}
+SPACE = {
+    "lr": {"type": "float", "low": 1e-3, "high": 0.5, "log": True},
+    "batch_size": {"type": "categorical", "choices": [2, 4, 64]},
+    "steps": {"type": "int", "low": 10, "high": 40, "step": 10},
+}
 SETTINGS = StudySettings(sampler_seed=3, tpe_startup_trials=2, pruner_startup_trials=1, heartbeat_s=None)
 
 
@@ -32,13 +34,22 @@ SETTINGS = StudySettings(sampler_seed=3, tpe_startup_trials=2, pruner_startup_tr
 def problem() -> TuningProblem:
     """Support images 0–3 train, 4–5 validate (8×8-patch validation items with their labels)."""
     p = make_problem(seed=5, support_images=6, grid=8)
-    pixels = [SupportPixels(f"s{i}", f, y) for i, (f, y) in
-              enumerate(zip(p.support_features, p.support_labels, strict=True))]
-    val_items = [{"image_id": i.image_id, "features": i.features, "resized_hw": tuple(i.label.shape),
-                  "label": i.label} for i in pixels[4:]]
-    return TuningProblem(method="linear_class_features", class_names=[f"c{c}" for c in range(p.num_classes)],
-                         patch_size=PATCH, train_bank=bank_of_pixels(pixels[:4], p.num_classes, PATCH),
-                         val_items=val_items, text=p.text, report_every=10)
+    pixels = [
+        SupportPixels(f"s{i}", f, y) for i, (f, y) in enumerate(zip(p.support_features, p.support_labels, strict=True))
+    ]
+    val_items = [
+        {"image_id": i.image_id, "features": i.features, "resized_hw": tuple(i.label.shape), "label": i.label}
+        for i in pixels[4:]
+    ]
+    return TuningProblem(
+        method="linear_class_features",
+        class_names=[f"c{c}" for c in range(p.num_classes)],
+        patch_size=PATCH,
+        train_bank=bank_of_pixels(pixels[:4], p.num_classes, PATCH),
+        val_items=val_items,
+        text=p.text,
+        report_every=10,
+    )
 
 
 def tune(problem: TuningProblem, url: str, n_trials: int) -> optuna.Study:
@@ -51,8 +62,11 @@ def test_a_fixed_seed_gives_the_same_best_trial_twice(problem, tmp_path):
     a = tune(problem, sqlite_url(tmp_path / "a.db"), 6)
     b = tune(problem, sqlite_url(tmp_path / "b.db"), 6)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
-    assert (a.best_trial.number, a.best_trial.params, a.best_value) == (b.best_trial.number, b.best_trial.params,
-                                                                        b.best_value)
+    assert (a.best_trial.number, a.best_trial.params, a.best_value) == (
+        b.best_trial.number,
+        b.best_trial.params,
+        b.best_value,
+    )
     assert 0 < a.best_value <= 100
 
 
@@ -71,8 +85,9 @@ def test_a_killed_tune_resumes_without_repeating_finished_trials(problem, tmp_pa
 
 
 def test_intermediate_values_are_reported_per_chunk_and_hopeless_trials_pruned(problem, tmp_path):
-    study = open_study(sqlite_url(tmp_path / "p.db"), "p", StudySettings(sampler_seed=0, pruner_startup_trials=1,
-                                                                          heartbeat_s=None))
+    study = open_study(
+        sqlite_url(tmp_path / "p.db"), "p", StudySettings(sampler_seed=0, pruner_startup_trials=1, heartbeat_s=None)
+    )
     space = {"lr": {"type": "categorical", "choices": [0.3, 1e-6]}, "steps": {"type": "int", "low": 40, "high": 40}}
     objective = make_objective(problem, parse_search_space(space))
     study.enqueue_trial({"lr": 0.3, "steps": 40})
@@ -86,7 +101,8 @@ def test_intermediate_values_are_reported_per_chunk_and_hopeless_trials_pruned(p
 def test_validation_miou_uses_the_test_metric(problem):
     method, _ = problem.build({"steps": 30, "lr": 0.1})
     perfect = lambda q: torch.nn.functional.one_hot(  # noqa: E731
-        torch.zeros(len(q), dtype=torch.long), problem.train_bank.num_classes).float()
+        torch.zeros(len(q), dtype=torch.long), problem.train_bank.num_classes
+    ).float()
     item = problem.val_items[0]
     constant = {**item, "label": torch.zeros_like(item["label"])}
     assert validation_miou(method, [constant], perfect) == 100.0
@@ -149,8 +165,11 @@ def test_a_study_starts_at_the_rows_configured_values_inside_the_space():
     from rns_bench.tuning.study import configured_trial
 
     space = parse_search_space(SPACE)  # lr [1e-3, 0.5] log, batch_size {2, 4, 64}, steps 10..40 step 10
-    assert configured_trial(space, {"lr": 0.01, "batch_size": 64, "steps": 30}) == {"lr": 0.01, "batch_size": 64,
-                                                                                    "steps": 30}
+    assert configured_trial(space, {"lr": 0.01, "batch_size": 64, "steps": 30}) == {
+        "lr": 0.01,
+        "batch_size": 64,
+        "steps": 30,
+    }
     # outside the space, off its step, not a choice, or not configured: sampled instead
     assert configured_trial(space, {"lr": 2.0, "batch_size": 8, "steps": 35}) == {}
     assert configured_trial(space, {"steps": 20}) == {"steps": 20}

@@ -22,16 +22,29 @@ from rns_bench.tuning.run import run_tuning  # noqa: E402
 
 def tune_config(tmp_path: Path, data_root: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("tune", overrides=[f"data_root={data_root}", f"results_dir={tmp_path / 'results'}",
-                                          f"cache_dir={tmp_path / 'cache'}", f"presence_cache_dir={tmp_path / 'p'}",
-                                          "tuning.heartbeat_s=null", *overrides])
+        return compose(
+            "tune",
+            overrides=[
+                f"data_root={data_root}",
+                f"results_dir={tmp_path / 'results'}",
+                f"cache_dir={tmp_path / 'cache'}",
+                f"presence_cache_dir={tmp_path / 'p'}",
+                "tuning.heartbeat_s=null",
+                *overrides,
+            ],
+        )
 
 
 def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_data_root):
-    small = ("methods=[linear_class_features]", "shots=[1]", "seeds=[100]", "tuning.report_every=10",
-             "tuning.search_space.linear_class_features.steps.low=10",
-             "tuning.search_space.linear_class_features.steps.high=30",
-             "tuning.search_space.linear_class_features.steps.step=10")
+    small = (
+        "methods=[linear_class_features]",
+        "shots=[1]",
+        "seeds=[100]",
+        "tuning.report_every=10",
+        "tuning.search_space.linear_class_features.steps.low=10",
+        "tuning.search_space.linear_class_features.steps.high=30",
+        "tuning.search_space.linear_class_features.steps.step=10",
+    )
     [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=2", *small))
     key = RunKey("toy", "toy_vlm", "full", "linear_class_features", 1, 100)
     path = Path(summary["path"])
@@ -41,8 +54,9 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
     assert path.parent == key.path(tmp_path / "results").parent and path.name == f"tuned_B1_seed100-{fp[:12]}.json"
     assert set(saved["params"]) == {"lr", "batch_size", "steps"} and saved["trials_run_now"] == 2
     assert not set(saved["val_ids"]) & set(saved["train_ids"])  # validation = held-out support images
-    assert (tmp_path / "results" / "tuning" / "toy" / "toy_vlm" / "full" / "linear_class_features"
-            / "B1_seed100.db").exists()
+    assert (
+        tmp_path / "results" / "tuning" / "toy" / "toy_vlm" / "full" / "linear_class_features" / "B1_seed100.db"
+    ).exists()
     assert summary["path"] == str(path)
 
     again = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=3", *small))[0]
@@ -79,10 +93,24 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
 
     from rns_bench.bench.run import run_sweep
 
-    steps = ("tuning.search_space.finetune.steps.low=2", "tuning.search_space.finetune.steps.high=4",
-             "tuning.search_space.finetune.steps.step=2")
-    run_sweep(bench_config(tmp_path, toy_data_root, "methods=[finetune_rns]", "shots=[1]", "seeds=[100]",
-                           "test_limit=4", "tuning.n_trials=2", "tuning.heartbeat_s=null", *steps))
+    steps = (
+        "tuning.search_space.finetune.steps.low=2",
+        "tuning.search_space.finetune.steps.high=4",
+        "tuning.search_space.finetune.steps.step=2",
+    )
+    run_sweep(
+        bench_config(
+            tmp_path,
+            toy_data_root,
+            "methods=[finetune_rns]",
+            "shots=[1]",
+            "seeds=[100]",
+            "test_limit=4",
+            "tuning.n_trials=2",
+            "tuning.heartbeat_s=null",
+            *steps,
+        )
+    )
     (tuned,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "finetune").glob("tuned_B1_seed100-*.json")
     saved = json.loads(tuned.read_text())
     assert set(saved["params"]) == {"lr", "encoder_lr", "batch_size", "steps"} and saved["n_complete"] == 2
@@ -103,15 +131,27 @@ def test_finetune_rns_after_finetune_uses_the_parameters_finetune_just_tuned(tmp
 
     from rns_bench.bench.run import run_sweep
 
-    steps = ("tuning.search_space.finetune.steps.low=2", "tuning.search_space.finetune.steps.high=4",
-             "tuning.search_space.finetune.steps.step=2")
-    args = ("methods=[finetune,finetune_rns]", "shots=[1]", "seeds=[100]", "test_limit=2", "tuning.n_trials=2",
-            "tuning.heartbeat_s=null", *steps)
+    steps = (
+        "tuning.search_space.finetune.steps.low=2",
+        "tuning.search_space.finetune.steps.high=4",
+        "tuning.search_space.finetune.steps.step=2",
+    )
+    args = (
+        "methods=[finetune,finetune_rns]",
+        "shots=[1]",
+        "seeds=[100]",
+        "test_limit=2",
+        "tuning.n_trials=2",
+        "tuning.heartbeat_s=null",
+        *steps,
+    )
     run_sweep(bench_config(tmp_path, toy_data_root, *args))
     records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     assert records["finetune_rns"]["tuned_params"] == records["finetune"]["tuned_params"] is not None
-    assert (records["finetune_rns"]["identity"]["method"]["tuned_params"]
-            == records["finetune"]["identity"]["method"]["tuned_params"])
+    assert (
+        records["finetune_rns"]["identity"]["method"]["tuned_params"]
+        == records["finetune"]["identity"]["method"]["tuned_params"]
+    )
     capsys.readouterr()
     run_sweep(bench_config(tmp_path, toy_data_root, *args))
     assert "2 of 2 runs already have records of this config; running 0." in capsys.readouterr().out

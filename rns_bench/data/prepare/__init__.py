@@ -47,31 +47,39 @@ _CONTEXT = Preparer(
 )
 PREPARERS.register("context")(_CONTEXT)
 PREPARERS.register("context59")(_CONTEXT)  # same files; the reader drops class 0 (reduce_zero_label)
-PREPARERS.register("coco_stuff")(Preparer(
-    convert=convert_coco_stuff,
-    default_source="coco_stuff164k/annotations",
-    output="coco_stuff164k/annotations",
-    description="COCO-Stuff 164k raw maps → *_labelTrainIds.png (171 train ids, 255 ignored)",
-))
-PREPARERS.register("coco_object")(Preparer(
-    convert=convert_coco_object,
-    default_source="coco_stuff164k/annotations",
-    output="coco_stuff164k/annotations",
-    description="COCO-Stuff 164k raw maps → *_instanceTrainIds.png (80 things → 1..80, rest → 0)",
-))
-PREPARERS.register("cityscapes")(Preparer(
-    convert=convert_cityscapes,
-    default_source="cityscapes/gtFine",
-    output="cityscapes/gtFine",
-    description="Cityscapes gtFine polygons → *_gtFine_labelTrainIds.png (19 train ids) via cityscapesscripts",
-))
-PREPARERS.register("cub")(Preparer(
-    convert=convert_cub,
-    default_source="CUB_200_2011",
-    output="CUB_200_2011",
-    description="CUB-200-2011 soft masks → images_detectron2 / annotations_detectron2 {train,test} (MESS: > 128 "
-                "→ class 1..200, else 0 = background)",
-))
+PREPARERS.register("coco_stuff")(
+    Preparer(
+        convert=convert_coco_stuff,
+        default_source="coco_stuff164k/annotations",
+        output="coco_stuff164k/annotations",
+        description="COCO-Stuff 164k raw maps → *_labelTrainIds.png (171 train ids, 255 ignored)",
+    )
+)
+PREPARERS.register("coco_object")(
+    Preparer(
+        convert=convert_coco_object,
+        default_source="coco_stuff164k/annotations",
+        output="coco_stuff164k/annotations",
+        description="COCO-Stuff 164k raw maps → *_instanceTrainIds.png (80 things → 1..80, rest → 0)",
+    )
+)
+PREPARERS.register("cityscapes")(
+    Preparer(
+        convert=convert_cityscapes,
+        default_source="cityscapes/gtFine",
+        output="cityscapes/gtFine",
+        description="Cityscapes gtFine polygons → *_gtFine_labelTrainIds.png (19 train ids) via cityscapesscripts",
+    )
+)
+PREPARERS.register("cub")(
+    Preparer(
+        convert=convert_cub,
+        default_source="CUB_200_2011",
+        output="CUB_200_2011",
+        description="CUB-200-2011 soft masks → images_detectron2 / annotations_detectron2 {train,test} (MESS: > 128 "
+        "→ class 1..200, else 0 = background)",
+    )
+)
 
 
 def get_preparer(key: str) -> Preparer:

@@ -19,8 +19,10 @@ from rns_bench.data.prepare.conversion import ConversionReport, require_folder, 
 POLYGONS_SUFFIX = "_gtFine_polygons.json"
 SUFFIX = "_gtFine_labelTrainIds.png"
 INSTALL_FIX = "Install it with `pip install cityscapesscripts` (it provides the official label table and drawing)."
-FIX = ("Download gtFine_trainvaltest.zip from the Cityscapes site and unzip it into <data root>/cityscapes/, "
-       "or pass --source pointing at its gtFine folder.")
+FIX = (
+    "Download gtFine_trainvaltest.zip from the Cityscapes site and unzip it into <data root>/cityscapes/, "
+    "or pass --source pointing at its gtFine folder."
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,9 @@ def _cityscapes_api():
         from cityscapesscripts.helpers.labels import name2label
         from cityscapesscripts.preparation.json2labelImg import createLabelImage
     except ImportError as error:
-        raise InputError(f"preparing Cityscapes needs the cityscapesscripts package ({error}). "
-                         f"{INSTALL_FIX}") from error
+        raise InputError(
+            f"preparing Cityscapes needs the cityscapesscripts package ({error}). {INSTALL_FIX}"
+        ) from error
     return Annotation, createLabelImage, name2label
 
 
@@ -50,14 +53,17 @@ def draw_train_ids(job: PolygonsJob) -> None:
     try:
         annotation.fromJsonFile(str(job.polygons))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(f"cannot read the Cityscapes polygons {job.polygons}: {error!r}. "
-                         f"Re-extract it. {FIX}") from error
+        raise InputError(
+            f"cannot read the Cityscapes polygons {job.polygons}: {error!r}. Re-extract it. {FIX}"
+        ) from error
     for obj in annotation.objects:
         # createLabelImage would sys.exit on an unknown label; fail here with the file name instead.
         label = obj.label if obj.label in name2label or not obj.label.endswith("group") else obj.label[: -len("group")]
         if not obj.deleted and label not in name2label:
-            raise InputError(f"Cityscapes polygons {job.polygons} use the label {obj.label!r}, which "
-                             "cityscapesscripts' labels.py does not know; is this a gtFine polygons file?")
+            raise InputError(
+                f"Cityscapes polygons {job.polygons} use the label {obj.label!r}, which "
+                "cityscapesscripts' labels.py does not know; is this a gtFine polygons file?"
+            )
     image = create_label_image(annotation, "trainIds")
     with atomic_target(job.output) as tmp:
         image.save(tmp, format="PNG")
@@ -69,8 +75,10 @@ def polygon_jobs(gt_dir: Path, out_dir: Path) -> list[PolygonsJob]:
     files = sorted(gt_dir.glob(f"*/*/*{POLYGONS_SUFFIX}"))
     if not files:
         raise InputError(f"no *{POLYGONS_SUFFIX} files in {gt_dir}/<split>/<city>/. {FIX}")
-    return [PolygonsJob(f, out_dir / f.relative_to(gt_dir).parent / (f.name[: -len(POLYGONS_SUFFIX)] + SUFFIX))
-            for f in files]
+    return [
+        PolygonsJob(f, out_dir / f.relative_to(gt_dir).parent / (f.name[: -len(POLYGONS_SUFFIX)] + SUFFIX))
+        for f in files
+    ]
 
 
 def convert_cityscapes(gt_dir: Path, out_dir: Path | None = None, workers: int = 1) -> ConversionReport:

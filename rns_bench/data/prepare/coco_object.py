@@ -38,5 +38,6 @@ def convert_coco_object(annotations_dir: Path, out_dir: Path | None = None, work
 
     ``out_dir`` defaults to ``annotations_dir``; existing outputs are kept, so a run resumes.
     """
-    return convert_coco_labels(annotations_dir, out_dir, object_train_id_lut(), SUFFIX, "COCO-Object train ids",
-                               workers)
+    return convert_coco_labels(
+        annotations_dir, out_dir, object_train_id_lut(), SUFFIX, "COCO-Object train ids", workers
+    )

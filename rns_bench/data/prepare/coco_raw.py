@@ -28,8 +28,10 @@ UNLABELLED = 255
 UNUSED_RAW_IDS = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
 NUM_RAW_THINGS = 91  # raw 0..90 are things (80 used), 91..181 stuff
 INVALID = -1  # look-up-table entry for a raw value that must not occur
-FIX = ("Download stuffthingmaps_trainval2017.zip and unzip it into <data root>/coco_stuff164k/annotations/ "
-       "(mmsegmentation's COCO-Stuff 164k instructions), or pass --source pointing at that folder.")
+FIX = (
+    "Download stuffthingmaps_trainval2017.zip and unzip it into <data root>/coco_stuff164k/annotations/ "
+    "(mmsegmentation's COCO-Stuff 164k instructions), or pass --source pointing at that folder."
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def convert_raw_label(job: RawLabelJob, lut: np.ndarray) -> None:
     try:
         with Image.open(job.raw) as image:
             if image.mode not in ("L", "P"):
-                raise InputError(f"raw COCO-Stuff label {job.raw} has PIL mode {image.mode!r}; expected the "
-                                 f"8-bit greyscale maps of stuffthingmaps_trainval2017.zip. {FIX}")
+                raise InputError(
+                    f"raw COCO-Stuff label {job.raw} has PIL mode {image.mode!r}; expected the "
+                    f"8-bit greyscale maps of stuffthingmaps_trainval2017.zip. {FIX}"
+                )
             raw = np.array(image, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"cannot read {job.raw}: {error}. Re-extract it. {FIX}") from error
@@ -77,14 +81,17 @@ def convert_raw_label(job: RawLabelJob, lut: np.ndarray) -> None:
     if (mapped == INVALID).any():
         bad = np.unique(raw[mapped == INVALID]).tolist()
         # mmseg's converter would leave such values unmapped (colliding with real train ids).
-        raise InputError(f"raw COCO-Stuff label {job.raw} holds values {bad[:10]}, which are not COCO-Stuff "
-                         f"category ids (valid: 0..181 except {list(UNUSED_RAW_IDS)}, and {UNLABELLED}). "
-                         "Is this a raw stuffthingmaps PNG?")
+        raise InputError(
+            f"raw COCO-Stuff label {job.raw} holds values {bad[:10]}, which are not COCO-Stuff "
+            f"category ids (valid: 0..181 except {list(UNUSED_RAW_IDS)}, and {UNLABELLED}). "
+            "Is this a raw stuffthingmaps PNG?"
+        )
     save_label_png(job.output, mapped)
 
 
-def convert_coco_labels(annotations_dir: Path, out_dir: Path | None, lut: np.ndarray, suffix: str,
-                        desc: str, workers: int = 1) -> ConversionReport:
+def convert_coco_labels(
+    annotations_dir: Path, out_dir: Path | None, lut: np.ndarray, suffix: str, desc: str, workers: int = 1
+) -> ConversionReport:
     """Convert every raw map under ``annotations_dir`` with ``lut`` into ``out_dir`` (default: beside it)."""
     annotations_dir = Path(annotations_dir)
     out_dir = Path(out_dir) if out_dir is not None else annotations_dir

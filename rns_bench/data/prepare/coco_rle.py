@@ -29,21 +29,26 @@ def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
         try:
             text = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
         except UnicodeEncodeError as error:
-            raise InputError(f"compressed RLE counts of a {height}x{width} mask are not ASCII: the mask is "
-                             f"corrupt") from error
+            raise InputError(
+                f"compressed RLE counts of a {height}x{width} mask are not ASCII: the mask is corrupt"
+            ) from error
         if not text:
             raise InputError(f"the RLE of a {height}x{width} mask has empty counts: the mask is corrupt")
         compressed = {"size": [height, width], "counts": text}
     else:
         runs = np.asarray(counts, dtype=np.int64)
         if runs.ndim != 1 or (runs < 0).any() or runs.sum() != height * width:
-            raise InputError(f"RLE run lengths add up to {int(runs.sum())} pixels, but its size is "
-                             f"{height}x{width} = {height * width}: the mask is corrupt")
+            raise InputError(
+                f"RLE run lengths add up to {int(runs.sum())} pixels, but its size is "
+                f"{height}x{width} = {height * width}: the mask is corrupt"
+            )
         compressed = mask_api.frPyObjects({"size": [height, width], "counts": runs.tolist()}, height, width)
     try:
         with warnings.catch_warnings():  # pycocotools' numpy-2 DeprecationWarning, once per mask otherwise
             warnings.simplefilter("ignore", DeprecationWarning)
             return mask_api.decode(compressed).astype(bool)
     except ValueError as error:
-        raise InputError(f"the compressed RLE of a {height}x{width} mask is corrupt: its counts run past "
-                         f"{height * width} pixels or end mid-number (pycocotools: {error})") from error
+        raise InputError(
+            f"the compressed RLE of a {height}x{width} mask is corrupt: its counts run past "
+            f"{height * width} pixels or end mid-number (pycocotools: {error})"
+        ) from error

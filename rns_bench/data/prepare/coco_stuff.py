@@ -32,5 +32,4 @@ def convert_coco_stuff(annotations_dir: Path, out_dir: Path | None = None, worke
     ``out_dir`` defaults to ``annotations_dir`` (mmseg's layout: converted maps beside the raw ones).
     Existing outputs are kept, so an interrupted run resumes.
     """
-    return convert_coco_labels(annotations_dir, out_dir, stuff_train_id_lut(), SUFFIX, "COCO-Stuff train ids",
-                               workers)
+    return convert_coco_labels(annotations_dir, out_dir, stuff_train_id_lut(), SUFFIX, "COCO-Stuff train ids", workers)

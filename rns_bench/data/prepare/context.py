@@ -31,15 +31,74 @@ from rns_bench.data.prepare.conversion import ConversionReport, require_file, ru
 
 # Detail category ids of background (0) and the 59 Context classes, ascending = class index 0..59.
 CONTEXT60_DETAIL_IDS = (
-    0, 2, 9, 18, 19, 22, 23, 25, 31, 33, 34, 44, 45, 46, 59, 65, 68, 72, 80, 85,
-    98, 104, 105, 113, 115, 144, 158, 159, 162, 187, 189, 207, 220, 232, 258, 259, 260, 284, 295, 296,
-    308, 324, 326, 347, 349, 354, 355, 360, 366, 368, 397, 415, 416, 420, 424, 427, 440, 445, 454, 458,
+    0,
+    2,
+    9,
+    18,
+    19,
+    22,
+    23,
+    25,
+    31,
+    33,
+    34,
+    44,
+    45,
+    46,
+    59,
+    65,
+    68,
+    72,
+    80,
+    85,
+    98,
+    104,
+    105,
+    113,
+    115,
+    144,
+    158,
+    159,
+    162,
+    187,
+    189,
+    207,
+    220,
+    232,
+    258,
+    259,
+    260,
+    284,
+    295,
+    296,
+    308,
+    324,
+    326,
+    347,
+    349,
+    354,
+    355,
+    360,
+    366,
+    368,
+    397,
+    415,
+    416,
+    420,
+    424,
+    427,
+    440,
+    445,
+    454,
+    458,
 )
 SPLITS = ("train", "val")
 LABEL_DIR = "SegmentationClassContext"
 SPLIT_DIR = "ImageSets/SegmentationContext"
-FIX = ("Download trainval_merged.json (PASCAL Context, PASCAL-in-Detail format; see mmsegmentation's "
-       "Pascal Context instructions) into <data root>/VOCdevkit/VOC2010/, or pass --source pointing at it.")
+FIX = (
+    "Download trainval_merged.json (PASCAL Context, PASCAL-in-Detail format; see mmsegmentation's "
+    "Pascal Context instructions) into <data root>/VOCdevkit/VOC2010/, or pass --source pointing at it."
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +119,10 @@ def context60_index(class_mask: np.ndarray, image: str) -> np.ndarray:
     unknown = ids[index] != class_mask
     if unknown.any():
         bad = np.unique(class_mask[unknown]).tolist()
-        raise InputError(f"PASCAL Context image {image} has Detail category ids {bad[:10]} that are not among "
-                         f"the 59 Context classes + background; is the JSON trainval_merged.json? {FIX}")
+        raise InputError(
+            f"PASCAL Context image {image} has Detail category ids {bad[:10]} that are not among "
+            f"the 59 Context classes + background; is the JSON trainval_merged.json? {FIX}"
+        )
     return index.astype(np.uint8)
 
 
@@ -71,8 +132,10 @@ def paint_context_label(job: ContextLabelJob) -> None:
     for category_id, rle in job.annotations:
         mask = decode_rle(rle)
         if mask.shape != class_mask.shape:
-            raise InputError(f"PASCAL Context image {job.image}: an annotation mask is {mask.shape[0]}x"
-                             f"{mask.shape[1]} but the image is {job.height}x{job.width}; the JSON is corrupt. {FIX}")
+            raise InputError(
+                f"PASCAL Context image {job.image}: an annotation mask is {mask.shape[0]}x"
+                f"{mask.shape[1]} but the image is {job.height}x{job.width}; the JSON is corrupt. {FIX}"
+            )
         class_mask[mask] = category_id
     save_label_png(job.output, context60_index(class_mask, job.image))
 
@@ -87,8 +150,10 @@ def load_detail_json(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}); the download is truncated or corrupt. {FIX}") from error
     if not isinstance(data, dict) or not {"images", "annos_segmentation"} <= data.keys():
-        raise InputError(f"{path} is not a PASCAL-in-Detail annotation file: it needs the keys 'images' and "
-                         f"'annos_segmentation'. {FIX}")
+        raise InputError(
+            f"{path} is not a PASCAL-in-Detail annotation file: it needs the keys 'images' and "
+            f"'annos_segmentation'. {FIX}"
+        )
     return data
 
 
@@ -101,23 +166,35 @@ def annotations_per_image(data: dict[str, Any]) -> dict[Any, list[tuple[int, dic
         for segment in by_id.values():
             per_image[segment["image_id"]].append((int(segment["category_id"]), segment["segmentation"]))
     except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"an 'annos_segmentation' entry is unusable ({error!r}): it needs id, image_id, "
-                         f"category_id and segmentation. {FIX}") from error
+        raise InputError(
+            f"an 'annos_segmentation' entry is unusable ({error!r}): it needs id, image_id, "
+            f"category_id and segmentation. {FIX}"
+        ) from error
     return per_image
 
 
-def context_label_jobs(data: dict[str, Any], per_image: dict[Any, list[tuple[int, dict]]], split: str,
-                       label_dir: Path) -> list[ContextLabelJob]:
+def context_label_jobs(
+    data: dict[str, Any], per_image: dict[Any, list[tuple[int, dict]]], split: str, label_dir: Path
+) -> list[ContextLabelJob]:
     """One job per image of ``split`` (Detail's ``phase``), in JSON order."""
     jobs = []
     for image in (image for image in data["images"] if image.get("phase") == split):
         try:
             stem = Path(image["file_name"]).stem
-            jobs.append(ContextLabelJob(stem, int(image["height"]), int(image["width"]),
-                                        tuple(per_image.get(image["image_id"], ())), label_dir / f"{stem}.png"))
+            jobs.append(
+                ContextLabelJob(
+                    stem,
+                    int(image["height"]),
+                    int(image["width"]),
+                    tuple(per_image.get(image["image_id"], ())),
+                    label_dir / f"{stem}.png",
+                )
+            )
         except (KeyError, TypeError, ValueError) as error:
-            raise InputError(f"an 'images' entry is unusable ({error!r}): it needs image_id, file_name, height, "
-                             f"width and phase, got {str(image)[:200]}. {FIX}") from error
+            raise InputError(
+                f"an 'images' entry is unusable ({error!r}): it needs image_id, file_name, height, "
+                f"width and phase, got {str(image)[:200]}. {FIX}"
+            ) from error
     if not jobs:
         raise InputError(f"the PASCAL Context JSON lists no images of phase {split!r}. {FIX}")
     return jobs

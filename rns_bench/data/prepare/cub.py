@@ -27,8 +27,10 @@ from rns_bench.data.prepare.conversion import ConversionReport, require_file, re
 IMAGE_DIR = "images_detectron2"
 LABEL_DIR = "annotations_detectron2"
 MAJORITY = 128  # mask values above this: more than half of the five annotators marked the bird
-FIX = ("extract CUB_200_2011.tgz (https://data.caltech.edu/records/65de6-vp158) and segmentations.tgz "
-       "(https://data.caltech.edu/records/w9d68-gec53) into <data root>/CUB_200_2011")
+FIX = (
+    "extract CUB_200_2011.tgz (https://data.caltech.edu/records/65de6-vp158) and segmentations.tgz "
+    "(https://data.caltech.edu/records/w9d68-gec53) into <data root>/CUB_200_2011"
+)
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,25 @@ def cub_jobs(root: Path, out_root: Path) -> list[CUBJob]:
     jobs = []
     for image_id, relative in images.items():
         if image_id not in is_train:
-            raise InputError(f"{root / 'train_test_split.txt'} has no line for image {image_id} ({relative}); "
-                             f"the two files must come from the same CUB_200_2011.tgz")
+            raise InputError(
+                f"{root / 'train_test_split.txt'} has no line for image {image_id} ({relative}); "
+                f"the two files must come from the same CUB_200_2011.tgz"
+            )
         split = "train" if is_train[image_id] == "1" else "test"
         class_index = int(relative.split(".", 1)[0])
         if not 1 <= class_index <= 200:
             raise InputError(f"{root / 'images.txt'}: {relative} does not start with a class number 001..200")
         name = Path(relative).name
         mask = (root / "segmentations" / relative).with_suffix(".png")
-        jobs.append(CUBJob(image=root / "images" / relative, mask=mask,
-                           class_index=class_index, output=(out_root / LABEL_DIR / split / name).with_suffix(".png"),
-                           image_output=out_root / IMAGE_DIR / split / name))
+        jobs.append(
+            CUBJob(
+                image=root / "images" / relative,
+                mask=mask,
+                class_index=class_index,
+                output=(out_root / LABEL_DIR / split / name).with_suffix(".png"),
+                image_output=out_root / IMAGE_DIR / split / name,
+            )
+        )
     return jobs
 
 
@@ -77,8 +87,9 @@ def convert_cub(root: Path, out_root: Path | None = None, workers: int = 1) -> C
         raise InputError(f"CUB segmentation mask not found: {missing}; {FIX}")
     written, skipped = run_jobs(jobs, _convert_one, "CUB labels", workers)
     counts = {split: sum(1 for job in jobs if job.output.parent.name == split) for split in ("train", "test")}
-    return ConversionReport(written, skipped, out_root / LABEL_DIR,
-                            notes=(f"train {counts['train']} / test {counts['test']} images",))
+    return ConversionReport(
+        written, skipped, out_root / LABEL_DIR, notes=(f"train {counts['train']} / test {counts['test']} images",)
+    )
 
 
 def _convert_one(job: CUBJob) -> None:
@@ -88,8 +99,10 @@ def _convert_one(job: CUBJob) -> None:
             size = mask.size
         with Image.open(job.image) as image:
             if image.size != size:
-                raise InputError(f"CUB mask {job.mask} is {size[0]}×{size[1]} but its image {job.image} is "
-                                 f"{image.size[0]}×{image.size[1]}")
+                raise InputError(
+                    f"CUB mask {job.mask} is {size[0]}×{size[1]} but its image {job.image} is "
+                    f"{image.size[0]}×{image.size[1]}"
+                )
     except OSError as error:
         raise InputError(f"cannot read {job.mask} or {job.image} ({error}); extract the archives again") from None
     with atomic_target(job.image_output) as tmp:

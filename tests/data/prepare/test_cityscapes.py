@@ -29,15 +29,24 @@ def gt_fine(tmp_path: Path) -> Path:
     gt = tmp_path / "cityscapes" / "gtFine"
     # labels.py: road id 7 → train id 0, car 26 → 13, sky 23 → 10; license plate (id −1) is never
     # drawn; "cargroup" is drawn as car; a deleted polygon is skipped; the rest is unlabeled → 255.
-    write_polygons(gt / "train/aachen/aachen_000000_000019_gtFine_polygons.json", 6, 8, [
-        {"label": "sky", "polygon": _rect(0, 0, 7, 1)},
-        {"label": "road", "polygon": _rect(0, 4, 7, 5)},
-        {"label": "cargroup", "polygon": _rect(1, 2, 2, 3)},
-        {"label": "license plate", "polygon": _rect(1, 2, 1, 2)},
-        {"label": "person", "polygon": _rect(5, 2, 6, 3), "deleted": 1},
-    ])
-    write_polygons(gt / "val/frankfurt/frankfurt_000000_000294_gtFine_polygons.json", 6, 8,
-                   [{"label": "road", "polygon": _rect(0, 0, 7, 5)}])
+    write_polygons(
+        gt / "train/aachen/aachen_000000_000019_gtFine_polygons.json",
+        6,
+        8,
+        [
+            {"label": "sky", "polygon": _rect(0, 0, 7, 1)},
+            {"label": "road", "polygon": _rect(0, 4, 7, 5)},
+            {"label": "cargroup", "polygon": _rect(1, 2, 2, 3)},
+            {"label": "license plate", "polygon": _rect(1, 2, 1, 2)},
+            {"label": "person", "polygon": _rect(5, 2, 6, 3), "deleted": 1},
+        ],
+    )
+    write_polygons(
+        gt / "val/frankfurt/frankfurt_000000_000294_gtFine_polygons.json",
+        6,
+        8,
+        [{"label": "road", "polygon": _rect(0, 0, 7, 5)}],
+    )
     return gt
 
 
@@ -65,8 +74,12 @@ def test_a_second_run_writes_nothing(gt_fine: Path) -> None:
 @needs_cityscapesscripts
 def test_registered_step_and_errors_naming_the_file(gt_fine: Path, tmp_path: Path) -> None:
     assert get_preparer("cityscapes").run(gt_fine.parents[1]).written == 2
-    write_polygons(gt_fine / "val/lindau/lindau_000000_000019_gtFine_polygons.json", 2, 2,
-                   [{"label": "unicorn", "polygon": _rect(0, 0, 1, 1)}])
+    write_polygons(
+        gt_fine / "val/lindau/lindau_000000_000019_gtFine_polygons.json",
+        2,
+        2,
+        [{"label": "unicorn", "polygon": _rect(0, 0, 1, 1)}],
+    )
     with pytest.raises(InputError, match=r"lindau_000000_000019_gtFine_polygons\.json use the label 'unicorn'"):
         convert_cityscapes(gt_fine)
     with pytest.raises(InputError, match=r"expected the folder .*nowhere/gtFine\. Download gtFine_trainvaltest"):

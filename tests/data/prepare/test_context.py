@@ -33,8 +33,12 @@ def _annotation(ann_id: int, image_id: int, category: int, mask: np.ndarray, com
 
 @pytest.fixture
 def detail_json(tmp_path: Path) -> Path:
-    images = [_image(2008000003, "2008_000003", "train"), _image(2008000002, "2008_000002", "train"),
-              _image(2008000007, "2008_000007", "val"), _image(1, "unused", "test")]
+    images = [
+        _image(2008000003, "2008_000003", "train"),
+        _image(2008000002, "2008_000002", "train"),
+        _image(2008000007, "2008_000007", "val"),
+        _image(1, "unused", "test"),
+    ]
     annotations = [
         _annotation(1, 2008000003, AEROPLANE, _box(4, 5, slice(0, 2), slice(0, 5))),  # top two rows
         _annotation(2, 2008000003, BAG, _box(4, 5, slice(1, 3), slice(1, 3)), compressed=False),  # painted over
@@ -54,10 +58,12 @@ def test_labels_paint_annotations_in_order_and_split_files_are_sorted(detail_jso
     report = convert_context(detail_json, voc2010)
     assert report.written == 3 + 2  # three label maps, two split files
     label = read_png(voc2010 / "SegmentationClassContext/2008_000003.png")
-    assert label.tolist() == [[1, 1, 1, 1, 1],
-                              [1, 2, 2, 1, 1],  # the later bag annotation wins where they overlap
-                              [0, 2, 2, 0, 0],
-                              [0, 0, 0, 0, 0]]
+    assert label.tolist() == [
+        [1, 1, 1, 1, 1],
+        [1, 2, 2, 1, 1],  # the later bag annotation wins where they overlap
+        [0, 2, 2, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
     assert (read_png(voc2010 / "SegmentationClassContext/2008_000002.png") == 0).all()  # no annotation
     assert read_png(voc2010 / "SegmentationClassContext/2008_000007.png")[3].tolist() == [59] * 5
     splits = voc2010 / "ImageSets/SegmentationContext"
@@ -99,14 +105,20 @@ def test_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
     broken.write_text('{"images": [')
     with pytest.raises(InputError, match="broken.json is not valid JSON"):
         convert_context(broken, tmp_path)
-    other = write_detail_json(tmp_path / "other.json", [_image(5, "2008_000005", "train"), _image(6, "v", "val")],
-                              [_annotation(1, 5, 431, _box(4, 5, slice(0, 1), slice(0, 1)))])
+    other = write_detail_json(
+        tmp_path / "other.json",
+        [_image(5, "2008_000005", "train"), _image(6, "v", "val")],
+        [_annotation(1, 5, 431, _box(4, 5, slice(0, 1), slice(0, 1)))],
+    )
     with pytest.raises(InputError, match=r"2008_000005 has Detail category ids \[431\]"):
         convert_context(other, tmp_path)
     no_name = write_detail_json(tmp_path / "no_name.json", [{"image_id": 5, "phase": "train"}], [])
     with pytest.raises(InputError, match=r"an 'images' entry is unusable \(KeyError\('file_name'\)\)"):
         convert_context(no_name, tmp_path)
-    wrong_size = write_detail_json(tmp_path / "size.json", [_image(5, "2008_000005", "train", h=3)],
-                                   [_annotation(1, 5, BAG, _box(4, 5, slice(0, 1), slice(0, 1)))])
+    wrong_size = write_detail_json(
+        tmp_path / "size.json",
+        [_image(5, "2008_000005", "train", h=3)],
+        [_annotation(1, 5, BAG, _box(4, 5, slice(0, 1), slice(0, 1)))],
+    )
     with pytest.raises(InputError, match="annotation mask is 4x5 but the image is 3x5"):
         convert_context(wrong_size, tmp_path / "size")
