@@ -76,11 +76,11 @@ lint: setup
 	$(VENV)/bin/lint-imports  # the layers of shared/design.md (pyproject.toml [tool.importlinter])
 
 perf: setup
-	$(PY) -m rns_bench.bench.perf $(ARGS)
+	$(PY) -m rns_bench.perf $(ARGS)
 
 # How cost and memory grow with the data: bank build time, a sweep's peak RSS over 500 vs 2,000 test images.
 perf-scale: setup
-	$(PY) -m rns_bench.bench.scale_perf $(ARGS)
+	$(PY) -m rns_bench.perf.scale $(ARGS)
 
 clean-results:
 	rm -rf results

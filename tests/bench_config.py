@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 
 
 def bench_config(tmp_path: Path, data_root: Path, *overrides: str) -> DictConfig:

@@ -23,7 +23,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.runs.schema import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]

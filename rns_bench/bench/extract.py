@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from rns_bench.core.errors import ConfigError
-from rns_bench.data.label_reader import SegmentationReader
+from rns_bench.data.readers.label_reader import SegmentationReader
 from rns_bench.data.sampling import sample_pool
 from rns_bench.features.store import ExtractionReport, FeatureStore
 from rns_bench.runs.config import sweep_seeds

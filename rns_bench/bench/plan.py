@@ -40,21 +40,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.backbones import build_backbone
 from rns_bench.core.errors import ConfigError, RNSBenchError
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import resolve_data_root
 from rns_bench.data.declared import dataset_spec
-from rns_bench.data.label_reader import decoded_size
-from rns_bench.features.build import build_feature_stores, extraction_autocast, extraction_options
+from rns_bench.data.readers.label_reader import decoded_size
 from rns_bench.methods import load_methods
 from rns_bench.ops.resize import rescale_size
-from rns_bench.runs.config import CONFIG_DIR, method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
 from rns_bench.runs.context import DatasetContext, check_dataset_files, file_digests_of, support_dataset_spec
 from rns_bench.runs.evaluate import plan_run
+from rns_bench.runs.extraction import sweep_images
 from rns_bench.runs.fingerprint import evaluation_fingerprint, plain
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records
 from rns_bench.runs.schema import validate_config
 from rns_bench.runs.shared_evaluation import SharedEvaluations
-from rns_bench.runs.shared_extraction import sweep_images
+from rns_bench.runs.stores import build_feature_stores, extraction_autocast, extraction_options
 
 BASELINE_RAM_GB = 1.5
 BACKBONE_UTILISATION, RNS_UTILISATION = 0.40, 0.05

@@ -10,11 +10,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rns_bench.bench.personalized import is_personalized, run_personalized_experiment
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
 from rns_bench.core.errors import RNSBenchError
-from rns_bench.runs.config import CONFIG_DIR, dataset_key
+from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.runs.config import dataset_key
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="bench", version_base="1.3")

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from rns_bench.bench.extract import ExtractRequest, extract_features
 from rns_bench.core.errors import RNSBenchError
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 
 COMMANDS = ("extract",)
 REQUEST_KEYS = ("split", "support_images")  # the command's own options; the rest go to Hydra

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from rns_bench.core.errors import ConfigError
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.runs.schema import validate_config
 
 

@@ -4,7 +4,7 @@
         [--classes background,dog,cat | --classes-file names.txt] [--backbone toy_vlm] [--method rns] \\
         [--option k=8 ...] [--cache-dir .cache/features]
 
-Support, one of two layouts (found by what SUPPORT holds; the full rules in ``rns_bench.runs.support_folder``):
+Support, one of two layouts (found by what SUPPORT holds; the full rules in ``rns_bench.segment.folders``):
 
 * ``SUPPORT/images/<name>.(jpg|png)`` + ``SUPPORT/masks/<name>.png``: label maps of class indices into
   the class names (``--classes``, ``--classes-file`` or ``SUPPORT/classes.txt``, in index order;
@@ -41,16 +41,16 @@ from tqdm.auto import tqdm
 
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.core.errors import InputError, RNSBenchError
-from rns_bench.data.label_reader import decode_image
+from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.ops.label_maps import save_palette_png, voc_colormap
-from rns_bench.runs.open_world import OpenWorldSegmenter, check_method, require_distinct
-from rns_bench.runs.support_folder import (
+from rns_bench.segment.folders import (
     IMAGE_SUFFIXES,
     find_support,
     images_in,
     read_names,
     support_pairs,
 )
+from rns_bench.segment.segmenter import OpenWorldSegmenter, check_method, require_distinct
 
 OVERLAY_ALPHA = 0.5
 OUTPUT_FOLDERS = ("labels", "overlays")

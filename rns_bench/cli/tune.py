@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.tuning.run import run_tuning, study_settings
 
 

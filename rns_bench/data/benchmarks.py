@@ -32,10 +32,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DATASETS, DatasetSpec
 from rns_bench.data.declared import declared_dataset
 
-DECLARATIONS = Path(__file__).resolve().parents[2] / "configs" / "dataset"
+DECLARATIONS = CONFIG_DIR / "dataset"
 BENCHMARK_KEYS = ("voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes", "ade")
 
 

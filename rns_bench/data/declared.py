@@ -35,9 +35,9 @@ from typing import Any
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.labels import IGNORE_INDEX
 from rns_bench.data.datasets import DatasetSpec, class_list, get_dataset
-from rns_bench.data.hf_layout import SOURCES, HFReader, HFSource
-from rns_bench.data.listed_layout import ListedLayout, ListedReader
-from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.data.readers.hf_layout import SOURCES, HFReader, HFSource
+from rns_bench.data.readers.listed_layout import ListedLayout, ListedReader
+from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
 
 COMMON = {
     "key",
@@ -67,7 +67,7 @@ LAYOUT_KEYS = {
         "image_suffix": ".jpg",
         "label_suffix": ".png",
     },
-    # rns_bench.data.hf_layout: source disk | parquet | hub; path = folder (disk, parquet) or Hub id.
+    # rns_bench.data.readers.hf_layout: source disk | parquet | hub; path = folder (disk, parquet) or Hub id.
     "huggingface": {
         "source": None,
         "path": None,

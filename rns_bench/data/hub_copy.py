@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from rns_bench.core.atomic_io import atomic_target
 from rns_bench.core.errors import InputError
-from rns_bench.data.hf_layout import HFSource, load_split
+from rns_bench.data.readers.hf_layout import HFSource, load_split
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from rns_bench.core.errors import InputError
 from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
-from rns_bench.data.label_reader import SegmentationReader
+from rns_bench.data.readers.label_reader import SegmentationReader
 
 MAX_LISTED_PROBLEMS = 20
 

@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from rns_bench.core.registry import Registry
-from rns_bench.methods import rns_method, zero_shot_method  # noqa: F401  (registrants)
+from rns_bench.methods import rns_method, zero_shot  # noqa: F401  (registrants)
 from rns_bench.methods.base import SegMethod
 from rns_bench.methods.registry import METHODS
 

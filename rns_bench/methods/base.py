@@ -23,7 +23,7 @@ from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.timing import per_image, timed
 from rns_bench.metrics import DatasetIoU, subset_miou
 from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map, save_palette_png
-from rns_bench.proposals.region_pooling import region_queries
+from rns_bench.ops.pooling import region_queries
 from rns_bench.support.bank import SupportBank, check_features
 from rns_bench.support.pixels import SupportPixels
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 LONG_SIDE = 2048
-# Names how pixels reach the features: images decoded by OpenCV (rns_bench.data.label_reader) and
+# Names how pixels reach the features: images decoded by OpenCV (rns_bench.data.readers.label_reader) and
 # resized here. Feature and region cache keys, the presence index, tuned parameters and run records
 # carry it, so nothing computed through another pixel path is ever reused. Bump it when either changes.
 PIXEL_PIPELINE = "cv2-decode+cv2-imrescale-v1"

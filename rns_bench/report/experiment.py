@@ -34,13 +34,14 @@ from omegaconf import OmegaConf
 
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.report.declared import Declarations, protocol_overrides, with_overrides
 from rns_bench.report.figures import plot_per_class, plot_qualitative, save_figure, showcase_records
 from rns_bench.report.personalized import build_personalized_report, personalized_backbones
 from rns_bench.report.published import published_values
 from rns_bench.report.selection import LeftOut, RecordPool, newest_config
-from rns_bench.runs.config import CONFIG_DIR, protocol_tag
-from rns_bench.runs.personalized import STUDY as PERSONALIZED
+from rns_bench.runs.config import protocol_tag
+from rns_bench.runs.key import STUDY as PERSONALIZED
 from rns_bench.support.partial import dropped_classes
 
 COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")

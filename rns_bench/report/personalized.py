@@ -26,9 +26,9 @@ from PIL import Image
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.report.declared import Declarations
 from rns_bench.report.selection import LeftOut
-from rns_bench.runs.config import method_row
+from rns_bench.runs.config import declared_study, method_row, study_identity
 from rns_bench.runs.fingerprint import fingerprint, identity_differences
-from rns_bench.runs.personalized import DATASET, STUDY, declared_study, study_folder, study_identity
+from rns_bench.runs.key import DATASET, STUDY, study_folder
 from rns_bench.runs.records import load_record
 
 GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rns_bench.core.errors import InputError
+from rns_bench.core.paths import PUBLISHED_CSV  # package data, never under results/
 
-PUBLISHED_CSV = Path(__file__).resolve().parent / "paper" / "published.csv"  # package data, never under results/
 COLUMNS = (
     "table",
     "row",

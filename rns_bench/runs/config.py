@@ -3,17 +3,19 @@ protocol folder name, the seeds, and the checks that need the registries or the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.core.errors import ConfigError, UnknownNameError
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DATASETS, DatasetSpec
 from rns_bench.data.declared import dataset_spec
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+from rns_bench.runs.key import STUDY
+from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
 
 
 @dataclass(frozen=True)
@@ -99,3 +101,71 @@ def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:
         return [int(s) for s in cfg.seeds]
     partial = cfg.protocol.visual_drop_fraction or cfg.protocol.text_drop_fraction
     return list(spec.partial_support_seeds if partial else spec.full_support_seeds)
+
+
+STUDY_VERSION = 1  # of the personalized study: bump when its scenes or scoring change (old records not reused)
+
+
+@dataclass(frozen=True)
+class PersonalizedSetup:
+    """What the study shows (``experiment.personalized`` of ``configs/experiment/fig7_personalized.yaml``)."""
+
+    class_name: str = "dog"
+    generic_support_per_class: int = 2  # train scenes per toy class before the instance is added
+    personal_support: int = 3  # support images of the instance ("a few examples", Fig. 16)
+    test_with_instance: int = 8  # val scenes with the instance and a generic member of its class
+    test_without_instance: int = 4  # val scenes with a generic member only
+    world_seed: int = 0
+    scene_seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, where: str) -> PersonalizedSetup:
+        values = dict(config or {})
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; keys: {', '.join(cls.__dataclass_fields__)}")
+        setup = cls(**values)
+        world = ToyWorld(setup.world_seed)
+        world.personal_look(setup.class_name)  # an unknown or background class fails here, in one line
+        for name in ("generic_support_per_class", "personal_support", "test_with_instance"):
+            if int(getattr(setup, name)) < 1:
+                raise ConfigError(f"{where}: {name}={getattr(setup, name)} must be at least 1")
+        if int(setup.test_without_instance) < 0:
+            raise ConfigError(f"{where}: test_without_instance={setup.test_without_instance} must be 0 or more")
+        return setup
+
+    @property
+    def personal_name(self) -> str:
+        return f"{PERSONAL_PREFIX}{self.class_name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def declared_study(cfg: DictConfig) -> tuple[PersonalizedSetup, str, dict[str, Any]]:
+    """The study a composed experiment config declares: its setup, backbone name and backbone options."""
+    name = str(cfg.experiment.get("name", STUDY))
+    setup = PersonalizedSetup.from_config(
+        OmegaConf.to_container(cfg.experiment.get("personalized") or {}, resolve=True),
+        f"configs/experiment/{name}.yaml: experiment.personalized",
+    )
+    options = OmegaConf.to_container(cfg.backbone.get("options") or {}, resolve=True)
+    return setup, str(cfg.backbone.name), dict(options)  # type: ignore[arg-type]
+
+
+def study_identity(
+    setup: PersonalizedSetup,
+    backbone: str,
+    backbone_options: Mapping[str, Any],
+    method: str,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Everything that changes one row's study figures; its hash names the row's record (the job writes it,
+    the report looks for the one its config declares)."""
+    return {
+        "study": STUDY,
+        "version": STUDY_VERSION,
+        "setup": setup.as_dict(),
+        "backbone": {"name": backbone, "options": dict(backbone_options)},
+        "method": {"name": method, "options": dict(options)},
+    }

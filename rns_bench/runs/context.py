@@ -33,7 +33,6 @@ from rns_bench.data.declared import dataset_spec
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import draw_support_split
-from rns_bench.features.build import build_feature_stores
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.store import FeatureStore
 from rns_bench.ops.resize import resize_label
@@ -42,6 +41,7 @@ from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
 from rns_bench.runs.config import spec_for_key
 from rns_bench.runs.fingerprint import data_identity, plain
+from rns_bench.runs.stores import build_feature_stores
 from rns_bench.support.bank import SupportBank
 
 FILE_DIGESTS_NAME = "file-digests.sqlite"

@@ -22,10 +22,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.data.sampling import PROTOCOL_VERSION
-from rns_bench.features.build import extraction_autocast, extraction_options
 from rns_bench.features.cache import RUNTIME_OPTIONS
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.key import RunKey
+from rns_bench.runs.stores import extraction_autocast, extraction_options
 
 FINGERPRINT_LENGTH = 12  # hex characters in record file names; the record holds the full hash
 

@@ -68,3 +68,12 @@ class RunKey:
 
     def with_row(self, row: str) -> RunKey:
         return replace(self, row=row)
+
+
+STUDY = "personalized"  # experiment.kind, and the records' folder: results/toy/<backbone>/personalized/<row>/
+DATASET = "toy"  # the Fig. 7 study runs in the toy world only (its instance looks are generated)
+
+
+def study_folder(results_dir: Path, backbone: str) -> Path:
+    """Where the personalized study's records of ``backbone`` are (one folder per method row)."""
+    return Path(results_dir) / DATASET / backbone / STUDY

@@ -20,11 +20,11 @@ import rns_bench.toy  # noqa: F401  (registers the toy backbone a config may nam
 from rns_bench.backbones import BACKBONES
 from rns_bench.core.atomic_io import can_write_in
 from rns_bench.core.errors import ConfigError, RNSBenchError
-from rns_bench.features.build import extraction_options
 from rns_bench.features.cache import STORAGE_DTYPES
 from rns_bench.methods import load_methods
 from rns_bench.methods.base import QUERY_MODES
 from rns_bench.proposals import PROPOSERS
+from rns_bench.runs.stores import extraction_options
 
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rns_bench.data.datasets import DATASETS, DatasetSpec
-from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
 from rns_bench.toy.files import GENERATOR_VERSION, ensure_toy_dataset, toy_dataset_dir
 
 TOY_SEED = 0  # the world seed of the default benchmark; the toy_vlm backbone uses the same

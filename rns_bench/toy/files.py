@@ -20,7 +20,7 @@ from PIL import Image
 
 from rns_bench.core.atomic_io import file_lock
 from rns_bench.core.errors import InputError
-from rns_bench.data.voc_layout import VOCLayout
+from rns_bench.data.readers.voc_layout import VOCLayout
 from rns_bench.ops.label_maps import voc_colormap
 from rns_bench.toy.world import SPLITS, ToyWorld, toy_class_names
 

@@ -14,7 +14,7 @@ from data.fake_datasets import write_fake_dataset
 from PIL import Image
 
 import rns_bench.features.store as store_module
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 SMALL = ("backbone=random_vlm", "shots=[1]", "seeds=[100]", "methods=[zero_shot,rns]", "rows.rns.options.steps=5")

@@ -8,7 +8,7 @@ import pytest
 from bench_config import bench_config
 from data.fake_datasets import write_fake_dataset
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import ConfigError
 from rns_bench.runs.config import spec_for_key
 from rns_bench.runs.records import read_records

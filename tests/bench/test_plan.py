@@ -5,7 +5,7 @@ from __future__ import annotations
 from data.fake_datasets import write_fake_dataset
 
 from rns_bench.bench.plan import format_plan, plan_experiment, sweep_jobs
-from rns_bench.bench.run import SweepStats, run_sweep
+from rns_bench.bench.sweep import SweepStats, run_sweep
 from rns_bench.cli.plan import main
 
 
@@ -42,7 +42,7 @@ def test_the_plan_counts_what_the_sweep_then_runs(tmp_path, capsys):
     (job,) = sweep_jobs("fig4_visual", overrides)
     from hydra import compose, initialize_config_dir
 
-    from rns_bench.runs.config import CONFIG_DIR
+    from rns_bench.core.paths import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("bench", overrides=["experiment=fig4_visual", *job])

@@ -9,7 +9,7 @@ import stat
 
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 ONE_RUN = ("shots=[1]", "seeds=[100]", "methods=[zero_shot]")

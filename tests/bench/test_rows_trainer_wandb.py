@@ -7,7 +7,7 @@ import json
 
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 SMALL = ("shots=[1]", "seeds=[100]", "test_limit=4")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.methods.rns_method import RNS
 from rns_bench.runs.records import read_records
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 

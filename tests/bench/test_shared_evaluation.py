@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from bench_config import bench_config
 
-import rns_bench.bench.run as run_module
-from rns_bench.bench.run import run_sweep
-from rns_bench.methods.zero_shot_method import ZeroShot
+import rns_bench.bench.sweep as run_module
+from rns_bench.bench.sweep import run_sweep
+from rns_bench.methods.zero_shot import ZeroShot
 from rns_bench.runs.config import sweep_protocol
 from rns_bench.runs.records import read_records
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench_config import bench_config
 
-from rns_bench.bench.run import SweepStats, run_sweep
+from rns_bench.bench.sweep import SweepStats, run_sweep
 from rns_bench.runs.records import read_records
 
 GRID = ("methods=[knn_clip,zero_shot]", "shots=[1,2]", "seeds=[100]", "test_limit=8", "batch_size=3")

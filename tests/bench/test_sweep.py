@@ -10,7 +10,7 @@ import sys
 import pytest
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import ConfigError, UnknownNameError
 from rns_bench.runs.records import read_records
 

@@ -132,7 +132,8 @@ def test_region_mode_predicts_one_class_per_region():
 def test_config_rows_build(row):
     from hydra import compose, initialize_config_dir
 
-    from rns_bench.runs.config import CONFIG_DIR, method_row
+    from rns_bench.core.paths import CONFIG_DIR
+    from rns_bench.runs.config import method_row
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         spec = method_row(compose("bench"), row)  # configs/method/<row>.yaml as the sweep composes it

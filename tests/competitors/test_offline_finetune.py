@@ -73,7 +73,7 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
     parameters for this support set (finetune_rns reads them too: tuned_params_of)."""
     from bench_config import bench_config
 
-    from rns_bench.bench.run import run_sweep
+    from rns_bench.bench.sweep import run_sweep
     from rns_bench.ops.resize import PIXEL_PIPELINE
     from rns_bench.runs.config import method_row
     from rns_bench.runs.context import build_context

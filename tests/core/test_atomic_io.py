@@ -60,7 +60,7 @@ def test_a_sweep_replaces_symlinks_planted_at_its_outputs_and_never_writes_throu
     """A shared, group-writable results folder: another user's link must not make the sweep overwrite its target."""
     from bench_config import bench_config
 
-    from rns_bench.bench.run import run_sweep
+    from rns_bench.bench.sweep import run_sweep
 
     outputs = tmp_path / "results" / "toy" / "toy_vlm" / "full"
     outputs.mkdir(parents=True)

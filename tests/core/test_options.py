@@ -32,7 +32,7 @@ def test_right_types_are_converted_as_yaml_gives_them():
 
 
 def test_a_bad_backbone_option_value_is_not_called_a_damaged_checkpoint(tmp_path, toy_data_root):
-    from rns_bench.bench.run import run_sweep
+    from rns_bench.bench.sweep import run_sweep
 
     with pytest.raises(ConfigError, match=r"backbone toy_vlm cannot be built from .*world_seed='abc'.*ValueError"):
         run_sweep(bench_config(tmp_path, toy_data_root, "backbone.options.world_seed=abc"))

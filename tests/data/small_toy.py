@@ -14,7 +14,7 @@ import torch
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.data.datasets import DatasetSpec
-from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
 from rns_bench.features.settings import ExtractionSettings
 from rns_bench.features.store import FeatureStore
 from rns_bench.toy.dataset import TOY_CLASSES

@@ -19,7 +19,7 @@ from data.fake_datasets import SHOTS_SUPPORTED, FakeDataset, write_fake_dataset
 
 from rns_bench.core.errors import InputError
 from rns_bench.data.datasets import DatasetSpec, get_dataset
-from rns_bench.data.listed_layout import list_images_mmseg_order
+from rns_bench.data.readers.listed_layout import list_images_mmseg_order
 from rns_bench.data.sampling import class_presence, sample_support
 from rns_bench.data.verify import DatasetVerificationError, verify_dataset
 from rns_bench.ops.resize import rescale_size, resize_label

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.data.declared import declared_dataset
 from rns_bench.runs.records import read_records

@@ -1,4 +1,4 @@
-"""Hugging Face ``datasets`` as a source (rns_bench.data.hf_layout): datasets built with ``datasets``
+"""Hugging Face ``datasets`` as a source (rns_bench.data.readers.hf_layout): datasets built with ``datasets``
 itself, saved to disk and as parquet, against the same images in a folder layout."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import yaml
 from bench_config import bench_config
 from data.fake_datasets import write_fake_dataset
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import InputError
 from rns_bench.data.declared import declared_dataset
 from rns_bench.runs.config import spec_for_key

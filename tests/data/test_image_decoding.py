@@ -17,7 +17,7 @@ from PIL import Image
 
 from rns_bench.core.errors import InputError
 from rns_bench.data.datasets import get_dataset
-from rns_bench.data.label_reader import decode_image
+from rns_bench.data.readers.label_reader import decode_image
 
 ROTATE_90_CW = 6  # EXIF orientation: the stored pixels must be rotated 90° clockwise to display
 

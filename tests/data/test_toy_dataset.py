@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
 from rns_bench.toy.files import MANIFEST, ensure_toy_dataset, toy_dataset_dir, write_toy_dataset
 from rns_bench.toy.world import ToyWorld
 

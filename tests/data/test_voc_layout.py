@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.voc_layout import VOCLayout, VOCReader
+from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
 from rns_bench.ops.label_maps import voc_colormap
 
 H, W = 12, 20

@@ -12,11 +12,11 @@ from features.extract_worker import IMAGE_IDS, make_store
 from features.fake_backbones import noise_image
 
 from rns_bench.core.errors import ConfigError, InputError
-from rns_bench.data.label_reader import decode_image
-from rns_bench.features.build import extraction_options
+from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.features.cache import FeatureCache
 from rns_bench.features.dense import padded_pixels
 from rns_bench.features.pipeline import loader_workers, prepared_batches
+from rns_bench.runs.stores import extraction_options
 
 
 def test_worker_processes_prepare_the_images_outside_this_process_and_the_cache_gets_the_same_features(

@@ -12,8 +12,8 @@ from features.fake_backbones import noise_image
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.backbones import build_backbone
-from rns_bench.features.build import build_feature_stores
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
+from rns_bench.runs.stores import build_feature_stores
 
 CLIP_LIKE = (
     "+backbone.test={windows:[{crop:64,stride:32}]}",

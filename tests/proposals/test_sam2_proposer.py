@@ -120,7 +120,7 @@ def test_defaults_are_the_papers_settings():
     assert defaults["cuda_bfloat16"] is False
     from omegaconf import OmegaConf
 
-    from rns_bench.runs.config import CONFIG_DIR
+    from rns_bench.core.paths import CONFIG_DIR
 
     assert OmegaConf.load(CONFIG_DIR / "proposer" / "sam2.yaml").options.cuda_bfloat16 is False
 

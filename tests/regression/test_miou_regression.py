@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 EXPECTED = Path(__file__).with_name("expected_miou.json")

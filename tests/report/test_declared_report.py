@@ -13,7 +13,7 @@ import pytest
 from bench_config import bench_config
 from report.declared_records import write_record
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.cli.report import main
 from rns_bench.report.experiment import build_report
 from rns_bench.report.panels import build_panels

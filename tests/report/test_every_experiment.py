@@ -14,7 +14,7 @@ import pytest
 from data.fake_datasets import write_fake_dataset
 from omegaconf import OmegaConf
 
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 
 # fig9 draws support across two given datasets (Cityscapes ↔ ACDC): it runs on those alone, below.
 BETWEEN_DATASETS = {"fig9_out_of_domain": ("cityscapes", "acdc")}

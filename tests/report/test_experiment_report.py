@@ -9,7 +9,7 @@ import pytest
 from bench_config import bench_config
 from report.declared_records import write_record
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.report.experiment import build_report, load_experiment
 from rns_bench.report.published import published_values
 from rns_bench.runs.records import read_records

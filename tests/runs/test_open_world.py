@@ -9,7 +9,7 @@ import torch
 from rns_bench.core.errors import InputError
 from rns_bench.data.datasets import get_dataset
 from rns_bench.methods import build_method
-from rns_bench.runs.open_world import OpenWorldSegmenter
+from rns_bench.segment.segmenter import OpenWorldSegmenter
 from rns_bench.support.bank import SupportBank
 
 OPEN = ["rns", "knn_clip", "freeda", "zero_shot"]
@@ -140,6 +140,6 @@ def test_a_class_named_twice_is_named_before_a_backbone_loads(monkeypatch):
     def no_backbone(*args, **kwargs):
         raise AssertionError("the backbone loaded before the names were checked")
 
-    monkeypatch.setattr("rns_bench.runs.open_world.build_backbone", no_backbone)
+    monkeypatch.setattr("rns_bench.segment.segmenter.build_backbone", no_backbone)
     with pytest.raises(InputError, match=r"class 'dog' is named twice in the class names \(names 2 and 3\)"):
         OpenWorldSegmenter.create("toy_vlm", "zero_shot", ["background", "dog", "dog"])

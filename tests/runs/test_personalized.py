@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from rns_bench.bench.personalized import run_personalized_experiment, study_folder
+from rns_bench.bench.personalized import run_personalized, run_personalized_experiment, score, study_folder
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.report.experiment import build_report, experiment_backbones
-from rns_bench.runs.personalized import PersonalizedSetup, run_personalized, score
+from rns_bench.runs.config import PersonalizedSetup
 from rns_bench.toy.personal import personal_scenes
 from rns_bench.toy.world import ToyWorld
 from tests.bench_config import bench_config

@@ -9,11 +9,11 @@ import pytest
 from bench_config import bench_config
 from hydra import compose, initialize_config_dir
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.cli.preflight import preflight
 from rns_bench.core.errors import ConfigError
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.methods import load_methods
-from rns_bench.runs.config import CONFIG_DIR
 from rns_bench.runs.schema import validate_config
 
 BAD_VALUES = [

@@ -9,9 +9,9 @@ from PIL import Image
 
 from rns_bench.cli.data import main as data_main
 from rns_bench.cli.segment import main
-from rns_bench.data.label_reader import decode_image
-from rns_bench.runs.open_world import OpenWorldSegmenter
-from rns_bench.runs.support_folder import find_support, support_pairs
+from rns_bench.data.readers.label_reader import decode_image
+from rns_bench.segment.folders import find_support, support_pairs
+from rns_bench.segment.segmenter import OpenWorldSegmenter
 from rns_bench.toy.world import ToyWorld
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 import rns_bench.cli.segment as segment_cli
 from rns_bench.cli.segment import main
-from rns_bench.runs.open_world import OpenWorldSegmenter
+from rns_bench.segment.segmenter import OpenWorldSegmenter
 from rns_bench.toy.world import ToyWorld
 
 OUTSIDE = b"a file outside the output folder\n"

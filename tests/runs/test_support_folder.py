@@ -1,4 +1,4 @@
-"""A support folder (rns_bench.runs.support_folder): what a per-class mask marks in every PNG mode, the
+"""A support folder (rns_bench.segment.folders): what a per-class mask marks in every PNG mode, the
 EXIF-orientation rule, and the names it refuses — each refusal one InputError naming the file or class."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.label_reader import EXIF_ORIENTATION
-from rns_bench.runs.support_folder import find_support, object_mask, support_pairs
+from rns_bench.data.readers.label_reader import EXIF_ORIENTATION
+from rns_bench.segment.folders import find_support, object_mask, support_pairs
 
 H, W = 24, 40
 

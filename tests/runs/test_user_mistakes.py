@@ -10,7 +10,7 @@ import pytest
 import torch
 from bench_config import bench_config
 
-from rns_bench.bench.run import run_sweep
+from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import InputError
 from rns_bench.runs.context import weights_loading
 from rns_bench.runs.records import read_records
@@ -45,7 +45,7 @@ def test_more_shots_than_the_pool_has_warns_and_records_what_each_class_got(tmp_
 
 
 def test_ctrl_c_keeps_finished_runs_and_the_same_command_resumes(tmp_path, toy_data_root, monkeypatch):
-    import rns_bench.bench.run as sweep
+    import rns_bench.bench.sweep as sweep
 
     # knn_clip: zero-shot would be evaluated once for both seeds (runs.shared_evaluation)
     cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100,18]", "test_limit=2", "methods=[knn_clip]")
@@ -77,7 +77,7 @@ def test_the_command_prints_the_interruption_and_exits_130(tmp_path):
 
 
 def test_the_interruption_message(tmp_path, toy_data_root, capsys, monkeypatch):
-    import rns_bench.bench.run as sweep
+    import rns_bench.bench.sweep as sweep
 
     monkeypatch.setattr(sweep, "run_one", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
@@ -112,7 +112,7 @@ def test_ctrl_c_inside_lightning_says_what_finished_and_stays_an_interrupt(
 ):
     """Lightning turns Ctrl-C in Trainer.test into SystemExit(1); the sweep still reports the interruption
     (how many runs finished, how to resume) and raises KeyboardInterrupt, which the command turns into 130."""
-    import rns_bench.runs.shared_extraction as extraction
+    import rns_bench.runs.extraction as extraction
     from baselines.knn_clip import KNNCLIP
 
     def interrupt(*args, **kwargs):
@@ -175,8 +175,8 @@ def test_a_fully_cached_read_only_feature_cache_is_used_and_a_missing_image_is_o
     tmp_path, toy_data_root, monkeypatch
 ):
     """Root can write anywhere, so the folder's read-only state is what the probe says (as on a real mount)."""
+    import rns_bench.runs.extraction as extraction
     import rns_bench.runs.schema as schema
-    import rns_bench.runs.shared_extraction as extraction
     from rns_bench.core.errors import ConfigError
 
     run = ("shots=[1]", "seeds=[100]", "methods=[knn_clip]")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.ops.resize import PIXEL_PIPELINE
-from rns_bench.runs.config import CONFIG_DIR
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import read_records
 from rns_bench.runs.tuned import best_params_path, tuned_options, write_best_params
@@ -91,7 +91,7 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
     (every trial finetunes, then re-extracts train and validation features), and the run uses it."""
     from bench_config import bench_config
 
-    from rns_bench.bench.run import run_sweep
+    from rns_bench.bench.sweep import run_sweep
 
     steps = (
         "tuning.search_space.finetune.steps.low=2",
@@ -129,7 +129,7 @@ def test_finetune_rns_after_finetune_uses_the_parameters_finetune_just_tuned(tmp
     runs nothing."""
     from bench_config import bench_config
 
-    from rns_bench.bench.run import run_sweep
+    from rns_bench.bench.sweep import run_sweep
 
     steps = (
         "tuning.search_space.finetune.steps.low=2",

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rns_bench.core.errors import ConfigError
-from rns_bench.runs.config import CONFIG_DIR
+from rns_bench.core.paths import CONFIG_DIR
 
 optuna = pytest.importorskip("optuna")
 

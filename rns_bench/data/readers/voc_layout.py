@@ -5,7 +5,7 @@ pixel values are class indices, 255 = ignore) and ``<root>/ImageSets/Segmentatio
 (one image id per line). Folder names and suffixes are fields of :class:`VOCLayout`, so
 Pascal Context (``SegmentationClassContext``, ``ImageSets/SegmentationContext``) or embedded
 datasets reuse the reader with other names. Reading and label validation live in
-:class:`~rns_bench.data.label_reader.SegmentationReader`.
+:class:`~rns_bench.data.readers.label_reader.SegmentationReader`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.label_reader import DEFAULT_FIX, IGNORE_INDEX, SegmentationReader
+from rns_bench.data.readers.label_reader import DEFAULT_FIX, IGNORE_INDEX, SegmentationReader
 
 __all__ = ["IGNORE_INDEX", "VOCLayout", "VOCReader"]
 

@@ -34,13 +34,13 @@ from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import InputError
 from rns_bench.core.labels import IGNORE_INDEX
+from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.settings import settings_from_config
 from rns_bench.features.store import FeatureStore
 from rns_bench.methods import build_method, load_methods
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
-from rns_bench.runs.config import CONFIG_DIR
 from rns_bench.support.bank import SupportBank
 
 

@@ -1,9 +1,9 @@
 """``make perf``: throughput figures of the hot paths on this machine (CPU, and CUDA if present).
 
 RNS test-time training against the released per-image loop, measured in one run
-(``rns_bench.bench.rns_perf``: K = 21, 60, 150, D = 512, 1024 queries; one image and batched),
+(``rns_bench.perf.rns``: K = 21, 60, 150, D = 512, 1024 queries; one image and batched),
 with the fraction of the measured matmul peak; dense feature extraction (sliding windows,
-protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.bench.extraction_perf``; painting
+protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.perf.extraction``; painting
 region maps and the region cache's size (``region_perf``); probabilities → label maps on CPU, old chain vs
 the identical faster one (``label_map_perf``, full mode only). How costs grow with the data: ``make perf-scale``.
 ``--short`` is CI's mode: fewer steps, shapes and images, the same figures printed, nothing
@@ -16,10 +16,10 @@ import argparse
 
 import torch
 
-from rns_bench.bench.extraction_perf import print_extraction_perf, print_pipeline_perf
-from rns_bench.bench.label_map_perf import print_label_map_perf
-from rns_bench.bench.region_perf import print_region_perf
-from rns_bench.bench.rns_perf import print_rns_perf
+from rns_bench.perf.extraction import print_extraction_perf, print_pipeline_perf
+from rns_bench.perf.label_maps import print_label_map_perf
+from rns_bench.perf.regions import print_region_perf
+from rns_bench.perf.rns import print_rns_perf
 from rns_bench.rns import RNSConfig
 
 

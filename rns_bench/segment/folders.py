@@ -24,7 +24,7 @@ What a per-class mask is (the mask rule):
 * any other mode (CMYK, YCbCr, ...) is refused.
 
 EXIF orientation: images are decoded as OpenCV decodes them (orientation tag applied, as the
-benchmark decodes every image: ``rns_bench.data.label_reader``); masks are read as stored. A mask can
+benchmark decodes every image: ``rns_bench.data.readers.label_reader``); masks are read as stored. A mask can
 only say which pixels it was drawn on through its size, so a support image whose orientation is not 1
 is accepted only when its mask has the decoded size and the stored size differs (a 90° rotation: the
 mask was drawn on the upright picture). A mask of the stored size is refused (drawn on the unrotated
@@ -42,14 +42,14 @@ import numpy as np
 
 from rns_bench.core.errors import InputError
 from rns_bench.core.labels import IGNORE_INDEX
-from rns_bench.data.label_reader import (
+from rns_bench.data.readers.label_reader import (
     TRANSPOSING_ORIENTATIONS,
     decode_image,
     decoded_size,
     label_indices,
     open_image,
 )
-from rns_bench.runs.open_world import image_key, require_distinct
+from rns_bench.segment.segmenter import image_key, require_distinct
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIX = "_mask.png"
@@ -166,7 +166,7 @@ def object_mask(path: Path) -> np.ndarray:
         else:
             raise InputError(
                 f"mask {path} has PIL mode {image.mode!r}; give a greyscale, palette, RGB or RGBA "
-                f"PNG (module doc of rns_bench.runs.support_folder: the mask rule)"
+                f"PNG (module doc of rns_bench.segment.folders: the mask rule)"
             )
     marked = colours.any(axis=-1)
     if marked.all() and _more_than_two_colours(colours):

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rns_bench.bench.bank_perf import print_bank_perf
+from rns_bench.perf.bank import print_bank_perf
 
 CLASSES = 20
 TRAIN_IMAGES = 40
@@ -76,8 +76,8 @@ def sweep_child(data_root: Path, work: Path, test_limit: int) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from rns_bench.bench.run import SweepStats, run_sweep
-    from rns_bench.runs.config import CONFIG_DIR
+    from rns_bench.bench.sweep import SweepStats, run_sweep
+    from rns_bench.core.paths import CONFIG_DIR
 
     declaration = json.loads((data_root / "declaration.json").read_text())
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -122,7 +122,7 @@ def print_sweep_scale(sizes: tuple[int, int]) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "rns_bench.bench.scale_perf",
+                    "rns_bench.perf.scale",
                     "--child",
                     str(data_root),
                     str(Path(tmp) / f"work{size}"),

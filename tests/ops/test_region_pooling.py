@@ -6,9 +6,8 @@ import torch.nn.functional as F
 from rns_bench.core.errors import InputError
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.label_maps import region_probs_to_label_map
-from rns_bench.ops.pooling import patch_fractions
+from rns_bench.ops.pooling import patch_fractions, region_patch_fractions, region_queries
 from rns_bench.proposals import masks_to_region_map, relabel_contiguous
-from rns_bench.proposals.region_pooling import region_patch_fractions, region_queries
 
 
 def _map_with_every_id(num_regions, shape, seed):

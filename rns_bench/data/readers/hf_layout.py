@@ -30,7 +30,7 @@ import numpy as np
 
 from rns_bench.core.errors import InputError
 from rns_bench.core.file_digests import sha256_bytes
-from rns_bench.data.label_reader import (
+from rns_bench.data.readers.label_reader import (
     DEFAULT_FIX,
     TRANSPOSING_ORIENTATIONS,
     SegmentationReader,

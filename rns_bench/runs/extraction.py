@@ -26,11 +26,11 @@ from tqdm.auto import tqdm
 
 from rns_bench.core.atomic_io import can_write_in
 from rns_bench.core.errors import ConfigError
-from rns_bench.features.build import prefetches_support_pool
 from rns_bench.features.store import FeatureStore
 from rns_bench.methods import load_methods
 from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.key import RunKey
+from rns_bench.runs.stores import prefetches_support_pool
 
 SPLITS = ("test", "support")
 

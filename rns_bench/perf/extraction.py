@@ -22,7 +22,7 @@ import torch
 
 import rns_bench.toy  # noqa: F401  (registers the toy_vlm backbone)
 from rns_bench.backbones import build_backbone
-from rns_bench.data.label_reader import decode_image
+from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.dense import extract_dense
 from rns_bench.features.settings import ExtractionSettings, WindowSpec

@@ -1,7 +1,7 @@
 """Reading RGB images and validated label maps, whatever the on-disk layout (protocol §1).
 
-A layout reader (:class:`~rns_bench.data.voc_layout.VOCReader` for split-file layouts,
-:class:`~rns_bench.data.listed_layout.ListedReader` for directory-listed ones) says which ids
+A layout reader (:class:`~rns_bench.data.readers.voc_layout.VOCReader` for split-file layouts,
+:class:`~rns_bench.data.readers.listed_layout.ListedReader` for directory-listed ones) says which ids
 a split holds and where an id's image and label live; :class:`SegmentationReader` does the
 reading and every check, so all datasets fail the same way on the same bad file:
 

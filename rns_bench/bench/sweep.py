@@ -26,12 +26,12 @@ from rns_bench.runs.evaluate import (
     run_one,
     warn_short_support,
 )
+from rns_bench.runs.extraction import extract_sweep_features, sweep_images
 from rns_bench.runs.fingerprint import evaluation_fingerprint
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
 from rns_bench.runs.shared_evaluation import SharedEvaluations, record_from_shared_evaluation
-from rns_bench.runs.shared_extraction import extract_sweep_features, sweep_images
 from rns_bench.runs.tuned import best_params_path, has_current_params
 from rns_bench.tuning.run import describe, search_spaces, storage_url, tune_one
 from rns_bench.tuning.study import check_storage

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.label_reader import DEFAULT_FIX, SegmentationReader
+from rns_bench.data.readers.label_reader import DEFAULT_FIX, SegmentationReader
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Layout readers: label files, VOC-style and listed folders, Hugging Face datasets."""
