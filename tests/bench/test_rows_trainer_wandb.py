@@ -27,7 +27,7 @@ def test_overriding_one_row_option_reruns_only_that_row(tmp_path, toy_data_root,
     assert set(records) == {("zero_shot", None), ("rns", 4), ("rns", 16)}
     assert records[("rns", 16)]["method_options"]["k"] == 16
     assert records[("rns", 16)]["fingerprint"] != records[("rns", 4)]["fingerprint"]
-    assert "differ in method.options.k" in board
+    assert "| 1 | another config: differs in method.options.k, method.row_options.k | rns | toy |" in board, board
 
 
 def test_a_row_declared_inline_runs_under_its_own_name(tmp_path, toy_data_root):
