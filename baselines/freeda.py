@@ -36,13 +36,11 @@ Readings we had to choose, each a named option of :class:`FreeDAConfig`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from rns_bench.core.errors import ConfigError, InputError
-from rns_bench.core.options import options_from_dict
 from rns_bench.methods.base import SegMethod
 from rns_bench.methods.registry import METHODS
 from rns_bench.support.bank import SupportBank, check_features
@@ -81,11 +79,6 @@ class FreeDAConfig:
     @property
     def effective_alpha(self) -> float:
         return self.alpha if self.use_text else 1.0
-
-    @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> FreeDAConfig:
-        """Build from a config mapping; a misspelt key fails with the valid keys."""
-        return options_from_dict(cls, options, "freeda")
 
 
 # ------------------------------------------------------------------------------ pure functions
@@ -154,12 +147,7 @@ def freeda_predict(
 class FreeDA(SegMethod):
     """FREEDA behind the method interface; each image is predicted independently."""
 
-    name = "freeda"
     options_class = FreeDAConfig
-
-    def __init__(self, class_names, patch_size, query_mode="patch", **options):
-        super().__init__(class_names, patch_size, query_mode)
-        self.config = FreeDAConfig.from_dict(options)
 
     @property
     def reads_text(self) -> bool:

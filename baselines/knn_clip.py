@@ -50,13 +50,11 @@ the frequent classes. T = 1 itself is excluded: it is the w/o-text variant, a ro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from rns_bench.core.errors import ConfigError, InputError
-from rns_bench.core.options import options_from_dict
 from rns_bench.methods.base import SegMethod
 from rns_bench.methods.registry import METHODS
 from rns_bench.methods.zero_shot import ZERO_SHOT_LOGIT_SCALE, zero_shot_predict
@@ -95,11 +93,6 @@ class KNNCLIPConfig:
             raise ConfigError(f"kNN-CLIP fusion_weight (λ) must lie in [0, 1], got {self.fusion_weight}")
         if self.softmax_temperature <= 0:
             raise ConfigError(f"kNN-CLIP softmax_temperature must be > 0, got {self.softmax_temperature}")
-
-    @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> KNNCLIPConfig:
-        """Build from a config mapping; a misspelt key fails with the valid keys."""
-        return options_from_dict(cls, options, "knn_clip")
 
 
 # ------------------------------------------------------------------------------ pure functions
@@ -199,12 +192,7 @@ def knn_clip_predict(
 class KNNCLIP(SegMethod):
     """kNN-CLIP behind the method interface; each image is predicted independently."""
 
-    name = "knn_clip"
     options_class = KNNCLIPConfig
-
-    def __init__(self, class_names, patch_size, query_mode="patch", **options):
-        super().__init__(class_names, patch_size, query_mode)
-        self.config = KNNCLIPConfig.from_dict(options)
 
     @property
     def reads_text(self) -> bool:

@@ -59,10 +59,6 @@ class FinetuneConfig:
         if not (self.lr > 0 and self.encoder_lr >= 0 and self.batch_size >= 1 and self.steps >= 1):
             raise ConfigError(f"finetuning needs lr > 0, encoder_lr ≥ 0, batch_size ≥ 1, steps ≥ 1 (got {self})")
 
-    @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> FinetuneConfig:
-        return options_from_dict(cls, options, "finetune")
-
 
 # ----------------------------------------------------------------------------- data
 
@@ -271,9 +267,8 @@ class Finetune(OfflineLinearMethod):
     encoder's test features (closed vocabulary, like every offline baseline). Options:
     :class:`FinetuneConfig`."""
 
-    name = "finetune"
     needs_support_images = True
-    config_cls = FinetuneConfig
+    options_class = FinetuneConfig
 
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
         super().__init__(class_names, patch_size, query_mode, **options)
@@ -307,7 +302,6 @@ class FinetuneRNS(RNS):
     (:class:`FinetuneConfig`, top level, so tuned ``finetune`` parameters apply unchanged) and
     ``rns: {...}`` (:class:`rns_bench.rns.config.RNSConfig`)."""
 
-    name = "finetune_rns"
     needs_support_images = True
 
     @classmethod
@@ -318,7 +312,7 @@ class FinetuneRNS(RNS):
         self, class_names, patch_size, query_mode="patch", rns: dict[str, Any] | None = None, **finetune_options
     ):
         super().__init__(class_names, patch_size, query_mode, **(rns or {}))
-        self.finetune_config = FinetuneConfig.from_dict(finetune_options)
+        self.finetune_config = options_from_dict(FinetuneConfig, finetune_options, "finetune")
 
     def adapt_encoder(
         self,

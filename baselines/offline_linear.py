@@ -16,20 +16,17 @@ record lists such classes under ``metrics.unpredictable_classes``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.labels import IGNORE_INDEX
-from rns_bench.core.options import options_from_dict
-from rns_bench.methods.base import SegMethod, plain_values
+from rns_bench.methods.base import SegMethod
 from rns_bench.methods.registry import METHODS
 from rns_bench.support.pixels import SupportPixels
 
@@ -57,11 +54,6 @@ class LinearTrainConfig:
             raise ConfigError(
                 f"offline linear training needs lr > 0, batch_size ≥ 1, steps ≥ 1 and weight_decay ≥ 0 (got {self})"
             )
-
-    @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> LinearTrainConfig:
-        """Build from a config mapping; a misspelt key fails with the valid keys."""
-        return options_from_dict(cls, options, cls.__name__)
 
 
 @dataclass(frozen=True)
@@ -268,16 +260,11 @@ def fit_on_pixels(
 class OfflineLinearMethod(SegMethod):
     """Shared by the offline linear heads: typed options, lazy training, closed vocabulary."""
 
-    config_cls: type[LinearTrainConfig] = LinearTrainConfig
+    options_class: type[LinearTrainConfig] = LinearTrainConfig
     open_vocabulary = False  # a head trained on the K classes: class changes mean training again
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return plain_values(dataclasses.asdict(cls.config_cls()))
-
     def __init__(self, class_names, patch_size, query_mode="patch", **options):
-        super().__init__(class_names, patch_size, query_mode)
-        self.config = self.config_cls.from_dict(options)
+        super().__init__(class_names, patch_size, query_mode, **options)
         self.head: LinearHead | None = None
 
     def on_support_changed(self) -> None:
@@ -310,8 +297,6 @@ class OfflineLinearMethod(SegMethod):
 class LinearClassFeatures(OfflineLinearMethod):
     """Linear classifier on the bank rows (per-image class features) and their labels."""
 
-    name = "linear_class_features"
-
     def _fit(self, report: Reporter | None, report_every: int) -> LinearHead:
         self.bank.require_rows()
         return fit_on_rows(
@@ -323,9 +308,8 @@ class LinearClassFeatures(OfflineLinearMethod):
 class LinearPatches(OfflineLinearMethod):
     """Linear classifier on support patch features with pixel labels at the label resolution."""
 
-    name = "linear_patches"
     needs_support_pixels = True
-    config_cls = LinearPatchesConfig
+    options_class = LinearPatchesConfig
 
     def _fit(self, report: Reporter | None, report_every: int) -> LinearHead:
         if not self.support_pixels:

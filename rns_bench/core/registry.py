@@ -26,6 +26,8 @@ class Registry(Generic[T]):
             if name in self._entries and self._entries[name] is not entry:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = entry
+            if isinstance(entry, type) and getattr(entry, "name", None) == "":
+                entry.name = name  # a class that names itself takes its registered name (methods)
             return entry
 
         return decorator

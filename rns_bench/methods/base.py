@@ -20,6 +20,7 @@ import torch
 
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.core.options import options_from_dict
 from rns_bench.core.timing import per_image, timed
 from rns_bench.metrics import DatasetIoU, subset_miou
 from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map, save_palette_png
@@ -39,9 +40,10 @@ class SegMethod(L.LightningModule):
     and, in region mode, ``regions`` (H_r, W_r) region ids at the resized resolution.
     """
 
-    name: str = ""
+    name: str = ""  # the registered name (``@METHODS.register("rns")`` sets it)
     # The typed options dataclass of the method (None: no options). Its fields are what a row's
     # ``options:`` may set; configs/method/<row>.yaml lists every one (so each can be overridden).
+    # The base builds ``self.config`` from the row's options (a misspelt or mistyped one is an error).
     options_class: type | None = None
     # Methods that train on pixel-level support labels (the bank holds only pooled rows) set
     # this; the runner then also calls :meth:`attach_support_pixels`.
@@ -58,8 +60,19 @@ class SegMethod(L.LightningModule):
     # classifier head) set this False and refuse class changes.
     open_vocabulary: bool = True
 
-    def __init__(self, class_names: Sequence[str], patch_size: int, query_mode: str = "patch", ignore_index: int = 255):
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        patch_size: int,
+        query_mode: str = "patch",
+        ignore_index: int = 255,
+        **options: Any,
+    ):
         super().__init__()
+        if self.options_class is not None:
+            self.config = options_from_dict(self.options_class, options, self.name)
+        elif options:
+            raise ConfigError(f"{self.name} takes no options (got {sorted(options)})")
         if query_mode not in QUERY_MODES:
             raise ConfigError(f"query_mode {query_mode!r} unknown; choose one of {QUERY_MODES}")
         self.class_names = list(class_names)

@@ -19,12 +19,7 @@ def image_seed(init_seed: int, image_id: str) -> int:
 
 @METHODS.register("rns")
 class RNS(SegMethod):
-    name = "rns"
     options_class = RNSConfig
-
-    def __init__(self, class_names, patch_size, query_mode="patch", **options):
-        super().__init__(class_names, patch_size, query_mode)
-        self.config = RNSConfig.from_dict(options)
 
     @property
     def reads_text(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
@@ -21,18 +21,15 @@ def zero_shot_predict(
     return torch.softmax(logit_scale * queries @ text.T, dim=-1)
 
 
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    logit_scale: float = ZERO_SHOT_LOGIT_SCALE  # CLIP's: softmax(100 · cosine)
+
+
 @METHODS.register("zero_shot")
 class ZeroShot(SegMethod):
-    name = "zero_shot"
+    options_class = ZeroShotConfig
     reads_support = False  # text only: one evaluation serves every shots and seed
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"logit_scale": ZERO_SHOT_LOGIT_SCALE}
-
-    def __init__(self, class_names, patch_size, query_mode="patch", logit_scale: float = ZERO_SHOT_LOGIT_SCALE):
-        super().__init__(class_names, patch_size, query_mode)
-        self.logit_scale = logit_scale
 
     @property
     def reads_text(self) -> bool:
@@ -46,4 +43,4 @@ class ZeroShot(SegMethod):
         # Partial textual support: zero-shot sees the text RNS sees, a missing name replaced by the
         # normalised mean of the available ones (rns spec §5), not the full class list.
         text = TextSupport.from_features(self.text, self.text_available).features.to(queries[0])
-        return [zero_shot_predict(q, text, self.logit_scale) for q in queries]
+        return [zero_shot_predict(q, text, self.config.logit_scale) for q in queries]

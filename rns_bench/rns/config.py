@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rns_bench.core.errors import ConfigError
-from rns_bench.core.options import options_from_dict
 
 RETRIEVAL_VARIANTS = ("knn", "random", "class_rows", "random_class_rows", "furthest_class_rows")
 MATMUL_PRECISIONS = ("highest", "tf32", "bf16")
@@ -68,8 +66,3 @@ class RNSConfig:
                 "RNS text_free=true (no text anywhere) needs use_text=false; set both, as the "
                 "rns_wo_text_literal row does"
             )
-
-    @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> RNSConfig:
-        """Build from a config mapping; a misspelt key fails with the valid keys."""
-        return options_from_dict(cls, options, "RNS")

@@ -10,6 +10,7 @@ from baselines.offline_finetune import FinetuneConfig, encode, finetune
 from rns_bench.backbones import build_backbone
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.features.dense import extract_dense
+from rns_bench.methods import build_method
 
 
 def two_colour_images(n: int = 3) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -50,7 +51,7 @@ def test_encode_is_differentiable_and_bad_setups_fail():
     encode(backbone, torch.rand(1, 3, 16, 32)).sum().backward()
     assert backbone.embed.weight.grad is not None
     with pytest.raises(ConfigError, match="valid options"):
-        FinetuneConfig.from_dict({"learning_rate": 1.0})
+        build_method("finetune", ["a"], 16, {"learning_rate": 1.0})
     images, labels = two_colour_images(1)
     with pytest.raises(InputError, match="no labelled support pixel"):
         finetune(build_backbone("random_vlm", dim=8), images, [np.full_like(labels[0], 255)], 3, FinetuneConfig())

@@ -6,6 +6,7 @@ import pytest
 from bench_config import bench_config
 
 from rns_bench.core.errors import ConfigError
+from rns_bench.core.options import options_from_dict
 from rns_bench.rns.config import RNSConfig
 
 
@@ -23,11 +24,11 @@ from rns_bench.rns.config import RNSConfig
 )
 def test_wrong_types_are_named(options, message):
     with pytest.raises(ConfigError, match=message):
-        RNSConfig.from_dict(options)
+        options_from_dict(RNSConfig, options, "RNS")
 
 
 def test_right_types_are_converted_as_yaml_gives_them():
-    config = RNSConfig.from_dict({"lr": 1, "alphas": [1, 0.5], "betas": [0.9, 0.99], "k": 8})
+    config = options_from_dict(RNSConfig, {"lr": 1, "alphas": [1, 0.5], "betas": [0.9, 0.99], "k": 8}, "RNS")
     assert config.lr == 1.0 and isinstance(config.lr, float) and config.alphas == (1.0, 0.5) and config.k == 8
 
 

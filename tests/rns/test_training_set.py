@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from synthetic_problem import bank_of, make_problem
 
 from rns_bench.core.errors import ConfigError, InputError
+from rns_bench.methods import build_method
 from rns_bench.rns import RNSConfig, predict, training_sets
 from rns_bench.rns.training_set import relevance_weights
 from rns_bench.support.bank import SupportBank
@@ -125,8 +126,8 @@ def test_bad_inputs_are_clear_errors():
         predict(problem.queries[0], SupportBank(problem.num_classes, problem.dim), problem.text)
     with pytest.raises(InputError, match=r"expected \(N, 32\)"):
         predict(torch.zeros(5, 7), bank, problem.text)
-    with pytest.raises(ConfigError, match="unknown RNS option"):
-        RNSConfig.from_dict({"kk": 3})
+    with pytest.raises(ConfigError, match=r"unknown rns option\(s\) \['kk'\]"):
+        build_method("rns", ["a", "b"], 16, {"kk": 3})
     with pytest.raises(ConfigError, match="retrieval"):
         RNSConfig(retrieval="nearest")
 

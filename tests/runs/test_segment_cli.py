@@ -214,7 +214,7 @@ def test_a_misspelt_option_fails_before_the_support_is_read(example, tmp_path, c
             "stepz=5",
         ],
     )
-    assert "unknown RNS option(s) ['stepz']" in err and "steps" in err
+    assert "unknown rns option(s) ['stepz']" in err and "steps" in err
     err = _error(
         capsys,
         [
