@@ -25,6 +25,14 @@ def exit_on_user_error(call: Callable[[], T]) -> T:
         sys.exit(130)
 
 
+def exit_status(command: Callable[[], int]) -> int:
+    """The exit status of a ``main(argv) -> int`` body: its own, 2 on bad input (one line), 130 on Ctrl-C."""
+    try:
+        return exit_on_user_error(command)
+    except SystemExit as error:
+        return int(error.code or 0)
+
+
 def quiet_lightning() -> None:
     # One Trainer per run: its banners ("GPU available", tips) would bury the sweep's progress bar.
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):

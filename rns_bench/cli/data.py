@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import rns_bench.toy  # noqa: F401  (registers the toy dataset)
-from rns_bench.core.errors import InputError, RNSBenchError, UnknownNameError
+from rns_bench.cli import exit_status
+from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.data.datasets import DATA_ROOT_ENV, DatasetSpec, resolve_data_root
 from rns_bench.data.prepare import PREPARERS, get_preparer
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey
@@ -218,11 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except RNSBenchError as error:  # bad input: the message is the fix, no stack trace
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: args.run(args))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from rns_bench.bench.extract import ExtractRequest, extract_features
-from rns_bench.core.errors import RNSBenchError
+from rns_bench.cli import exit_status
 from rns_bench.core.paths import CONFIG_DIR
 
 COMMANDS = ("extract",)
@@ -51,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not arguments or arguments[0] not in COMMANDS:
         print(__doc__, file=sys.stderr)
         return 2
-    try:
+
+    def extract() -> int:
         request, overrides = split_arguments(arguments[1:])
         extract_features(compose_bench_config(overrides), request, overrides)
-    except RNSBenchError as error:  # bad input: the message is the fix, no stack trace
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return exit_status(extract)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,16 @@ extracts nothing it has seen; a read-only cache serves if it holds every image. 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import yaml
-from PIL import Image
 from tqdm.auto import tqdm
 
-from rns_bench.core.atomic_io import atomic_target, write_text_atomic
-from rns_bench.core.errors import InputError, RNSBenchError
+from rns_bench.cli import exit_status
+from rns_bench.core.errors import InputError
 from rns_bench.data.readers.label_reader import decode_image
-from rns_bench.ops.label_maps import save_palette_png, voc_colormap
 from rns_bench.segment.folders import (
     IMAGE_SUFFIXES,
     find_support,
@@ -50,21 +46,14 @@ from rns_bench.segment.folders import (
     read_names,
     support_pairs,
 )
+from rns_bench.segment.outputs import (
+    check_cache_folder,
+    check_output_folder,
+    require_writable_or_cached,
+    write_legend,
+    write_outputs,
+)
 from rns_bench.segment.segmenter import OpenWorldSegmenter, check_method, require_distinct
-
-OVERLAY_ALPHA = 0.5
-OUTPUT_FOLDERS = ("labels", "overlays")
-LEGEND = "classes.txt"
-
-
-def overlay(image: np.ndarray, label: np.ndarray) -> np.ndarray:
-    colours = voc_colormap()[label]
-    return (image * (1 - OVERLAY_ALPHA) + colours * OVERLAY_ALPHA).astype(np.uint8)
-
-
-def output_paths(out: Path, stem: str) -> tuple[Path, Path]:
-    """(label PNG, overlay JPEG) of the image ``stem``."""
-    return out / "labels" / f"{stem}.png", out / "overlays" / f"{stem}.jpg"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,16 +76,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     for stem, path in tqdm(targets.items(), desc="segmenting", unit="image"):
         image = decode_image(path)
-        label = segmenter.segment(image)
-        label_file, overlay_file = output_paths(out, stem)
-        save_palette_png(label_file, label)  # every output: temp file + os.replace (atomic_io)
-        with atomic_target(overlay_file) as tmp:
-            Image.fromarray(overlay(image, label)).save(tmp, format="JPEG", quality=90)
-    colours = voc_colormap()
-    legend = [
-        f"{i}\t{name}\t#{''.join(f'{c:02x}' for c in colours[i])}" for i, name in enumerate(segmenter.class_names)
-    ]
-    write_text_atomic(out / LEGEND, "\n".join(legend) + "\n")
+        write_outputs(out, stem, image, segmenter.segment(image))
+    write_legend(out, segmenter.class_names)
     extracted = segmenter.images_extracted
     print(
         f"segmented {len(targets)} image(s) with {args.method} on {args.backbone}: {len(support.class_names)} "
@@ -105,73 +86,6 @@ def run(args: argparse.Namespace) -> int:
         f"{args.cache_dir} → {out}"
     )
     return 0
-
-
-# ------------------------------------------------------------------- up-front checks
-def folder_writable(folder: Path) -> bool:
-    """Whether this process may create files in the existing ``folder``."""
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
-def blocking_folder(folder: Path) -> Path | None:
-    """What stops ``folder`` (there or not yet) from taking new files: itself or its nearest existing
-    ancestor when that is a file or read-only; None when nothing does."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return None if probe.is_dir() and folder_writable(probe) else probe
-
-
-def _blocked(flag: str, value: Path, blocker: Path) -> InputError:
-    if blocker.exists() and not blocker.is_dir():
-        return InputError(f"{flag} {value}: {blocker} is a file, not a folder; give another {flag} or move the file")
-    return InputError(f"{flag} {value}: cannot write in {blocker} (read-only); make it writable or give another {flag}")
-
-
-def check_output_folder(out: Path, stems: Sequence[str]) -> None:
-    """Refuse an ``--out`` whose folders cannot take the outputs (a file, read-only), before any model loads."""
-    for folder in (out, *(out / name for name in OUTPUT_FOLDERS)):
-        blocker = blocking_folder(folder)
-        if blocker is not None:
-            raise _blocked("--out", out, blocker)
-    for path in (out / LEGEND, *(p for stem in stems for p in output_paths(out, stem))):
-        if path.is_dir() and not path.is_symlink():  # a link is replaced by the rename; a folder is not
-            raise InputError(f"--out {out}: {path} is a folder where an output file goes; move it")
-
-
-def check_cache_folder(cache_dir: Path) -> None:
-    """Refuse a ``--cache-dir`` that is a file, or read-only with no features in it, before any model loads.
-    A read-only cache holding features may serve every image: :func:`require_writable_or_cached`."""
-    blocker = blocking_folder(cache_dir)
-    if blocker is None:
-        return
-    if not blocker.is_dir():
-        raise _blocked("--cache-dir", cache_dir, blocker)
-    if not any(cache_dir.glob("*/*.safetensors")):
-        raise InputError(
-            f"--cache-dir {cache_dir}: cannot write in {blocker} (read-only) and it holds no cached "
-            f"features, so every image would need writing; make it writable or give another "
-            f"--cache-dir"
-        )
-
-
-def require_writable_or_cached(
-    segmenter: OpenWorldSegmenter, support_images: Sequence[np.ndarray], targets: dict[str, Path], cache_dir: Path
-) -> None:
-    """A read-only cache folder serves only images it holds: refuse before any extraction when one is
-    missing (a fully cached read-only cache is fine: nothing is written)."""
-    for split in ("support", "test"):
-        folder = segmenter.cache_folder(split)
-        if folder is None or blocking_folder(folder) is None:
-            continue
-        images = support_images if split == "support" else (decode_image(path) for path in targets.values())
-        missing = sum(not segmenter.in_disk_cache(split, image) for image in images)
-        if missing:
-            raise InputError(
-                f"--cache-dir {cache_dir}: {folder} is read-only and lacks the {split} features of "
-                f"{missing} image(s); make it writable or give another --cache-dir (a read-only cache "
-                f"serves only images it already holds)"
-            )
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
@@ -212,11 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except RNSBenchError as error:  # bad input: the message is the fix, no stack trace
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

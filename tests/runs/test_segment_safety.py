@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import rns_bench.cli.segment as segment_cli
+import rns_bench.segment.outputs as segment_outputs
 from rns_bench.cli.segment import main
 from rns_bench.segment.segmenter import OpenWorldSegmenter
 from rns_bench.toy.world import ToyWorld
@@ -104,7 +104,7 @@ def read_only(monkeypatch):
             changed.append((path, path.stat().st_mode))
             path.chmod(path.stat().st_mode & ~0o222)
         if os.geteuid() == 0:
-            monkeypatch.setattr(segment_cli, "folder_writable", lambda path: bool(path.stat().st_mode & 0o200))
+            monkeypatch.setattr(segment_outputs, "folder_writable", lambda path: bool(path.stat().st_mode & 0o200))
 
     yield make
     for path, mode in reversed(changed):
