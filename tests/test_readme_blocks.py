@@ -1,8 +1,10 @@
-"""Every code block of the README is run or checked by a test, so the README cannot drift from the code.
+"""Every code block of the README and of docs/*.md is run or checked by a test, so neither can drift from the code.
 
-* python blocks run as written (the open-world one in tests/runs/test_readme_segment.py, the library one here);
-* the declared-dataset yaml runs end to end in tests/data/test_declared.py, the segment shell block in
-  tests/runs/test_readme_segment.py; the Hugging Face yaml is checked here against the declaration rules;
+* python blocks run as written (the open-world one in tests/runs/test_readme_segment.py, the library one and the
+  add-a-method one here; each python block carries a marker naming it);
+* the declared-dataset yaml runs end to end in tests/data/test_declared.py, the segment shell blocks in
+  tests/runs/test_readme_segment.py; the Hugging Face yaml is checked here against the declaration rules, the
+  add-a-method row is composed and validated here with the method it declares;
 * every other shell line is parsed as its command parses it: bench / tuning / features lines are composed and
   validated exactly as the command's preflight does (their datasets and weights are not on this machine, so
   they are not run: each names a real dataset or a cluster), ``make`` lines are dry runs of their target,
@@ -13,6 +15,8 @@ Blocks without a language (tables, folder layouts) are output, not code.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shlex
 import subprocess
@@ -20,24 +24,29 @@ from pathlib import Path
 
 import pytest
 import yaml
+from doc_blocks import ROOT, doc_blocks, marked_block, marked_blocks
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.methods import METHODS, load_methods
 from rns_bench.runs.schema import validate_config
 
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, re.S)
-CHECKED_ELSEWHERE = ("<!-- declared-dataset-example", "<!-- open-world-example", "<!-- segment-example")
+BLOCKS = doc_blocks()
+# What each marked block is, by language; a python or yaml block without one of these markers is unchecked.
+MARKED = {
+    "python": {"rns-library-example", "open-world-example", "add-a-method-example"},
+    "yaml": {"declared-dataset-example", "add-a-method-row"},
+    "bash": {"segment-example"},
+}
 
 
 def _shell_lines() -> list[str]:
     lines = []
-    for language, body in BLOCKS:
-        if language != "bash":
+    for block in BLOCKS:
+        if block.language != "bash":
             continue
-        joined = re.sub(r"\\\n\s*", " ", body)
+        joined = re.sub(r"\\\n\s*", " ", block.body)
         for line in joined.splitlines():
             line = line.split("  #")[0].split(" # ")[0].strip()
             if line and not line.startswith("#"):
@@ -46,35 +55,66 @@ def _shell_lines() -> list[str]:
 
 
 def _segment_lines() -> set[str]:
-    block = README.split("<!-- segment-example", 1)[1].split("```", 2)[1]
-    joined = re.sub(r"\\\n\s*", " ", block)
-    return {" ".join(line.split("  #")[0].split()) for line in joined.splitlines()}
+    lines = set()
+    for block in marked_blocks("segment-example", "bash"):
+        joined = re.sub(r"\\\n\s*", " ", block.body)
+        lines |= {" ".join(line.split("  #")[0].split()) for line in joined.splitlines()}
+    return lines
 
 
 SHELL = [line for line in _shell_lines() if " ".join(line.split()) not in _segment_lines()]
 
 
 def test_every_block_is_known():
-    languages = {language for language, _ in BLOCKS}
+    languages = {block.language for block in BLOCKS}
     assert languages <= {"", "bash", "python", "yaml"}, languages
-    for marker in CHECKED_ELSEWHERE:
-        assert marker in README, marker  # the tests that run those blocks find them by these markers
+    for block in BLOCKS:
+        if block.language == "python" or (block.language == "yaml" and not _is_hugging_face(block.body)):
+            assert block.marker in MARKED[block.language], f"{block.where}: an unmarked {block.language} block"
+        if block.marker:
+            assert block.marker in MARKED.get(block.language, ()), f"{block.where}: unknown marker"
+    for language, markers in MARKED.items():
+        for marker in markers:
+            marked_blocks(marker, language)  # the tests that run those blocks find them by these markers
+
+
+def _is_hugging_face(body: str) -> bool:
+    return "layout: huggingface" in body
 
 
 def test_the_library_example_runs_as_written():
-    block = README.split("<!-- rns-library-example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    block = marked_block("rns-library-example", "python")
     namespace: dict = {}
-    exec(compile(block, "README.md (RNS as a library)", "exec"), namespace)  # noqa: S102 (the README's own code)
+    exec(compile(block.body, block.where, "exec"), namespace)  # noqa: S102 (the docs' own code)
     assert namespace["probs"].shape == (196, namespace["K"])
+
+
+def test_the_add_a_method_example_runs_and_its_row_validates(tmp_path):
+    block, row = marked_block("add-a-method-example", "python"), marked_block("add-a-method-row", "yaml")
+    registered = set(load_methods().names())  # the entry points loaded first: only the example's name is removed
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = compile(block.body, block.where, "exec", dont_inherit=True)  # as a file runs: no future flags
+            exec(code, {"__name__": "docs"})  # noqa: S102 (the docs' own code)
+        assert printed.getvalue().strip() == "(196, 3)"
+        spec = yaml.safe_load(row.body)
+        options = ", ".join(f"{k}: {v}" for k, v in spec["options"].items())
+        declared = f"+rows.{spec['method']}={{method: {spec['method']}, options: {{{options}}}}}"
+        _validate("bench", [declared, f"methods=[zero_shot,{spec['method']}]"], tmp_path)
+        assert set(spec["options"]) == set(METHODS.get(spec["method"]).default_options())  # every option listed
+    finally:
+        for name in set(METHODS.names()) - registered:
+            del METHODS._entries[name]
 
 
 def test_the_hugging_face_declaration_is_valid():
     from rns_bench.data.declared import COMMON, LAYOUT_KEYS, _check_types
 
-    (block,) = [body for language, body in BLOCKS if language == "yaml" and "huggingface" in body]
-    declaration = yaml.safe_load(block)["dataset"]
+    (block,) = [b for b in BLOCKS if b.language == "yaml" and _is_hugging_face(b.body)]
+    declaration = yaml.safe_load(block.body)["dataset"]
     assert set(declaration) <= COMMON | set(LAYOUT_KEYS["huggingface"])
-    _check_types(declaration, "README")
+    _check_types(declaration, block.where)
 
 
 def _bench_overrides(arguments: list[str]) -> list[str]:

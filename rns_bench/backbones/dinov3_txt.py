@@ -81,7 +81,7 @@ class DINOv3Txt(DenseVLM):
 
     def provenance(self) -> dict[str, str | None]:
         """The facebookresearch/dinov3 commit of ``repo_dir`` (None when it is not a git checkout).
-        The release loads a user's ``./dinov3`` checkout and pins no commit (README "DINOv3.txt")."""
+        The release loads a user's ``./dinov3`` checkout and pins no commit (docs/faithfulness.md, "DINOv3.txt")."""
         return {"dinov3_commit": self._commit}
 
     def dense_tokens(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Datasets declared in a config file instead of registered in code: a layout class and its instance.
 
 A ``dataset:`` config block with a ``layout`` key declares the dataset (``configs/dataset/<key>.yaml``;
-the README has an example; the eight benchmarks are declared so too, ``data.benchmarks``); a block
+docs/datasets.md has an example; the eight benchmarks are declared so too, ``data.benchmarks``); a block
 with only ``key`` names a registered one (the benchmarks, ``toy``). Layouts:
 
 * ``folder_listed`` — ``<folder>/<image_dir>/<split>/**/*<image_suffix>`` with labels at the same
@@ -99,7 +99,7 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
     if str(declaration.get("layout")) in NEEDS_FOLDER and declaration.get("folder") in (None, ""):
         missing.append("folder")
     if missing:
-        raise ConfigError(f"{where} needs {', '.join(missing)}; see the README's 'your own dataset' example")
+        raise ConfigError(f"{where} needs {', '.join(missing)}; see the example in docs/datasets.md")
     layout = str(declaration["layout"])
     if layout not in LAYOUT_KEYS:
         raise ConfigError(f"{where}: layout {layout!r} unknown; choose one of {', '.join(LAYOUT_KEYS)}")

@@ -7,17 +7,20 @@ protocol §3) and the JPEG → cache extraction pipeline by ``rns_bench.perf.ext
 region maps and the region cache's size (``region_perf``); probabilities → label maps on CPU, old chain vs
 the identical faster one (``label_map_perf``, full mode only). How costs grow with the data: ``make perf-scale``.
 ``--short`` is CI's mode: fewer steps, shapes and images, the same figures printed, nothing
-asserted on time.
+asserted on time. ``--markdown PATH`` also writes the output as a page (``make perf-docs``: docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
 from rns_bench.perf.extraction import print_extraction_perf, print_pipeline_perf
 from rns_bench.perf.label_maps import print_label_map_perf
+from rns_bench.perf.markdown import write_performance_page
 from rns_bench.perf.regions import print_region_perf
 from rns_bench.perf.rns import print_rns_perf
 from rns_bench.rns import RNSConfig
@@ -37,9 +40,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4, one run")
     parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
     parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")
+    parser.add_argument("--markdown", type=Path, help="also write the output as a Markdown page (make perf-docs)")
     args = parser.parse_args(argv)
     if args.short:
         args.steps, args.classes, args.batches, args.repeats = 30, [21, 150], [1, 4], 1
+    if args.markdown is not None:
+        words = argv if argv is not None else sys.argv[1:]
+        command = " ".join(
+            ["python -m rns_bench.perf", *(w for w in words if w != "--markdown" and w != str(args.markdown))]
+        )
+        write_performance_page(args.markdown, lambda: print_figures(args), command)
+    else:
+        print_figures(args)
+
+
+def print_figures(args: argparse.Namespace) -> None:
+    """Every figure the options ask for, printed."""
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

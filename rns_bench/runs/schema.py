@@ -279,12 +279,12 @@ def _check_dataset_block(cfg: DictConfig) -> None:
         name = dataset.dataset.get("key", "<key>") if isinstance(dataset.dataset, DictConfig) else "<key>"
         raise ConfigError(
             f"configs/dataset/{name}.yaml lacks its first line `# @package _global_` (its dataset: "
-            "block landed at dataset.dataset); add that line, as in the README's example"
+            "block landed at dataset.dataset); add that line, as in the example of docs/datasets.md"
         )
     if dataset is None or (isinstance(dataset, DictConfig) and "key" not in dataset):
         raise ConfigError(
             "the dataset config has no key: a configs/dataset/<name>.yaml needs a dataset: block "
-            'with key: <name> (see the README\'s "Your own dataset")'
+            'with key: <name> (see docs/datasets.md, "Declare your own dataset")'
         )
 
 

@@ -14,8 +14,8 @@ one — are read back, never recomputed.
     segmenter.rename_class("couch", "sofa")
     segmenter.remove_class("my dog")
 
-Importing this module registers ``toy_vlm`` (``rns_bench.toy``), so the README's example runs as
-written; ``toy_vlm`` knows the toy world's class names (and "my <class>") only, a real backbone any name.
+Importing this module registers ``toy_vlm`` (``rns_bench.toy``), so the example of docs/open-world.md runs
+as written; ``toy_vlm`` knows the toy world's class names (and "my <class>") only, a real backbone any name.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""A dataset declared in a config file (rns_bench.data.declared): the README's example runs end to end."""
+"""A dataset declared in a config file (rns_bench.data.declared): the example of docs/datasets.md runs end to end."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 from bench_config import bench_config
+from doc_blocks import marked_block
 
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import ConfigError, InputError
@@ -15,15 +15,12 @@ from rns_bench.data.declared import declared_dataset
 from rns_bench.runs.records import read_records
 from rns_bench.toy.world import toy_class_names
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 RUN = ("backbone=toy_vlm", "shots=[1]", "seeds=[100]", "test_limit=8", "batch_size=8", "methods=[zero_shot,knn_clip]")
 
 
 def readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- declared-dataset-example -->\s*```yaml\n(.*?)```", text, re.S)
-    assert match, "README lost its declared-dataset example"
-    return match.group(1)
+    """The declared-dataset example of docs/datasets.md (found by its marker)."""
+    return marked_block("declared-dataset-example", "yaml").body
 
 
 def toy_as_mmseg_folders(toy_root: Path, target: Path) -> None:
