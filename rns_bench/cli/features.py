@@ -18,12 +18,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from rns_bench.bench.extract import ExtractRequest, extract_features
 from rns_bench.cli import exit_status
-from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.cli.preflight import compose_checked
 
 COMMANDS = ("extract",)
 REQUEST_KEYS = ("split", "support_images")  # the command's own options; the rest go to Hydra
@@ -42,8 +41,7 @@ def split_arguments(arguments: Sequence[str]) -> tuple[ExtractRequest, list[str]
 
 
 def compose_bench_config(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("bench", overrides=overrides)
+    return compose_checked("bench", overrides)  # an unknown key or choice: one line, exit 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

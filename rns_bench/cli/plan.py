@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from rns_bench.bench.plan import GPUS, format_plan, plan_experiment
 from rns_bench.cli import exit_on_user_error
+from rns_bench.cli.preflight import compose_checked
 from rns_bench.core.errors import ConfigError
+from rns_bench.report.declared import is_sweep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_on_user_error(
             lambda: (_ for _ in ()).throw(ConfigError(f"gpu={gpu}: unknown GPU; choose one of {', '.join(GPUS)}"))
         )
+    # an unknown experiment, key or choice: one line (exit 2) before any planning
+    exit_on_user_error(
+        lambda: compose_checked("bench", [f"experiment={name}", *(o for o in overrides if not is_sweep(o))])
+    )
     plans = exit_on_user_error(lambda: plan_experiment(name, overrides))
     print(format_plan(plans, gpu))
     return 0

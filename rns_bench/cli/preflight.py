@@ -35,13 +35,19 @@ def preflight(config_name: str, argv: Sequence[str]) -> DictConfig | None:
     overrides = overrides_of(argv)
     if overrides is None:
         return None
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        try:
-            cfg = compose(config_name, overrides=overrides)
-        except (HydraException, OmegaConfBaseException) as error:
-            raise ConfigError(_one_line(error, config_name, overrides)) from None
+    cfg = compose_checked(config_name, overrides)
     validate_config(cfg, overrides)
     return cfg
+
+
+def compose_checked(config_name: str, overrides: Sequence[str]) -> DictConfig:
+    """``config_name`` composed with ``overrides``; a composition error is a one-line :class:`ConfigError`
+    (an unknown key with the valid ones, a missing choice with the choices)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        try:
+            return compose(config_name, overrides=list(overrides))
+        except (HydraException, OmegaConfBaseException) as error:
+            raise ConfigError(_one_line(error, config_name, list(overrides))) from None
 
 
 def _one_line(error: Exception, config_name: str, overrides: list[str]) -> str:
@@ -72,4 +78,4 @@ def _valid_keys(config_name: str, parent: str) -> list[str]:
     return sorted(str(k) for k in node) if isinstance(node, DictConfig) else []
 
 
-__all__ = ["preflight"]
+__all__ = ["compose_checked", "preflight"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from data.fake_datasets import write_fake_dataset
 
 from rns_bench.bench.plan import format_plan, plan_experiment, sweep_jobs
@@ -60,3 +61,18 @@ def test_the_plan_counts_what_the_sweep_then_runs(tmp_path, capsys):
     assert "skipped" in format_plan(
         plan_experiment("fig4_visual", [*overrides[:-2], "dataset=ade", "protocol.visual_drop_fraction=0.5"]), "a100"
     )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["table5_k", "shotz=1"], "error: unknown config key shotz (from the override shotz=1)"),
+        (["table5_k", "dataset=nope"], "error: no config dataset/nope.yaml; choices for dataset:"),
+        (["nope"], "error: no config experiment/nope.yaml; choices for experiment:"),
+    ],
+)
+def test_a_composition_mistake_is_one_line_and_exit_2(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(message) and "Traceback" not in err

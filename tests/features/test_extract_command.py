@@ -80,6 +80,8 @@ def test_support_images_pool_is_the_whole_toy_train_split(tmp_path: Path, toy_da
         (("split=train",), "split must be one of test, support, both"),
         (("support_images=all",), "support_images must be one of splits, pool"),
         (("cache_dir=null",), "set cache_dir"),
+        (("shotz=1",), "unknown config key shotz (from the override shotz=1); valid keys: backbone"),
+        (("dataset=nope",), "no config dataset/nope.yaml; choices for dataset:"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_fix(tmp_path: Path, toy_data_root: Path, capsys, extra, message) -> None:
