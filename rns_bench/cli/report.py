@@ -23,9 +23,8 @@ from rns_bench.cli import exit_on_user_error
 from rns_bench.cli.preflight import preflight
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.report.build import build_panels, build_report, experiment_backbones, require_results_dir
 from rns_bench.report.declared import is_sweep, parse_protocol_folder, protocol_overrides, with_overrides
-from rns_bench.report.experiment import build_report, experiment_backbones, require_results_dir
-from rns_bench.report.panels import build_panels
 from rns_bench.runs.schema import TOP_LEVEL_KEYS
 
 DEFAULTS = {"backbone": "", "results_dir": "results", "dataset": "", "protocol": "", "panels": "false"}

@@ -13,8 +13,6 @@ instance's support images with their masks (Fig. 16).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +24,7 @@ from PIL import Image
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.report.declared import Declarations
 from rns_bench.report.selection import LeftOut
+from rns_bench.report.tables import write_csv
 from rns_bench.runs.config import declared_study, method_row, study_identity
 from rns_bench.runs.fingerprint import fingerprint, identity_differences
 from rns_bench.runs.key import DATASET, STUDY, study_folder
@@ -115,26 +114,8 @@ def build_personalized_report(
         return text
     first = next(iter(shown.values()))
     personal, generic = first["personal_class"], first["generic_class"]
-    setup = first["identity"]["setup"]
-    lines += [
-        f"Support before: {setup['generic_support_per_class']} train scenes per toy class. Added at run time: "
-        f"the class **{personal}** with {setup['personal_support']} support images of the instance (masks: "
-        f"the instance only). Test: {setup['test_with_instance']} scenes with the instance and a generic "
-        f"{generic}, {setup['test_without_instance']} with a generic {generic} only. IoU in %, over the toy "
-        f"classes plus {personal}; before, {personal} is not in the vocabulary.",
-        "",
-    ]
-    header = ["row", *(label.format(personal=personal, generic=generic) for _, label in METRICS)]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    table = []
-    for row, record in shown.items():
-        before, after = record["metrics"]["before"], record["metrics"]["after"]
-        cells = [f"{before[key]:.1f} → **{after[key]:.1f}**" for key, _ in METRICS]
-        lines.append(f"| {rows[row]} | " + " | ".join(cells) + " |")
-        table += [
-            {"row": row, "metric": key, "before": round(before[key], 2), "after": round(after[key], 2)}
-            for key, _ in METRICS
-        ]
+    lines += [_setup_sentence(first["identity"]["setup"], personal, generic), ""]
+    lines += _metrics_table(shown, rows, personal, generic)
     missing = [rows[r] for r in rows if r not in shown]
     if missing:
         lines += ["", f"No record of the declared config yet for: {', '.join(missing)}."]
@@ -150,12 +131,35 @@ def build_personalized_report(
     lines += left_out.markdown()
     text = "\n".join(lines) + "\n"
     write_text_atomic(out_dir / "report.md", text)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["row", "metric", "before", "after"])
-    writer.writeheader()
-    writer.writerows(table)
-    write_text_atomic(out_dir / "report.csv", buffer.getvalue())
+    table = [
+        [row, key, round(record["metrics"]["before"][key], 2), round(record["metrics"]["after"][key], 2)]
+        for row, record in shown.items()
+        for key, _ in METRICS
+    ]
+    write_csv(out_dir / "report.csv", ["row", "metric", "before", "after"], table)
     return text
+
+
+def _setup_sentence(setup: Mapping[str, Any], personal: str, generic: str) -> str:
+    """What the study's support and test sets hold, in one paragraph."""
+    return (
+        f"Support before: {setup['generic_support_per_class']} train scenes per toy class. Added at run time: "
+        f"the class **{personal}** with {setup['personal_support']} support images of the instance (masks: "
+        f"the instance only). Test: {setup['test_with_instance']} scenes with the instance and a generic "
+        f"{generic}, {setup['test_without_instance']} with a generic {generic} only. IoU in %, over the toy "
+        f"classes plus {personal}; before, {personal} is not in the vocabulary."
+    )
+
+
+def _metrics_table(shown: dict[str, dict[str, Any]], rows: dict[str, str], personal: str, generic: str) -> list[str]:
+    """Markdown: a line per row with each metric before → after the instance's support is added."""
+    header = ["row", *(label.format(personal=personal, generic=generic) for _, label in METRICS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row, record in shown.items():
+        before, after = record["metrics"]["before"], record["metrics"]["after"]
+        cells = [f"{before[key]:.1f} → **{after[key]:.1f}**" for key, _ in METRICS]
+        lines.append(f"| {rows[row]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def colour_map(label: np.ndarray, generic: int, personal: int) -> np.ndarray:

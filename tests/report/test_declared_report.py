@@ -15,8 +15,7 @@ from report.declared_records import write_record
 
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.cli.report import main
-from rns_bench.report.experiment import build_report
-from rns_bench.report.panels import build_panels
+from rns_bench.report.build import build_panels, build_report
 
 
 def _set(path: str, value):

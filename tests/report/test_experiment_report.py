@@ -10,8 +10,9 @@ from bench_config import bench_config
 from report.declared_records import write_record
 
 from rns_bench.bench.sweep import run_sweep
-from rns_bench.report.experiment import build_report, load_experiment
+from rns_bench.report.build import build_report
 from rns_bench.report.published import published_values
+from rns_bench.report.spec import load_experiment
 from rns_bench.runs.records import read_records
 
 SIX = ["voc", "context", "coco_object", "coco_stuff", "cityscapes", "ade"]
@@ -103,7 +104,7 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
 
 
 def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, monkeypatch):
-    from rns_bench.report import experiment
+    from rns_bench.report import figures
     from rns_bench.support.partial import dropped_classes
 
     results = tmp_path / "results"
@@ -132,7 +133,7 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, mon
         metrics={"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0, "per_class_IoU": per_class},
     )
     drawn = {}
-    monkeypatch.setattr(experiment, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
+    monkeypatch.setattr(figures, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
     text = build_report("table3_partial", results, "clip_b16")
     unseen = set(dropped_classes(21, 0.5, 100))
     s = sum(c for c in range(21) if c not in unseen) / (21 - len(unseen))
@@ -222,8 +223,8 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
 
 
 def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
+    from rns_bench.report.build import build_panels, panel_sources
     from rns_bench.report.declared import protocol_overrides
-    from rns_bench.report.panels import build_panels, panel_sources
 
     results = tmp_path / "results"
     for backbone, protocol, value in (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rns_bench.report.leaderboard import DeclaredRun, markdown_table, sweep_records, write_leaderboard
+from rns_bench.report.leaderboard import DeclaredRun, sweep_records, write_leaderboard
+from rns_bench.report.tables import leaderboard_table
 from rns_bench.runs.fingerprint import config_fingerprint, fingerprint
 
 
@@ -40,7 +41,7 @@ def record(
 
 def test_cells_are_mean_and_sample_std_over_seeds_best_row_first():
     records = [record("rns", 1, 40.0), record("rns", 1, 44.0), record("zero_shot", 1, 20.0), record("rns", 5, 60.0)]
-    lines = markdown_table(records).splitlines()
+    lines = leaderboard_table(records).splitlines()
     assert lines[0] == "| method | B = 1 | B = 5 | test images |"
     assert lines[2] == "| rns | 42.00 ± 2.83 (n=2) | 60.00 ± 0.00 (n=1) | 500 |"  # stdev(40, 44) = 2.828
     assert lines[3] == "| zero_shot | 20.00 ± 0.00 (n=1) | – | 500 |"

@@ -11,7 +11,7 @@ import torch
 
 from rns_bench.bench.personalized import run_personalized, run_personalized_experiment, score, study_folder
 from rns_bench.core.errors import ConfigError, InputError
-from rns_bench.report.experiment import build_report, experiment_backbones
+from rns_bench.report.build import build_report, experiment_backbones
 from rns_bench.runs.config import PersonalizedSetup
 from rns_bench.toy.personal import personal_scenes
 from rns_bench.toy.world import ToyWorld
