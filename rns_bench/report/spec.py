@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.core.row_names import FULL_REFERENCE, OUT_OF_DOMAIN, method_row_of
 from rns_bench.report.declared import Declarations, protocol_overrides, with_overrides
 from rns_bench.runs.config import protocol_tag
 
@@ -40,8 +41,6 @@ SUBSETS = {
     "U": Subset("mIoU_unsupported", "classes without visual support (U)"),
 }
 COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")
-FULL_REFERENCE = "rns_full_reference"
-OUT_OF_DOMAIN = "~ood"
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def row_and_shots(row: str, spec: ExperimentSpec) -> tuple[str, int | None]:
 
 def source_row(name: str) -> str:
     """The method row whose records a report row reads (RNS (Full) reads rns's)."""
-    return "rns" if name == FULL_REFERENCE else name
+    return method_row_of(name)
 
 
 def protocol_of(spec: ExperimentSpec, column: Any, row: str) -> str:
