@@ -14,45 +14,16 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rns_bench.report.declared import Declarations
 from rns_bench.runs.fingerprint import identity_differences
-from rns_bench.runs.records import STALE_DIR, load_record
+from rns_bench.runs.records import STALE_DIR, load_record, unusable
 
-NUMBER_METRICS = ("mIoU", "mIoU_supported", "mIoU_unsupported", "aAcc")
 RECORD_GLOB = "B*_seed*-*.json"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def unusable(record: Mapping[str, Any]) -> str | None:
-    """Why a readable record's numbers cannot be used (a value of the wrong type); None when they can."""
-    for key in ("shots", "seed"):
-        if not isinstance(record.get(key), int) or isinstance(record.get(key), bool):
-            return f"{key}={record.get(key)!r} is not a whole number"
-    metrics = record["metrics"]
-    for key in NUMBER_METRICS:
-        if metrics.get(key) is not None and not _is_number(metrics[key]):
-            return f"metrics.{key}={metrics[key]!r} is not a number"
-    per_class = metrics.get("per_class_IoU")
-    if per_class is not None and (
-        not isinstance(per_class, Mapping) or any(v is not None and not _is_number(v) for v in per_class.values())
-    ):
-        return "metrics.per_class_IoU is not a mapping of class name → number"
-    seconds = record.get("seconds_per_image")
-    if seconds is not None and (
-        not isinstance(seconds, Mapping) or any(v is not None and not _is_number(v) for v in seconds.values())
-    ):
-        return "seconds_per_image is not a mapping of part → number"
-    if not isinstance(record.get("created", ""), str):
-        return f"created={record.get('created')!r} is not a time stamp"
-    return None
 
 
 @dataclass

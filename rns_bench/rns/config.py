@@ -59,6 +59,17 @@ class RNSConfig:
             )
         if self.k < 1 or self.steps < 0:
             raise ConfigError(f"RNS needs k ≥ 1 and steps ≥ 0 (got k={self.k}, steps={self.steps})")
+        negative = [
+            n for n in ("lr", "weight_decay", "tau", "beta_f", "beta_p", "pseudo_target_scale") if getattr(self, n) < 0
+        ]
+        if negative or self.lr == 0:
+            name = negative[0] if negative else "lr"
+            raise ConfigError(
+                f"RNS {name}={getattr(self, name)} must be {'positive' if name == 'lr' else '0 or more'} "
+                f"(default {getattr(RNSConfig, name)})"
+            )
+        if any(not 0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"RNS betas must lie in [0, 1) (AdamW's), got {self.betas}")
         if any(not 0.0 <= a <= 1.0 for a in self.alphas):
             raise ConfigError(f"RNS alphas must lie in [0, 1], got {self.alphas}")
         if self.text_free and self.use_text:

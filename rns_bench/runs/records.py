@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -69,17 +70,52 @@ def retire(path: Path, reason: str) -> Path:
     return target
 
 
+NUMBER_METRICS = ("mIoU", "mIoU_supported", "mIoU_unsupported", "aAcc")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def unusable(record: Mapping[str, Any]) -> str | None:
+    """Why a readable record's numbers cannot be used (a value of the wrong type); None when they can."""
+    for key in ("shots", "seed"):
+        if not isinstance(record.get(key), int) or isinstance(record.get(key), bool):
+            return f"{key}={record.get(key)!r} is not a whole number"
+    metrics = record["metrics"]
+    for key in NUMBER_METRICS:
+        if metrics.get(key) is not None and not _is_number(metrics[key]):
+            return f"metrics.{key}={metrics[key]!r} is not a number"
+    per_class = metrics.get("per_class_IoU")
+    if per_class is not None and (
+        not isinstance(per_class, Mapping) or any(v is not None and not _is_number(v) for v in per_class.values())
+    ):
+        return "metrics.per_class_IoU is not a mapping of class name → number"
+    seconds = record.get("seconds_per_image")
+    if seconds is not None and (
+        not isinstance(seconds, Mapping) or any(v is not None and not _is_number(v) for v in seconds.values())
+    ):
+        return "seconds_per_image is not a mapping of part → number"
+    if not isinstance(record.get("created", ""), str):
+        return f"created={record.get('created')!r} is not a time stamp"
+    return None
+
+
 def retire_unusable_records(results_dir: Path, key: RunKey) -> list[Path]:
     """Move the records of ``key``'s cell that no sweep can use to ``stale/``: the pre-fingerprint
-    ``B<shots>_seed<seed>.json`` and unreadable fingerprinted ones. Returns where they went."""
+    ``B<shots>_seed<seed>.json``, unreadable fingerprinted ones and those whose numbers are not numbers
+    (``"mIoU": "high"``, ``"shots": "1"``). Returns where they went."""
     row_dir = key.row_dir(results_dir)
     moved = []
     legacy = key.path(results_dir)
     if legacy.exists():
         moved.append(retire(legacy, "before-fingerprints"))
     for path in sorted(row_dir.glob(f"{key.cell}-*.json")):
-        if load_record(path) == {}:
+        record = load_record(path)
+        if record == {}:
             moved.append(retire(path, "unreadable"))
+        elif "fingerprint" in record and unusable(record):
+            moved.append(retire(path, "unusable"))
     return moved
 
 

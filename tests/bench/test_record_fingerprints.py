@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import stat
 
+import pytest
 from bench_config import bench_config
 
 from rns_bench.bench.sweep import run_sweep
@@ -85,3 +86,23 @@ def test_a_truncated_record_is_named_moved_aside_and_rerun(tmp_path, toy_data_ro
     assert (path.parent / "stale" / f"{path.stem}.unreadable.json").read_text() == json.dumps(
         good, indent=2, sort_keys=True
     )[:40]
+
+
+@pytest.mark.parametrize("field, bad", [("metrics.mIoU", "high"), ("shots", "1")])
+def test_a_record_whose_numbers_are_not_numbers_is_moved_aside_and_rerun(tmp_path, toy_data_root, capsys, field, bad):
+    cfg = bench_config(tmp_path, toy_data_root, *ONE_RUN, "test_limit=4")
+    run_sweep(cfg)
+    (path,) = _row_dir(tmp_path).glob("B1_seed100-*.json")
+    good = json.loads(path.read_text())
+    broken = json.loads(path.read_text())
+    if field == "shots":
+        broken["shots"] = bad
+    else:
+        broken["metrics"]["mIoU"] = bad
+    path.write_text(json.dumps(broken))
+    capsys.readouterr()
+    board = run_sweep(cfg)  # no crash: the record is not counted as done, nor averaged
+    out = capsys.readouterr().out
+    assert "running 1" in out and f"{path.stem}.unusable.json" in out
+    assert json.loads(path.read_text())["metrics"] == good["metrics"]  # re-run, same numbers
+    assert f"| zero_shot | {good['metrics']['mIoU']:.2f} ± 0.00 (n=1) | 4 |" in board

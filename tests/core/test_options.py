@@ -20,6 +20,9 @@ from rns_bench.rns.config import RNSConfig
         ({"betas": [0.9]}, r"RNS option betas=\[0.9\] must have 2 values"),
         ({"use_text": "false"}, r"RNS option use_text='false' must be true or false"),
         ({"retrieval": 3}, r"RNS option retrieval=3 must be a string"),
+        ({"lr": -1}, r"RNS lr=-1.0 must be positive \(default 0.002\)"),
+        ({"weight_decay": -0.1}, r"RNS weight_decay=-0.1 must be 0 or more"),
+        ({"betas": [0.9, 1.0]}, r"RNS betas must lie in \[0, 1\)"),
     ],
 )
 def test_wrong_types_are_named(options, message):
