@@ -248,10 +248,14 @@ def report_table(
             for subset in spec.subsets:
                 cell = _average_cell(cells, row, subset) if column == "Avg." else cells.get((row, column, subset))
                 scope = spec.average_over if spec.columns != "dataset" or column == "Avg." else [column]
-                entry = _entry(cell, scope, paper(row, column, subset))
+                entry = _entry(cell, scope, None if row in spec.overridden else paper(row, column, subset))
                 table.append({"row": row, "label": label, "column": column, "subset": subset, **entry})
                 where = f"{label} · {column_name(spec, column)}{f' · {subset}' if len(spec.subsets) > 1 else ''}"
                 notes += _notes(where, cell, scope)
+    notes += [
+        f"{spec.rows[row]}: the command line changes this row's config; its numbers are not compared with the paper's"
+        for row in spec.overridden
+    ]
     if left_out.total:
         notes.append(
             f"left out: {left_out.total} record(s) of these rows that are not the declared configs "

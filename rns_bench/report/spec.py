@@ -62,6 +62,9 @@ class ExperimentSpec:
     out_of_domain: dict[str, str] = field(default_factory=dict)  # test dataset → support dataset of ~ood rows
     kind: str = "sweep"  # sweep | personalized (Fig. 7: a study of its own, rns_bench.report.personalized)
     declared: Declarations | None = None  # the declared config of each cell (resolve_spec)
+    # report rows whose config the command line changes (rows.rns.options.k=32): labelled with the override,
+    # never compared with the paper's number for the row's published setting
+    overridden: dict[str, list[str]] = field(default_factory=dict)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -129,7 +132,22 @@ def resolve_spec(
         resolved = replace(resolved, name=f"{resolved.name}-{folder}")
     if len(named) == 1:
         resolved = replace(resolved, reference_dataset=named[0], average_over=named, name=f"{resolved.name}-{named[0]}")
-    return resolved
+    return with_row_overrides(resolved, overrides)
+
+
+def with_row_overrides(spec: ExperimentSpec, overrides: Sequence[str]) -> ExperimentSpec:
+    """``spec`` with each report row whose method row an override changes (``rows.rns.options.k=32``)
+    labelled by that override (``RNS (K = 4) [rows.rns.options.k=32]``) and listed in ``overridden``."""
+    by_row: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        if key.startswith("rows."):
+            by_row.setdefault(key.split(".")[1], []).append(override)
+    changed = {row: by_row[method_row_of(row)] for row in spec.rows if method_row_of(row) in by_row}
+    if not changed:
+        return spec
+    rows = {row: f"{label} [{' '.join(changed[row])}]" if row in changed else label for row, label in spec.rows.items()}
+    return replace(spec, rows=rows, overridden=changed)
 
 
 def row_and_shots(row: str, spec: ExperimentSpec) -> tuple[str, int | None]:

@@ -84,7 +84,10 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     assert _left_out(smoke)["10 test images (every test image); declared: test_limit=8"] == 6
     k32 = build_report("table5_k", results, "clip_b16", overrides=["rows.rns.options.k=32"])
     assert "| RNS (K = 4) | B = 1 | 35.09 | 35.09 |" not in k32
-    assert "| RNS (K = 4) | 35.09 / 41.59 / – (1/6, 1, 10) |" in k32  # the user asked for k = 32 under that row
+    # the user asked for k = 32 under that row: the label says so and the paper's K = 4 value is not compared
+    assert "| RNS (K = 4) [rows.rns.options.k=32] | 35.09 / – / – (1/6, 1, 10) |" in k32
+    assert "RNS (K = 4) [rows.rns.options.k=32]: the command line changes this row's config; its numbers are not" in k32
+    assert "| RNS (K = 16) | " in k32  # rows the override leaves alone keep their label and paper value
     # A record moved under another dataset's folder still says it is voc's: never food's number.
     assert "| RNS (K = 4) | – / – / – (0/1, 0, 0) |" in build_report("table5_k", results, "clip_b16", dataset="food")
 
@@ -152,8 +155,9 @@ def test_sweep_records_of_smoke_runs_overrides_and_other_datasets_are_left_out(t
     assert main(["table5_k", f"results_dir={results}", "backbone=toy_vlm", "dataset=toy", *declared]) == 0
     text = capsys.readouterr().out
     rns, rns_k1 = _declared_miou(results, "rns"), _declared_miou(results, "rns_k1")
-    assert f"| RNS (K = 4) | {rns:.2f} / – / – (1/1, 1, 4) |" in text
-    assert f"| RNS (K = 1) | {rns_k1:.2f} / – / – (1/1, 1, 4) |" in text
+    # the declared rows.<row>.options.steps=20 (a short run) labels them: not the paper's setting
+    assert f"| RNS (K = 4) [rows.rns.options.steps=20] | {rns:.2f} / – / – (1/1, 1, 4) |" in text
+    assert f"| RNS (K = 1) [rows.rns_k1.options.steps=20] | {rns_k1:.2f} / – / – (1/1, 1, 4) |" in text
     assert _left_out(text) == {
         "2 test images (test_limit=2); declared: test_limit=4": 2,
         "another config: rows.rns.options.k=32 (declared 4)": 1,
