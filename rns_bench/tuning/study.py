@@ -33,6 +33,7 @@ The tuned file and the command say which case a study is (``same_as_uninterrupte
 from __future__ import annotations
 
 import contextlib
+import datetime
 import inspect
 import logging
 import os
@@ -58,6 +59,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the only trials that coun
 # Trial user attributes: the process that ran it, whether that process sent heartbeats, its slot (place
 # in an uninterrupted study), why it failed, and which failed trial an enqueued retry repeats.
 WORKER, HEARTBEAT, SLOT = "worker", "heartbeat", "slot"
+UNSTAMPED_GRACE_S = 60.0  # a RUNNING trial without its worker yet is being started, unless older than this
 FAILED_BECAUSE, RETRY_OF = "failed_because", "retry_of"
 PARAM_TYPES = ("float", "int", "categorical")
 
@@ -425,8 +427,12 @@ def _quiet_failures() -> Any:
 def _can_watch(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a death of the process running ``trial`` would be noticed: it is on this host, or it sends
     heartbeats that this process checks."""
+    worker = trial.user_attrs.get(WORKER)
+    if worker is None and trial.datetime_start is not None:
+        # just created by another process, which stamps it first thing (SlotSeededTPESampler.before_trial)
+        return (datetime.datetime.now() - trial.datetime_start).total_seconds() < UNSTAMPED_GRACE_S
     beats = _heartbeat_s(study) is not None and trial.user_attrs.get(HEARTBEAT, False)
-    return beats or worker_state(trial.user_attrs.get(WORKER)) == "alive"
+    return beats or worker_state(worker) == "alive"
 
 
 def _show(bar: tqdm, study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:

@@ -199,3 +199,16 @@ def test_a_trial_running_on_another_host_without_heartbeats_is_counted_not_waite
     )
     assert "only 4 of 5 trials finished: trial(s) 2 run in a process this one cannot watch" in line
     assert "not the trials of an uninterrupted study" in line
+
+
+def test_a_trial_another_worker_has_just_created_is_waited_for_until_it_is_stamped(monkeypatch):
+    """The race behind a worker returning before the study was whole: a RUNNING trial whose process has
+    not stamped its worker yet (the instant between creation and the sampler's before_trial)."""
+    import rns_bench.tuning.study as study_module
+
+    study = optuna.create_study(direction="maximize")
+    study.ask()  # RUNNING, no worker recorded yet
+    (fresh,) = study.get_trials(states=(TrialState.RUNNING,))
+    assert study_module._can_watch(study, fresh)  # wait for it: its worker stamps it next
+    monkeypatch.setattr(study_module, "UNSTAMPED_GRACE_S", 0.0)
+    assert not study_module._can_watch(study, fresh)  # never stamped: a process that died at once
