@@ -196,12 +196,13 @@ def leaderboard_table(records: list[dict[str, Any]], metric: str = "mIoU") -> st
 
 
 def write_leaderboard_csv(records: list[dict[str, Any]], path: Path, metrics: tuple[str, ...] = ("mIoU",)) -> None:
-    """One line per method, metric and B: mean, std and the number of seeds."""
-    rows = []
+    """One line per method, metric and B: mean, std, the number of seeds and of test images (a smoke run
+    is told from a full one in the CSV too)."""
+    rows, images = [], test_image_counts(records)
     for metric in metrics:
         table = seed_values(records, metric)
         for row in ordered_rows(table):
             for b in sorted(table[row]):
                 mean, std = mean_std(table[row][b])
-                rows.append([row, metric, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b])])
-    write_csv(path, ["method", "metric", "shots", "mean", "std", "num_seeds"], rows)
+                rows.append([row, metric, b, f"{mean:.4f}", f"{std:.4f}", len(table[row][b]), images.get(row, "")])
+    write_csv(path, ["method", "metric", "shots", "mean", "std", "num_seeds", "test_images"], rows)

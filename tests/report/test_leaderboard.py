@@ -87,7 +87,8 @@ def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tm
     assert "metrics.mIoU='high' is not a number" in text
     assert "36.15" not in text and "61.00" not in text
     csv_rows = (tmp_path / "leaderboard.csv").read_text().splitlines()
-    assert csv_rows[1:] == ["rns,mIoU,1,50.0000,2.8284,2", "zero_shot,mIoU,1,20.0000,0.0000,1"]
+    assert csv_rows[0] == "method,metric,shots,mean,std,num_seeds,test_images"
+    assert csv_rows[1:] == ["rns,mIoU,1,50.0000,2.8284,2,500", "zero_shot,mIoU,1,20.0000,0.0000,1,500"]
 
 
 def test_a_leaderboard_without_left_out_records_has_no_such_section(tmp_path):
