@@ -77,7 +77,7 @@ lint: setup
 	$(VENV)/bin/lint-imports  # the layers of shared/design.md (pyproject.toml [tool.importlinter])
 
 perf: setup
-	$(PY) -m rns_bench.perf $(ARGS)
+	$(PY) -m rns_bench.perf --restated-release tests/reference/released_rns.py $(ARGS)
 
 # How cost and memory grow with the data: bank build time, a sweep's peak RSS over 500 vs 2,000 test images.
 perf-scale: setup
@@ -85,7 +85,7 @@ perf-scale: setup
 
 # docs/performance.md: `make perf`'s short figures with the date and this machine's CPU / GPU (generated, never typed).
 perf-docs: setup
-	$(PY) -m rns_bench.perf --short --markdown docs/performance.md $(ARGS)
+	$(PY) -m rns_bench.perf --restated-release tests/reference/released_rns.py --short --markdown docs/performance.md $(ARGS)
 
 # The documentation site (mkdocs.yml, docs/): --strict, so a broken link or a page left out of the nav fails.
 docs: setup

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--short", action="store_true", help="CI: 30 steps, K 21 and 150, batches 1 and 4, one run")
     parser.add_argument("--no-extraction", action="store_true", help="skip the feature-extraction figures")
     parser.add_argument("--window-batch", type=int, default=16, help="crops per backbone forward (extraction)")
+    parser.add_argument(
+        "--restated-release", type=Path, help="a restated release to time beside ours (make perf: tests/reference/)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the output as a Markdown page (make perf-docs)")
     args = parser.parse_args(argv)
     if args.short:
@@ -62,7 +65,7 @@ def print_figures(args: argparse.Namespace) -> None:
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     )
     for device in devices:
-        print_rns_perf(args.classes, args.batches, args.steps, device, args.repeats)
+        print_rns_perf(args.classes, args.batches, args.steps, device, args.repeats, args.restated_release)
         print()
     if not args.no_extraction:
         print_extraction_perf(window_batch=args.window_batch)

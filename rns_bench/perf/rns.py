@@ -4,12 +4,12 @@ The world of issue 13's table: D = 512, 1024 unit-norm queries per image, K clas
 support images each (one class per image, so 2·K bank rows, nearly all of them retrieved by
 1024 queries × k = 4). Two baselines, both per image, measured in the same run as ours:
 
-* *release*: the restated release, ``tests/reference/released_rns.py`` (``reference_rns_predict``:
-  its bank, training set and loop, one image at a time) — issue 13's "release" column; read from
-  the checkout (a source tree), "–" where it is absent;
-* *release loop*: only the released training loop's shape — a fresh ``nn.Linear``, the materialised
-  samples, ``F.cross_entropy`` / ``F.kl_div``, autograd and ``torch.optim.AdamW`` — on our training
-  set, so that ratio isolates the loop.
+* *release*: the restated release (``reference_rns_predict`` of the file ``--restated-release`` names —
+  ``make perf`` gives the checkout's ``tests/reference/released_rns.py``: its bank, training set and loop,
+  one image at a time) — issue 13's "release" column; "–" without it;
+* *release loop*: only the released training loop's shape (``rns.reference``: a fresh ``nn.Linear``,
+  the materialised samples, ``F.cross_entropy`` / ``F.kl_div``, autograd and ``torch.optim.AdamW``) on
+  our training set, so that ratio isolates the loop.
 
 The matmul peak is a 2048² fp32 product on the same device; "peak used" counts the multiplies
 ours does (4 · rows · K · D per step and image).
@@ -30,8 +30,7 @@ import torch.nn.functional as F
 
 from rns_bench.core.timing import synchronize
 from rns_bench.rns import RNSConfig, predict, training_sets
-from rns_bench.rns.classifier import init_weights
-from rns_bench.rns.training_set import TrainingSet
+from rns_bench.rns.reference import release_loop
 from rns_bench.support.bank import SupportBank
 from rns_bench.support.text import TextSupport
 
@@ -39,7 +38,6 @@ DIM, QUERIES = 512, 1024
 # Each figure is the fastest of ``repeats`` runs (other load on a shared machine only ever slows a run
 # down), but no further run once one has taken REPEAT_BUDGET_S.
 REPEAT_BUDGET_S = 15.0
-RESTATED_RELEASE = Path(__file__).resolve().parents[2] / "tests" / "reference" / "released_rns.py"
 
 
 @dataclass(frozen=True)
@@ -63,37 +61,14 @@ def make_world(num_classes: int, images: int, device: str, seed: int = 0) -> Wor
     return World(bank, text, queries)
 
 
-def release_loop(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> list[torch.Tensor]:
-    """The released code's per-image training: nn.Linear + CE (U, F) / KL (S) + autograd + AdamW."""
-    weights = []
-    for s, seed in zip(sets, seeds, strict=True):
-        features = s.features
-        layer = torch.nn.Linear(features.shape[1], s.targets.shape[1]).to(features.device)
-        with torch.no_grad():
-            layer.weight.copy_(init_weights(*layer.weight.shape, seed))
-            layer.bias.zero_()
-        optimizer = torch.optim.AdamW(
-            layer.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
-        )
-        hard = s.num_retrieved + s.num_fused
-        labels = s.targets[:hard].argmax(1)
-        for _ in range(config.steps):
-            optimizer.zero_grad()
-            z = layer(features)
-            ce = F.cross_entropy(z[:hard], labels, reduction="none")
-            kl = F.kl_div(F.log_softmax(z[hard:], 1), s.targets[hard:], reduction="none").sum(1)
-            (s.scale * torch.cat([ce, kl])).sum().backward()
-            optimizer.step()
-        weights.append(layer.weight.detach())
-    return weights
-
-
-def restated_release_images_per_s(num_classes: int, steps: int, device: str, repeats: int = 1) -> float | None:
-    """Images/s of ``reference_rns_predict`` on this world (its support images: one 16×16 patch of one
-    class each, so its bank has the same 2·K rows); None outside a source checkout."""
-    if not RESTATED_RELEASE.is_file():
+def restated_release_images_per_s(
+    restated: Path | None, num_classes: int, steps: int, device: str, repeats: int = 1
+) -> float | None:
+    """Images/s of ``reference_rns_predict`` of the file ``restated`` on this world (its support images: one
+    16×16 patch of one class each, so its bank has the same 2·K rows); None without the file."""
+    if restated is None or not restated.is_file():
         return None
-    spec = importlib.util.spec_from_file_location("released_rns", RESTATED_RELEASE)
+    spec = importlib.util.spec_from_file_location("released_rns", restated)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     g = torch.Generator().manual_seed(0)
@@ -140,7 +115,14 @@ class RNSFigures:
     release_gflops: float
 
 
-def measure(num_classes: int, batches: list[int], steps: int, device: str, repeats: int = 1) -> RNSFigures:
+def measure(
+    num_classes: int,
+    batches: list[int],
+    steps: int,
+    device: str,
+    repeats: int = 1,
+    restated_release: Path | None = None,
+) -> RNSFigures:
     config = RNSConfig(steps=steps)
     world = make_world(num_classes, max(batches), device)
     text = TextSupport(world.text, True)
@@ -158,7 +140,7 @@ def measure(num_classes: int, batches: list[int], steps: int, device: str, repea
         ours[batch] = batch / seconds
         gflops[batch] = 4 * batch * rows * num_classes * DIM * steps / timings["training"] / 1e9
     release_gflops = 4 * release_samples * num_classes * DIM * steps / release_seconds / 1e9
-    restated = restated_release_images_per_s(num_classes, steps, device, repeats)
+    restated = restated_release_images_per_s(restated_release, num_classes, steps, device, repeats)
     return RNSFigures(num_classes, restated, 1 / release_seconds, ours, gflops, release_gflops)
 
 
@@ -172,15 +154,22 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:5.1f}×" if base else "   – "
 
 
-def print_rns_perf(classes: list[int], batches: list[int], steps: int, device: str = "cpu", repeats: int = 1) -> None:
+def print_rns_perf(
+    classes: list[int],
+    batches: list[int],
+    steps: int,
+    device: str = "cpu",
+    repeats: int = 1,
+    restated_release: Path | None = None,
+) -> None:
     peak = matmul_peak_gflops(device)
     print(
         f"RNS test-time training, images/s ({device}; D = {DIM}, {QUERIES} queries, 2 support images per class, "
         f"{steps} steps; fastest of {repeats} run(s)); matmul peak {peak:.0f} GFLOP/s"
     )
     print(
-        "release = tests/reference/released_rns.py, per image; release loop = its nn.Linear + autograd + AdamW "
-        "loop on our training set; ours ×B = B images trained together (× release, × release loop)"
+        f"release = {restated_release or '– (--restated-release)'}, per image; release loop = its nn.Linear + "
+        "autograd + AdamW loop on our training set; ours ×B = B images trained together (× release, × release loop)"
     )
     print(
         f"{'K':>4} {'release':>8} {'rel. loop':>9} "
@@ -188,7 +177,7 @@ def print_rns_perf(classes: list[int], batches: list[int], steps: int, device: s
         + f" {'peak used':>10} {'(rel. loop)':>11}"
     )
     for k in classes:
-        fig = measure(k, batches, steps, device, repeats)
+        fig = measure(k, batches, steps, device, repeats, restated_release)
         cells = " ".join(
             f"{fig.ours[b]:7.2f} ({_ratio(fig.ours[b], fig.restated)}, {_ratio(fig.ours[b], fig.release)})"
             for b in batches

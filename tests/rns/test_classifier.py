@@ -3,12 +3,12 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from synthetic_problem import bank_of, make_problem
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.rns import RNSConfig, classifier, predict, training_sets
 from rns_bench.rns.classifier import init_weights, train_classifiers
+from rns_bench.rns.reference import literal_training
 from rns_bench.support.text import TextSupport
 
 
@@ -23,24 +23,6 @@ def test_init_is_kaiming_uniform_relu_fan_in():
     assert math.isclose(ref.abs().max().item(), bound, rel_tol=0.01)
 
 
-def literal_training(s, seed, config, num_classes):
-    """One image at a time, nn.Linear + F.cross_entropy / F.kl_div, as research code does."""
-    layer = torch.nn.Linear(s.features.shape[1], num_classes)
-    with torch.no_grad():
-        layer.weight.copy_(init_weights(num_classes, s.features.shape[1], seed))
-        layer.bias.zero_()
-    opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
-    hard = s.num_retrieved + s.num_fused
-    for _ in range(config.steps):
-        opt.zero_grad()
-        z = layer(s.features)
-        ce = F.cross_entropy(z[:hard], s.targets[:hard].argmax(1), reduction="none")
-        kl = F.kl_div(F.log_softmax(z[hard:], 1), s.targets[hard:], reduction="none").sum(1)
-        (s.scale * torch.cat([ce, kl])).sum().backward()
-        opt.step()
-    return layer.weight.detach(), layer.bias.detach()
-
-
 def test_batched_training_equals_one_image_at_a_time():
     problem = make_problem(0, test_images=3)
     bank = bank_of(problem).without_classes([2])  # partial support: S is used too
@@ -49,7 +31,7 @@ def test_batched_training_equals_one_image_at_a_time():
     assert any(s.num_pseudo for s in sets)
     weight, bias = train_classifiers(sets, [10, 11, 12], config)
     for i, s in enumerate(sets):
-        w, b = literal_training(s, 10 + i, config, problem.num_classes)
+        w, b = literal_training(s, 10 + i, config)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
 
 
@@ -65,7 +47,7 @@ def test_both_layouts_train_each_image_as_it_trains_alone(monkeypatch, slack):
     assert any(s.num_pseudo for s in sets) and classifier._stack(sets, 6).shared == (slack > 1)
     weight, bias = train_classifiers(sets, [3, 4, 5], config)
     for i, s in enumerate(sets):
-        w, b = literal_training(s, 3 + i, config, problem.num_classes)
+        w, b = literal_training(s, 3 + i, config)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
 
 
@@ -83,7 +65,7 @@ def test_a_batch_split_among_the_cores_trains_each_image_as_it_trains_alone(monk
     with torch.inference_mode():  # as Lightning predicts: the worker threads are outside that mode
         assert torch.equal(train_classifiers(sets, [7, 8, 9, 10, 11], config)[0], weight)
     for i, s in enumerate(sets):
-        w, b = literal_training(s, 7 + i, config, problem.num_classes)
+        w, b = literal_training(s, 7 + i, config)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
 
 
@@ -103,7 +85,7 @@ def test_prototypes_every_image_derives_alike_are_derived_once_for_the_batch(mon
         assert torch.allclose(derived, sets[0].table()[len(sets[0].base) :], atol=1e-6)
     weight, bias = train_classifiers(sets, [3, 4, 5], config)
     for i, s in enumerate(sets):
-        w, b = literal_training(s, 3 + i, config, problem.num_classes)
+        w, b = literal_training(s, 3 + i, config)
         assert torch.allclose(weight[i], w, atol=2e-5) and torch.allclose(bias[i], b, atol=2e-5)
 
 
