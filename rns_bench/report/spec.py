@@ -12,6 +12,7 @@ cell (``rns_bench.report.declared``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,8 @@ from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.core.row_names import FULL_REFERENCE, OUT_OF_DOMAIN, method_row_of
 from rns_bench.report.declared import Declarations, protocol_overrides, with_overrides
 from rns_bench.runs.config import protocol_tag
+
+DECLARATION_TAG = 6  # hex digits of the overrides' hash in a report folder's name
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,9 @@ def resolve_spec(
         resolved = replace(resolved, name=f"{resolved.name}-{folder}")
     if len(named) == 1:
         resolved = replace(resolved, reference_dataset=named[0], average_over=named, name=f"{resolved.name}-{named[0]}")
+    if overrides:  # another declaration is another report: never written over the plain one
+        digest = hashlib.sha256(" ".join(sorted(overrides)).encode()).hexdigest()[:DECLARATION_TAG]
+        resolved = replace(resolved, name=f"{resolved.name}-{digest}")
     return with_row_overrides(resolved, overrides)
 
 

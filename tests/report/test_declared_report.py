@@ -82,6 +82,9 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     smoke = build_report("table5_k", results, "clip_b16", overrides=["test_limit=8"])
     assert "| RNS (K = 4) | B = 1 | 16.20 |" in smoke
     assert _left_out(smoke)["10 test images (every test image); declared: test_limit=8"] == 6
+    # another declaration, another folder: the smoke report never replaces the declared one
+    (smoke_out,) = (results / "reports").glob("table5_k-*/clip_b16")
+    assert "16.20" in (smoke_out / "report.md").read_text() and "16.20" not in (out / "report.md").read_text()
     k32 = build_report("table5_k", results, "clip_b16", overrides=["rows.rns.options.k=32"])
     assert "| RNS (K = 4) | B = 1 | 35.09 | 35.09 |" not in k32
     # the user asked for k = 32 under that row: the label says so and the paper's K = 4 value is not compared
