@@ -148,7 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rns_bench.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     data_root_help = f"the data directory (default: ${DATA_ROOT_ENV}, else ./data)"
+    _add_prepare(commands, data_root_help)
+    _add_split(commands, data_root_help)
+    _add_fetch(commands, data_root_help)
+    _add_verify(commands, data_root_help)
+    _add_toy_example(commands)
+    return parser
 
+
+def _add_prepare(commands: argparse._SubParsersAction, data_root_help: str) -> None:
     prepare = commands.add_parser("prepare", help="convert a dataset's shipped annotations into the labels read")
     prepare.add_argument("key", help="dataset key: context, context59, coco_stuff, coco_object, cityscapes, cub")
     prepare.add_argument("--data-root", help=data_root_help)
@@ -160,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workers", type=int, default=1, help="processes converting files (default 1)")
     prepare.set_defaults(run=run_prepare)
 
+
+def _add_split(commands: argparse._SubParsersAction, data_root_help: str) -> None:
     split = commands.add_parser("split", help="draw B-shot support splits (protocol §2) and write them as JSON")
     split.add_argument("key", help="a dataset key (registered, or configs/dataset/<key>.yaml)")
     split.add_argument("--shots", type=int, nargs="+", required=True, help="B, one or more")
@@ -186,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     split.set_defaults(run=run_split)
 
+
+def _add_fetch(commands: argparse._SubParsersAction, data_root_help: str) -> None:
     fetch = commands.add_parser(
         "fetch",
         help="download a dataset a library can fetch (voc, voc20; context images; "
@@ -201,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--hub-copy", type=Path, help="a save_to_disk folder of that Hub copy (offline machines)")
     fetch.set_defaults(run=run_fetch)
 
+
+def _add_verify(commands: argparse._SubParsersAction, data_root_help: str) -> None:
     verify = commands.add_parser("verify", help="check a prepared dataset on disk (counts, sizes, label values)")
     verify.add_argument("key", help="a dataset key (registered, or configs/dataset/<key>.yaml)")
     verify.add_argument("--data-root", help=data_root_help)
@@ -208,13 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--workers", type=int, default=4, help="threads reading labels (default 4)")
     verify.set_defaults(run=run_verify)
 
+
+def _add_toy_example(commands: argparse._SubParsersAction) -> None:
     example = commands.add_parser(
         "toy-example",
         help="write a support folder and images from the toy world (the README's python -m rns_bench.segment example)",
     )
     example.add_argument("folder", type=Path, help="where to write support/ and images/")
     example.set_defaults(run=run_toy_example)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
 from rns_bench.core.errors import ConfigError
 
 T = TypeVar("T")
+
+# The scalar types an option takes: (whether a value is one, what it must be, the value to keep).
+_SCALARS: dict[type, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
+    bool: (lambda value: isinstance(value, bool), "true or false", lambda value: value),
+    int: (lambda value: not isinstance(value, bool) and isinstance(value, int), "a whole number", lambda value: value),
+    float: (lambda value: not isinstance(value, bool) and isinstance(value, int | float), "a number", float),
+    str: (lambda value: isinstance(value, str), "a string", lambda value: value),
+}
 
 
 def options_from_dict(cls: type[T], options: Mapping[str, Any], what: str) -> T:
@@ -39,30 +47,25 @@ def checked_value(value: Any, hint: Any, name: str, default: Any = MISSING) -> A
         hint = next(a for a in arguments if a is not type(None))
         return checked_value(value, hint, name, default)
     example = f" (e.g. {default!r})" if default is not MISSING and default is not None else ""
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r} must be true or false{example}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}={value!r} must be a whole number{example}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{name}={value!r} must be a number{example}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}={value!r} must be a string{example}")
-        return value
+    scalar = next((kind for kind in _SCALARS if hint is kind), None)
+    if scalar is not None:
+        accepts, what, convert = _SCALARS[scalar]
+        if not accepts(value):
+            raise ConfigError(f"{name}={value!r} must be {what}{example}")
+        return convert(value)
     if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ConfigError(f"{name}={value!r} must be a list{example}")
-        if len(arguments) == 2 and arguments[1] is Ellipsis:
-            if not value and default not in (MISSING, None, ()):
-                raise ConfigError(f"{name}=[] must not be empty{example}")
-            return tuple(checked_value(v, arguments[0], f"{name}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(arguments):
-            raise ConfigError(f"{name}={list(value)!r} must have {len(arguments)} values{example}")
-        return tuple(checked_value(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, arguments, strict=True)))
+        return _checked_tuple(value, arguments, name, default, example)
     return value  # other types: the dataclass checks them itself
+
+
+def _checked_tuple(value: Any, arguments: tuple[Any, ...], name: str, default: Any, example: str) -> tuple:
+    """``value`` as ``tuple[arguments]`` (``tuple[T, ...]`` or one type per place), each item checked."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(f"{name}={value!r} must be a list{example}")
+    if len(arguments) == 2 and arguments[1] is Ellipsis:
+        if not value and default not in (MISSING, None, ()):
+            raise ConfigError(f"{name}=[] must not be empty{example}")
+        return tuple(checked_value(v, arguments[0], f"{name}[{i}]") for i, v in enumerate(value))
+    if len(value) != len(arguments):
+        raise ConfigError(f"{name}={list(value)!r} must have {len(arguments)} values{example}")
+    return tuple(checked_value(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, arguments, strict=True)))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -95,65 +95,16 @@ def dataset_spec(dataset: Mapping[str, Any] | str, data_root: Path) -> DatasetSp
 def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> DatasetSpec:
     """A ``DatasetSpec`` from a declaration (module doc); every mistake is one ConfigError naming the key."""
     where = f"dataset {declaration.get('key', '?')!r} (configs/dataset/<key>.yaml)"
-    missing = [key for key in REQUIRED if declaration.get(key) in (None, "")]
-    if str(declaration.get("layout")) in NEEDS_FOLDER and declaration.get("folder") in (None, ""):
-        missing.append("folder")
-    if missing:
-        raise ConfigError(f"{where} needs {', '.join(missing)}; see the example in docs/datasets.md")
-    layout = str(declaration["layout"])
-    if layout not in LAYOUT_KEYS:
-        raise ConfigError(f"{where}: layout {layout!r} unknown; choose one of {', '.join(LAYOUT_KEYS)}")
-    unknown = set(declaration) - COMMON - set(LAYOUT_KEYS[layout])
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
-            f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}"
-        )
-    _check_types(declaration, where)
-    files = {
-        name: default if declaration.get(name) is None else declaration[name]  # null = the default
-        for name, default in LAYOUT_KEYS[layout].items()
-    }
-    unset = [name for name, value in files.items() if value is None]
-    if unset:
-        raise ConfigError(f"{where}: layout {layout} needs {', '.join(unset)}")
+    layout, files = _checked_layout(declaration, where)
     reduce_zero_label = bool(declaration.get("reduce_zero_label", False))
     support_split = str(declaration.get("support_split", "train"))
     if layout == "huggingface":
-        source = _hf_source(files, data_root, where)
-        root = Path(source.location)
-        fix = str(declaration.get("fix") or f"check {layout} source {source.kind} {source.location} in {where}")
-        fix = fix.replace(DATA_ROOT_FIELD, str(data_root))
-        class_file, names = _class_list(
-            str(declaration["classes"]),
-            root if source.kind != "hub" else Path(data_root),
-            where,
-            hf=(source, support_split, fix),
+        root, class_file, names, make_reader = _huggingface_parts(
+            declaration, files, data_root, where, support_split, reduce_zero_label
         )
-        make_reader = partial(_hf_reader, source, len(names), reduce_zero_label, fix)
     else:
-        root = Path(data_root) / str(declaration["folder"])
-        class_file, names = _class_list(str(declaration["classes"]), root, where)
-        fix = str(
-            declaration.get("fix")
-            or f"put the dataset under {{data_root}}/{declaration['folder']} as declared in {where} (layout {layout})"
-        )
-        fix += f" (or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']})"
-        reader_class, layout_class = (
-            (ListedReader, ListedLayout) if layout == "folder_listed" else (VOCReader, VOCLayout)
-        )
-        files = {
-            name: tuple(str(v) for v in value) if name == "groups" else str(value) for name, value in files.items()
-        }
-        make_reader = partial(
-            _declared_reader,
-            reader_class,
-            layout_class,
-            str(declaration["folder"]),
-            files,
-            len(names),
-            reduce_zero_label,
-            fix,
+        root, class_file, names, make_reader = _folder_parts(
+            declaration, layout, files, data_root, where, reduce_zero_label
         )
     identity = json.dumps(
         {**{k: declaration[k] for k in sorted(declaration)}, "class_names": names}, sort_keys=True, default=str
@@ -181,6 +132,87 @@ def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> Dataset
     )
 
 
+def _checked_layout(declaration: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """(layout, its keys' values with the defaults filled in) of a declaration whose keys are all known and
+    of their types, and whose required keys are all given."""
+    missing = [key for key in REQUIRED if declaration.get(key) in (None, "")]
+    if str(declaration.get("layout")) in NEEDS_FOLDER and declaration.get("folder") in (None, ""):
+        missing.append("folder")
+    if missing:
+        raise ConfigError(f"{where} needs {', '.join(missing)}; see the example in docs/datasets.md")
+    layout = str(declaration["layout"])
+    if layout not in LAYOUT_KEYS:
+        raise ConfigError(f"{where}: layout {layout!r} unknown; choose one of {', '.join(LAYOUT_KEYS)}")
+    unknown = set(declaration) - COMMON - set(LAYOUT_KEYS[layout])
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} for layout {layout}; valid: "
+            f"{sorted(COMMON | set(LAYOUT_KEYS[layout]))}"
+        )
+    _check_types(declaration, where)
+    files = {
+        name: default if declaration.get(name) is None else declaration[name]  # null = the default
+        for name, default in LAYOUT_KEYS[layout].items()
+    }
+    unset = [name for name, value in files.items() if value is None]
+    if unset:
+        raise ConfigError(f"{where}: layout {layout} needs {', '.join(unset)}")
+    return layout, files
+
+
+def _huggingface_parts(
+    declaration: Mapping[str, Any],
+    files: dict[str, Any],
+    data_root: Path,
+    where: str,
+    support_split: str,
+    reduce_zero_label: bool,
+) -> tuple[Path, str, list[str], Callable[[Path], object]]:
+    """(root, class_file, class names, make_reader) of a ``huggingface`` declaration."""
+    source = _hf_source(files, data_root, where)
+    root = Path(source.location)
+    fix = str(declaration.get("fix") or f"check huggingface source {source.kind} {source.location} in {where}")
+    fix = fix.replace(DATA_ROOT_FIELD, str(data_root))
+    class_file, names = _class_list(
+        str(declaration["classes"]),
+        root if source.kind != "hub" else Path(data_root),
+        where,
+        hf=(source, support_split, fix),
+    )
+    return root, class_file, names, partial(_hf_reader, source, len(names), reduce_zero_label, fix)
+
+
+def _folder_parts(
+    declaration: Mapping[str, Any],
+    layout: str,
+    files: dict[str, Any],
+    data_root: Path,
+    where: str,
+    reduce_zero_label: bool,
+) -> tuple[Path, str, list[str], Callable[[Path], object]]:
+    """(root, class_file, class names, make_reader) of a ``folder_listed`` or ``split_file`` declaration."""
+    root = Path(data_root) / str(declaration["folder"])
+    class_file, names = _class_list(str(declaration["classes"]), root, where)
+    fix = str(
+        declaration.get("fix")
+        or f"put the dataset under {{data_root}}/{declaration['folder']} as declared in {where} (layout {layout})"
+    )
+    fix += f" (or point data_root / $RNS_DATA_ROOT at the folder that holds {declaration['folder']})"
+    reader_class, layout_class = (ListedReader, ListedLayout) if layout == "folder_listed" else (VOCReader, VOCLayout)
+    files = {name: tuple(str(v) for v in value) if name == "groups" else str(value) for name, value in files.items()}
+    make_reader = partial(
+        _declared_reader,
+        reader_class,
+        layout_class,
+        str(declaration["folder"]),
+        files,
+        len(names),
+        reduce_zero_label,
+        fix,
+    )
+    return root, class_file, names, make_reader
+
+
 BOOL_KEYS = ("reduce_zero_label",)
 SEED_KEYS = ("full_support_seeds", "partial_support_seeds")
 MAPPING_KEYS = ("expected_counts", "data_files")
@@ -198,30 +230,35 @@ def _check_types(declaration: Mapping[str, Any], where: str) -> None:
             "names folders under results_dir and the caches"
         )
     for name, value in declaration.items():
-        if value is None:
-            continue
-        if name in BOOL_KEYS and not isinstance(value, bool):
-            raise ConfigError(f"{where}: {name}: {value!r} must be true or false (unquoted)")
-        if name in SEED_KEYS and (
-            not isinstance(value, list | tuple) or any(isinstance(s, bool) or not isinstance(s, int) for s in value)
-        ):
-            raise ConfigError(f"{where}: {name}: {value!r} must be a list of whole numbers")
-        if name == "expected_counts" and (
-            not isinstance(value, Mapping)
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values())
-        ):
-            raise ConfigError(f"{where}: expected_counts: {value!r} must map split names to image counts")
-        if name == "data_files" and not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: data_files: {value!r} must map split names to files or globs")
-        if name in LIST_KEYS and (not isinstance(value, list | tuple) or not all(isinstance(g, str) for g in value)):
-            raise ConfigError(f"{where}: {name}: {value!r} must be a list of folder names")
-        if name == "data_version" and isinstance(value, int | float) and not isinstance(value, bool):
-            continue  # data_version: 2 is as good as "2"
-        if name not in (*BOOL_KEYS, *SEED_KEYS, *MAPPING_KEYS, *LIST_KEYS) and not isinstance(value, str):
-            raise ConfigError(
-                f"{where}: {name}: {value!r} must be a string (e.g. {name}: "
-                f"{'val' if 'split' in name else '.png' if 'suffix' in name else 'images'})"
-            )
+        problem = None if value is None else _type_problem(name, value)
+        if problem is not None:
+            raise ConfigError(f"{where}: {name}: {value!r} {problem}")
+
+
+def _type_problem(name: str, value: Any) -> str | None:
+    """What a (non-null) value of key ``name`` must be, when it is not; else None."""
+    if name in BOOL_KEYS:
+        return None if isinstance(value, bool) else "must be true or false (unquoted)"
+    if name in SEED_KEYS:
+        seeds = isinstance(value, list | tuple) and not any(
+            isinstance(s, bool) or not isinstance(s, int) for s in value
+        )
+        return None if seeds else "must be a list of whole numbers"
+    if name == "expected_counts":
+        counts = isinstance(value, Mapping) and not any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values()
+        )
+        return None if counts else "must map split names to image counts"
+    if name == "data_files":
+        return None if isinstance(value, Mapping) else "must map split names to files or globs"
+    if name in LIST_KEYS:
+        folders = isinstance(value, list | tuple) and all(isinstance(g, str) for g in value)
+        return None if folders else "must be a list of folder names"
+    if name == "data_version" and isinstance(value, int | float) and not isinstance(value, bool):
+        return None  # data_version: 2 is as good as "2"
+    if isinstance(value, str):
+        return None
+    return f"must be a string (e.g. {name}: {'val' if 'split' in name else '.png' if 'suffix' in name else 'images'})"
 
 
 def _hf_source(files: dict[str, Any], data_root: Path, where: str) -> HFSource:

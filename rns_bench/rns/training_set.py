@@ -161,10 +161,7 @@ def build_training_set(
     empty_index, empty_coef = torch.empty(0, 2, dtype=torch.long, device=device), queries.new_empty(0, 2)
 
     # U: union of every query's k nearest bank rows (§3.1).
-    rows = retrieve_rows(queries, bank_features, bank_labels, config.k, config.retrieval, generator)
-    u_feats, u_labels = bank_features[rows], bank_labels[rows]
-    u_index = torch.arange(len(rows), device=device).unsqueeze(1).expand(-1, 2)
-    u_coef = torch.tensor([1.0, 0.0], dtype=queries.dtype, device=device).expand(len(rows), 2)
+    rows, u_feats, u_labels, u_index, u_coef = _retrieved(queries, bank_features, bank_labels, config, generator)
 
     # F: each retrieved class fused with its text at every α (§3.2).
     retrieved_classes = torch.unique(u_labels)
@@ -182,15 +179,9 @@ def build_training_set(
     s_base, s_index, s_coef = queries.new_empty(0, dim), empty_index, empty_coef
     s_targets = queries.new_empty(0, num_classes)
     if pseudo_text and config.pseudo_label_loss and len(alphas):
-        zero_shot = (queries @ text.features.T).argmax(dim=1)
-        unsupported = [c for c in torch.unique(zero_shot).tolist() if not bool(supported[c])]
-        if unsupported:
-            classes = torch.tensor(unsupported, device=device)
-            means = F.normalize(torch.stack([queries[zero_shot == c].mean(dim=0) for c in unsupported]), dim=-1)
-            s_base, s_index, s_coef = _fused_part(means, text.features[classes], alphas, len(rows) + len(f_base))
-            s_keys = torch.stack([torch.full_like(classes, -1), len(bank_labels) + classes], dim=1).flatten()
-            s_feats = fuse(means, text.features[classes], alphas).flatten(0, 1)
-            s_targets = torch.softmax(config.pseudo_target_scale * s_feats @ text.features.T, dim=1)
+        pseudo = _pseudo_labelled(queries, supported, text, alphas, config, len(rows) + len(f_base), len(bank_labels))
+        if pseudo is not None:
+            s_base, s_index, s_coef, s_keys, s_targets = pseudo
 
     hard_labels = torch.cat([u_labels, f_labels])
     targets = torch.cat([F.one_hot(hard_labels, num_classes).to(queries.dtype), s_targets])
@@ -198,19 +189,75 @@ def build_training_set(
     index, coef = torch.cat([u_index, f_index, s_index]), torch.cat([u_coef, f_coef, s_coef])
     index = torch.where(index < 0, len(base) - 1 - index, index)  # derived p_c: after the explicit rows
 
-    # Sample weights (§4): w_n = r_label(n) / Σ w, set factor β, then the 1/N of the mean.
-    relevance = relevance_weights(queries, text if use_text else None, num_classes, config)
-    weights = relevance[targets.argmax(dim=1)]
-    weights = weights / weights.sum()
-    beta = torch.cat(
-        [
-            torch.ones(len(u_labels), device=device),
-            torch.full((len(f_labels),), config.beta_f, device=device),
-            torch.full((len(s_targets),), config.beta_p, device=device),
-        ]
-    )
-    scale = beta * weights / len(targets)
+    scale = _sample_scale(queries, text if use_text else None, targets, len(u_labels), len(f_labels), config)
     keys = torch.cat([rows, f_keys, s_keys])
     return TrainingSet(
         base, index, coef, targets, scale, len(u_labels), len(f_labels), len(s_targets), *derived, keys=keys
     )
+
+
+def _retrieved(
+    queries: torch.Tensor,
+    bank_features: torch.Tensor,
+    bank_labels: torch.Tensor,
+    config: RNSConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """U (§3.1): the retrieved bank rows (N_u,), their features and labels, and the samples' (N_u, 2)
+    indices and coefficients (each sample one table row, coefficients (1, 0))."""
+    device = queries.device
+    rows = retrieve_rows(queries, bank_features, bank_labels, config.k, config.retrieval, generator)
+    u_feats, u_labels = bank_features[rows], bank_labels[rows]
+    u_index = torch.arange(len(rows), device=device).unsqueeze(1).expand(-1, 2)
+    u_coef = torch.tensor([1.0, 0.0], dtype=queries.dtype, device=device).expand(len(rows), 2)
+    return rows, u_feats, u_labels, u_index, u_coef
+
+
+def _pseudo_labelled(
+    queries: torch.Tensor,
+    supported: torch.Tensor,
+    text: TextSupport,
+    alphas: torch.Tensor,
+    config: RNSConfig,
+    offset: int,
+    num_bank: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """S (§3.3): base rows, sample indices (from ``offset``) and coefficients, keys and (N_s, K) soft
+    targets of the fused means of the zero-shot-predicted classes without visual support; None when
+    there are no such classes."""
+    zero_shot = (queries @ text.features.T).argmax(dim=1)
+    unsupported = [c for c in torch.unique(zero_shot).tolist() if not bool(supported[c])]
+    if not unsupported:
+        return None
+    classes = torch.tensor(unsupported, device=queries.device)
+    means = F.normalize(torch.stack([queries[zero_shot == c].mean(dim=0) for c in unsupported]), dim=-1)
+    s_base, s_index, s_coef = _fused_part(means, text.features[classes], alphas, offset)
+    s_keys = torch.stack([torch.full_like(classes, -1), num_bank + classes], dim=1).flatten()
+    s_feats = fuse(means, text.features[classes], alphas).flatten(0, 1)
+    s_targets = torch.softmax(config.pseudo_target_scale * s_feats @ text.features.T, dim=1)
+    return s_base, s_index, s_coef, s_keys, s_targets
+
+
+def _sample_scale(
+    queries: torch.Tensor,
+    text: TextSupport | None,
+    targets: torch.Tensor,
+    num_retrieved: int,
+    num_fused: int,
+    config: RNSConfig,
+) -> torch.Tensor:
+    """(N,) β_set · w_n / N (§4) of the samples (U, then F, then S): w_n = r_label(n) / Σ w, the set
+    factor β, then the 1/N of the mean."""
+    device = queries.device
+    num_pseudo = len(targets) - num_retrieved - num_fused
+    relevance = relevance_weights(queries, text, targets.shape[1], config)
+    weights = relevance[targets.argmax(dim=1)]
+    weights = weights / weights.sum()
+    beta = torch.cat(
+        [
+            torch.ones(num_retrieved, device=device),
+            torch.full((num_fused,), config.beta_f, device=device),
+            torch.full((num_pseudo,), config.beta_p, device=device),
+        ]
+    )
+    return beta * weights / len(targets)

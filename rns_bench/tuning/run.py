@@ -41,13 +41,12 @@ from rns_bench.tuning.study import (
     best_trial_summary,
     check_storage,
     configured_trial,
-    counted_trials,
     open_study,
     parse_search_space,
-    run_study,
     sqlite_url,
     why_not_replayed,
 )
+from rns_bench.tuning.workers import counted_trials, run_study
 
 
 def study_name(key: RunKey, fingerprint: str) -> str:

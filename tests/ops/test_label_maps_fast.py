@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rns_bench.ops import label_maps
+from rns_bench.ops import label_maps_fast as label_maps
 from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map
 
 

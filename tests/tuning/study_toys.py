@@ -18,14 +18,8 @@ from typing import Any
 
 import optuna
 
-from rns_bench.tuning.study import (
-    StudySettings,
-    best_trial_summary,
-    counted_trials,
-    finished_trials,
-    open_study,
-    run_study,
-)
+from rns_bench.tuning.study import StudySettings, best_trial_summary, open_study
+from rns_bench.tuning.workers import counted_trials, finished_trials, run_study
 
 NAME = "toy/toy_vlm/full/linear_class_features/B1_seed0"
 SETTINGS = StudySettings(sampler_seed=3, tpe_startup_trials=2, pruner_startup_trials=1, heartbeat_s=None)

@@ -25,14 +25,8 @@ from tuning.study_toys import (  # noqa: E402
 )
 
 from rns_bench.core.errors import ConfigError  # noqa: E402
-from rns_bench.tuning.study import (  # noqa: E402
-    StudySettings,
-    best_trial_summary,
-    finished_trials,
-    open_study,
-    run_study,
-    sqlite_url,
-)
+from rns_bench.tuning.study import StudySettings, best_trial_summary, open_study, sqlite_url  # noqa: E402
+from rns_bench.tuning.workers import finished_trials, run_study  # noqa: E402
 
 N = 8
 TOYS = Path(__file__).with_name("study_toys.py")
@@ -204,7 +198,7 @@ def test_a_trial_running_on_another_host_without_heartbeats_is_counted_not_waite
 def test_a_trial_another_worker_has_just_created_is_waited_for_until_it_is_stamped(monkeypatch):
     """The race behind a worker returning before the study was whole: a RUNNING trial whose process has
     not stamped its worker yet (the instant between creation and the sampler's before_trial)."""
-    import rns_bench.tuning.study as study_module
+    import rns_bench.tuning.workers as study_module
 
     study = optuna.create_study(direction="maximize")
     study.ask()  # RUNNING, no worker recorded yet

@@ -13,14 +13,8 @@ optuna = pytest.importorskip("optuna")
 
 from rns_bench.support.pixels import SupportPixels  # noqa: E402
 from rns_bench.tuning.objective import TuningProblem, make_objective, validation_miou  # noqa: E402
-from rns_bench.tuning.study import (  # noqa: E402
-    StudySettings,
-    finished_trials,
-    open_study,
-    parse_search_space,
-    run_study,
-    sqlite_url,
-)
+from rns_bench.tuning.study import StudySettings, open_study, parse_search_space, sqlite_url  # noqa: E402
+from rns_bench.tuning.workers import finished_trials, run_study  # noqa: E402
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-3, "high": 0.5, "log": True},

@@ -15,7 +15,7 @@ from rns_bench.core.paths import CONFIG_DIR
 optuna = pytest.importorskip("optuna")
 
 import rns_bench.tuning.run as tune_run  # noqa: E402
-from rns_bench.tuning.study import counted_trials  # noqa: E402
+from rns_bench.tuning.workers import counted_trials  # noqa: E402
 
 SMALL = (
     "methods=[linear_class_features]",
