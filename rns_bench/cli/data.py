@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.cli import exit_status
 from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.data.datasets import DATA_ROOT_ENV, DatasetSpec, resolve_data_root

@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 import torch
 
-import rns_bench.toy  # noqa: F401  (registers the toy_vlm backbone)
 from rns_bench.backbones import build_backbone
 from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.features.cache import FeatureCache, FeatureKey

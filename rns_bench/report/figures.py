@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-import rns_bench.toy  # noqa: F401  (registers the toy dataset a record may name)
 from rns_bench.core.atomic_io import atomic_target
 from rns_bench.core.errors import RNSBenchError
 from rns_bench.data.datasets import resolve_data_root

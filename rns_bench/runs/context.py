@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import rns_bench.toy  # noqa: F401  (registers the toy dataset and backbone every run may name)
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError, RNSBenchError

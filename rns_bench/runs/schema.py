@@ -16,7 +16,6 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-import rns_bench.toy  # noqa: F401  (registers the toy backbone a config may name)
 from rns_bench.backbones import BACKBONES
 from rns_bench.core.atomic_io import can_write_in
 from rns_bench.core.errors import ConfigError, RNSBenchError

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-import rns_bench.toy  # noqa: F401  (registers toy_vlm: the facade's examples run without another import)
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import InputError

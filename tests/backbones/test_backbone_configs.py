@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-import rns_bench.toy  # noqa: F401  (registers toy_vlm)
 from rns_bench.backbones import BACKBONES
 from rns_bench.features.settings import settings_from_config
 

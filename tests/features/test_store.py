@@ -10,7 +10,6 @@ from bench_config import bench_config
 from features.extract_worker import IMAGE_IDS, make_store
 from features.fake_backbones import noise_image
 
-import rns_bench.toy  # noqa: F401  (registers the toy dataset)
 from rns_bench.backbones import build_backbone
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
 from rns_bench.runs.stores import build_feature_stores
