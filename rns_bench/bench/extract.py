@@ -21,7 +21,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.data.readers.label_reader import SegmentationReader
 from rns_bench.data.sampling import sample_pool
 from rns_bench.features.store import ExtractionReport, FeatureStore
-from rns_bench.runs.config import sweep_seeds
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.context import DatasetContext, build_context
 from rns_bench.runs.schema import validate_config
 
@@ -45,16 +45,16 @@ class ExtractRequest:
             )
 
 
-def support_image_ids(cfg: DictConfig, context: DatasetContext, support_images: str) -> list[str]:
+def support_image_ids(run: RunConfig, context: DatasetContext, support_images: str) -> list[str]:
     """Support images to extract, first-seen order: the sweep's splits (every shots × seed) or the seeds' pools."""
-    seeds = sweep_seeds(cfg, context.support_spec)
+    seeds = run.seeds_for(context.support_spec)
     if support_images == "pool":
         train = context.support_reader.image_ids(context.support_spec.support_split)
         return list(dict.fromkeys(train[i] for seed in seeds for i in sample_pool(len(train), seed)))
     return list(
         dict.fromkeys(
             image_id
-            for shots in cfg.shots
+            for shots in run.shots
             for seed in seeds
             for image_id in context.support_split(int(shots), seed).image_ids
         )
@@ -68,15 +68,15 @@ def extract_features(
     ``overrides``: the command line's, named in a config error."""
     if not cfg.cache_dir:
         raise ConfigError("extract writes the on-disk feature cache: set cache_dir (configs/bench.yaml), not null")
-    validate_config(cfg, overrides)  # every key and value, before any work
-    context = build_context(cfg)
+    run = validate_config(cfg, overrides)  # every key and value, before any work
+    context = build_context(run)
     jobs: dict[str, tuple[FeatureStore, list[str], SegmentationReader]] = {}
     if request.split in ("test", "both"):
         jobs["test"] = (context.test_store, context.test_ids, context.reader)
     if request.split in ("support", "both"):
         jobs["support"] = (
             context.support_store,
-            support_image_ids(cfg, context, request.support_images),
+            support_image_ids(run, context, request.support_images),
             context.support_reader,
         )
     reports = {}

@@ -40,7 +40,7 @@ from rns_bench.core.atomic_io import save_label_png, save_rgb_png
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.labels import IGNORE_INDEX
 from rns_bench.metrics.miou import confusion_matrix, iou_from_confusion
-from rns_bench.runs.config import PersonalizedSetup, dataset_key, declared_study, method_rows, study_identity
+from rns_bench.runs.config import PersonalizedSetup, declared_study, method_rows, study_identity
 from rns_bench.runs.fingerprint import FINGERPRINT_LENGTH, fingerprint
 from rns_bench.runs.key import DATASET, STUDY, study_folder
 from rns_bench.runs.records import environment, has_record, write_record
@@ -57,17 +57,17 @@ def is_personalized(cfg: DictConfig) -> bool:
 
 def run_personalized_experiment(cfg: DictConfig) -> str:
     """Run the study for each row without a current record; return the summary lines."""
-    validate_config(cfg, command_line_overrides())
+    run = validate_config(cfg, command_line_overrides())
     name = str(cfg.experiment.get("name", STUDY))
-    if dataset_key(cfg) != DATASET:
+    if run.dataset_key != DATASET:
         raise ConfigError(
-            f"{name} runs on the toy world's personal instance, not dataset={dataset_key(cfg)}; "
+            f"{name} runs on the toy world's personal instance, not dataset={run.dataset_key}; "
             f"drop the dataset override (it is {DATASET})"
         )
     setup, backbone, backbone_options = declared_study(cfg)
-    folder = study_folder(Path(cfg.results_dir), backbone)
+    folder = study_folder(run.results_dir, backbone)
     lines, scenes = [], None
-    for row in method_rows(cfg):
+    for row in method_rows(run):
         identity = study_identity(setup, backbone, backbone_options, row.method, row.options)
         full = fingerprint(identity)
         record_path = folder / row.row / f"{full[:FINGERPRINT_LENGTH]}.json"
@@ -82,18 +82,12 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
             backbone,
             row.method,
             row.options,
-            cache_dir=Path(cfg.cache_dir) if cfg.get("cache_dir") else None,
+            cache_dir=run.cache_dir,
             backbone_options=backbone_options,
             scenes=scenes,
         )
         images = folder / row.row / full[:FINGERPRINT_LENGTH]
-        for i, scene in enumerate(result.shown):
-            save_rgb_png(images / f"image_{i}.png", scene["image"])
-            for part in ("truth", "before", "after"):
-                save_label_png(images / f"{part}_{i}.png", scene[part])
-        for i, item in enumerate(result.support):
-            save_rgb_png(images / f"support_{i}.png", item["image"])
-            save_label_png(images / f"support_mask_{i}.png", item["mask"].astype("uint8"))
+        save_study_images(images, result)
         record = {
             "row": row.row,
             "method": row.method,
@@ -120,6 +114,17 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
             f"{after['generic_IoU_without_instance']:.1f} ({record_path})"
         )
     return "\n".join(lines)
+
+
+def save_study_images(images: Path, result: PersonalizedResult) -> None:
+    """The shown scenes (image, truth, before, after) and the instance's support (image, mask) as PNGs."""
+    for i, scene in enumerate(result.shown):
+        save_rgb_png(images / f"image_{i}.png", scene["image"])
+        for part in ("truth", "before", "after"):
+            save_label_png(images / f"{part}_{i}.png", scene[part])
+    for i, item in enumerate(result.support):
+        save_rgb_png(images / f"support_{i}.png", item["image"])
+        save_label_png(images / f"support_mask_{i}.png", item["mask"].astype("uint8"))
 
 
 @dataclass

@@ -32,7 +32,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -46,16 +45,16 @@ from rns_bench.data.declared import dataset_spec
 from rns_bench.data.readers.label_reader import decoded_size
 from rns_bench.methods import load_methods
 from rns_bench.ops.resize import rescale_size
-from rns_bench.runs.config import method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.config import RunConfig, method_rows, sweep_protocol
 from rns_bench.runs.context import DatasetContext, check_dataset_files, file_digests_of, support_dataset_spec
-from rns_bench.runs.evaluate import plan_run
 from rns_bench.runs.extraction import sweep_images
-from rns_bench.runs.fingerprint import evaluation_fingerprint, plain
+from rns_bench.runs.fingerprint import evaluation_fingerprint
 from rns_bench.runs.key import RunKey
+from rns_bench.runs.plan import PlannedRun, plan_run
 from rns_bench.runs.records import has_record, read_records
 from rns_bench.runs.schema import validate_config
 from rns_bench.runs.shared_evaluation import SharedEvaluations
-from rns_bench.runs.stores import build_feature_stores, extraction_autocast, extraction_options
+from rns_bench.runs.stores import build_feature_stores
 
 BASELINE_RAM_GB = 1.5
 BACKBONE_UTILISATION, RNS_UTILISATION = 0.40, 0.05
@@ -156,86 +155,97 @@ def plan_experiment(name: str, overrides: Sequence[str] = ()) -> list[JobPlan]:
 
 def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
     """Count what ``run_sweep(cfg)`` will do (see the module docstring), loading no backbone."""
-    validate_config(cfg, overrides)
-    plan = JobPlan(overrides, bf16=extraction_autocast(cfg) == "bfloat16")
-    data_root = resolve_data_root(cfg.data_root)
+    run = validate_config(cfg, overrides)
+    plan = JobPlan(overrides, bf16=run.autocast == "bfloat16")
+    data_root = resolve_data_root(run.data_root)
     try:
-        spec = dataset_spec(plain(cfg.dataset), data_root)
+        spec = dataset_spec(run.dataset, data_root)
         plan.dataset = spec.key
         check_dataset_files(spec, data_root)
     except RNSBenchError as error:  # the sweep skips a job whose dataset is missing, with a message
         plan.skipped = str(error).splitlines()[0].split(";")[0]
         return plan
-    backbone = backbone_cost(cfg)
-    stores = build_feature_stores(cfg, backbone)
-    presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
+    backbone = backbone_cost(run)
+    stores = build_feature_stores(run, backbone)
     context = DatasetContext(
         spec,
         data_root,
         stores["support"],
         stores["test"],
-        test_limit=cfg.test_limit,
-        presence_cache_dir=presence_dir,
-        support_spec=support_dataset_spec(cfg, spec, data_root),
-        file_digests=file_digests_of(cfg),
+        test_limit=run.test_limit,
+        presence_cache_dir=run.presence_cache_dir,
+        support_spec=support_dataset_spec(run.support_dataset, spec, data_root),
+        file_digests=file_digests_of(run),
     )
-    protocol, results_dir, registry = sweep_protocol(cfg), Path(cfg.results_dir), load_methods()
+    protocol, registry = sweep_protocol(run), load_methods()
     keys = [
-        (row, RunKey(spec.key, cfg.backbone.name, protocol, row.row, int(b), int(s)))
-        for b in cfg.shots
-        for s in sweep_seeds(cfg, context.support_spec)
-        for row in method_rows(cfg)
+        (row, RunKey(spec.key, run.backbone_name, protocol, row.row, int(b), int(s)))
+        for b in run.shots
+        for s in run.seeds_for(context.support_spec)
+        for row in method_rows(run)
     ]
-    planned = [plan_run(cfg, context, row, key) for row, key in keys]
-    todo = [p for p in planned if not has_record(p.record_path(results_dir), p.fingerprint)]
-    shared = SharedEvaluations(read_records(results_dir, spec.key, cfg.backbone.name, protocol))
+    planned = [plan_run(run, context, row, key) for row, key in keys]
+    todo = [p for p in planned if not has_record(p.record_path(run.results_dir), p.fingerprint)]
+    shared = SharedEvaluations(read_records(run.results_dir, spec.key, run.backbone_name, protocol))
     plan.runs, plan.recorded, plan.test_images = len(planned), len(planned) - len(todo), len(context.test_ids)
     evaluated = []
-    for run in todo:
-        if not registry.get(run.row.method).reads_support:
-            evaluation = evaluation_fingerprint(run.identity)
+    for job in todo:
+        if not registry.get(job.row.method).reads_support:
+            evaluation = evaluation_fingerprint(job.identity)
             if shared.has(evaluation):
                 plan.shared += 1
                 continue
             shared.add(evaluation, {})
-        evaluated.append(run)
+        evaluated.append(job)
     plan.evaluations = len(evaluated) * plan.test_images
-    rns_runs = [run for run in evaluated if "rns" in run.row.method]
+    rns_runs = [job for job in evaluated if "rns" in job.row.method]
     plan.rns_trainings = len(rns_runs) * plan.test_images
-    readers = {"test": context.reader, "support": context.support_reader}
-    jobs = sweep_images(cfg, context, [run.key for run in todo], [run.row.method for run in todo]) if todo else []
-    sizes = {}
-    for split, image_id in dict.fromkeys(jobs):
-        store, reader = stores[split], readers[split]
-        cached = bool(cfg.cache_dir) and store.cache.has(reader.image_digest(image_id))
-        target = plan.cached if cached else plan.extract
-        target[split] = target.get(split, 0) + 1
-        if not cached:
-            sizes[split, image_id] = _patch_grid(reader, image_id, store.settings.short_side, backbone.patch_size)
-            plan.extraction_tflop += _extraction_flops(store, backbone, sizes[split, image_id]) / 1e12
-    bytes_per_value = 2 if extraction_options(cfg)["cache_dtype"] == "float16" else 4
-    plan.cache_gb = sum(h * w for h, w in sizes.values()) * backbone.dim * bytes_per_value / 1e9
+    _count_extraction(plan, run, context, stores, backbone, todo)
+    classes = len(context.class_names)
     test_grid = (
         _patch_grid(context.reader, context.test_ids[0], stores["test"].settings.short_side, backbone.patch_size)
         if context.test_ids
         else (0, 0)
     )
-    classes = len(context.class_names)
-    for run in rns_runs:
-        steps = int(run.options.get("steps", 700))
+    for job in rns_runs:
+        steps = int(job.options.get("steps", 700))
         rows = test_grid[0] * test_grid[1] + 3 * classes
         plan.rns_tflop += plan.test_images * steps * 6 * rows * classes * backbone.dim / 1e12
-    plan.peak_ram_gb = _peak_ram_gb(cfg, context, backbone, test_grid, classes, len(context.test_ids))
+    plan.peak_ram_gb = _peak_ram_gb(run, context, backbone, test_grid, classes, len(context.test_ids))
     return plan
 
 
-def backbone_cost(cfg: DictConfig) -> BackboneCost:
-    """The cost model of ``cfg.backbone`` (its table entry; tiny random backbones are built to read it)."""
-    name = str(cfg.backbone.name)
+def _count_extraction(
+    plan: JobPlan,
+    run: RunConfig,
+    context: DatasetContext,
+    stores: dict[str, Any],
+    backbone: BackboneCost,
+    todo: list[PlannedRun],
+) -> None:
+    """Images to extract and already cached, their FLOPs and the new cache's size, into ``plan``."""
+    readers = {"test": context.reader, "support": context.support_reader}
+    jobs = sweep_images(run, context, [job.key for job in todo], [job.row.method for job in todo]) if todo else []
+    sizes = {}
+    for split, image_id in dict.fromkeys(jobs):
+        store, reader = stores[split], readers[split]
+        cached = bool(run.cache_dir) and store.cache.has(reader.image_digest(image_id))
+        target = plan.cached if cached else plan.extract
+        target[split] = target.get(split, 0) + 1
+        if not cached:
+            sizes[split, image_id] = _patch_grid(reader, image_id, store.settings.short_side, backbone.patch_size)
+            plan.extraction_tflop += _extraction_flops(store, backbone, sizes[split, image_id]) / 1e12
+    bytes_per_value = 2 if run.extraction.cache_dtype == "float16" else 4
+    plan.cache_gb = sum(h * w for h, w in sizes.values()) * backbone.dim * bytes_per_value / 1e9
+
+
+def backbone_cost(run: RunConfig) -> BackboneCost:
+    """The cost model of ``run.backbone`` (its table entry; tiny random backbones are built to read it)."""
+    name = run.backbone_name
     if name in BACKBONE_COSTS:
         return BACKBONE_COSTS[name]
     if name in TINY_BACKBONES:
-        options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
+        options = run.backbone.get("options") or {}
         built = build_backbone(name, **{k: v for k, v in options.items() if k != "device"})
         params = sum(p.numel() for p in built.parameters()) / 1e6 if hasattr(built, "parameters") else 0.0
         return BackboneCost(name, built.patch_size, built.dim, 1, built.dim, params)
@@ -273,7 +283,7 @@ def _extraction_flops(store: Any, backbone: BackboneCost, grid: tuple[int, int])
 
 
 def _peak_ram_gb(
-    cfg: DictConfig,
+    run: RunConfig,
     context: DatasetContext,
     backbone: BackboneCost,
     grid: tuple[int, int],
@@ -283,10 +293,10 @@ def _peak_ram_gb(
     if not context.test_ids:
         return BASELINE_RAM_GB
     height, width = _image_size(context.reader, context.test_ids[0])
-    batch = int(cfg.batch_size) * grid[0] * grid[1] * (2 * backbone.dim + classes) * 4
+    batch = int(run.batch_size) * grid[0] * grid[1] * (2 * backbone.dim + classes) * 4
     probability_map = classes * height * width * 4
     labels = test_images * height * width * LABEL_BYTES_PER_PIXEL
-    bank = max(int(s) for s in cfg.shots) * classes * classes * backbone.dim * 4
+    bank = max(int(s) for s in run.shots) * classes * classes * backbone.dim * 4
     return BASELINE_RAM_GB + (backbone.params_millions * 4e6 + batch + probability_map + labels + bank) / 1e9
 
 

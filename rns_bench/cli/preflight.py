@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.schema import validate_config
 
 
@@ -30,14 +31,13 @@ def overrides_of(argv: Sequence[str]) -> list[str] | None:
     return None if any(override.is_sweep_override() for override in parsed) else list(argv)
 
 
-def preflight(config_name: str, argv: Sequence[str]) -> DictConfig | None:
-    """Compose ``config_name`` with ``argv`` and validate it; raise :class:`ConfigError` (one line)."""
+def preflight(config_name: str, argv: Sequence[str]) -> RunConfig | None:
+    """Compose ``config_name`` with ``argv`` and validate it (its :class:`RunConfig`, None when Hydra is left to
+    compose it); raise :class:`ConfigError` (one line)."""
     overrides = overrides_of(argv)
     if overrides is None:
         return None
-    cfg = compose_checked(config_name, overrides)
-    validate_config(cfg, overrides)
-    return cfg
+    return validate_config(compose_checked(config_name, overrides), overrides)
 
 
 def compose_checked(config_name: str, overrides: Sequence[str]) -> DictConfig:

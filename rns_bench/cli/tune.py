@@ -11,18 +11,19 @@ from omegaconf import DictConfig
 from rns_bench.cli import exit_on_user_error, quiet_lightning
 from rns_bench.cli.preflight import preflight
 from rns_bench.core.paths import CONFIG_DIR
-from rns_bench.tuning.run import run_tuning, study_settings
+from rns_bench.runs.schema import command_line_overrides, validate_config
+from rns_bench.tuning.tune import run_tuning, study_settings
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="tune", version_base="1.3")
 def run(cfg: DictConfig) -> None:
     quiet_lightning()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study instead
-    exit_on_user_error(lambda: run_tuning(cfg))
+    exit_on_user_error(lambda: run_tuning(validate_config(cfg, command_line_overrides())))
 
 
 def main() -> None:
-    cfg = exit_on_user_error(lambda: preflight("tune", sys.argv[1:]))  # one line, before Hydra makes folders
-    if cfg is not None:
-        exit_on_user_error(lambda: study_settings(cfg))  # tuning.n_trials=0 and the like: the schema knows no tuning
+    checked = exit_on_user_error(lambda: preflight("tune", sys.argv[1:]))  # one line, before Hydra makes folders
+    if checked is not None:
+        exit_on_user_error(lambda: study_settings(checked.tuning))  # tuning.heartbeat_s=0 and the like
     run()

@@ -43,7 +43,7 @@ from rns_bench.core.errors import ConfigError, RNSBenchError
 from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DatasetSpec, resolve_data_root
 from rns_bench.data.declared import dataset_spec
-from rns_bench.runs.config import dataset_key, method_row, protocol_tag, spec_for_key, sweep_seeds
+from rns_bench.runs.config import RunConfig, dataset_key, method_row, protocol_tag, spec_for_key, sweep_seeds
 from rns_bench.runs.fingerprint import identity_differences, plain, run_identity
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.schema import PUBLISHED_SEEDS
@@ -276,7 +276,7 @@ class Declarations:
         method = method_row(cfg, row)
         key = RunKey(dataset, str(cfg.backbone.name), folder, row, 0, 0)
         identity = run_identity(
-            cfg,
+            RunConfig.of(cfg),
             key,
             method=method.method,
             options=method.options,

@@ -1,21 +1,41 @@
-"""The run-level reading of a (validated, ``rns_bench.runs.schema``) config: method rows, the
-protocol folder name, the seeds, and the checks that need the registries or the data."""
+"""The run-level reading of a (validated, ``rns_bench.runs.schema``) config: the typed :class:`RunConfig`
+built once from it, method rows, the protocol folder name, the seeds, and the checks that need the
+registries or the data."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.core.errors import ConfigError, UnknownNameError
 from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DATASETS, DatasetSpec
 from rns_bench.data.declared import dataset_spec
+from rns_bench.features.cache import AUTOCAST_DTYPES
+from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
+from rns_bench.features.pipeline import loader_workers
 from rns_bench.runs.key import STUDY
 from rns_bench.toy.world import PERSONAL_PREFIX, ToyWorld
+
+EXTRACTION_DEFAULTS = {
+    "image_batch": 8,
+    "window_batch": DEFAULT_WINDOW_BATCH,
+    "cache_dtype": "float32",
+    "support_prefetch": "auto",
+    "support_prefetch_max_images": 2000,
+    "loader_workers": "auto",
+    "autocast": "auto",
+}
+SUPPORT_PREFETCH = ("auto", "pool", "drawn")
+# Lightning's mixed precisions → the autocast dtype extraction runs under with extraction.autocast=auto.
+# "-true" precisions cast the LightningModule's weights, never the backbone's: its features stay float32.
+MIXED_PRECISION_AUTOCAST = {"bf16-mixed": "bfloat16", "bf16": "bfloat16", "16-mixed": "float16", "16": "float16"}
 
 
 @dataclass(frozen=True)
@@ -36,22 +56,217 @@ class MethodRow:
             object.__setattr__(self, "tuned_params_of", self.row)
 
 
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """``protocol.*`` (rns spec §5): fractions of the classes without support images / without names."""
+
+    visual_drop_fraction: float = 0.0
+    text_drop_fraction: float = 0.0
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.visual_drop_fraction or self.text_drop_fraction)
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """``extraction.*`` over ``EXTRACTION_DEFAULTS`` (configs/bench.yaml says what each one does)."""
+
+    image_batch: int = EXTRACTION_DEFAULTS["image_batch"]
+    window_batch: int = EXTRACTION_DEFAULTS["window_batch"]
+    cache_dtype: str = "float32"
+    support_prefetch: str = "auto"
+    support_prefetch_max_images: int = 2000
+    loader_workers: int | str = "auto"
+    autocast: str = "auto"
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """``tuning.*`` (``configs/tuning/default.yaml``): study settings, search spaces, storage."""
+
+    n_trials: int = 1
+    val_fraction: float | None = None
+    split_seed: int | None = None
+    sampler_seed: int | None = None
+    tpe_startup_trials: int | None = None
+    enqueue_defaults: bool = True
+    report_every: int | None = None
+    pruner: dict[str, Any] | None = None
+    heartbeat_s: int | None = None
+    storage: str | None = None
+    dir: str | None = None
+    search_space: dict[str, Any] = field(default_factory=dict)
+    wait_for_rank_zero_s: float | None = None
+
+    def setting(self, name: str) -> Any:
+        """A study setting as the config gives it (the tuning fingerprint hashes these)."""
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every top-level key of ``configs/bench.yaml`` (and ``tune.yaml``), typed, built once from the
+    composed config by :func:`rns_bench.runs.schema.validate_config`. Free-form nodes (backbone and
+    proposer settings, the trainer's and loggers' ``_target_`` nodes, rows, the dataset declaration, the
+    experiment) are plain resolved containers. ``resolved``: the whole config, resolved (records keep it)."""
+
+    dataset: Any
+    data_root: str | None
+    backbone: dict[str, Any]
+    proposer: dict[str, Any]
+    protocol: ProtocolConfig
+    trainer: dict[str, Any]
+    logger: dict[str, Any]
+    tuning: TuningConfig
+    rows: dict[str, Any]
+    methods: tuple[str, ...]
+    tune_missing: bool
+    shots: tuple[int, ...]
+    seeds: tuple[int, ...] | str
+    query_mode: str
+    test_limit: int | None
+    batch_size: int
+    results_dir: Path
+    cache_dir: Path | None
+    extraction: ExtractionConfig
+    region_cache_dir: Path | None
+    presence_cache_dir: Path | None
+    experiment: dict[str, Any] | None
+    save_predictions: int
+    support_dataset: str | None
+    checkpoint_every: int | None
+    test_loader_workers: int | str
+    resolved: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> RunConfig:
+        """The typed reading of a composed config (``validate_config`` checks it first and calls this)."""
+        if "hydra" in cfg:  # composed with Hydra's own node (a report reading an experiment): not a run key
+            cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        tuning = plain.get("tuning") or {}
+        return cls(
+            dataset=plain.get("dataset"),
+            data_root=plain.get("data_root"),
+            backbone=plain.get("backbone") or {},
+            proposer=plain.get("proposer") or {},
+            protocol=ProtocolConfig(**(plain.get("protocol") or {})),
+            trainer=plain.get("trainer") or {},
+            logger=plain.get("logger") or {},
+            tuning=TuningConfig(**{f.name: tuning[f.name] for f in fields(TuningConfig) if f.name in tuning}),
+            rows=plain.get("rows") or {},
+            methods=tuple(str(name) for name in plain.get("methods") or ()),
+            tune_missing=bool(plain.get("tune_missing")),
+            shots=tuple(int(s) for s in plain.get("shots") or ()),
+            seeds=plain["seeds"] if isinstance(plain.get("seeds"), str) else tuple(int(s) for s in plain["seeds"]),
+            query_mode=str(plain.get("query_mode")),
+            test_limit=plain.get("test_limit"),
+            batch_size=int(plain.get("batch_size")),
+            results_dir=Path(plain.get("results_dir")),
+            cache_dir=_folder(plain.get("cache_dir")),
+            extraction=ExtractionConfig(**extraction_options(plain.get("extraction"))),
+            region_cache_dir=_folder(plain.get("region_cache_dir")),
+            presence_cache_dir=_folder(plain.get("presence_cache_dir")),
+            experiment=plain.get("experiment"),
+            save_predictions=int(plain.get("save_predictions") or 0),
+            support_dataset=str(plain["support_dataset"]) if plain.get("support_dataset") else None,
+            checkpoint_every=plain.get("checkpoint_every"),
+            test_loader_workers=plain.get("test_loader_workers", "auto"),
+            resolved=plain,
+        )
+
+    @property
+    def dataset_key(self) -> str:
+        """The dataset (``configs/dataset/<key>.yaml``; a plain ``dataset: key`` works too)."""
+        return str(self.dataset["key"] if isinstance(self.dataset, dict) else self.dataset)
+
+    @property
+    def backbone_name(self) -> str:
+        return str(self.backbone["name"])
+
+    @property
+    def proposer_name(self) -> str | None:
+        return self.proposer.get("name")
+
+    @property
+    def precision(self) -> str:
+        """``trainer.precision`` (part of every fingerprint)."""
+        return str(self.trainer.get("precision", "32-true"))
+
+    @property
+    def autocast(self) -> str:
+        """The autocast dtype features are extracted under: ``extraction.autocast``, or with ``auto`` the one
+        ``trainer.precision`` implies (bf16-mixed → bfloat16, 16-mixed → float16, else none). It keys the cache
+        and the record: a bf16 sweep and a float32 one never read each other's features."""
+        if self.extraction.autocast != "auto":
+            return self.extraction.autocast
+        return MIXED_PRECISION_AUTOCAST.get(self.precision, "none")
+
+    def row(self, name: str) -> MethodRow:
+        """Row ``name`` of ``rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""
+        if name not in self.rows:
+            raise _no_row(name, self.rows)
+        row = self.rows[name]
+        options = copy.deepcopy(row.get("options") or {})  # a run may extend them; the resolved config stays
+        return MethodRow(name, str(row["method"]), options, str(row.get("tuned_params_of") or ""))
+
+    def seeds_for(self, spec: DatasetSpec) -> list[int]:
+        """The configured seeds, or with ``seeds: published`` the dataset's published seeds for full or
+        partial support (§2)."""
+        if self.seeds != "published":
+            return [int(s) for s in self.seeds]
+        return list(spec.partial_support_seeds if self.protocol.partial else spec.full_support_seeds)
+
+
+def _folder(value: Any) -> Path | None:
+    """A configured folder; null or empty disables it."""
+    return Path(str(value)) if value else None
+
+
+def extraction_options(given: Mapping[str, Any] | DictConfig | None) -> dict[str, Any]:
+    """The ``extraction`` block over ``EXTRACTION_DEFAULTS`` (configs without the block get the defaults)."""
+    given = OmegaConf.to_container(given, resolve=True) if OmegaConf.is_config(given) else dict(given or {})
+    unknown = set(given) - set(EXTRACTION_DEFAULTS)
+    if unknown:
+        raise ConfigError(
+            f"unknown extraction option(s) {sorted(unknown)} in configs/bench.yaml; "
+            f"valid: {sorted(EXTRACTION_DEFAULTS)}"
+        )
+    options = {**EXTRACTION_DEFAULTS, **given}
+    if options["support_prefetch"] not in SUPPORT_PREFETCH:
+        raise ConfigError(
+            f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of {SUPPORT_PREFETCH}"
+        )
+    loader_workers(options["loader_workers"], torch.device("cpu"))  # a bad value fails here, before any work
+    if options["autocast"] != "auto" and options["autocast"] not in AUTOCAST_DTYPES:
+        raise ConfigError(
+            f"extraction.autocast={options['autocast']!r} unknown; choose auto (follows "
+            f"trainer.precision) or one of {', '.join(AUTOCAST_DTYPES)}"
+        )
+    return options
+
+
+def _no_row(name: str, rows: Mapping[str, Any]) -> ConfigError:
+    return ConfigError(
+        f"no method row {name!r} in rows; rows: {', '.join(sorted(rows))} "
+        "(configs/method/<row>.yaml, or declare one with +rows.<name>={method: ..., options: {...}})"
+    )
+
+
 def method_row(cfg: DictConfig, name: str) -> MethodRow:
-    """Row ``name`` of ``cfg.rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""
+    """Row ``name`` of ``cfg.rows`` (for readers of a composed config that is not run: reports)."""
     rows = cfg.get("rows") or {}
     if name not in rows:
-        raise ConfigError(
-            f"no method row {name!r} in rows; rows: {', '.join(sorted(rows))} "
-            "(configs/method/<row>.yaml, or declare one with +rows.<name>={method: ..., options: {...}})"
-        )
+        raise _no_row(name, rows)
     row = rows[name]
     options = OmegaConf.to_container(row.get("options") or {}, resolve=True)
     return MethodRow(name, str(row.method), options, str(row.get("tuned_params_of") or ""))
 
 
-def method_rows(cfg: DictConfig) -> list[MethodRow]:
-    """The rows that run (``cfg.methods``), in order."""
-    return [method_row(cfg, str(name)) for name in cfg.methods]
+def method_rows(run: RunConfig) -> list[MethodRow]:
+    """The rows that run (``methods``), in order."""
+    return [run.row(name) for name in run.methods]
 
 
 def spec_for_key(key: str, data_root: Path) -> DatasetSpec:
@@ -82,21 +297,21 @@ def protocol_tag(visual_drop: float, text_drop: float, query_mode: str = "patch"
     return f"{tag}_region-{proposer}" if query_mode == "region" else tag
 
 
-def sweep_protocol(cfg: DictConfig) -> str:
-    """The results folder of ``cfg``'s runs; support from another dataset (Fig. 9) adds ``_support-<key>``."""
+def sweep_protocol(run: RunConfig) -> str:
+    """The results folder of ``run``'s runs; support from another dataset (Fig. 9) adds ``_support-<key>``."""
+    protocol = run.protocol
     tag = protocol_tag(
-        cfg.protocol.visual_drop_fraction,
-        cfg.protocol.text_drop_fraction,
-        cfg.query_mode,
-        cfg.proposer.name if cfg.get("proposer") else None,
+        protocol.visual_drop_fraction,
+        protocol.text_drop_fraction,
+        run.query_mode,
+        run.proposer_name if run.proposer else None,
     )
-    support = cfg.get("support_dataset")
-    return f"{tag}_support-{support}" if support and str(support) != dataset_key(cfg) else tag
+    support = run.support_dataset
+    return f"{tag}_support-{support}" if support and support != run.dataset_key else tag
 
 
 def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:
-    """The configured seeds, or with ``seeds: published`` the dataset's published ones for full or
-    partial support (§2)."""
+    """The seeds of a composed config that is not run (reports): see :meth:`RunConfig.seeds_for`."""
     if cfg.seeds != "published":
         return [int(s) for s in cfg.seeds]
     partial = cfg.protocol.visual_drop_fraction or cfg.protocol.text_drop_fraction

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
@@ -38,8 +37,8 @@ from rns_bench.ops.resize import resize_label
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
-from rns_bench.runs.config import spec_for_key
-from rns_bench.runs.fingerprint import data_identity, plain
+from rns_bench.runs.config import RunConfig, spec_for_key
+from rns_bench.runs.fingerprint import data_identity
 from rns_bench.runs.stores import build_feature_stores
 from rns_bench.support.bank import SupportBank
 
@@ -270,45 +269,43 @@ class DatasetContext:
         return bank
 
 
-def build_context(cfg: DictConfig) -> DatasetContext:
-    """The context of ``cfg``'s dataset × backbone: reader, feature stores, presence, regions."""
-    data_root = resolve_data_root(cfg.data_root)
-    spec = dataset_spec(plain(cfg.dataset), data_root)  # registered or declared
-    support_spec = support_dataset_spec(cfg, spec, data_root)
+def build_context(run: RunConfig) -> DatasetContext:
+    """The context of ``run``'s dataset × backbone: reader, feature stores, presence, regions."""
+    data_root = resolve_data_root(run.data_root)
+    spec = dataset_spec(run.dataset, data_root)  # registered or declared
+    support_spec = support_dataset_spec(run.support_dataset, spec, data_root)
     check_dataset_files(spec, data_root)  # before the backbone loads
     if support_spec is not spec:
         support_spec.make_reader(data_root).image_ids(support_spec.support_split)
-    backbone_options = OmegaConf.to_container(cfg.backbone.options, resolve=True) or {}
-    with weights_loading(f"backbone {cfg.backbone.name}", backbone_options, "backbone.options"):
-        backbone = build_backbone(cfg.backbone.name, **backbone_options)
-    stores = build_feature_stores(cfg, backbone)  # support and test settings differ (§3)
-    presence_dir = Path(cfg.presence_cache_dir) if cfg.get("presence_cache_dir") else None
+    backbone_options = dict(run.backbone.get("options") or {})
+    with weights_loading(f"backbone {run.backbone_name}", backbone_options, "backbone.options"):
+        backbone = build_backbone(run.backbone_name, **backbone_options)
+    stores = build_feature_stores(run, backbone)  # support and test settings differ (§3)
     context = DatasetContext(
         spec,
         data_root,
         stores["support"],
         stores["test"],
-        test_limit=cfg.test_limit,
-        presence_cache_dir=presence_dir,
-        region_store=build_region_store(cfg, stores["test"].short_side),
+        test_limit=run.test_limit,
+        presence_cache_dir=run.presence_cache_dir,
+        region_store=build_region_store(run, stores["test"].short_side),
         support_spec=support_spec,
-        file_digests=file_digests_of(cfg),
+        file_digests=file_digests_of(run),
     )
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
 
 
-def file_digests_of(cfg: DictConfig) -> FileDigests:
+def file_digests_of(run: RunConfig) -> FileDigests:
     """Content digests of data files, kept on disk beside the presence index (else the feature cache) so
     each file is read in full once per machine; in memory when neither is configured."""
-    folder = cfg.get("presence_cache_dir") or cfg.get("cache_dir")
-    return FileDigests(Path(folder) / FILE_DIGESTS_NAME if folder else None)
+    folder = run.presence_cache_dir or run.cache_dir
+    return FileDigests(folder / FILE_DIGESTS_NAME if folder else None)
 
 
-def support_dataset_spec(cfg: DictConfig, spec: DatasetSpec, data_root: Path) -> DatasetSpec:
-    """The dataset of ``cfg.support_dataset`` (a key: registered or configs/dataset/<key>.yaml), or ``spec``
+def support_dataset_spec(key: str | None, spec: DatasetSpec, data_root: Path) -> DatasetSpec:
+    """The dataset of ``support_dataset`` ``key`` (registered or configs/dataset/<key>.yaml), or ``spec``
     itself; its class list must be the test dataset's, name for name (the classifier's classes are one list)."""
-    key = cfg.get("support_dataset")
     if not key or str(key) == spec.key:
         return spec
     support = spec_for_key(str(key), data_root)
@@ -377,22 +374,22 @@ def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:
         )
 
 
-def build_region_store(cfg: DictConfig, test_short_side: int | None) -> RegionStore | None:
+def build_region_store(run: RunConfig, test_short_side: int | None) -> RegionStore | None:
     """Region proposals of the test images in region mode (rns spec §6), cached on disk."""
-    if cfg.query_mode != "region":
+    if run.query_mode != "region":
         return None
-    if not cfg.proposer.name:
+    if not run.proposer_name:
         raise ConfigError(
             "query_mode=region needs region proposals: add proposer=felzenszwalb (CPU) or "
             "proposer=sam2 with proposer.options.checkpoint=/path/to/sam2.1_hiera_large.pt"
         )
-    proposer_options = OmegaConf.to_container(cfg.proposer.options, resolve=True) or {}
-    with weights_loading(f"proposer {cfg.proposer.name}", proposer_options, "proposer.options"):
-        proposer = build_proposer(cfg.proposer.name, **proposer_options)
+    proposer_options = dict(run.proposer.get("options") or {})
+    with weights_loading(f"proposer {run.proposer_name}", proposer_options, "proposer.options"):
+        proposer = build_proposer(run.proposer_name, **proposer_options)
     # entries named by image content (reader.image_digest): datasets sharing images share region maps
     cache = (
-        RegionCache(Path(cfg.region_cache_dir), REGIONS_BY_CONTENT, proposer, test_short_side)
-        if cfg.get("region_cache_dir")
+        RegionCache(run.region_cache_dir, REGIONS_BY_CONTENT, proposer, test_short_side)
+        if run.region_cache_dir
         else None
     )
     return RegionStore(proposer, cache)

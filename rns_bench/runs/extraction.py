@@ -20,7 +20,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -28,6 +27,7 @@ from rns_bench.core.atomic_io import can_write_in
 from rns_bench.core.errors import ConfigError
 from rns_bench.features.store import FeatureStore
 from rns_bench.methods import load_methods
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.stores import prefetches_support_pool
@@ -78,7 +78,7 @@ class ExtractionModule(L.LightningModule):
 
 
 def sweep_images(
-    cfg: DictConfig, context: DatasetContext, keys: Sequence[RunKey], methods: Sequence[str]
+    run: RunConfig, context: DatasetContext, keys: Sequence[RunKey], methods: Sequence[str]
 ) -> list[tuple[str, str]]:
     """(split, image id) of every feature the runs ``keys`` (rows of ``methods``) read from the shared stores."""
     registry = load_methods()
@@ -86,7 +86,7 @@ def sweep_images(
     if not shared:
         return []
     pool = context.support_reader.image_ids(context.support_spec.support_split)
-    if prefetches_support_pool(cfg, len(pool)):
+    if prefetches_support_pool(run, len(pool)):
         support = pool
     else:
         support = list(
@@ -98,10 +98,13 @@ def sweep_images(
 
 
 def extract_sweep_features(
-    cfg: DictConfig, context: DatasetContext, jobs: list[tuple[str, str]], make_trainer: Callable[[], L.Trainer]
+    cache_dir: Path | None,
+    context: DatasetContext,
+    jobs: list[tuple[str, str]],
+    make_trainer: Callable[[], L.Trainer],
 ) -> None:
-    """Extract ``jobs`` into the cache, split over the ranks of ``make_trainer()``'s strategy."""
-    if not cfg.cache_dir:
+    """Extract ``jobs`` into the ``cache_dir`` cache, split over the ranks of ``make_trainer()``'s strategy."""
+    if not cache_dir:
         if jobs and make_trainer().world_size > 1:
             warnings.warn(
                 "cache_dir is null: under DDP every rank extracts every feature itself (memory is not "
@@ -122,9 +125,9 @@ def extract_sweep_features(
     )
     if not len(missing):
         return
-    if not can_write_in(Path(cfg.cache_dir)) and Path(cfg.cache_dir).is_dir():
+    if not can_write_in(cache_dir) and cache_dir.is_dir():
         raise ConfigError(
-            f"cache_dir={cfg.cache_dir} is read-only and {len(missing)} of this sweep's images are not "
+            f"cache_dir={cache_dir} is read-only and {len(missing)} of this sweep's images are not "
             "in it; make it writable or point cache_dir at a writable copy"
         )
     trainer = make_trainer()

@@ -19,13 +19,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from rns_bench.data.sampling import PROTOCOL_VERSION
 from rns_bench.features.cache import RUNTIME_OPTIONS
 from rns_bench.ops.resize import PIXEL_PIPELINE
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.key import RunKey
-from rns_bench.runs.stores import extraction_autocast, extraction_options
 
 FINGERPRINT_LENGTH = 12  # hex characters in record file names; the record holds the full hash
 
@@ -44,7 +44,7 @@ def test_images_sha256(image_ids: Sequence[str]) -> str:
 
 
 def run_identity(
-    cfg: DictConfig,
+    run: RunConfig,
     key: RunKey,
     *,
     method: str,
@@ -59,9 +59,7 @@ def run_identity(
     ``options``: the method's resolved options (the row's, with tuned parameters on top);
     ``data``: dataset key, data version, class-list and test-image hashes (:func:`data_identity`).
     """
-    backbone = plain(cfg.backbone) or {}
-    proposer = plain(cfg.get("proposer")) or {}
-    trainer = plain(cfg.get("trainer")) or {}
+    backbone, proposer = run.backbone, run.proposer
     return {
         "run": {
             "dataset": key.dataset,
@@ -83,23 +81,23 @@ def run_identity(
             "provenance": dict(backbone_provenance),
         },
         "extraction": {
-            "cache_dtype": extraction_options(cfg)["cache_dtype"],
+            "cache_dtype": run.extraction.cache_dtype,
             "pixel_pipeline": PIXEL_PIPELINE,
-            "autocast": extraction_autocast(cfg),
+            "autocast": run.autocast,
         },
         "protocol": {
-            "visual_drop_fraction": float(cfg.protocol.visual_drop_fraction),
-            "text_drop_fraction": float(cfg.protocol.text_drop_fraction),
-            "query_mode": cfg.query_mode,
+            "visual_drop_fraction": float(run.protocol.visual_drop_fraction),
+            "text_drop_fraction": float(run.protocol.text_drop_fraction),
+            "query_mode": run.query_mode,
             "sampler": PROTOCOL_VERSION,
             "proposer": (
                 {"name": proposer.get("name"), "options": _without_runtime(proposer.get("options"))}
-                if cfg.query_mode == "region"
+                if run.query_mode == "region"
                 else None
             ),
         },
         # batch_size: RNS trains a batch's classifiers together; float summation order moves the 5th digit.
-        "evaluation": {"batch_size": int(cfg.batch_size), "precision": str(trainer.get("precision", "32-true"))},
+        "evaluation": {"batch_size": int(run.batch_size), "precision": run.precision},
         "data": dict(data),
     }
 
@@ -118,7 +116,7 @@ TUNING_SETTINGS = (
 
 
 def tuning_identity(
-    cfg: DictConfig,
+    run: RunConfig,
     key: RunKey,
     *,
     method: str,
@@ -130,7 +128,7 @@ def tuning_identity(
     dataset files and classes), the protocol, the row's own options, its search space and the study
     settings. Not the test images: tuning never sees them."""
     identity = run_identity(
-        cfg,
+        run,
         key,
         method=method,
         options=options,
@@ -138,11 +136,10 @@ def tuning_identity(
         data={k: v for k, v in data.items() if not k.startswith(("num_test", "test_"))},
         backbone_provenance=backbone_provenance,
     )
-    tuning = plain(cfg.tuning) or {}
     identity.pop("evaluation")
     identity["tuning"] = {
-        "search_space": (tuning.get("search_space") or {}).get(key.row),
-        **{name: tuning.get(name) for name in TUNING_SETTINGS},
+        "search_space": (run.tuning.search_space or {}).get(key.row),
+        **{name: run.tuning.setting(name) for name in TUNING_SETTINGS},
     }
     return identity
 

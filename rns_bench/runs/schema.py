@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +24,13 @@ from rns_bench.features.cache import STORAGE_DTYPES
 from rns_bench.methods import load_methods
 from rns_bench.methods.base import QUERY_MODES
 from rns_bench.proposals import PROPOSERS
-from rns_bench.runs.stores import extraction_options
+from rns_bench.runs.config import RunConfig, extraction_options
 
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")
 READ_ONLY_OK = ("cache_dir", "region_cache_dir")  # read-only and complete is fine: nothing to write
-TOP_LEVEL_KEYS = frozenset(
-    {
-        "dataset",
-        "data_root",
-        "backbone",
-        "proposer",
-        "protocol",
-        "trainer",
-        "logger",
-        "tuning",
-        "rows",
-        "methods",
-        "tune_missing",
-        "shots",
-        "seeds",
-        "query_mode",
-        "test_limit",
-        "batch_size",
-        "results_dir",
-        "cache_dir",
-        "extraction",
-        "region_cache_dir",
-        "presence_cache_dir",
-        "experiment",
-        "save_predictions",
-        "support_dataset",
-        "checkpoint_every",
-        "test_loader_workers",
-    }
-)
+# the top-level keys of configs/bench.yaml: RunConfig's fields (``resolved`` is the whole config, not a key)
+TOP_LEVEL_KEYS = frozenset(f.name for f in fields(RunConfig)) - {"resolved"}
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})
 # Trainer arguments the run sets itself (one Trainer per run, evaluated through Trainer.test).
@@ -73,9 +46,10 @@ def command_line_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
-    """Raise :class:`ConfigError` (one line) on the first problem of ``cfg``; ``overrides`` are the
-    command-line overrides, so the message can name the one at fault."""
+def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
+    """The typed :class:`RunConfig` of ``cfg``, built once; first raise :class:`ConfigError` (one line) on the
+    first problem of ``cfg``; ``overrides`` are the command-line overrides, so the message can name the one
+    at fault."""
     where = _Origin(overrides)
     _check_dataset_block(cfg)
     _known_keys(cfg, TOP_LEVEL_KEYS, "", where)
@@ -109,7 +83,7 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     for name in sorted(PROTOCOL_KEYS):
         _fraction(protocol.get(name, 0.0), f"protocol.{name}", where)
     try:
-        options = extraction_options(cfg)
+        options = extraction_options(cfg.get("extraction"))
     except RNSBenchError as error:
         raise ConfigError(f"{error}{where('extraction')}") from None
     if options["cache_dtype"] not in STORAGE_DTYPES:
@@ -129,6 +103,7 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         raise ConfigError(
             f"data_root={cfg.data_root}{where('data_root')} is a file; point it at the folder that holds the datasets"
         )
+    return RunConfig.of(cfg)
 
 
 def _check_writable_dir(path: Path, key: str, where: _Origin, read_only_ok: bool = False) -> None:

@@ -19,12 +19,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
 from rns_bench.methods.base import support_subset_metrics
+from rns_bench.runs.config import ProtocolConfig
 from rns_bench.runs.context import DatasetContext
-from rns_bench.runs.evaluate import PlannedRun, partial_support
 from rns_bench.runs.fingerprint import config_fingerprint
+from rns_bench.runs.plan import PlannedRun
+from rns_bench.runs.support import partial_support
 
 SUBSET_METRICS = ("mIoU_supported", "mIoU_unsupported")
 
@@ -50,11 +51,12 @@ class SharedEvaluations:
 
 
 def record_from_shared_evaluation(
-    cfg: DictConfig, context: DatasetContext, planned: PlannedRun, source: Mapping[str, Any]
+    protocol: ProtocolConfig, context: DatasetContext, planned: PlannedRun, source: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The record of ``planned`` from ``source``, the record of the same evaluation at another cell."""
+    """The record of ``planned`` (under ``protocol``) from ``source``, the record of the same evaluation at
+    another cell."""
     key = planned.key
-    partial = partial_support(cfg, len(context.class_names), key.seed)
+    partial = partial_support(protocol, len(context.class_names), key.seed)
     split = context.support_split(key.shots, key.seed)
     per_class = context.images_per_class(split)
     # the bank's rows are the classes present in the support-resized labels (§2.2): exactly presence

@@ -18,10 +18,16 @@ import torch
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
+from rns_bench.runs.config import ProtocolConfig
 from rns_bench.runs.context import DatasetContext
 from rns_bench.support.bank import SupportBank
 from rns_bench.support.partial import PartialSupport
 from rns_bench.support.pixels import IGNORE_INDEX, SupportPixels, drop_label_classes
+
+
+def partial_support(protocol: ProtocolConfig, num_classes: int, seed: int) -> PartialSupport:
+    """The run's classes without images / names (rns spec §5), from ``protocol.*``."""
+    return PartialSupport.of(num_classes, protocol.visual_drop_fraction, protocol.text_drop_fraction, seed)
 
 
 def support_images(

@@ -9,7 +9,7 @@ from bench_config import bench_config
 import rns_bench.bench.sweep as run_module
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.methods.zero_shot import ZeroShot
-from rns_bench.runs.config import sweep_protocol
+from rns_bench.runs.config import RunConfig, sweep_protocol
 from rns_bench.runs.records import read_records
 
 GRID = ("methods=[zero_shot]", "shots=[1,2]", "seeds=[100,18]", "test_limit=6")
@@ -37,7 +37,7 @@ def test_one_evaluation_per_text_setting_gives_each_cells_own_numbers(
     tmp_path, toy_data_root, evaluations, monkeypatch, protocol, evaluated
 ):
     cfg = bench_config(tmp_path / "shared", toy_data_root, *GRID, f"protocol={protocol}")
-    folder = sweep_protocol(cfg)
+    folder = sweep_protocol(RunConfig.of(cfg))
     run_sweep(cfg)
     assert len(evaluations) == evaluated  # partial text: the seed drops other names, so once per seed
     shared = _by_cell(read_records(tmp_path / "shared" / "results", "toy", "toy_vlm", folder))

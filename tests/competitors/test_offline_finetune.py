@@ -76,12 +76,11 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
 
     from rns_bench.bench.sweep import run_sweep
     from rns_bench.ops.resize import PIXEL_PIPELINE
-    from rns_bench.runs.config import method_row
+    from rns_bench.runs.config import RunConfig
     from rns_bench.runs.context import build_context
-    from rns_bench.runs.evaluate import tuning_fingerprint_of
     from rns_bench.runs.key import RunKey
+    from rns_bench.runs.plan import tuning_fingerprint_of, write_best_params
     from rns_bench.runs.records import read_records
-    from rns_bench.runs.tuned import best_params_path, write_best_params
 
     results = tmp_path / "results"
     key = RunKey("toy", "toy_vlm", "full", "finetune", 1, 100)
@@ -95,8 +94,9 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
         "tune_missing=false",
         *overrides,
     )
-    fp = tuning_fingerprint_of(cfg, build_context(cfg), method_row(cfg, "finetune"), key)  # as the sweep plans it
-    path = best_params_path(results, key, fp)
+    run = RunConfig.of(cfg)
+    fp = tuning_fingerprint_of(run, build_context(run), run.row("finetune"), key)  # as the sweep plans it
+    path = key.tuned_path(results, fp)
     write_best_params(path, {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fp})
     run_sweep(cfg)
     return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, path

@@ -69,13 +69,14 @@ def test_a_sweep_replaces_symlinks_planted_at_its_outputs_and_never_writes_throu
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
         (outputs / name).symlink_to(victim)
     cfg = bench_config(tmp_path, toy_data_root, "shots=[1]", "seeds=[100]", "test_limit=2", "methods=[zero_shot]")
-    from rns_bench.runs.config import method_row
+    from rns_bench.runs.config import RunConfig
     from rns_bench.runs.context import build_context
-    from rns_bench.runs.evaluate import plan_run
     from rns_bench.runs.key import RunKey
+    from rns_bench.runs.plan import plan_run
 
+    run = RunConfig.of(cfg)
     plan = plan_run(
-        cfg, build_context(cfg), method_row(cfg, "zero_shot"), RunKey("toy", "toy_vlm", "full", "zero_shot", 1, 100)
+        run, build_context(run), run.row("zero_shot"), RunKey("toy", "toy_vlm", "full", "zero_shot", 1, 100)
     )
     logs = (
         tmp_path / "results" / "logs" / "toy" / "toy_vlm" / "full" / "zero_shot" / f"B1_seed100-{plan.fingerprint[:12]}"

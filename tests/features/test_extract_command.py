@@ -10,6 +10,7 @@ from bench_config import bench_config
 import rns_bench.features.store as store_module
 from rns_bench.bench.extract import support_image_ids
 from rns_bench.cli.features import main
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.context import build_context
 
 SMALL = (
@@ -38,7 +39,7 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
     assert main(_arguments(tmp_path, toy_data_root)) == 0
     out = capsys.readouterr().out
     assert "test: 3 images (0 already cached, 3 extracted, " in out and "windows/s" in out
-    cfg = bench_config(tmp_path, toy_data_root, *SMALL)
+    cfg = RunConfig.of(bench_config(tmp_path, toy_data_root, *SMALL))
     context = build_context(cfg)
     support_ids = support_image_ids(cfg, context, "splits")
     assert f"support: {len(support_ids)} images (0 already cached, {len(support_ids)} extracted" in out
@@ -69,7 +70,7 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
 
 
 def test_support_images_pool_is_the_whole_toy_train_split(tmp_path: Path, toy_data_root: Path) -> None:
-    cfg = bench_config(tmp_path, toy_data_root, *SMALL)
+    cfg = RunConfig.of(bench_config(tmp_path, toy_data_root, *SMALL))
     context = build_context(cfg)
     assert support_image_ids(cfg, context, "pool") == context.reader.image_ids("train")  # 240 < 5000: file order
 

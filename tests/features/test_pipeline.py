@@ -16,7 +16,7 @@ from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.features.cache import FeatureCache
 from rns_bench.features.dense import padded_pixels
 from rns_bench.features.pipeline import loader_workers, prepared_batches
-from rns_bench.runs.stores import extraction_options
+from rns_bench.runs.config import extraction_options
 
 
 def test_worker_processes_prepare_the_images_outside_this_process_and_the_cache_gets_the_same_features(
@@ -93,7 +93,7 @@ def test_a_stopped_consumer_keeps_every_feature_it_was_given_in_the_cache(tmp_pa
 def test_a_bad_loader_workers_value_fails_before_any_work(tmp_path: Path, toy_data_root: Path, value) -> None:
     cfg = bench_config(tmp_path, toy_data_root, f"extraction.loader_workers={value}")
     with pytest.raises(ConfigError, match="extraction.loader_workers"):
-        extraction_options(cfg)
+        extraction_options(cfg.extraction)
 
 
 def test_auto_loader_workers_is_the_reader_thread_on_cpu_and_worker_processes_on_gpu() -> None:

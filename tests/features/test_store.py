@@ -12,6 +12,7 @@ from features.fake_backbones import noise_image
 
 from rns_bench.backbones import build_backbone
 from rns_bench.features.settings import ExtractionSettings, WindowSpec
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.stores import build_feature_stores
 
 CLIP_LIKE = (
@@ -22,7 +23,7 @@ CLIP_LIKE = (
 
 def test_support_and_test_stores_have_their_own_settings_and_keys(tmp_path: Path, toy_data_root: Path) -> None:
     cfg = bench_config(tmp_path, toy_data_root, "backbone=random_vlm", *CLIP_LIKE)
-    stores = build_feature_stores(cfg, build_backbone("random_vlm"))
+    stores = build_feature_stores(RunConfig.of(cfg), build_backbone("random_vlm"))
     assert stores["test"].settings == ExtractionSettings(None, (WindowSpec(64, 32),))
     assert stores["support"].settings == ExtractionSettings(96, (WindowSpec(64, 32), WindowSpec(32, 32)))
     assert stores["test"].cache.dir != stores["support"].cache.dir
@@ -31,10 +32,12 @@ def test_support_and_test_stores_have_their_own_settings_and_keys(tmp_path: Path
 
 def test_identical_settings_share_one_cache_and_no_cache_dir_means_none(tmp_path: Path, toy_data_root: Path) -> None:
     cfg = bench_config(tmp_path, toy_data_root, "backbone=random_vlm")
-    stores = build_feature_stores(cfg, build_backbone("random_vlm"))
+    stores = build_feature_stores(RunConfig.of(cfg), build_backbone("random_vlm"))
     assert stores["test"].cache.dir == stores["support"].cache.dir  # same features, same entries
     uncached = bench_config(tmp_path, toy_data_root, "backbone=random_vlm", "cache_dir=null")
-    assert all(s.cache is None for s in build_feature_stores(uncached, build_backbone("random_vlm")).values())
+    assert all(
+        s.cache is None for s in build_feature_stores(RunConfig.of(uncached), build_backbone("random_vlm")).values()
+    )
 
 
 def test_the_store_reads_the_cache_before_the_backbone(tmp_path: Path) -> None:

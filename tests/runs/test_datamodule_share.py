@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.context import build_context
 from rns_bench.runs.datamodule import FewShotDataModule
 from tests.bench_config import bench_config
@@ -18,7 +19,7 @@ def test_each_rank_loads_and_computes_only_its_share(tmp_path, toy_data_root, qu
     cfg = bench_config(tmp_path, toy_data_root, "test_limit=7", "cache_dir=null", *extra)
     seen = []
     for rank in (0, 1):
-        context = build_context(cfg)  # a process of its own: nothing in memory yet
+        context = build_context(RunConfig.of(cfg))  # a process of its own: nothing in memory yet
         module = FewShotDataModule(context, shots=1, seed=100)
         module.trainer = SimpleNamespace(world_size=2, global_rank=rank)
         loader = module.test_dataloader()
@@ -27,5 +28,7 @@ def test_each_rank_loads_and_computes_only_its_share(tmp_path, toy_data_root, qu
         if query_mode == "region":
             assert set(context.region_store._memory) == set(ids)
         seen.append(ids)
-    assert sorted(seen[0] + seen[1]) == sorted(build_context(cfg).test_ids) and not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == sorted(build_context(RunConfig.of(cfg)).test_ids) and not set(seen[0]) & set(
+        seen[1]
+    )
     assert len(seen[0]) == 4 and len(seen[1]) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from bench_config import bench_config
 
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.fingerprint import config_fingerprint, data_identity, fingerprint, run_identity
 from rns_bench.runs.key import RunKey
 
@@ -15,7 +16,7 @@ DATA = data_identity("toy", "v1", "abc", ["a", "b"], "c0")
 def _identity(cfg, shots=1, seed=100, options=None, tuned=None, row_options=None, data=DATA):
     options = options or {"k": 4}
     return run_identity(
-        cfg,
+        RunConfig.of(cfg),
         RunKey("toy", "toy_vlm", "full", "rns", shots, seed),
         method="rns",
         options=options,

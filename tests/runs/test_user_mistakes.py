@@ -158,9 +158,10 @@ def test_a_bad_test_label_is_named_before_any_feature_is_extracted(tmp_path, toy
     data = tmp_path / "data"
     shutil.copytree(toy_data_root, data)
     cfg = bench_config(tmp_path, data, "shots=[1]", "seeds=[100]", "test_limit=3", "methods=[zero_shot]")
+    from rns_bench.runs.config import RunConfig
     from rns_bench.runs.context import build_context
 
-    context = build_context(cfg)
+    context = build_context(RunConfig.of(cfg))
     path = context.reader.label_path(context.test_ids[2])
     with Image.open(path) as image:
         label = np.array(image)

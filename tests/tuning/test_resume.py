@@ -169,7 +169,7 @@ def test_a_study_shows_one_progress_bar_of_finished_trials_and_the_best_value(tm
 def test_a_trial_running_on_another_host_without_heartbeats_is_counted_not_waited_for_and_said(tmp_path):
     """Without heartbeats a trial RUNNING on another host cannot be told from a dead one: it keeps its
     slot, this process does not wait for it, and the summary and the command's line say so."""
-    from rns_bench.tuning.run import describe
+    from rns_bench.tuning.tune import describe
 
     study = open_study(sqlite_url(tmp_path / "s.db"), NAME, SETTINGS, START)
     run_study(study, objective, 2)

@@ -12,12 +12,13 @@ from hydra import compose, initialize_config_dir
 from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.key import RunKey
+from rns_bench.runs.plan import tuned_options, write_best_params
 from rns_bench.runs.records import read_records
-from rns_bench.runs.tuned import best_params_path, tuned_options, write_best_params
+from rns_bench.runs.schema import validate_config
 
 optuna = pytest.importorskip("optuna")
 
-from rns_bench.tuning.run import run_tuning  # noqa: E402
+from rns_bench.tuning.tune import run_tuning  # noqa: E402
 
 
 def tune_config(tmp_path: Path, data_root: Path, *overrides: str):
@@ -45,12 +46,12 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
         "tuning.search_space.linear_class_features.steps.high=30",
         "tuning.search_space.linear_class_features.steps.step=10",
     )
-    [summary] = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=2", *small))
+    [summary] = run_tuning(validate_config(tune_config(tmp_path, toy_data_root, "tuning.n_trials=2", *small)))
     key = RunKey("toy", "toy_vlm", "full", "linear_class_features", 1, 100)
     path = Path(summary["path"])
     saved = json.loads(path.read_text())
     fp = saved["tuning_fingerprint"]
-    assert path == best_params_path(tmp_path / "results", key, fp)
+    assert path == key.tuned_path(tmp_path / "results", fp)
     assert path.parent == key.path(tmp_path / "results").parent and path.name == f"tuned_B1_seed100-{fp[:12]}.json"
     assert set(saved["params"]) == {"lr", "batch_size", "steps"} and saved["trials_run_now"] == 2
     assert not set(saved["val_ids"]) & set(saved["train_ids"])  # validation = held-out support images
@@ -59,14 +60,16 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
     ).exists()
     assert summary["path"] == str(path)
 
-    again = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=3", *small))[0]
+    again = run_tuning(validate_config(tune_config(tmp_path, toy_data_root, "tuning.n_trials=3", *small)))[0]
     assert again["trials_run_now"] == 1 and again["n_complete"] + again["n_pruned"] == 3
 
     assert again["tuning_fingerprint"] == fp  # more trials extend the same study: same config
     options, source, tuned = tuned_options(tmp_path / "results", key, {"weight_decay": 0.0, "lr": 123.0}, fp)
     assert source == path and options == {"weight_decay": 0.0, **again["params"]}  # tuned values win
     assert tuned == again["params"]
-    other = run_tuning(tune_config(tmp_path, toy_data_root, "tuning.n_trials=1", *small, "tuning.val_fraction=0.3"))
+    other = run_tuning(
+        validate_config(tune_config(tmp_path, toy_data_root, "tuning.n_trials=1", *small, "tuning.val_fraction=0.3"))
+    )
     assert other[0]["tuning_fingerprint"] != fp and other[0]["trials_run_now"] == 1  # its own study and file
     assert json.loads(path.read_text())["params"] == again["params"]  # the other config's file is untouched
     assert read_records(tmp_path / "results", "toy", "toy_vlm", "full") == []  # never mistaken for a record
@@ -75,7 +78,7 @@ def test_tune_writes_best_params_next_to_the_record_and_resumes(tmp_path, toy_da
 def test_untuned_runs_keep_their_options(tmp_path):
     key = RunKey("toy", "toy_vlm", "full", "linear_patches", 5, 18)
     assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64) == ({"steps": 7}, None, None)
-    path = best_params_path(tmp_path, key, "f" * 64)
+    path = key.tuned_path(tmp_path, "f" * 64)
     # A file tuned before the OpenCV pixel path (no stamp): its trials scored other features.
     write_best_params(path, {"params": {"steps": 50}})
     assert tuned_options(tmp_path, key, {"steps": 7}, "f" * 64) == ({"steps": 7}, None, None)

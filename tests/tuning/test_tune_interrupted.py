@@ -11,10 +11,11 @@ from hydra import compose, initialize_config_dir
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.runs.schema import validate_config
 
 optuna = pytest.importorskip("optuna")
 
-import rns_bench.tuning.run as tune_run  # noqa: E402
+import rns_bench.tuning.tune as tune_run  # noqa: E402
 from rns_bench.tuning.workers import counted_trials  # noqa: E402
 
 SMALL = (
@@ -68,7 +69,7 @@ def test_ctrl_c_prints_what_is_true_and_the_same_command_writes_the_uninterrupte
     tmp_path, toy_data_root, monkeypatch, capsys
 ):
     cache = tmp_path / "cache"
-    [whole] = tune_run.run_tuning(tune_config(tmp_path / "whole", cache, toy_data_root, *SMALL))
+    [whole] = tune_run.run_tuning(validate_config(tune_config(tmp_path / "whole", cache, toy_data_root, *SMALL)))
 
     make_objective = tune_run.make_objective
     cut_once = []
@@ -88,7 +89,7 @@ def test_ctrl_c_prints_what_is_true_and_the_same_command_writes_the_uninterrupte
     monkeypatch.setattr(tune_run, "make_objective", cut_at_trial_2)
     capsys.readouterr()
     with pytest.raises(KeyboardInterrupt):
-        tune_run.run_tuning(cfg)
+        tune_run.run_tuning(validate_config(cfg))
     err = capsys.readouterr().err
     assert "interrupted: the study toy/toy_vlm/full/linear_class_features/B1_seed100" in err
     assert (
@@ -98,7 +99,7 @@ def test_ctrl_c_prints_what_is_true_and_the_same_command_writes_the_uninterrupte
     ) in err
     assert "Traceback" not in err  # optuna's failed-trial warning is not shown for a Ctrl-C
 
-    [resumed] = tune_run.run_tuning(cfg)  # the same command again: what was printed holds
+    [resumed] = tune_run.run_tuning(validate_config(cfg))  # the same command again: what was printed holds
     assert trials_of(resumed) == trials_of(whole)
     assert {k: resumed[k] for k in SAME} == {k: whole[k] for k in SAME}
     assert resumed["trials_run_now"] == 2 and resumed["resumed"]
@@ -122,7 +123,7 @@ def test_no_trials_is_one_line_before_any_feature_is_extracted(tmp_path, toy_dat
         match=rf"^tuning.n_trials={n_trials}\b.*: a study needs at least one trial; "
         r"set tuning.n_trials to a whole number ≥ 1",
     ):
-        tune_run.run_tuning(cfg)
+        tune_run.run_tuning(validate_config(cfg))
 
 
 def test_the_tune_command_exits_2_with_one_line_for_no_trials(tmp_path, toy_data_root, monkeypatch, capsys):

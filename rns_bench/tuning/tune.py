@@ -3,7 +3,7 @@
 The keys are the bench's (``configs/bench.yaml``: dataset, backbone, methods, shots, seeds,
 protocol, results_dir, ...) plus ``tuning.*`` (``configs/tuning/default.yaml``: trials, sampler
 seed, pruner, search spaces, storage). One study per run key; the best parameters land next to the run's record
-path, where ``rns_bench.tuning.tuned_options`` finds them when the bench runs.
+path, where ``rns_bench.runs.plan.tuned_options`` finds them when the bench runs.
 
 Ctrl-C or ``kill -9`` and the same command again give the same tuned file as an uninterrupted run;
 several processes on one study do not (``rns_bench.tuning.study`` says what holds then). The command
@@ -20,20 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.methods import SegMethod, load_methods
 from rns_bench.ops.resize import PIXEL_PIPELINE
-from rns_bench.runs.config import MethodRow, method_rows, sweep_protocol, sweep_seeds
+from rns_bench.runs.config import MethodRow, RunConfig, TuningConfig, method_rows, sweep_protocol
 from rns_bench.runs.context import DatasetContext, build_context
-from rns_bench.runs.evaluate import partial_support, tuning_fingerprint_of
 from rns_bench.runs.key import RunKey
-from rns_bench.runs.schema import command_line_overrides, validate_config
-from rns_bench.runs.support import adapted_context, evaluation_items, support_images, support_of
-from rns_bench.runs.tuned import best_params_path, write_best_params
+from rns_bench.runs.plan import tuning_fingerprint_of, write_best_params
+from rns_bench.runs.support import adapted_context, evaluation_items, partial_support, support_images, support_of
 from rns_bench.support.pixels import split_support
 from rns_bench.tuning.objective import TuningProblem, make_objective
 from rns_bench.tuning.study import (
@@ -49,50 +46,39 @@ from rns_bench.tuning.study import (
 from rns_bench.tuning.workers import counted_trials, run_study
 
 
-def study_name(key: RunKey, fingerprint: str) -> str:
-    """One study per run key and tuning config (its fingerprint): trials scored under another config
-    (features, pixel path, options, search space) are never resumed into this one."""
-    return key.study_name(fingerprint)
-
-
-def storage_url(cfg: DictConfig, key: RunKey) -> str:
+def storage_url(tuning: TuningConfig, key: RunKey) -> str:
     """``tuning.storage`` (one SQL database for every study, e.g. shared by several machines), else
     one SQLite file per run under ``tuning.dir``."""
-    if cfg.tuning.storage:
-        return str(cfg.tuning.storage)
-    return sqlite_url(key.study_db(Path(cfg.tuning.dir)))
+    if tuning.storage:
+        return str(tuning.storage)
+    return sqlite_url(key.study_db(Path(tuning.dir)))
 
 
-def split_seed(cfg: DictConfig, key: RunKey) -> int:
+def split_seed(tuning: TuningConfig, key: RunKey) -> int:
     """Seed of the train / validation split: fixed per (split_seed, support seed) and the same for
     every method row, so all rows are tuned on the same validation images."""
-    return zlib.crc32(f"{cfg.tuning.split_seed}:{key.dataset}:{key.shots}:{key.seed}".encode())
+    return zlib.crc32(f"{tuning.split_seed}:{key.dataset}:{key.shots}:{key.seed}".encode())
 
 
-def study_settings(cfg: DictConfig) -> StudySettings:
+def study_settings(tuning: TuningConfig) -> StudySettings:
     """``tuning.*`` as study settings; a :class:`ConfigError` (one line) for ``n_trials`` < 1 and the like."""
-    tuning = cfg.tuning
+    pruner = tuning.pruner
     return StudySettings(
         n_trials=tuning.n_trials,
         sampler_seed=int(tuning.sampler_seed),
         tpe_startup_trials=int(tuning.tpe_startup_trials),
-        pruner=bool(tuning.pruner.enabled),
-        pruner_startup_trials=int(tuning.pruner.n_startup_trials),
-        pruner_warmup_steps=int(tuning.pruner.n_warmup_steps),
+        pruner=bool(pruner["enabled"]),
+        pruner_startup_trials=int(pruner["n_startup_trials"]),
+        pruner_warmup_steps=int(pruner["n_warmup_steps"]),
         heartbeat_s=int(tuning.heartbeat_s) if tuning.heartbeat_s else None,
     )
 
 
-def search_spaces(cfg: DictConfig) -> dict[str, Any]:
-    """Method row → search space (``tuning.search_space``)."""
-    return OmegaConf.to_container(cfg.tuning.search_space, resolve=True) or {}
-
-
 def tuning_problem(
-    cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey, train_ids: list[str], val_ids: list[str]
+    run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey, train_ids: list[str], val_ids: list[str]
 ) -> TuningProblem:
     """Train support (with the protocol's dropped classes) and validation items of one run."""
-    partial = partial_support(cfg, len(context.class_names), key.seed)
+    partial = partial_support(run.protocol, len(context.class_names), key.seed)
     method_cls = load_methods().get(row.method)
 
     def support_and_validation(under: DatasetContext):
@@ -120,15 +106,15 @@ def tuning_problem(
         text_available=partial.text_available,
         train_pixels=pixels,
         options=dict(row.options),
-        report_every=int(cfg.tuning.report_every),
+        report_every=int(run.tuning.report_every),
         adapted_support=adapted_support,
     )
 
 
-def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunKey, fingerprint: str) -> dict[str, Any]:
+def tune_one(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey, fingerprint: str) -> dict[str, Any]:
     """Run (or resume) the study of one run key under the tuning config ``fingerprint``
-    (``rns_bench.runs.evaluate.tuning_fingerprint_of``) and write its best parameters; returns them."""
-    spaces = search_spaces(cfg)
+    (``rns_bench.runs.plan.tuning_fingerprint_of``) and write its best parameters; returns them."""
+    tuning, spaces = run.tuning, run.tuning.search_space
     if row.row not in spaces:
         raise ConfigError(
             f"no search space for method row {row.row!r} in configs/tuning/default.yaml "
@@ -136,13 +122,13 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
         )
     space = parse_search_space(spaces[row.row])
     split = context.support_split(key.shots, key.seed)
-    train_ids, val_ids = split_support(split.image_ids, float(cfg.tuning.val_fraction), split_seed(cfg, key))
-    problem = tuning_problem(cfg, context, row, key, train_ids, val_ids)
-    url = storage_url(cfg, key)
-    settings = study_settings(cfg)
+    train_ids, val_ids = split_support(split.image_ids, float(tuning.val_fraction), split_seed(tuning, key))
+    problem = tuning_problem(run, context, row, key, train_ids, val_ids)
+    url = storage_url(tuning, key)
+    settings = study_settings(tuning)
     n_trials = settings.n_trials
-    start = configured_trial(space, row.options) if cfg.tuning.get("enqueue_defaults", True) else None
-    study = open_study(url, study_name(key, fingerprint), settings, start)  # a fresh study starts at `start`
+    start = configured_trial(space, row.options) if tuning.enqueue_defaults else None
+    study = open_study(url, key.study_name(fingerprint), settings, start)  # a fresh study starts at `start`
     resumed = any(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
     started = time.perf_counter()
     try:
@@ -154,10 +140,32 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
     except KeyboardInterrupt:
         print(interrupted_note(study, n_trials, make_url(url).render_as_string(hide_password=True)), file=sys.stderr)
         raise
-    seconds = time.perf_counter() - started
     payload = {
         **best_trial_summary(study, n_trials),
         "resumed": resumed,
+        **_run_fields(row, key, split.sha256, train_ids, val_ids),
+        "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
+        "search_space": spaces[row.row],
+        "n_trials": n_trials,
+        "sampler_seed": int(tuning.sampler_seed),
+        "pixel_pipeline": PIXEL_PIPELINE,
+        "tuning_fingerprint": fingerprint,
+        "study_name": study.study_name,
+        "storage": make_url(url).render_as_string(hide_password=True),
+        "trials_run_now": ran,
+        "seconds_now": round(time.perf_counter() - started, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = key.tuned_path(run.results_dir, fingerprint)
+    write_best_params(path, payload)
+    return {**payload, "path": str(path)}
+
+
+def _run_fields(
+    row: MethodRow, key: RunKey, split_sha256: str, train_ids: list[str], val_ids: list[str]
+) -> dict[str, Any]:
+    """What a tuned file says of its run: row, method, options, run key and the support's train / val split."""
+    return {
         "row": row.row,
         "method": row.method,
         "row_options": row.options,
@@ -166,24 +174,10 @@ def tune_one(cfg: DictConfig, context: DatasetContext, row: MethodRow, key: RunK
         "protocol": key.protocol,
         "shots": key.shots,
         "seed": key.seed,
-        "support_split_sha256": split.sha256,
+        "support_split_sha256": split_sha256,
         "train_ids": train_ids,
         "val_ids": val_ids,
-        "objective": "validation mIoU (DatasetIoU, patch queries) of the support's held-out images",
-        "search_space": spaces[row.row],
-        "n_trials": n_trials,
-        "sampler_seed": int(cfg.tuning.sampler_seed),
-        "pixel_pipeline": PIXEL_PIPELINE,
-        "tuning_fingerprint": fingerprint,
-        "study_name": study.study_name,
-        "storage": make_url(url).render_as_string(hide_password=True),
-        "trials_run_now": ran,
-        "seconds_now": round(seconds, 3),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    path = best_params_path(Path(cfg.results_dir), key, fingerprint)
-    write_best_params(path, payload)
-    return {**payload, "path": str(path)}
 
 
 def interrupted_note(study: optuna.Study, n_trials: int, where: str) -> str:
@@ -232,24 +226,23 @@ def describe(summary: dict[str, Any]) -> str:
     return line
 
 
-def run_tuning(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Tune every (row, shots, seed) of the config; returns one summary per run key."""
-    validate_config(cfg, command_line_overrides())  # every key and value, before any work
-    study_settings(cfg)  # tuning.n_trials and the like, before any feature is extracted
-    rows = method_rows(cfg)
-    context = build_context(cfg)
-    protocol = sweep_protocol(cfg)
+def run_tuning(run: RunConfig) -> list[dict[str, Any]]:
+    """Tune every (row, shots, seed) of the validated config ``run``; returns one summary per run key."""
+    study_settings(run.tuning)  # tuning.n_trials and the like, before any feature is extracted
+    rows = method_rows(run)
+    context = build_context(run)
+    protocol = sweep_protocol(run)
     keys = [
-        (row, RunKey(context.spec.key, cfg.backbone.name, protocol, row.row, int(shots), int(seed)))
+        (row, RunKey(context.spec.key, run.backbone_name, protocol, row.row, int(shots), int(seed)))
         for row in rows
-        for shots in cfg.shots
-        for seed in sweep_seeds(cfg, context.support_spec)
+        for shots in run.shots
+        for seed in run.seeds_for(context.support_spec)
     ]
     for _, key in keys:  # a corrupt study file is named before any feature is extracted
-        check_storage(storage_url(cfg, key))
+        check_storage(storage_url(run.tuning, key))
     summaries = []
     for row, key in keys:
-        summary = tune_one(cfg, context, row, key, tuning_fingerprint_of(cfg, context, row, key))
+        summary = tune_one(run, context, row, key, tuning_fingerprint_of(run, context, row, key))
         print(describe(summary))
         summaries.append(summary)
     return summaries
