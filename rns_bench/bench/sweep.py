@@ -25,8 +25,8 @@ from rns_bench.runs.key import RunKey
 from rns_bench.runs.plan import (
     PlannedRun,
     check_rows_against_protocol,
-    has_current_params,
     plan_run,
+    tuned_for,
     warn_short_support,
 )
 from rns_bench.runs.records import has_record, read_records, retire_unusable_records, write_record
@@ -184,13 +184,14 @@ def tune_if_missing(run: RunConfig, context: DatasetContext, plan: PlannedRun) -
     row, key, tuned_row = plan.row, plan.key, plan.tuned_row
     tuned_key = key.with_row(tuned_row.row)
     tuned_file = tuned_key.tuned_path(run.results_dir, plan.tuning_fingerprint)
-    if tuned_row.row not in run.tuning.search_space or has_current_params(tuned_file, plan.tuning_fingerprint):
+    trials = int(run.tuning.n_trials)  # a file tuned with other n_trials is re-derived (extended or cut)
+    if tuned_row.row not in run.tuning.search_space or tuned_for(tuned_file, plan.tuning_fingerprint, trials):
         return
     if not _is_main_process():  # rank 0 tunes; every rank must then run with the same parameters
         wait_for_file(
             tuned_file,
             float(run.tuning.wait_for_rank_zero_s),
-            lambda path: has_current_params(path, plan.tuning_fingerprint),
+            lambda path: tuned_for(path, plan.tuning_fingerprint, trials),
         )
         return
     if len(context.support_split(key.shots, key.seed).image_ids) < 2:

@@ -65,7 +65,9 @@ def plan_run(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKe
     """Resolve ``row``'s options (its tuned parameters on top, when tuned) and the run's fingerprint."""
     tuned_row = row if row.tuned_params_of == row.row else run.row(row.tuned_params_of)
     tuning_fp = tuning_fingerprint_of(run, context, tuned_row, key)
-    options, tuned_from, tuned = tuned_options(run.results_dir, key.with_row(tuned_row.row), row.options, tuning_fp)
+    options, tuned_from, tuned = tuned_options(
+        run.results_dir, key.with_row(tuned_row.row), row.options, tuning_fp, int(run.tuning.n_trials)
+    )
     identity = run_identity(
         run,
         key,
@@ -148,22 +150,26 @@ def current_params(path: Path, fingerprint: str = "") -> dict[str, Any] | None:
     return payload
 
 
-def has_current_params(path: Path, fingerprint: str = "") -> bool:
-    """Whether ``path`` holds parameters of the current pixel path (and tuning config)."""
-    return current_params(path, fingerprint) is not None
+def tuned_for(path: Path, fingerprint: str, n_trials: int) -> bool:
+    """Whether ``path`` holds the current parameters chosen over ``n_trials`` trials: a study tuned with
+    fewer is extended, one with more gives the best of its first ``n_trials`` (the tuner re-derives).
+    A file that records no trial count (written by hand) counts as tuned for any."""
+    payload = current_params(path, fingerprint)
+    return payload is not None and payload.get("n_trials", n_trials) == n_trials
 
 
 def tuned_options(
-    results_dir: Path, key: RunKey, options: dict[str, Any], fingerprint: str = ""
+    results_dir: Path, key: RunKey, options: dict[str, Any], fingerprint: str = "", n_trials: int | None = None
 ) -> tuple[dict[str, Any], Path | None, dict[str, Any] | None]:
     """A row's options with the run's tuned parameters on top, the file they came from and the tuned
     parameters themselves.
 
-    Returns ``(options, None, None)`` unchanged when the run was not tuned under this config. Tuned
+    Returns ``(options, None, None)`` unchanged when the run was not tuned under this config (nor, given
+    ``n_trials``, over that many trials: :func:`tuned_for`). Tuned
     values override the row's configured ones (they were searched for this support set).
     """
     path = key.tuned_path(results_dir, fingerprint)
     payload = current_params(path, fingerprint)  # read once
-    if payload is None:
+    if payload is None or (n_trials is not None and payload.get("n_trials", n_trials) != n_trials):
         return dict(options), None, None
     return {**options, **payload["params"]}, path, dict(payload["params"])

@@ -184,3 +184,12 @@ def test_make_bench_tunes_offline_rows_first_then_uses_the_tuned_parameters(tmp_
     assert {k: records["linear_class_features"]["method_options"][k] for k in params} == params
     assert records["rns"]["tuned_params"] is None  # RNS runs with its fixed defaults
     assert "linear_class_features B=1 seed=100: best val mIoU" in capsys.readouterr().out
+
+    # The file was tuned over 2 trials: a sweep declaring 3 extends the study (never uses the 2-trial best
+    # under a config that says 3), and the record points at parameters chosen over 3 trials.
+    run_sweep(bench_config(tmp_path, toy_data_root, *small[:4], "tuning.n_trials=3", *small[5:]))
+    assert "best val mIoU" in capsys.readouterr().out
+    payload = json.loads(tuned_file.read_text())
+    assert payload["n_trials"] == 3 and payload["n_finished"] == 3 and payload["trials_run_now"] == 1
+    run_sweep(bench_config(tmp_path, toy_data_root, *small[:4], "tuning.n_trials=3", *small[5:]))
+    assert "best val mIoU" not in capsys.readouterr().out  # tuned for this config: nothing to do
