@@ -43,8 +43,8 @@ from rns_bench.core.errors import ConfigError, RNSBenchError
 from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DatasetSpec, resolve_data_root
 from rns_bench.data.declared import dataset_spec
-from rns_bench.runs.config import RunConfig, dataset_key, method_row, protocol_tag, spec_for_key, sweep_seeds
-from rns_bench.runs.fingerprint import identity_differences, plain, run_identity
+from rns_bench.runs.config import RunConfig, dataset_key, protocol_tag, spec_for_key
+from rns_bench.runs.fingerprint import identity_differences, run_identity
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.schema import PUBLISHED_SEEDS
 
@@ -273,10 +273,11 @@ class Declarations:
         cfg = copy.deepcopy(self.config(dataset))
         cfg.protocol.visual_drop_fraction = protocol.visual_drop_fraction
         cfg.protocol.text_drop_fraction = protocol.text_drop_fraction
-        method = method_row(cfg, row)
-        key = RunKey(dataset, str(cfg.backbone.name), folder, row, 0, 0)
+        run = RunConfig.of(cfg)
+        method = run.row(row)
+        key = RunKey(dataset, run.backbone_name, folder, row, 0, 0)
         identity = run_identity(
-            RunConfig.of(cfg),
+            run,
             key,
             method=method.method,
             options=method.options,
@@ -285,24 +286,23 @@ class Declarations:
             backbone_provenance={},
             row_options=method.options,
         )
-        seeds = sweep_seeds(cfg, self._seed_spec(cfg, protocol.support_dataset or dataset))  # type: ignore[arg-type]
-        limit = cfg.get("test_limit")
+        seeds = run.seeds_for(self._seed_spec(run, protocol.support_dataset or dataset))  # type: ignore[arg-type]
         return CellConfig(
             row,
             declared_parts(identity),
-            tuple(int(b) for b in cfg.shots),
-            tuple(int(s) for s in seeds),
-            int(limit) if limit is not None else None,
+            run.shots,
+            tuple(seeds),
+            int(run.test_limit) if run.test_limit is not None else None,
         )
 
-    def _seed_spec(self, cfg: DictConfig, key: str) -> DatasetSpec | None:
+    def _seed_spec(self, run: RunConfig, key: str) -> DatasetSpec | None:
         """The dataset whose published seeds the sweep draws (the support dataset's); None when seeds are given
-        (``sweep_seeds`` reads it only for ``seeds: published``)."""
-        if cfg.seeds != PUBLISHED_SEEDS:
+        (``RunConfig.seeds_for`` reads it only for ``seeds: published``)."""
+        if run.seeds != PUBLISHED_SEEDS:
             return None
-        root = resolve_data_root(cfg.data_root)
+        root = resolve_data_root(run.data_root)
         try:
-            return dataset_spec(plain(cfg.dataset), root) if key == dataset_key(cfg) else spec_for_key(key, root)
+            return dataset_spec(run.dataset, root) if key == run.dataset_key else spec_for_key(key, root)
         except RNSBenchError as error:
             raise ConfigError(
                 f"seeds=published on {key}: {error} (or give the report the seeds the sweep ran: seeds=[...])"

@@ -310,14 +310,6 @@ def sweep_protocol(run: RunConfig) -> str:
     return f"{tag}_support-{support}" if support and support != run.dataset_key else tag
 
 
-def sweep_seeds(cfg: DictConfig, spec: DatasetSpec) -> list[int]:
-    """The seeds of a composed config that is not run (reports): see :meth:`RunConfig.seeds_for`."""
-    if cfg.seeds != "published":
-        return [int(s) for s in cfg.seeds]
-    partial = cfg.protocol.visual_drop_fraction or cfg.protocol.text_drop_fraction
-    return list(spec.partial_support_seeds if partial else spec.full_support_seeds)
-
-
 STUDY_VERSION = 1  # of the personalized study: bump when its scenes or scoring change (old records not reused)
 
 

@@ -53,6 +53,19 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig
     where = _Origin(overrides)
     _check_dataset_block(cfg)
     _known_keys(cfg, TOP_LEVEL_KEYS, "", where)
+    _check_counts(cfg, where)
+    _check_modes(cfg, where)
+    _check_trainer(cfg.get("trainer"), where)
+    _check_rows(cfg, where)
+    _check_component(cfg.get("backbone"), "backbone", BACKBONES, where)
+    if cfg.get("query_mode") == "region" or (cfg.get("proposer") and cfg.proposer.get("name")):
+        _check_component(cfg.get("proposer"), "proposer", PROPOSERS, where, optional=True)
+    _check_folders(cfg, where)
+    return RunConfig.of(cfg)
+
+
+def _check_counts(cfg: DictConfig, where: _Origin) -> None:
+    """Shots, seeds and every count: whole numbers in range."""
     _check_shots(cfg.get("shots"), where)
     _check_seeds(cfg.get("seeds"), where)
     _positive_int_or_null(cfg.get("test_limit"), "test_limit", where, "evaluate every test image")
@@ -71,6 +84,10 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig
             f"save_predictions={_show(saved)}{where('save_predictions')} must be a whole number of "
             "test images (0 saves none)"
         )
+
+
+def _check_modes(cfg: DictConfig, where: _Origin) -> None:
+    """Query mode, protocol fractions and extraction settings."""
     if cfg.get("query_mode") not in QUERY_MODES:
         raise ConfigError(
             f"query_mode={cfg.get('query_mode')!r}{where('query_mode')} is unknown; choose one of "
@@ -91,11 +108,10 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig
             f"extraction.cache_dtype={options['cache_dtype']!r}{where('extraction.cache_dtype')} is "
             f"unknown; choose one of {', '.join(STORAGE_DTYPES)}"
         )
-    _check_trainer(cfg.get("trainer"), where)
-    _check_rows(cfg, where)
-    _check_component(cfg.get("backbone"), "backbone", BACKBONES, where)
-    if cfg.get("query_mode") == "region" or (cfg.get("proposer") and cfg.proposer.get("name")):
-        _check_component(cfg.get("proposer"), "proposer", PROPOSERS, where, optional=True)
+
+
+def _check_folders(cfg: DictConfig, where: _Origin) -> None:
+    """Every folder a run writes can take files; ``data_root`` is a folder."""
     for key in WRITTEN_DIRS:
         if cfg.get(key):
             _check_writable_dir(Path(str(cfg.get(key))), key, where, read_only_ok=key in READ_ONLY_OK)
@@ -103,7 +119,6 @@ def validate_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig
         raise ConfigError(
             f"data_root={cfg.data_root}{where('data_root')} is a file; point it at the folder that holds the datasets"
         )
-    return RunConfig.of(cfg)
 
 
 def _check_writable_dir(path: Path, key: str, where: _Origin, read_only_ok: bool = False) -> None:
