@@ -241,6 +241,17 @@ def _check_shots(shots: Any, where: _Origin) -> None:
                 f"shots={_show(shots)}{where('shots')}: {value!r} is not a positive whole number of "
                 "support images per class"
             )
+    _no_repeats(list(shots), "shots", where)
+
+
+def _no_repeats(values: list[Any], key: str, where: _Origin) -> None:
+    """A value given twice would run once but be counted twice: name it."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        once = _show(list(dict.fromkeys(values)))
+        raise ConfigError(
+            f"{key}={_show(values)}{where(key)} names {repeated[0]} twice; list each value once: {key}={once}"
+        )
 
 
 def _check_seeds(seeds: Any, where: _Origin) -> None:
@@ -254,6 +265,7 @@ def _check_seeds(seeds: Any, where: _Origin) -> None:
     for value in seeds:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"seeds={_show(seeds)}{where('seeds')}: {value!r} is not a non-negative integer seed")
+    _no_repeats(list(seeds), "seeds", where)
 
 
 def _positive_int(value: Any, key: str, where: _Origin) -> None:

@@ -19,6 +19,8 @@ from rns_bench.runs.schema import validate_config
 BAD_VALUES = [
     ("shots=1", "shots=1 (from the override shots=1) must be a list", "write shots=[1]"),
     ("shots=[0]", "0 is not a positive whole number", "shots=[0]"),
+    ("shots=[1,1]", "shots=[1,1] (from the override shots=[1,1]) names 1 twice", "list each value once: shots=[1]"),
+    ("seeds=[100,100]", "names 100 twice", "list each value once: seeds=[100]"),
     ("shots=[1.5]", "1.5 is not a positive whole number", "shots="),
     ("seeds=[]", "seeds=[] (from the override seeds=[])", "seeds=published"),
     ("seeds=null", "seeds=None", "seeds=published"),
