@@ -28,23 +28,8 @@ is a named option of :class:`KNNCLIPConfig`:
 * ``threshold`` = T ≥ 1.0 opens the gate for every query, even one whose float32 softmax
   rounds to exactly 1 (the paper's "T = 1.0 ⇒ every query uses retrieval").
 
-Defaults k = 2, T = 0.99, λ = 0.9 were chosen ONCE, by mean test mIoU on the toy benchmark over
-B ∈ {1, 5} × support seeds {100, 18}, full support (competitors.md: never per dataset or shot;
-vote_weighting = similarity). The grid, run through ``python -m rns_bench.bench`` (mean of the
-four runs; on the same runs zero-shot 19.13, FREEDA 49.26, RNS 53.35):
-
-    k \\ T,λ  .5,.5  .5,.7  .5,.9  .7,.5  .7,.7  .7,.9  .9,.5  .9,.7  .9,.9  .99,.5 .99,.7 .99,.9
-    1        20.76  21.16  21.46  24.79  25.99  26.88  32.07  34.31  35.44  40.08  42.45  42.91
-    2        20.66  21.09  21.43  24.37  25.85  26.93  30.23  34.30  35.91  36.57  43.24  44.60
-    4        20.47  20.83  21.13  23.62  25.03  25.99  28.33  31.87  32.85  33.25  39.14  39.97
-    8        20.19  20.54  20.79  22.52  23.84  24.68  25.49  29.61  29.38  28.43  35.88  34.57
-    16       19.75  19.98  20.16  21.12  22.19  22.81  22.64  25.60  26.19  24.17  29.57  29.70
-
-Why the winner sits at high T and λ: the toy world's zero-shot softmax is over-confident (median
-max_c P_zs ≈ 0.93 on the test patches while zero-shot scores 19 mIoU), so the gate keeps many
-confidently wrong zero-shot answers unless T is close to 1. Large k loses because the bank is
-class-imbalanced at low B (background has a row in every support image), so wide votes drift to
-the frequent classes. T = 1 itself is excluded: it is the w/o-text variant, a row of its own.
+Defaults k = 2, T = 0.99, λ = 0.9 were chosen once, by mean test mIoU on the toy benchmark (competitors.md:
+never per dataset or shot); the grid and why the winner sits at high T and λ: docs/methods.md.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rns_bench.backbones import build_backbone
+from rns_bench.core.timing import synchronize
 from rns_bench.data.readers.label_reader import decode_image
 from rns_bench.features.cache import FeatureCache, FeatureKey
 from rns_bench.features.dense import extract_dense
@@ -51,10 +52,10 @@ def time_extraction(
     extract_dense(backbone, images[:1], settings, window_batch)  # warm-up: kernels are planned per crop shape
     resized = rescale_size(*images[0].shape[:2], settings.short_side)
     windows = len(images) * FeatureStore(backbone, None, settings).windows_of(resized)
-    _synchronise()
+    synchronize()
     started = time.perf_counter()
     extract_dense(backbone, images, settings, window_batch)
-    _synchronise()
+    synchronize()
     seconds = time.perf_counter() - started
     return windows / seconds, len(images) / seconds
 
@@ -106,14 +107,14 @@ def time_pipeline(
         extract_dense(backbone, decoded[:image_batch], settings, window_batch)  # warm-up at the batch's shapes
         rates = []
         for run in ("backbone", "pipeline"):
-            _synchronise()
+            synchronize()
             started = time.perf_counter()
             if run == "backbone":
                 for start in range(0, count, image_batch):
                     extract_dense(backbone, decoded[start : start + image_batch], settings, window_batch)
             else:
                 store.precompute(ids[1:], load)
-            _synchronise()
+            synchronize()
             rates.append(count / (time.perf_counter() - started))
         return rates[0], rates[1]
 
@@ -141,8 +142,3 @@ def _backbones_on_devices(backbones: tuple[str, ...]):
         model = build_backbone(name)
         for device in devices:
             yield name, device, model.to(device)
-
-
-def _synchronise() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
