@@ -169,8 +169,19 @@ def _fill(
             float(s) for r in chosen if (s := (r.get("seconds_per_image") or {}).get("method")) is not None
         ]
         cell.records[dataset], cell.sources[dataset] = chosen, source
-        if note:
-            cell.notes.append(f"{dataset}: {note}")
+        cell.notes += [f"{dataset}: {n}" for n in (note, _missing_seeds(pool, dataset, source, row, spec, chosen)) if n]
+
+
+def _missing_seeds(
+    pool: RecordPool, dataset: str, source: str, row: str, spec: ExperimentSpec, chosen: list[dict[str, Any]]
+) -> str | None:
+    """A note when a cell averages fewer seeds than the sweep declares (a half-finished sweep)."""
+    declared = pool.declared.cell(dataset, source, source_row(row_and_shots(row, spec)[0])).seeds
+    have = {int(r["seed"]) for r in chosen}
+    missing = [str(s) for s in declared if s not in have]
+    if not missing:
+        return None
+    return f"{len(have)} of {len(declared)} declared seeds (missing {', '.join(missing)}): the mean is of fewer seeds"
 
 
 def _published_matches(spec: ExperimentSpec, backbone: str, value: PublishedValue, where: CellKey) -> bool:

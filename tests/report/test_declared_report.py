@@ -102,6 +102,16 @@ def test_a_test_limit_that_cut_nothing_is_the_full_split(tmp_path):
     assert "| RNS (K = 4) | B = 1 | 40.00 |" in text and "Left out" not in text
 
 
+def test_a_cell_with_fewer_seeds_than_declared_says_which_are_missing(tmp_path):
+    results = tmp_path / "results"
+    write_record(results, "table5_k", "voc", "rns", 1, 100, 40.0)
+    write_record(results, "table5_k", "voc", "rns", 1, 18, 44.0)
+    text = build_report("table5_k", results, "clip_b16", overrides=["seeds=[100,18,42]"])
+    assert "⚠ RNS (K = 4) · B = 1: voc: 2 of 3 declared seeds (missing 42): the mean is of fewer seeds" in text
+    complete = build_report("table5_k", results, "clip_b16", overrides=["seeds=[100,18]"])
+    assert "declared seeds" not in complete
+
+
 def test_a_record_with_a_metric_that_is_not_a_number_is_named_and_left_out(tmp_path):
     results = tmp_path / "results"
     write_record(results, "table5_k", "voc", "rns", 1, 100, 40.0)
