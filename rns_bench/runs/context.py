@@ -118,12 +118,6 @@ class DatasetContext:
     def backbone(self) -> Backbone:
         return self.support_store.backbone
 
-    @property
-    def store(self) -> FeatureStore:
-        """The support-settings store (the name from before test and support features were split;
-        new code says ``support_store``)."""
-        return self.support_store
-
     def test_features(self, image_ids: Sequence[str] | None = None, keep: bool = True) -> list[DenseFeatures]:
         """Dense features of ``image_ids`` (default: every id of ``test_ids``) under the test settings, in order
         (``keep=False``: read from the disk cache without keeping them, see ``FeatureStore.get``)."""
