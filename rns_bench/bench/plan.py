@@ -46,7 +46,12 @@ from rns_bench.data.readers.label_reader import decoded_size
 from rns_bench.methods import load_methods
 from rns_bench.ops.resize import rescale_size
 from rns_bench.runs.config import RunConfig, method_rows, sweep_protocol
-from rns_bench.runs.context import DatasetContext, check_dataset_files, file_digests_of, support_dataset_spec
+from rns_bench.runs.context import (
+    DatasetContext,
+    check_dataset_files,
+    context_of,
+    support_dataset_spec,
+)
 from rns_bench.runs.extraction import sweep_images
 from rns_bench.runs.fingerprint import evaluation_fingerprint
 from rns_bench.runs.key import RunKey
@@ -54,7 +59,6 @@ from rns_bench.runs.plan import PlannedRun, plan_run
 from rns_bench.runs.records import has_record, read_records
 from rns_bench.runs.schema import validate_config
 from rns_bench.runs.shared_evaluation import SharedEvaluations
-from rns_bench.runs.stores import build_feature_stores
 
 BASELINE_RAM_GB = 1.5
 BACKBONE_UTILISATION, RNS_UTILISATION = 0.40, 0.05
@@ -166,17 +170,8 @@ def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
         plan.skipped = str(error).splitlines()[0].split(";")[0]
         return plan
     backbone = backbone_cost(run)
-    stores = build_feature_stores(run, backbone)
-    context = DatasetContext(
-        spec,
-        data_root,
-        stores["support"],
-        stores["test"],
-        test_limit=run.test_limit,
-        presence_cache_dir=run.presence_cache_dir,
-        support_spec=support_dataset_spec(run.support_dataset, spec, data_root),
-        file_digests=file_digests_of(run),
-    )
+    context = context_of(run, spec, data_root, backbone, support_dataset_spec(run.support_dataset, spec, data_root))
+    stores = {"support": context.support_store, "test": context.test_store}
     protocol, registry = sweep_protocol(run), load_methods()
     keys = [
         (row, RunKey(spec.key, run.backbone_name, protocol, row.row, int(b), int(s)))

@@ -263,6 +263,30 @@ class DatasetContext:
         return bank
 
 
+def context_of(
+    run: RunConfig,
+    spec: DatasetSpec,
+    data_root: Path,
+    backbone: Backbone,
+    support_spec: DatasetSpec,
+    with_regions: bool = False,
+) -> DatasetContext:
+    """The context of ``run`` on ``spec`` with ``backbone``'s feature stores (support and test settings differ,
+    §3); ``with_regions``: the region store of region mode too."""
+    stores = build_feature_stores(run, backbone)
+    return DatasetContext(
+        spec,
+        data_root,
+        stores["support"],
+        stores["test"],
+        test_limit=run.test_limit,
+        presence_cache_dir=run.presence_cache_dir,
+        region_store=build_region_store(run, stores["test"].short_side) if with_regions else None,
+        support_spec=support_spec,
+        file_digests=file_digests_of(run),
+    )
+
+
 def build_context(run: RunConfig) -> DatasetContext:
     """The context of ``run``'s dataset × backbone: reader, feature stores, presence, regions."""
     data_root = resolve_data_root(run.data_root)
@@ -274,18 +298,7 @@ def build_context(run: RunConfig) -> DatasetContext:
     backbone_options = dict(run.backbone.get("options") or {})
     with weights_loading(f"backbone {run.backbone_name}", backbone_options, "backbone.options"):
         backbone = build_backbone(run.backbone_name, **backbone_options)
-    stores = build_feature_stores(run, backbone)  # support and test settings differ (§3)
-    context = DatasetContext(
-        spec,
-        data_root,
-        stores["support"],
-        stores["test"],
-        test_limit=run.test_limit,
-        presence_cache_dir=run.presence_cache_dir,
-        region_store=build_region_store(run, stores["test"].short_side),
-        support_spec=support_spec,
-        file_digests=file_digests_of(run),
-    )
+    context = context_of(run, spec, data_root, backbone, support_spec, with_regions=True)
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
 
