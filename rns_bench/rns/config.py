@@ -35,8 +35,9 @@ class RNSConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     # "w/o text" (spec §5). use_text=False gates the relevance weights (uniform r) and the fused set F.
     # Under partial visual support the release still builds S from the text (ŷ, h, π): that is
-    # ``text_free=False``, the default and the published Fig. 4 curve. ``text_free=True`` is the
-    # paper's wording, no text anywhere (no S either); it needs use_text=False.
+    # ``text_free=False``, the default. ``text_free=True`` is the paper's wording, no text anywhere
+    # (no S either); it needs use_text=False. The published Fig. 4 (left) "w/o text" curve is
+    # use_text=False with pseudo_label_loss=False (its caption; spec §5).
     use_text: bool = True
     text_free: bool = False
     relevance_weights: bool = True  # False = ablation "w/o relevance weights"

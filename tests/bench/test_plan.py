@@ -22,6 +22,7 @@ def _overrides(tmp_path):
         "rows.rns.options.steps=5",
         "rows.rns_wo_text.options.steps=5",
         "rows.rns_wo_pseudo_label.options.steps=5",
+        "rows.rns_wo_text_wo_pseudo_label.options.steps=5",
     ]
 
 
@@ -34,9 +35,9 @@ def test_the_plan_counts_what_the_sweep_then_runs(tmp_path, capsys):
     write_fake_dataset("voc", tmp_path / "data")
     overrides = [*_overrides(tmp_path), "dataset=voc", "protocol.visual_drop_fraction=0.5"]
     (plan,) = plan_experiment("fig4_visual", overrides)
-    assert plan.runs == 6 * 2 and plan.recorded == 0 and plan.shared == 1  # zero-shot: 2 seeds, 1 evaluation
+    assert plan.runs == 7 * 2 and plan.recorded == 0 and plan.shared == 1  # zero-shot: 2 seeds, 1 evaluation
     assert plan.evaluations == (plan.runs - plan.shared) * plan.test_images
-    assert plan.rns_trainings == 3 * 2 * plan.test_images  # rns, rns_wo_pseudo_label, rns_wo_text × 2 seeds
+    assert plan.rns_trainings == 4 * 2 * plan.test_images  # rns, its three ablations × 2 seeds
     assert plan.cache_gb > 0 and plan.peak_ram_gb > 1.5
 
     stats = SweepStats()
