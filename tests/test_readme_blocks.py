@@ -153,8 +153,9 @@ def test_each_bench_tuning_and_features_line_composes_and_validates(line, tmp_pa
     module = words[words.index("-m") + 1].rsplit(".", 1)[1]
     arguments = words[words.index("-m") + 2 :]
     if module == "features":
-        assert arguments[0] == "extract"
-        arguments = [a for a in arguments[1:] if not a.startswith(("split=", "support_images="))]
+        assert arguments[0] in ("extract", "export", "import")
+        own = ("split=", "support_images=", "pack=", "shard_mb=")  # the command's options, not overrides
+        arguments = [a for a in arguments[1:] if not a.startswith(own)]
     _validate("tune" if module == "tuning" else "bench", _bench_overrides(arguments), tmp_path)
 
 

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -138,12 +139,15 @@ def write_json_atomic(path: Path, payload: object, *, exclusive: bool = False) -
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete the temp files in ``folder`` whose writers are gone (this host, dead pid) or that are
-    older than a day; returns them."""
+    """Delete the temp files (and temp folders: a pack import's staging) in ``folder`` whose writers are
+    gone (this host, dead pid) or that are older than a day; returns them."""
     removed = []
     for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
         if _is_stale(tmp):
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 

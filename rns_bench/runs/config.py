@@ -31,8 +31,11 @@ EXTRACTION_DEFAULTS = {
     "support_prefetch_max_images": 2000,
     "loader_workers": "auto",
     "autocast": "auto",
+    "backbone": "build",
 }
 SUPPORT_PREFETCH = ("auto", "pool", "drawn")
+# build: the backbone from its config (weights); cached: its card from cache_dir (rns_bench.features.backbone_card)
+BACKBONE_SOURCES = ("build", "cached")
 # Lightning's mixed precisions → the autocast dtype extraction runs under with extraction.autocast=auto.
 # "-true" precisions cast the LightningModule's weights, never the backbone's: its features stay float32.
 MIXED_PRECISION_AUTOCAST = {"bf16-mixed": "bfloat16", "bf16": "bfloat16", "16-mixed": "float16", "16": "float16"}
@@ -79,6 +82,7 @@ class ExtractionConfig:
     support_prefetch_max_images: int = 2000
     loader_workers: int | str = "auto"
     autocast: str = "auto"
+    backbone: str = "build"
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,8 @@ def extraction_options(given: Mapping[str, Any] | DictConfig | None) -> dict[str
         raise ConfigError(
             f"extraction.support_prefetch={options['support_prefetch']!r} unknown; choose one of {SUPPORT_PREFETCH}"
         )
+    if options["backbone"] not in BACKBONE_SOURCES:
+        raise ConfigError(f"extraction.backbone={options['backbone']!r} unknown; choose one of {BACKBONE_SOURCES}")
     loader_workers(options["loader_workers"], torch.device("cpu"))  # a bad value fails here, before any work
     if options["autocast"] != "auto" and options["autocast"] not in AUTOCAST_DTYPES:
         raise ConfigError(

@@ -31,6 +31,7 @@ from rns_bench.data.declared import dataset_spec
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import draw_support_split
+from rns_bench.features.backbone_card import cached_backbone
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.store import FeatureStore
 from rns_bench.ops.resize import resize_label
@@ -287,8 +288,9 @@ def context_of(
     )
 
 
-def build_context(run: RunConfig) -> DatasetContext:
-    """The context of ``run``'s dataset × backbone: reader, feature stores, presence, regions."""
+def build_context(run: RunConfig, backbone: Backbone | None = None) -> DatasetContext:
+    """The context of ``run``'s dataset × backbone: reader, feature stores, presence, regions; ``backbone``:
+    use this one (a pack's stand-in) instead of ``run``'s."""
     data_root = resolve_data_root(run.data_root)
     spec = dataset_spec(run.dataset, data_root)  # registered or declared
     support_spec = support_dataset_spec(run.support_dataset, spec, data_root)
@@ -296,8 +298,11 @@ def build_context(run: RunConfig) -> DatasetContext:
     if support_spec is not spec:
         support_spec.make_reader(data_root).image_ids(support_spec.support_split)
     backbone_options = dict(run.backbone.get("options") or {})
-    with weights_loading(f"backbone {run.backbone_name}", backbone_options, "backbone.options"):
-        backbone = build_backbone(run.backbone_name, **backbone_options)
+    if backbone is None and run.extraction.backbone == "cached":  # features and text from cache_dir only
+        backbone = cached_backbone(run.cache_dir, run.backbone_name, backbone_options)
+    if backbone is None:
+        with weights_loading(f"backbone {run.backbone_name}", backbone_options, "backbone.options"):
+            backbone = build_backbone(run.backbone_name, **backbone_options)
     context = context_of(run, spec, data_root, backbone, support_spec, with_regions=True)
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
