@@ -43,7 +43,7 @@ from rns_bench.metrics.miou import confusion_matrix, iou_from_confusion
 from rns_bench.runs.config import PersonalizedSetup, declared_study, method_rows, study_identity
 from rns_bench.runs.fingerprint import FINGERPRINT_LENGTH, fingerprint
 from rns_bench.runs.key import DATASET, STUDY, study_folder
-from rns_bench.runs.records import environment, has_record, write_record
+from rns_bench.runs.records import RunRecord, environment, has_record, write_record
 from rns_bench.runs.schema import command_line_overrides, validate_config
 from rns_bench.segment.segmenter import OpenWorldSegmenter
 from rns_bench.toy.personal import Scene, generic_support, personal_scenes
@@ -88,24 +88,24 @@ def run_personalized_experiment(cfg: DictConfig) -> str:
         )
         images = folder / row.row / full[:FINGERPRINT_LENGTH]
         save_study_images(images, result)
-        record = {
-            "row": row.row,
-            "method": row.method,
-            "experiment": name,
-            "identity": identity,
-            "fingerprint": full,
-            "metrics": result.metrics,
-            "class_names": result.class_names,
-            "personal_class": setup.personal_name,
-            "generic_class": setup.class_name,
-            "images": images.name,
-            "shown": len(result.shown),
-            "support_images": len(result.support),
-            "images_extracted": result.images_extracted,
-            "seconds": round(time.perf_counter() - started, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "environment": environment(),
-        }
+        record = RunRecord(
+            row=row.row,
+            method=row.method,
+            experiment=name,
+            identity=identity,
+            fingerprint=full,
+            metrics=result.metrics,
+            class_names=result.class_names,
+            personal_class=setup.personal_name,
+            generic_class=setup.class_name,
+            images=images.name,
+            shown=len(result.shown),
+            support_images=len(result.support),
+            images_extracted=result.images_extracted,
+            seconds=round(time.perf_counter() - started, 2),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            environment=environment(),
+        )
         write_record(record_path, record)  # last: a record means every image beside it is written
         before, after = result.metrics["before"], result.metrics["after"]
         lines.append(

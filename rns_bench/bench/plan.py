@@ -190,7 +190,7 @@ def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
             if shared.has(evaluation):
                 plan.shared += 1
                 continue
-            shared.add(evaluation, {})
+            shared.add(evaluation, None)
         evaluated.append(job)
     plan.evaluations = len(evaluated) * plan.test_images
     rns_runs = [job for job in evaluated if "rns" in job.row.method]

@@ -33,6 +33,7 @@ from rns_bench.report.spec import (
     row_and_shots,
     source_row,
 )
+from rns_bench.runs.records import RunRecord
 from rns_bench.support.partial import dropped_classes
 
 PIPELINE_PARTS = ("extraction_test", "proposals")  # what every method on one backbone pays per test image
@@ -45,13 +46,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def seed_values(records: list[dict[str, Any]], metric: str = "mIoU") -> dict[str, dict[int, list[float]]]:
+def seed_values(records: list[RunRecord], metric: str = "mIoU") -> dict[str, dict[int, list[float]]]:
     """row → shots → ``metric`` over seeds (records missing the metric are skipped): a leaderboard's cells."""
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        value = record["metrics"].get(metric)
+        value = record.metric(metric)
         if value is not None:
-            table[record["row"]][record["shots"]].append(float(value))
+            table[record.row][record.shots].append(float(value))
     return table
 
 
@@ -65,7 +66,7 @@ class Cell:
     notes: list[str] = field(default_factory=list)
     method_seconds: list[float] = field(default_factory=list)  # per image, one per record that measured it
     pipeline_seconds: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset → part → s / image
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dataset → the records used
+    records: dict[str, list[RunRecord]] = field(default_factory=dict)  # dataset → the records used
     sources: dict[str, str] = field(default_factory=dict)  # dataset → the results folder they are from
 
     def mean_over(self, datasets: list[str]) -> float | None:
@@ -73,25 +74,25 @@ class Cell:
         return statistics.fmean(values) if values else None
 
 
-def _subset_value(record: dict[str, Any], subset: str, row: str, fraction: float | None) -> float | None:
+def _subset_value(record: RunRecord, subset: str, row: str, fraction: float | None) -> float | None:
     if row == FULL_REFERENCE and fraction is not None:  # full support, scored on the partial run's class sets
-        ious = list(record["metrics"]["per_class_IoU"].values())
-        unseen = set(dropped_classes(len(ious), fraction, int(record["seed"])))
+        ious = list(record.metrics["per_class_IoU"].values())
+        unseen = set(dropped_classes(len(ious), fraction, int(record.seed)))
         chosen = [
             v for c, v in enumerate(ious) if v is not None and (subset == "A" or (c in unseen) == (subset == "U"))
         ]
         return statistics.fmean(chosen) if chosen else None
-    value = record["metrics"].get(SUBSETS[subset].metric)
+    value = record.metric(SUBSETS[subset].metric)
     return float(value) if value is not None else None
 
 
-def pipeline_seconds(records: list[dict[str, Any]]) -> dict[str, float]:
+def pipeline_seconds(records: list[RunRecord]) -> dict[str, float]:
     """Part → mean seconds per test image of the method-independent parts (test feature extraction,
     region proposals) over the records that measured them. Only the run that extracted an image
     measures it (later runs read the cache), so the figure is shared by every row of one folder."""
     parts = {}
     for part in PIPELINE_PARTS:
-        values = [float(v) for r in records if (v := (r.get("seconds_per_image") or {}).get(part)) is not None]
+        values = [float(v) for r in records if (v := r.seconds_for(part)) is not None]
         if values:
             parts[part] = statistics.fmean(values)
     return parts
@@ -129,9 +130,7 @@ def collect_cells(spec: ExperimentSpec, results_dir: Path, backbone: str) -> tup
             in_scope = ([column] if column in datasets else []) if spec.columns == "dataset" else datasets
             for dataset, source in _sources(spec, row, protocol, in_scope).items():
                 records = [
-                    r
-                    for r in pool.matched(dataset, source, source_row(name))
-                    if shots is None or int(r["shots"]) == shots
+                    r for r in pool.matched(dataset, source, source_row(name)) if shots is None or int(r.shots) == shots
                 ]
                 if records:
                     _fill(cells, spec, (row, column), dataset, source, records, pool, fraction)
@@ -147,7 +146,7 @@ def _fill(
     where: tuple[str, Any],
     dataset: str,
     source: str,
-    records: list[dict[str, Any]],
+    records: list[RunRecord],
     pool: RecordPool,
     fraction: float | None,
 ) -> None:
@@ -164,20 +163,18 @@ def _fill(
         cell = cells.setdefault((row, column, subset), Cell())
         cell.per_dataset[dataset] = mean_std(values)[0]
         cell.runs += len(values)
-        cell.test_images += int(chosen[0].get("num_test_images", 0))
-        cell.method_seconds += [
-            float(s) for r in chosen if (s := (r.get("seconds_per_image") or {}).get("method")) is not None
-        ]
+        cell.test_images += int(chosen[0].num_test_images or 0)
+        cell.method_seconds += [float(s) for r in chosen if (s := r.seconds_for("method")) is not None]
         cell.records[dataset], cell.sources[dataset] = chosen, source
         cell.notes += [f"{dataset}: {n}" for n in (note, _missing_seeds(pool, dataset, source, row, spec, chosen)) if n]
 
 
 def _missing_seeds(
-    pool: RecordPool, dataset: str, source: str, row: str, spec: ExperimentSpec, chosen: list[dict[str, Any]]
+    pool: RecordPool, dataset: str, source: str, row: str, spec: ExperimentSpec, chosen: list[RunRecord]
 ) -> str | None:
     """A note when a cell averages fewer seeds than the sweep declares (a half-finished sweep)."""
     declared = pool.declared.cell(dataset, source, source_row(row_and_shots(row, spec)[0])).seeds
-    have = {int(r["seed"]) for r in chosen}
+    have = {int(r.seed) for r in chosen}
     missing = [str(s) for s in declared if s not in have]
     if not missing:
         return None

@@ -46,6 +46,7 @@ from rns_bench.data.declared import dataset_spec
 from rns_bench.runs.config import RunConfig, dataset_key, protocol_tag, spec_for_key
 from rns_bench.runs.fingerprint import identity_differences, run_identity
 from rns_bench.runs.key import RunKey
+from rns_bench.runs.records import RunRecord
 from rns_bench.runs.schema import PUBLISHED_SEEDS
 
 # A results folder (runs.config.protocol_tag, plus ``_support-<key>`` for support from another dataset).
@@ -159,10 +160,10 @@ class CellConfig:
     seeds: tuple[int, ...]
     test_limit: int | None
 
-    def why_not(self, record: Mapping[str, Any]) -> str | None:
+    def why_not(self, record: RunRecord) -> str | None:
         """Why ``record`` is not of this config (one line, the same for every record it applies to); None
         when it is."""
-        identity = record.get("identity")
+        identity = record.identity
         if not isinstance(identity, Mapping):
             return "no identity: a record from before records knew their config (its sweep re-runs it)"
         split = self._test_split_difference(record)
@@ -177,15 +178,15 @@ class CellConfig:
             ]
             more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
             return f"another config: {', '.join(shown)}{more}"
-        if int(record["shots"]) not in self.shots:
-            return f"B = {record['shots']} is not declared (shots: {', '.join(map(str, self.shots))})"
-        if int(record["seed"]) not in self.seeds:
-            return f"seed {record['seed']} is not declared (seeds: {', '.join(map(str, self.seeds))})"
+        if int(record.shots) not in self.shots:
+            return f"B = {record.shots} is not declared (shots: {', '.join(map(str, self.shots))})"
+        if int(record.seed) not in self.seeds:
+            return f"seed {record.seed} is not declared (seeds: {', '.join(map(str, self.seeds))})"
         return None
 
-    def _test_split_difference(self, record: Mapping[str, Any]) -> str | None:
-        limit = (record.get("config") or {}).get("test_limit")
-        count = record.get("num_test_images", value_at(record.get("identity"), "data.num_test_images"))
+    def _test_split_difference(self, record: RunRecord) -> str | None:
+        limit, count = record.test_limit, record.num_test_images
+        count = count if count is not None else value_at(record.identity, "data.num_test_images")
         count = count if isinstance(count, int) else None
         every = limit is None or (count is not None and count < limit)  # a test_limit that cut nothing
         if self.test_limit is None:

@@ -23,6 +23,7 @@ from rns_bench.ops.label_maps import voc_colormap
 from rns_bench.report.cells import Cell, CellKey, mean_std, runtime_points, seed_values
 from rns_bench.report.spec import ExperimentSpec, column_name, subset_suffix
 from rns_bench.report.tables import ordered_rows
+from rns_bench.runs.records import RunRecord
 
 X_LABELS = {
     "shots": "support images per class (B)",
@@ -43,22 +44,22 @@ def _pyplot() -> Any:
 
 
 def showcase_records(
-    candidates: Mapping[tuple[Any, str], Mapping[str, list[dict[str, Any]]]], rows: list[str]
-) -> tuple[dict[str, dict[str, Any]], tuple[Any, str, int | None]]:
+    candidates: Mapping[tuple[Any, str], Mapping[str, list[RunRecord]]], rows: list[str]
+) -> tuple[dict[str, RunRecord], tuple[Any, str, int | None]]:
     """Report row → the record shown for it, and its (column, dataset, seed): of the cell (column, dataset)
     that most rows have records for, at the seed most of them share (the smallest on a tie).
     ``candidates``: (column, dataset) → report row → the records the table used there."""
     best: tuple[int, int] | None = None
-    shown: dict[str, dict[str, Any]] = {}
+    shown: dict[str, RunRecord] = {}
     where: tuple[Any, str, int | None] = (None, "", None)
     for (column, dataset), by_row in candidates.items():
-        usable = {row: [r for r in records if r["metrics"].get("per_class_IoU")] for row, records in by_row.items()}
-        seeds = sorted({int(r["seed"]) for records in usable.values() for r in records})
+        usable = {row: [r for r in records if r.per_class_iou] for row, records in by_row.items()}
+        seeds = sorted({int(r.seed) for records in usable.values() for r in records})
         for seed in seeds:
             at_seed = {
-                row: next(r for r in records if int(r["seed"]) == seed)
+                row: next(r for r in records if int(r.seed) == seed)
                 for row in rows
-                if (records := usable.get(row)) and any(int(r["seed"]) == seed for r in records)
+                if (records := usable.get(row)) and any(int(r.seed) == seed for r in records)
             }
             score = (len(at_seed), -seed)
             if best is None or score > best:
@@ -73,16 +74,16 @@ def save_figure(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str], title: str = "") -> bool:
+def plot_per_class(path: Path, shown: dict[str, RunRecord], labels: Mapping[str, str], title: str = "") -> bool:
     """Grouped bars of per-class IoU, one group per class, one bar per row. False when nothing to show."""
     if not shown:
         return False
     plt = _pyplot()
-    classes = list(next(iter(shown.values()))["metrics"]["per_class_IoU"])
+    classes = list(next(iter(shown.values())).metrics["per_class_IoU"])
     width = 0.8 / len(shown)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(classes) * len(shown) ** 0.5), 4), dpi=120)
     for index, (row, record) in enumerate(shown.items()):
-        ious = [record["metrics"]["per_class_IoU"].get(c) for c in classes]
+        ious = [record.metrics["per_class_IoU"].get(c) for c in classes]
         ax.bar(
             np.arange(len(classes)) + index * width,
             [v if v is not None else 0.0 for v in ious],
@@ -100,24 +101,24 @@ def plot_per_class(path: Path, shown: dict[str, dict[str, Any]], labels: Mapping
 
 
 def plot_qualitative(
-    path: Path, shown: dict[str, dict[str, Any]], labels: Mapping[str, str], max_images: int = 3
+    path: Path, shown: dict[str, RunRecord], labels: Mapping[str, str], max_images: int = 3
 ) -> str | None:
     """Image, ground truth and each row's prediction for the first saved test images. Returns why
     it could not be drawn, or None when it was."""
-    with_predictions = {row: r for row, r in shown.items() if r.get("predictions")}
+    with_predictions = {row: r for row, r in shown.items() if r.predictions}
     if not with_predictions:
         return "no saved predictions in these records (save_predictions=0, or records from before it)"
     first = next(iter(with_predictions.values()))
-    image_ids = [i for i in first["predictions"] if all(i in r["predictions"] for r in with_predictions.values())]
+    image_ids = [i for i in first.predictions if all(i in r.predictions for r in with_predictions.values())]
     image_ids = image_ids[:max_images]
     try:
-        config = first.get("config") or {}
+        config = first.config or {}
         root = resolve_data_root(config.get("data_root"))
-        spec = dataset_spec(config.get("dataset") or first["dataset"], root)  # registered or declared
+        spec = dataset_spec(config.get("dataset") or first.dataset, root)  # registered or declared
         reader = spec.make_reader(root)
         images = [(reader.read_image(i), reader.read_label(i)) for i in image_ids]
         predictions = {
-            row: [np.asarray(Image.open(r["predictions"][i])) for i in image_ids] for row, r in with_predictions.items()
+            row: [np.asarray(Image.open(r.predictions[i])) for i in image_ids] for row, r in with_predictions.items()
         }
     except (RNSBenchError, OSError) as error:
         return f"the images or predictions could not be read ({error})"
@@ -145,7 +146,7 @@ def plot_qualitative(
 def figure_section(spec: ExperimentSpec, cells: dict[CellKey, Cell], out_dir: Path) -> str:
     """Per-class IoU bars and qualitative panels of one shown cell, from the records the table used; the
     markdown lines that link them."""
-    candidates: dict[tuple[Any, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    candidates: dict[tuple[Any, str], dict[str, list[RunRecord]]] = defaultdict(dict)
     for (row, column, subset), cell in cells.items():
         if subset == spec.subsets[0]:
             for dataset, records in cell.records.items():
@@ -242,7 +243,7 @@ def plot_panels(path: Path, title: str, panels: Sequence[tuple[str, ExperimentSp
     plt.close(fig)
 
 
-def plot_curves(records: list[dict[str, Any]], path: Path, title: str, metric: str = "mIoU") -> None:
+def plot_curves(records: list[RunRecord], path: Path, title: str, metric: str = "mIoU") -> None:
     """A sweep's leaderboard: ``metric`` against shots, one line per method with a ±std band over seeds."""
     plt = _pyplot()
     table = seed_values(records, metric)

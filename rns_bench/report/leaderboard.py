@@ -23,6 +23,7 @@ from rns_bench.report.selection import LeftOut, unusable
 from rns_bench.report.spec import SUBSETS
 from rns_bench.report.tables import closed_vocabulary_rows, leaderboard_table, write_leaderboard_csv
 from rns_bench.runs.fingerprint import identity_differences
+from rns_bench.runs.records import RunRecord
 
 SHOWN_DIFFERENCES = 3
 LEFT_OUT_HEADING = "Left out: records of this folder that are not this sweep's runs"
@@ -40,22 +41,22 @@ class DeclaredRun:
 
 
 def sweep_records(
-    records: list[dict[str, Any]], declared: list[DeclaredRun], dataset: str
-) -> tuple[list[dict[str, Any]], LeftOut]:
+    records: list[RunRecord], declared: list[DeclaredRun], dataset: str
+) -> tuple[list[RunRecord], LeftOut]:
     """The records of ``declared`` (one per run at most), and the rest counted by reason."""
     runs = {(run.row, run.shots, run.seed): run for run in declared}
     rows = sorted({run.row for run in declared})
     shots, seeds = sorted({run.shots for run in declared}), sorted({run.seed for run in declared})
-    kept: dict[tuple[str, int, int], dict[str, Any]] = {}
+    kept: dict[tuple[str, int, int], RunRecord] = {}
     left_out = LeftOut()
     for record in records:
         problem = unusable(record)
         if problem:
-            left_out.add(f"unusable record: {problem}", str(record.get("row")), dataset)
+            left_out.add(f"unusable record: {problem}", str(record.row), dataset)
             continue
-        row, b, seed = record["row"], int(record["shots"]), int(record["seed"])
+        row, b, seed = record.row, int(record.shots), int(record.seed)
         run = runs.get((row, b, seed))
-        if run is not None and record.get("fingerprint") == run.fingerprint:
+        if run is not None and record.fingerprint == run.fingerprint:
             kept[row, b, seed] = record
             continue
         if row not in rows:
@@ -70,13 +71,13 @@ def sweep_records(
     return list(kept.values()), left_out
 
 
-def _other_config(record: Mapping[str, Any], run: DeclaredRun) -> str:
+def _other_config(record: RunRecord, run: DeclaredRun) -> str:
     """Why a record of a declared cell is not the sweep's run (one line, shared by records alike)."""
-    identity = record.get("identity")
+    identity = record.identity
     if not isinstance(identity, Mapping):
         return "no identity: a record from before records knew their config"
-    count, declared = record.get("num_test_images"), value_at(run.identity, "data.num_test_images")
-    limit = (record.get("config") or {}).get("test_limit")
+    count, declared = record.num_test_images, value_at(run.identity, "data.num_test_images")
+    limit = record.test_limit
     if count != declared and limit is not None:
         return f"smoke run: test_limit={limit} ({count} test images; this sweep: {declared})"
     differences = [p for p in identity_differences([identity, run.identity]) if not p.startswith("run.")]
@@ -86,12 +87,12 @@ def _other_config(record: Mapping[str, Any], run: DeclaredRun) -> str:
     return f"another config: differs in {', '.join(differences[:SHOWN_DIFFERENCES])}{more}"
 
 
-def write_leaderboard(records: list[dict[str, Any]], out_dir: Path, title: str, left_out: LeftOut | None = None) -> str:
+def write_leaderboard(records: list[RunRecord], out_dir: Path, title: str, left_out: LeftOut | None = None) -> str:
     """Write leaderboard.md / .csv / .png of ``records`` (one config per row: :func:`sweep_records`) into
     ``out_dir``, ending with what was ``left_out``; return the markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     described = {subset.metric: subset.description for subset in SUBSETS.values()}
-    metrics = tuple(m for m in described if any(m in r["metrics"] for r in records)) or ("mIoU",)
+    metrics = tuple(m for m in described if any(m in r.metrics for r in records)) or ("mIoU",)
     sections = [f"# {title}", "mIoU (%), mean ± std over support seeds"]
     for metric in metrics:
         heading = f"## mIoU over {described[metric]}\n\n" if len(metrics) > 1 else ""

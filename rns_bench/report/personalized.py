@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from rns_bench.report.tables import write_csv
 from rns_bench.runs.config import declared_study, method_row, study_identity
 from rns_bench.runs.fingerprint import fingerprint, identity_differences
 from rns_bench.runs.key import DATASET, STUDY, study_folder
-from rns_bench.runs.records import load_record
+from rns_bench.runs.records import RunRecord, load_record
 
 GREEN, RED, BLACK, GREY = (0, 200, 0), (220, 0, 0), (0, 0, 0), (128, 128, 128)
 FIGURE_IMAGES = 4  # scenes in the figure (the paper shows four)
@@ -42,13 +43,21 @@ METRICS = (
 )
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A row's record of the declared study, and the folder of its label maps beside it."""
+
+    record: RunRecord
+    folder: Path
+
+
 def personalized_backbones(results_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(results_dir).glob(f"{DATASET}/*/{STUDY}") if p.is_dir())
 
 
 def declared_records(
     results_dir: Path, backbone: str, declared: Mapping[str, Mapping[str, Any]]
-) -> tuple[dict[str, dict[str, Any]], LeftOut]:
+) -> tuple[dict[str, Shown], LeftOut]:
     """row → its record of the declared study identity (``declared``: row → identity); every other record
     of those rows is left out, by reason (another setup, option or backbone setting; unreadable)."""
     found, left_out = {}, LeftOut()
@@ -56,12 +65,12 @@ def declared_records(
         wanted = fingerprint(identity)
         for path in sorted((study_folder(results_dir, backbone) / row).glob("*.json")):
             record = load_record(path)
-            if not record or not isinstance(record.get("identity"), Mapping):
+            if not isinstance(record, RunRecord) or not isinstance(record.identity, Mapping):
                 left_out.add(f"unusable file {path}: unreadable (truncated, not JSON, or not a record)", row, DATASET)
-            elif record.get("fingerprint") == wanted:
-                found[row] = {**record, "_folder": path.parent / str(record.get("images", path.stem))}
+            elif record.fingerprint == wanted:
+                found[row] = Shown(record, path.parent / str(record.images if record.images is not None else path.stem))
             else:
-                differ = identity_differences([record["identity"], identity])
+                differ = identity_differences([record.identity, identity])
                 left_out.add(
                     f"another config: differs in {', '.join(differ[:3]) or 'its fingerprint'}"
                     f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}",
@@ -113,8 +122,8 @@ def build_personalized_report(
         write_text_atomic(out_dir / "report.md", text)
         return text
     first = next(iter(shown.values()))
-    personal, generic = first["personal_class"], first["generic_class"]
-    lines += [_setup_sentence(first["identity"]["setup"], personal, generic), ""]
+    personal, generic = first.record.personal_class, first.record.generic_class
+    lines += [_setup_sentence(first.record.identity["setup"], personal, generic), ""]
     lines += _metrics_table(shown, rows, personal, generic)
     missing = [rows[r] for r in rows if r not in shown]
     if missing:
@@ -132,8 +141,8 @@ def build_personalized_report(
     text = "\n".join(lines) + "\n"
     write_text_atomic(out_dir / "report.md", text)
     table = [
-        [row, key, round(record["metrics"]["before"][key], 2), round(record["metrics"]["after"][key], 2)]
-        for row, record in shown.items()
+        [row, key, round(s.record.metrics["before"][key], 2), round(s.record.metrics["after"][key], 2)]
+        for row, s in shown.items()
         for key, _ in METRICS
     ]
     write_csv(out_dir / "report.csv", ["row", "metric", "before", "after"], table)
@@ -151,12 +160,12 @@ def _setup_sentence(setup: Mapping[str, Any], personal: str, generic: str) -> st
     )
 
 
-def _metrics_table(shown: dict[str, dict[str, Any]], rows: dict[str, str], personal: str, generic: str) -> list[str]:
+def _metrics_table(shown: dict[str, Shown], rows: dict[str, str], personal: str, generic: str) -> list[str]:
     """Markdown: a line per row with each metric before → after the instance's support is added."""
     header = ["row", *(label.format(personal=personal, generic=generic) for _, label in METRICS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row, record in shown.items():
-        before, after = record["metrics"]["before"], record["metrics"]["after"]
+    for row, s in shown.items():
+        before, after = s.record.metrics["before"], s.record.metrics["after"]
         cells = [f"{before[key]:.1f} → **{after[key]:.1f}**" for key, _ in METRICS]
         lines.append(f"| {rows[row]} | " + " | ".join(cells) + " |")
     return lines
@@ -176,16 +185,16 @@ def _read(folder: Path, name: str) -> np.ndarray | None:
     return np.array(Image.open(path)) if path.is_file() else None
 
 
-def _figure(shown: dict[str, dict[str, Any]], rows: dict[str, str], path: Path) -> Path | None:
+def _figure(shown: dict[str, Shown], rows: dict[str, str], path: Path) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first_row, first = next(iter(shown.items()))
-    generic = first["class_names"].index(first["generic_class"])
-    personal = first["class_names"].index(first["personal_class"])
-    count = min(FIGURE_IMAGES, int(first.get("shown", 0)))
+    first_row, first = next((row, s.record) for row, s in shown.items())
+    generic = first.class_names.index(first.generic_class)
+    personal = first.class_names.index(first.personal_class)
+    count = min(FIGURE_IMAGES, int(first.shown or 0))
     if count == 0:
         return None
     columns = [
@@ -198,14 +207,14 @@ def _figure(shown: dict[str, dict[str, Any]], rows: dict[str, str], path: Path) 
     fig, axes = plt.subplots(count, len(columns), figsize=(2.0 * len(columns), 2.0 * count), dpi=110, squeeze=False)
     for i in range(count):
         for j, (part, row, label) in enumerate(columns):
-            array = _read(shown[row]["_folder"], f"{part}_{i}.png")
+            array = _read(shown[row].folder, f"{part}_{i}.png")
             ax = axes[i][j]
             ax.axis("off")
             if array is not None:
                 ax.imshow(array if part == "image" else colour_map(array, generic, personal))
             if i == 0:
                 ax.set_title(label, fontsize=7)
-    fig.suptitle(f"{first['personal_class']} (green) vs {first['generic_class']} (red)", fontsize=9)
+    fig.suptitle(f"{first.personal_class} (green) vs {first.generic_class} (red)", fontsize=9)
     fig.tight_layout()
     with atomic_target(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -213,8 +222,8 @@ def _figure(shown: dict[str, dict[str, Any]], rows: dict[str, str], path: Path) 
     return path
 
 
-def _support_figure(record: dict[str, Any], path: Path) -> Path | None:
-    folder, count = record["_folder"], int(record.get("support_images", 0))
+def _support_figure(shown: Shown, path: Path) -> Path | None:
+    folder, count = shown.folder, int(shown.record.support_images or 0)
     tiles = []
     for i in range(count):
         image, mask = _read(folder, f"support_{i}.png"), _read(folder, f"support_mask_{i}.png")

@@ -17,11 +17,10 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rns_bench.report.declared import Declarations
 from rns_bench.runs.fingerprint import identity_differences
-from rns_bench.runs.records import STALE_DIR, load_record, unusable
+from rns_bench.runs.records import STALE_DIR, RunRecord, load_record, unusable
 
 RECORD_GLOB = "B*_seed*-*.json"
 
@@ -63,35 +62,35 @@ class RecordPool:
     def __init__(self, results_dir: Path, backbone: str, declared: Declarations):
         self.results_dir, self.backbone, self.declared = Path(results_dir), backbone, declared
         self.left_out = LeftOut()
-        self._matched: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self._matched: dict[tuple[str, str, str], list[RunRecord]] = {}
         self._used: set[int] = set()  # id() of the records a cell shows (the pool holds them all)
 
-    def matched(self, dataset: str, folder: str, row: str) -> list[dict[str, Any]]:
+    def matched(self, dataset: str, folder: str, row: str) -> list[RunRecord]:
         """The records of ``row`` on ``dataset`` in ``folder`` that are of the declared config."""
         key = (dataset, folder, row)
         if key not in self._matched:
             self._matched[key] = self._match(dataset, folder, row)
         return self._matched[key]
 
-    def matched_in(self, dataset: str, folder: str) -> list[dict[str, Any]]:
+    def matched_in(self, dataset: str, folder: str) -> list[RunRecord]:
         """Every matched record of ``folder`` read so far (all the experiment's rows)."""
         return [r for (d, f, _), records in self._matched.items() if (d, f) == (dataset, folder) for r in records]
 
-    def use(self, records: list[dict[str, Any]]) -> None:
+    def use(self, records: list[RunRecord]) -> None:
         self._used.update(id(r) for r in records)
 
     def finish(self, datasets: Collection[str], rows: Collection[str], folders: Collection[str]) -> LeftOut:
         """Count what no cell used: older matching configs, B values outside the table, and the records of
         ``rows`` in ``folders`` (those the report reads) of datasets the experiment does not declare."""
         for (dataset, _, row), records in self._matched.items():
-            shown = {int(r["shots"]) for r in records if id(r) in self._used}
+            shown = {int(r.shots) for r in records if id(r) in self._used}
             for record in records:
                 if id(record) in self._used:
                     continue
                 reason = (
                     "an older config that also matches the declared one (each cell uses the newest)"
-                    if int(record["shots"]) in shown
-                    else f"B = {record['shots']} is not a column of this report"
+                    if int(record.shots) in shown
+                    else f"B = {record.shots} is not a column of this report"
                 )
                 self.left_out.add(reason, row, dataset)
         for path in sorted(self.results_dir.glob(f"*/{self.backbone}")):
@@ -111,7 +110,7 @@ class RecordPool:
                         )
         return self.left_out
 
-    def _match(self, dataset: str, folder: str, row: str) -> list[dict[str, Any]]:
+    def _match(self, dataset: str, folder: str, row: str) -> list[RunRecord]:
         found = self._read(dataset, folder, row)
         if not found:
             return []
@@ -125,13 +124,13 @@ class RecordPool:
                 self.left_out.add(why, row, dataset)
         return kept
 
-    def _read(self, dataset: str, folder: str, row: str) -> list[dict[str, Any]]:
+    def _read(self, dataset: str, folder: str, row: str) -> list[RunRecord]:
         kept = []
         for path in sorted((self.results_dir / dataset / self.backbone / folder / row).glob(RECORD_GLOB)):
             record = load_record(path)
             problem = (
                 "unreadable (truncated, not JSON, or not a record)"
-                if not record or "fingerprint" not in record
+                if not isinstance(record, RunRecord) or record.fingerprint is None
                 else unusable(record)
             )
             if problem:
@@ -146,16 +145,16 @@ class RecordPool:
         return kept
 
 
-def newest_config(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+def newest_config(records: list[RunRecord]) -> tuple[list[RunRecord], str | None]:
     """The records of the newest config among ``records`` (all of the declared config), and a note when
     there were several (what differs between them)."""
-    configs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    configs: dict[str, list[RunRecord]] = defaultdict(list)
     for record in records:
-        configs[str(record.get("config_fingerprint", ""))].append(record)
-    newest = max(configs, key=lambda fp: max(str(r.get("created", "")) for r in configs[fp]))
+        configs[str(record.config_fingerprint or "")].append(record)
+    newest = max(configs, key=lambda fp: max(str(r.created or "") for r in configs[fp]))
     if len(configs) == 1:
         return configs[newest], None
-    differ = identity_differences([group[0].get("identity") or {} for group in configs.values()])
+    differ = identity_differences([group[0].identity or {} for group in configs.values()])
     cell_paths = ("run.shots", "run.seed", "data.support", "method.options", "method.tuned_params")  # per cell
     shown = ", ".join(p for p in differ if not p.startswith(cell_paths)) or "?"
     return configs[newest], (

@@ -16,6 +16,7 @@ from typing import Any
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.report.cells import Cell, CellKey, mean_std, runtime_points, seed_values
 from rns_bench.report.spec import ExperimentSpec, column_name, subset_suffix
+from rns_bench.runs.records import RunRecord
 
 
 def fmt(value: float | None, signed: bool = False) -> str:
@@ -158,27 +159,27 @@ def ordered_rows(table: dict[str, dict[int, list[float]]]) -> list[str]:
     return sorted(table, key=lambda row: -statistics.fmean(mean_std(v)[0] for v in table[row].values()))
 
 
-def closed_vocabulary_rows(records: list[dict[str, Any]]) -> dict[str, int]:
+def closed_vocabulary_rows(records: list[RunRecord]) -> dict[str, int]:
     """Rows of closed-vocabulary methods (their records list ``unpredictable_classes``) → the most
     classes any of their runs could not predict."""
     worst: dict[str, int] = {}
     for record in records:
-        if "unpredictable_classes" in record["metrics"]:
-            count = len(record["metrics"]["unpredictable_classes"])
-            worst[record["row"]] = max(worst.get(record["row"], 0), count)
+        if "unpredictable_classes" in record.metrics:
+            count = len(record.metrics["unpredictable_classes"])
+            worst[record.row] = max(worst.get(record.row, 0), count)
     return worst
 
 
-def test_image_counts(records: list[dict[str, Any]]) -> dict[str, str]:
+def test_image_counts(records: list[RunRecord]) -> dict[str, str]:
     """line label → the number(s) of test images its runs were scored on."""
     counts: dict[str, set] = defaultdict(set)
     for record in records:
-        if record.get("num_test_images") is not None:
-            counts[record["row"]].add(int(record["num_test_images"]))
+        if record.num_test_images is not None:
+            counts[record.row].add(int(record.num_test_images))
     return {row: "/".join(str(n) for n in sorted(values)) for row, values in counts.items()}
 
 
-def leaderboard_table(records: list[dict[str, Any]], metric: str = "mIoU") -> str:
+def leaderboard_table(records: list[RunRecord], metric: str = "mIoU") -> str:
     """Rows = methods, columns = shots, cells = mean ± std over seeds (n seeds); closed-vocabulary
     rows are marked †."""
     closed = closed_vocabulary_rows(records)
@@ -195,7 +196,7 @@ def leaderboard_table(records: list[dict[str, Any]], metric: str = "mIoU") -> st
     return "\n".join(lines)
 
 
-def write_leaderboard_csv(records: list[dict[str, Any]], path: Path, metrics: tuple[str, ...] = ("mIoU",)) -> None:
+def write_leaderboard_csv(records: list[RunRecord], path: Path, metrics: tuple[str, ...] = ("mIoU",)) -> None:
     """One line per method, metric and B: mean, std, the number of seeds and of test images (a smoke run
     is told from a full one in the CSV too)."""
     rows, images = [], test_image_counts(records)

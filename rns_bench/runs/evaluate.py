@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from rns_bench.runs.datamodule import FewShotDataModule
 from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
 from rns_bench.runs.loggers import make_loggers, publish_to_wandb
 from rns_bench.runs.plan import PlannedRun
-from rns_bench.runs.records import environment, write_record
+from rns_bench.runs.records import RunRecord, environment, write_record
 from rns_bench.runs.run_checkpoint import RunCheckpoint
 from rns_bench.runs.support import adapted_context, partial_support, support_images, support_of
 from rns_bench.support.partial import PartialSupport
@@ -70,9 +71,9 @@ def make_trainer(trainer: dict[str, Any], loggers: list[Logger]) -> L.Trainer:
         ) from None
 
 
-def run_one(run: RunConfig, context: DatasetContext, planned: PlannedRun) -> dict[str, Any]:
+def run_one(run: RunConfig, context: DatasetContext, planned: PlannedRun) -> RunRecord | None:
     """Evaluate one planned run through ``Trainer.test``, write its record (rank 0) and publish it to
-    the loggers; returns the record (empty on DDP workers)."""
+    the loggers; returns the record (None on DDP workers)."""
     started = time.perf_counter()
     key = planned.key
     partial = partial_support(run.protocol, len(context.class_names), key.seed)
@@ -108,14 +109,13 @@ def run_one(run: RunConfig, context: DatasetContext, planned: PlannedRun) -> dic
         datamodule.skip_images = method.resume_from[1] if method.resume_from is not None else 0
     trainer.test(method, datamodule=datamodule, verbose=False)
     record = run_record(run, context, planned, method, datamodule, partial, per_class)
-    record["seconds_per_image"] = seconds_per_image(
-        context, run_context, method, support_seconds, len(datamodule.split.image_ids)
-    )
-    record["timings_s"] = {"support": round(support_seconds, 3), "total": round(time.perf_counter() - started, 3)}
+    seconds = seconds_per_image(context, run_context, method, support_seconds, len(datamodule.split.image_ids))
+    timings = {"support": round(support_seconds, 3), "total": round(time.perf_counter() - started, 3)}
+    record = dataclasses.replace(record, seconds_per_image=seconds, timings_s=timings)
     if not method.reads_support:  # one evaluation serves every shots and seed (runs.shared_evaluation)
-        record["evaluation_fingerprint"] = evaluation_fingerprint(planned.identity)
+        record = dataclasses.replace(record, evaluation_fingerprint=evaluation_fingerprint(planned.identity))
     if not trainer.is_global_zero:
-        return {}
+        return None
     path = planned.record_path(run.results_dir)
     write_record(path, record)
     if checkpoint is not None:  # every rank's matrix is in the record now
@@ -133,42 +133,41 @@ def run_record(
     datamodule: FewShotDataModule,
     partial: PartialSupport,
     per_class: dict[str, int],
-) -> dict[str, Any]:
+) -> RunRecord:
     """The record of an evaluated run (``seconds_per_image`` and ``timings_s`` are filled in by the caller)."""
     key = planned.key
-    return {
-        "fingerprint": planned.fingerprint,
-        "config_fingerprint": config_fingerprint(planned.identity),
-        "identity": planned.identity,
-        "dataset": key.dataset,
-        "backbone": key.backbone,
-        "protocol": key.protocol,
-        "row": key.row,
-        "method": planned.row.method,
-        "method_options": planned.options,
-        "tuned_params": str(planned.tuned_from) if planned.tuned_from else None,
-        "query_mode": run.query_mode,
-        "shots": key.shots,
-        "seed": key.seed,
-        "support_split": {"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
-        "support_dataset": context.support_spec.key,  # the test dataset's own key unless support came from another
-        "support_images_per_class": per_class,
-        "classes_without_images": list(partial.no_images),
-        "classes_without_names": list(partial.no_names),
-        "class_list_sha256": context.spec.class_list_sha256(),
-        "pixel_pipeline": PIXEL_PIPELINE,
-        "backbone_provenance": context.backbone.provenance(),
-        "num_test_images": len(context.test_ids),
+    return RunRecord(
+        fingerprint=planned.fingerprint,
+        config_fingerprint=config_fingerprint(planned.identity),
+        identity=planned.identity,
+        dataset=key.dataset,
+        backbone=key.backbone,
+        protocol=key.protocol,
+        row=key.row,
+        method=planned.row.method,
+        method_options=planned.options,
+        tuned_params=str(planned.tuned_from) if planned.tuned_from else None,
+        query_mode=run.query_mode,
+        shots=key.shots,
+        seed=key.seed,
+        support_split={"sha256": datamodule.split.sha256, "image_ids": list(datamodule.split.image_ids)},
+        support_dataset=context.support_spec.key,  # the test dataset's own key unless support came from another
+        support_images_per_class=per_class,
+        classes_without_images=list(partial.no_images),
+        classes_without_names=list(partial.no_names),
+        class_list_sha256=context.spec.class_list_sha256(),
+        pixel_pipeline=PIXEL_PIPELINE,
+        backbone_provenance=context.backbone.provenance(),
+        num_test_images=len(context.test_ids),
         # test images counted by an earlier, killed process of this run (resumed from its checkpoint)
-        "resumed_after_images": datamodule.skip_images,
-        "metrics": method.results,
-        "predictions": dict(method.saved_predictions),  # image id → palette PNG of the predicted label map
-        "timings_s": None,
-        "seconds_per_image": None,
-        "config": run.resolved,
-        "environment": environment(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+        resumed_after_images=datamodule.skip_images,
+        metrics=method.results,
+        predictions=dict(method.saved_predictions),  # image id → palette PNG of the predicted label map
+        config=run.resolved,
+        environment=environment(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        nulls=frozenset({"tuned_params", "timings_s", "seconds_per_image"}),  # written as null until filled in
+    )
 
 
 def seconds_per_image(

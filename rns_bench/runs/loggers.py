@@ -4,13 +4,13 @@ to W&B once its record is written."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 
 from rns_bench.runs.config import RunConfig
 from rns_bench.runs.plan import PlannedRun
+from rns_bench.runs.records import RunRecord
 
 
 def make_loggers(run: RunConfig, planned: PlannedRun) -> list[Logger]:
@@ -46,7 +46,7 @@ def unlink_planted_links(folder: Path) -> None:
                 path.unlink()
 
 
-def publish_to_wandb(loggers: list[Logger], record: dict[str, Any], record_path: Path) -> None:
+def publish_to_wandb(loggers: list[Logger], record: RunRecord, record_path: Path) -> None:
     """The run's W&B summary (mIoU, aAcc, fingerprint), its per-class IoU table and its record as an
     artifact; then the W&B run is finished, so the next record gets its own."""
     for logger in loggers:
@@ -55,16 +55,15 @@ def publish_to_wandb(loggers: list[Logger], record: dict[str, Any], record_path:
         import wandb
 
         run = logger.experiment
-        metrics = record["metrics"]
-        per_class = metrics.get("per_class_IoU") or {}
+        metrics, per_class = record.metrics, record.per_class_iou
         table = wandb.Table(columns=["class", "IoU"], data=[[name, value] for name, value in per_class.items()])
         run.log({"per_class_IoU": table})
         run.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
-        run.summary["fingerprint"] = record["fingerprint"]
+        run.summary["fingerprint"] = record.fingerprint
         artifact = wandb.Artifact(
-            f"record-{record['fingerprint'][:12]}",
+            f"record-{record.fingerprint[:12]}",
             type="run-record",
-            metadata={"row": record["row"], "shots": record["shots"], "seed": record["seed"]},
+            metadata={"row": record.row, "shots": record.shots, "seed": record.seed},
         )
         artifact.add_file(str(record_path))
         run.log_artifact(artifact)

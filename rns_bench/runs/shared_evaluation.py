@@ -12,11 +12,10 @@ the per-class IoU, exactly as the method computes them. Each such record says so
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import torch
 
@@ -25,6 +24,7 @@ from rns_bench.runs.config import ProtocolConfig
 from rns_bench.runs.context import DatasetContext
 from rns_bench.runs.fingerprint import config_fingerprint
 from rns_bench.runs.plan import PlannedRun
+from rns_bench.runs.records import RunRecord
 from rns_bench.runs.support import partial_support
 
 SUBSET_METRICS = ("mIoU_supported", "mIoU_unsupported")
@@ -33,26 +33,26 @@ SUBSET_METRICS = ("mIoU_supported", "mIoU_unsupported")
 class SharedEvaluations:
     """Records of support-free runs by evaluation fingerprint: those of earlier sweeps on disk and this sweep's."""
 
-    def __init__(self, records: Iterable[Mapping[str, Any]] = ()):
-        self._records: dict[str, Mapping[str, Any]] = {}
+    def __init__(self, records: Iterable[RunRecord] = ()):
+        self._records: dict[str, RunRecord | None] = {}
         for record in records:
-            if record.get("evaluation_fingerprint") and not record.get("evaluated_once"):
-                self._records.setdefault(record["evaluation_fingerprint"], record)
+            if record.evaluation_fingerprint and not record.evaluated_once:
+                self._records.setdefault(record.evaluation_fingerprint, record)
 
-    def source_of(self, evaluation: str) -> Mapping[str, Any] | None:
+    def source_of(self, evaluation: str) -> RunRecord | None:
         return self._records.get(evaluation)
 
     def has(self, evaluation: str) -> bool:
         return evaluation in self._records
 
-    def add(self, evaluation: str, record: Mapping[str, Any]) -> None:
-        """``record`` of the run that evaluated ``evaluation`` ({} on DDP workers: they only need to know)."""
+    def add(self, evaluation: str, record: RunRecord | None) -> None:
+        """``record`` of the run that evaluated ``evaluation`` (None on DDP workers: they only need to know)."""
         self._records.setdefault(evaluation, record)
 
 
 def record_from_shared_evaluation(
-    protocol: ProtocolConfig, context: DatasetContext, planned: PlannedRun, source: Mapping[str, Any]
-) -> dict[str, Any]:
+    protocol: ProtocolConfig, context: DatasetContext, planned: PlannedRun, source: RunRecord
+) -> RunRecord:
     """The record of ``planned`` (under ``protocol``) from ``source``, the record of the same evaluation at
     another cell."""
     key = planned.key
@@ -62,32 +62,27 @@ def record_from_shared_evaluation(
     # the bank's rows are the classes present in the support-resized labels (§2.2): exactly presence
     supported = torch.tensor([count > 0 for count in per_class.values()], dtype=torch.bool)
     supported[list(partial.no_images)] = False
-    iou = torch.tensor(
-        [math.nan if v is None else v for v in source["metrics"]["per_class_IoU"].values()], dtype=torch.float64
-    )
-    metrics = {k: v for k, v in source["metrics"].items() if k not in SUBSET_METRICS}
+    iou = torch.tensor([math.nan if v is None else v for v in source.per_class_iou.values()], dtype=torch.float64)
+    metrics = {k: v for k, v in source.metrics.items() if k not in SUBSET_METRICS}
     metrics.update(support_subset_metrics(iou, supported))
-    record = copy.deepcopy(dict(source))
-    record.update(
-        {
-            "fingerprint": planned.fingerprint,
-            "config_fingerprint": config_fingerprint(planned.identity),
-            "identity": planned.identity,
-            "shots": key.shots,
-            "seed": key.seed,
-            "support_split": {"sha256": split.sha256, "image_ids": list(split.image_ids)},
-            "support_images_per_class": per_class,
-            "classes_without_images": list(partial.no_images),
-            "classes_without_names": list(partial.no_names),
-            "metrics": metrics,
-            "evaluated_once": {
-                "source_fingerprint": source["fingerprint"],
-                "source_shots": source["shots"],
-                "source_seed": source["seed"],
-                "why": f"{planned.row.method} reads no support image: its prediction is the same at "
-                "every shots and seed of this text setting, so it was evaluated once",
-            },
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+    return dataclasses.replace(
+        source,
+        fingerprint=planned.fingerprint,
+        config_fingerprint=config_fingerprint(planned.identity),
+        identity=planned.identity,
+        shots=key.shots,
+        seed=key.seed,
+        support_split={"sha256": split.sha256, "image_ids": list(split.image_ids)},
+        support_images_per_class=per_class,
+        classes_without_images=list(partial.no_images),
+        classes_without_names=list(partial.no_names),
+        metrics=metrics,
+        evaluated_once={
+            "source_fingerprint": source.fingerprint,
+            "source_shots": source.shots,
+            "source_seed": source.seed,
+            "why": f"{planned.row.method} reads no support image: its prediction is the same at "
+            "every shots and seed of this text setting, so it was evaluated once",
+        },
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    return record

@@ -35,7 +35,7 @@ def extracted(monkeypatch) -> list[int]:
 
 
 def _records(results: Path, key: str) -> list[dict]:
-    return read_records(results, key, "random_vlm", "full")
+    return [r.to_json() for r in read_records(results, key, "random_vlm", "full")]
 
 
 def test_bf16_and_fp32_sweeps_never_read_each_others_features(tmp_path, extracted):

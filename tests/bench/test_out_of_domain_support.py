@@ -43,9 +43,9 @@ def test_support_from_another_dataset_with_the_same_images_gives_the_in_domain_n
     _cityscapes_as_acdc(data)
     run_sweep(bench_config(tmp_path, data, "dataset=cityscapes", *RUN))
     run_sweep(bench_config(tmp_path, data, "dataset=cityscapes", "support_dataset=acdc", *RUN))
-    own = {(r["row"], r["seed"]): r for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full")}
+    own = {(r.row, r.seed): r.to_json() for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full")}
     other = {
-        (r["row"], r["seed"]): r
+        (r.row, r.seed): r.to_json()
         for r in read_records(tmp_path / "results", "cityscapes", "random_vlm", "full_support-acdc")
     }
     assert set(own) == set(other) and len(own) == 4
@@ -68,7 +68,8 @@ def test_support_from_acdc_on_cityscapes_and_back(tmp_path):
         board = run_sweep(bench_config(tmp_path, data, f"dataset={test}", f"support_dataset={support}", *RUN))
         assert f"{test} · random_vlm · full_support-{support}" in board  # the leaderboard names both
         train = spec_for_key(support, data).make_reader(data).image_ids("train")
-        records = read_records(tmp_path / "results", test, "random_vlm", f"full_support-{support}")
+        folder = f"full_support-{support}"
+        records = [r.to_json() for r in read_records(tmp_path / "results", test, "random_vlm", folder)]
         assert len(records) == 4
         assert all(set(r["support_split"]["image_ids"]) <= set(train) for r in records)
 

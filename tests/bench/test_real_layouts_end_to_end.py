@@ -29,7 +29,7 @@ def test_fake_dataset_runs_through_the_bench(key, tmp_path):
         "methods=[zero_shot,rns]",
     )
     board = run_sweep(cfg)
-    records = read_records(tmp_path / "results", key, "random_vlm", "full")
+    records = [r.to_json() for r in read_records(tmp_path / "results", key, "random_vlm", "full")]
     assert len(records) == 4 and "| rns |" in board
     classes = spec.class_names()
     for record in records:

@@ -18,7 +18,7 @@ ROW = ("toy", "toy_vlm", "full", "zero_shot")
 
 
 def _records(tmp_path):
-    return read_records(tmp_path / "results", *ROW[:3])
+    return [r.to_json() for r in read_records(tmp_path / "results", *ROW[:3])]
 
 
 def _row_dir(tmp_path):

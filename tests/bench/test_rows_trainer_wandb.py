@@ -14,7 +14,7 @@ SMALL = ("shots=[1]", "seeds=[100]", "test_limit=4")
 
 
 def _by_row(tmp_path):
-    records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    records = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     return {(r["row"], r["identity"]["method"]["options"].get("k")): r for r in records}
 
 
@@ -34,7 +34,7 @@ def test_a_row_declared_inline_runs_under_its_own_name(tmp_path, toy_data_root):
     run_sweep(
         bench_config(tmp_path, toy_data_root, *SMALL, "+rows.rns_k8={method: rns, options: {k: 8}}", "methods=[rns_k8]")
     )
-    (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    (record,) = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     assert record["row"] == "rns_k8" and record["method"] == "rns" and record["method_options"] == {"k": 8}
 
 
@@ -50,7 +50,7 @@ def test_any_trainer_argument_is_accepted_and_recorded(tmp_path, toy_data_root):
             "+trainer.deterministic=true",
         )
     )
-    (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    (record,) = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     assert record["config"]["trainer"]["num_nodes"] == 1 and record["config"]["trainer"]["deterministic"] is True
     assert record["identity"]["evaluation"]["precision"] == "32-true"
 
@@ -61,7 +61,7 @@ def test_two_rows_with_wandb_give_two_wandb_runs_with_per_class_iou(tmp_path, to
     run_sweep(bench_config(tmp_path, toy_data_root, *SMALL, "methods=[zero_shot,rns]", "logger.wandb.enabled=true"))
     runs = sorted((tmp_path / "results" / "logs" / "wandb").glob("offline-run-*"))
     assert len(runs) == 2
-    records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    records = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     per_class = {r["row"]: r["metrics"]["per_class_IoU"] for r in records}
     matched = set()
     for run in runs:

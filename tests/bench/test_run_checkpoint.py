@@ -26,7 +26,7 @@ class Killed(Exception):
 
 def test_a_run_killed_after_half_its_images_resumes_to_the_same_numbers(tmp_path, toy_data_root, monkeypatch):
     run_sweep(bench_config(tmp_path / "whole", toy_data_root, *RUN))
-    (whole,) = read_records(tmp_path / "whole" / "results", "toy", "toy_vlm", "full")
+    (whole,) = [r.to_json() for r in read_records(tmp_path / "whole" / "results", "toy", "toy_vlm", "full")]
 
     predicted: list[str] = []
     real = RNS.predict_probs
@@ -49,7 +49,7 @@ def test_a_run_killed_after_half_its_images_resumes_to_the_same_numbers(tmp_path
     predicted.clear()
     run_sweep(cfg)
     assert len(predicted) == 12 - 4  # the four checkpointed images are not predicted again
-    (resumed,) = read_records(tmp_path / "killed" / "results", "toy", "toy_vlm", "full")
+    (resumed,) = [r.to_json() for r in read_records(tmp_path / "killed" / "results", "toy", "toy_vlm", "full")]
     assert resumed["resumed_after_images"] == 4 and whole["resumed_after_images"] == 0
     assert resumed["metrics"] == whole["metrics"] and resumed["fingerprint"] == whole["fingerprint"]
     assert not partial.exists()  # removed once the record holds the whole matrix

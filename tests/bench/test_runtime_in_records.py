@@ -20,7 +20,7 @@ def test_records_hold_per_image_seconds_of_each_stage(tmp_path, toy_data_root):
             "rows.rns.options.steps=20",
         )
     )
-    records = {r["row"]: r["seconds_per_image"] for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    records = {r.row: r.seconds_per_image for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     rns, zero_shot = records["rns"], records["zero_shot"]
     assert rns["extraction_test"] > 0 and rns["extraction_support"] > 0 and rns["proposals"] is None
     assert set(rns) >= {"method", "method_training_set", "method_training", "method_prediction", "support"}
@@ -41,6 +41,6 @@ def test_records_hold_per_image_seconds_of_each_stage(tmp_path, toy_data_root):
     again = [
         r
         for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")
-        if r["method_options"].get("logit_scale") == 50.0
+        if r.method_options.get("logit_scale") == 50.0
     ]
-    assert again[0]["seconds_per_image"]["extraction_test"] is None  # every test feature came from the cache
+    assert again[0].seconds_per_image["extraction_test"] is None  # every test feature came from the cache

@@ -29,7 +29,7 @@ def evaluations(monkeypatch) -> list[tuple[int, int]]:
 
 
 def _by_cell(records):
-    return {(r["shots"], r["seed"]): r for r in records}
+    return {(r.shots, r.seed): r.to_json() for r in records}
 
 
 @pytest.mark.parametrize("protocol, evaluated", [("full", 1), ("partial_visual", 1), ("partial_text", 2)])
@@ -60,7 +60,7 @@ def test_a_later_sweep_serves_new_cells_from_an_earlier_evaluation(tmp_path, toy
     run_sweep(bench_config(tmp_path, toy_data_root, "methods=[zero_shot]", "shots=[1]", "seeds=[100]", "test_limit=6"))
     run_sweep(bench_config(tmp_path, toy_data_root, *GRID))
     assert len(evaluations) == 1
-    records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    records = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     assert len(records) == 4 and len({r["metrics"]["mIoU"] for r in records}) == 1
     derived = [r for r in records if "evaluated_once" in r]
     assert len(derived) == 3 and {r["evaluated_once"]["source_shots"] for r in derived} == {1}

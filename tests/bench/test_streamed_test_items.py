@@ -12,7 +12,7 @@ GRID = ("methods=[knn_clip,zero_shot]", "shots=[1,2]", "seeds=[100]", "test_limi
 
 
 def _metrics(results):
-    return {(r["row"], r["shots"]): r["metrics"] for r in read_records(results, "toy", "toy_vlm", "full")}
+    return {(r.row, r.shots): r.metrics for r in read_records(results, "toy", "toy_vlm", "full")}
 
 
 def test_streamed_items_and_loader_workers_give_the_same_numbers(tmp_path, toy_data_root):

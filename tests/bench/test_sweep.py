@@ -20,7 +20,7 @@ SMALL = ("shots=[1]", "seeds=[100,18]", "test_limit=12", "methods=[zero_shot,rns
 def test_sweep_writes_records_and_leaderboard_then_skips_them(tmp_path, toy_data_root, capsys):
     cfg = bench_config(tmp_path, toy_data_root, *SMALL)
     board = run_sweep(cfg)
-    records = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    records = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     assert sorted((r["row"], r["shots"], r["seed"]) for r in records) == [
         ("rns", 1, 18),
         ("rns", 1, 100),
@@ -138,7 +138,9 @@ def test_ddp_on_two_processes_extracts_each_image_once_and_gives_the_single_proc
     assert len(counts["ddp"]) == 2  # one line per rank
     assert tuple(map(sum, zip(*counts["ddp"], strict=True))) == (9, split_images)  # each image once in total
     assert all(test > 0 for test, _ in counts["ddp"])  # both ranks did a share
-    single, ddp = (read_records(tmp_path / name, "toy", "toy_vlm", "full") for name in ("single", "ddp"))
+    single, ddp = (
+        [r.to_json() for r in read_records(tmp_path / name, "toy", "toy_vlm", "full")] for name in ("single", "ddp")
+    )
     assert len(single) == len(ddp) == 2
     by_row = {r["row"]: r["metrics"] for r in single}
     for record in ddp:
@@ -175,7 +177,7 @@ def test_make_bench_tunes_offline_rows_first_then_uses_the_tuned_parameters(tmp_
         "tuning.search_space.linear_class_features.steps={type: int, low: 10, high: 30, step: 10}",
     )
     run_sweep(bench_config(tmp_path, toy_data_root, *small))
-    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    records = {r.row: r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     (tuned_file,) = (tmp_path / "results" / "toy" / "toy_vlm" / "full" / "linear_class_features").glob(
         "tuned_B1_seed100-*.json"
     )

@@ -17,7 +17,7 @@ ROWS = "methods=[rns_wo_text,rns_wo_text_literal]"
 
 def _metrics(tmp_path, toy_data_root, protocol: str, *overrides: str) -> dict[str, dict]:
     run_sweep(bench_config(tmp_path, toy_data_root, ROWS, "shots=[2]", "seeds=[100]", "test_limit=8", *overrides))
-    return {r["row"]: r["metrics"] for r in read_records(tmp_path / "results", "toy", "toy_vlm", protocol)}
+    return {r.row: r.metrics for r in read_records(tmp_path / "results", "toy", "toy_vlm", protocol)}
 
 
 def test_release_reading_predicts_classes_without_support_images(tmp_path, toy_data_root):

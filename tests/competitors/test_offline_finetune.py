@@ -99,7 +99,7 @@ def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
     path = key.tuned_path(results, fp)
     write_best_params(path, {"params": tuned, "pixel_pipeline": PIXEL_PIPELINE, "tuning_fingerprint": fp})
     run_sweep(cfg)
-    return {r["row"]: r for r in read_records(results, "toy", "toy_vlm", "full")}, path
+    return {r.row: r.to_json() for r in read_records(results, "toy", "toy_vlm", "full")}, path
 
 
 def test_finetune_rows_run_in_the_sweep_on_the_finetuned_encoder(tmp_path, toy_data_root, monkeypatch):

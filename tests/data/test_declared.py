@@ -48,8 +48,8 @@ def test_the_readme_example_runs_and_gives_the_registered_datasets_numbers(tmp_p
     registered = bench_config(tmp_path / "registered", toy_data_root, "dataset=toy", *RUN)
     for cfg in (declared, registered):
         run_sweep(cfg)
-    mine = read_records(tmp_path / "declared" / "results", "my_dataset", "toy_vlm", "full")
-    toy = {r["row"]: r for r in read_records(tmp_path / "registered" / "results", "toy", "toy_vlm", "full")}
+    mine = [r.to_json() for r in read_records(tmp_path / "declared" / "results", "my_dataset", "toy_vlm", "full")]
+    toy = {r.row: r.to_json() for r in read_records(tmp_path / "registered" / "results", "toy", "toy_vlm", "full")}
     assert sorted(r["row"] for r in mine) == ["knn_clip", "zero_shot"]
     for record in mine:  # same pixels, classes and order: same support split and numbers (ids differ)
         assert record["dataset"] == "my_dataset"

@@ -75,13 +75,14 @@ def test_saved_and_parquet_datasets_give_the_folder_layouts_numbers(tmp_path):
     }
     run_sweep(bench_config(tmp_path / "folder", data, "dataset=food", *RUN))
     folder = {
-        (r["row"], r["seed"]): r for r in read_records(tmp_path / "folder" / "results", "food", "random_vlm", "full")
+        (r.row, r.seed): r.to_json()
+        for r in read_records(tmp_path / "folder" / "results", "food", "random_vlm", "full")
     }
     assert len(folder) == 6
     for key, block in declarations.items():
         searchpath = _declare(tmp_path / "conf", key, block)
         run_sweep(bench_config(tmp_path / key, data, f"dataset={key}", searchpath, *RUN))
-        records = read_records(tmp_path / key / "results", key, "random_vlm", "full")
+        records = [r.to_json() for r in read_records(tmp_path / key / "results", key, "random_vlm", "full")]
         assert len(records) == 6
         for record in records:
             same = folder[record["row"], record["seed"]]

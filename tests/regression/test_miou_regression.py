@@ -33,7 +33,7 @@ REDUCED = (
 def test_reduced_toy_benchmark_matches_expected_miou(tmp_path, toy_data_root):
     run_sweep(bench_config(tmp_path, toy_data_root, *REDUCED))
     measured = {
-        f"{r['row']}/B{r['shots']}/seed{r['seed']}": round(r["metrics"]["mIoU"], 3)
+        f"{r.row}/B{r.shots}/seed{r.seed}": round(r.metrics["mIoU"], 3)
         for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")
     }
     if os.environ.get("RNS_UPDATE_EXPECTED") == "1":

@@ -149,8 +149,8 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, mon
     assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
     # The figure shows each row's own record: RNS (Partial) the partial run, RNS (Full) the full-support one.
     fingerprint = {path: json.loads(path.read_text())["fingerprint"] for path in (full, partial)}
-    assert drawn["rns"]["fingerprint"] == fingerprint[partial]
-    assert drawn["rns_full_reference"]["fingerprint"] == fingerprint[full]
+    assert drawn["rns"].fingerprint == fingerprint[partial]
+    assert drawn["rns_full_reference"].fingerprint == fingerprint[full]
     ade = build_report("table3_partial", results, "clip_b16", dataset="ade")
     assert "– / 35.47 / –" in ade  # ADE's published values, no ADE records yet
 
@@ -184,7 +184,7 @@ def test_fig12_tunes_rns_per_support_set_and_the_run_uses_the_tuned_values(tmp_p
         "rows.rns.options.steps=20",
     ]
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=fig12_tuned_vs_fixed", *overrides))
-    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    records = {r.row: r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     tuned = records["rns_tuned"]["identity"]["method"]["tuned_params"]
     assert set(tuned) == {"lr", "steps", "beta_f", "beta_p", "tau"} and tuned["steps"] in (20, 40)
     assert records["rns_tuned"]["method_options"]["steps"] == tuned["steps"]
@@ -208,7 +208,7 @@ def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, t
         "save_predictions=2",
     ]
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", *overrides))
-    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    records = {r.row: r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     for record in records.values():
         assert len(record["predictions"]) == 2
         for image_id, path in record["predictions"].items():

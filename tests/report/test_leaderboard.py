@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rns_bench.report.leaderboard import DeclaredRun, sweep_records, write_leaderboard
 from rns_bench.report.tables import leaderboard_table
 from rns_bench.runs.fingerprint import config_fingerprint, fingerprint
+from rns_bench.runs.records import RunRecord
 
 
 def record(
@@ -17,7 +20,7 @@ def record(
     options: dict | None = None,
     seed: int = 0,
     test_limit: int | None = None,
-) -> dict:
+) -> RunRecord:
     metrics = {"mIoU": miou}
     if unpredictable is not None:
         metrics["unpredictable_classes"] = unpredictable
@@ -26,17 +29,19 @@ def record(
         "data": {"num_test_images": images},
         "run": {"shots": shots, "seed": seed},
     }
-    return {
-        "row": row,
-        "shots": shots,
-        "seed": seed,
-        "metrics": metrics,
-        "num_test_images": images,
-        "identity": identity,
-        "config": {"test_limit": test_limit},
-        "fingerprint": fingerprint(identity),
-        "config_fingerprint": config_fingerprint(identity),
-    }
+    return RunRecord.from_json(
+        {
+            "row": row,
+            "shots": shots,
+            "seed": seed,
+            "metrics": metrics,
+            "num_test_images": images,
+            "identity": identity,
+            "config": {"test_limit": test_limit},
+            "fingerprint": fingerprint(identity),
+            "config_fingerprint": config_fingerprint(identity),
+        }
+    )
 
 
 def test_cells_are_mean_and_sample_std_over_seeds_best_row_first():
@@ -60,8 +65,8 @@ def test_the_closed_vocabulary_note_says_when_every_class_had_support(tmp_path):
     assert "| linear_patches † |" in text and "every class had visual support in these runs" in text
 
 
-def _run(r: dict, seed: int = 0) -> DeclaredRun:
-    return DeclaredRun(r["row"], r["shots"], seed, r["fingerprint"], r["identity"])
+def _run(r: RunRecord, seed: int = 0) -> DeclaredRun:
+    return DeclaredRun(r.row, r.shots, seed, r.fingerprint, r.identity)
 
 
 def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tmp_path):
@@ -72,9 +77,9 @@ def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tm
         record("rns", 5, 60.0, seed=1),
         record("rns", 1, 61.0, seed=7),  # undeclared B, seed
         record("finetune", 1, 70.0, seed=1),
-        {**record("rns", 1, 1.0, seed=3), "metrics": {"mIoU": "high"}},
+        dataclasses.replace(record("rns", 1, 1.0, seed=3), metrics={"mIoU": "high"}),
     ]
-    declared = [_run(r, r["seed"]) for r in mine] + [_run(record("zero_shot", 1, 0.0, seed=2), 2)]
+    declared = [_run(r, r.seed) for r in mine] + [_run(record("zero_shot", 1, 0.0, seed=2), 2)]
     shown, left_out = sweep_records(mine + others, declared, "toy")
     assert shown == mine
     text = write_leaderboard(shown, tmp_path, "toy", left_out)

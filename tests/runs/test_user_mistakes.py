@@ -38,7 +38,7 @@ def test_more_shots_than_the_pool_has_warns_and_records_what_each_class_got(tmp_
     ) as caught:
         run_sweep(cfg)
     assert len([w for w in caught if "fewer than B" in str(w.message)]) == 1  # once per support set
-    (record,) = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    (record,) = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     counts = record["support_images_per_class"]
     assert set(counts) == set(record["metrics"]["per_class_IoU"])
     assert min(counts.values()) < 150 and max(counts.values()) <= len(record["support_split"]["image_ids"])

@@ -119,7 +119,7 @@ def test_finetune_rns_runs_are_tuned_as_finetune_on_finetuned_features(tmp_path,
     assert set(saved["params"]) == {"lr", "encoder_lr", "batch_size", "steps"} and saved["n_complete"] == 2
     assert saved["params"]["steps"] in (2, 4)
     assert 0 < saved["value"] <= 100
-    [record] = read_records(tmp_path / "results", "toy", "toy_vlm", "full")
+    [record] = [r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")]
     assert record["row"] == "finetune_rns" and record["tuned_params"] == str(tuned)
     assert {k: record["method_options"][k] for k in saved["params"]} == saved["params"]  # tuned values on top
     assert record["identity"]["method"]["tuned_params"] == saved["params"]  # and in the fingerprint
@@ -149,7 +149,7 @@ def test_finetune_rns_after_finetune_uses_the_parameters_finetune_just_tuned(tmp
         *steps,
     )
     run_sweep(bench_config(tmp_path, toy_data_root, *args))
-    records = {r["row"]: r for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
+    records = {r.row: r.to_json() for r in read_records(tmp_path / "results", "toy", "toy_vlm", "full")}
     assert records["finetune_rns"]["tuned_params"] == records["finetune"]["tuned_params"] is not None
     assert (
         records["finetune_rns"]["identity"]["method"]["tuned_params"]
