@@ -47,10 +47,10 @@ def _records(root: Path, protocol: str = "full") -> dict[str, dict]:
     """Records by fingerprint, less VOLATILE fields; a tuned-parameter file by its name (it holds a fingerprint)."""
     records = {}
     for record in read_records(root / "results", "toy", "toy_vlm", protocol):
-        kept = {k: v for k, v in record.items() if k not in VOLATILE}
+        kept = {k: v for k, v in record.to_json().items() if k not in VOLATILE}
         if kept.get("tuned_params"):
             kept["tuned_params"] = Path(kept["tuned_params"]).name
-        records[record["fingerprint"]] = kept
+        records[record.fingerprint] = kept
     return records
 
 
