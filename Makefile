@@ -31,7 +31,7 @@ TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url h
 NAME ?=
 DATASETS ?=
 
-.PHONY: setup bench experiment report test test-all lint perf perf-scale perf-docs docs plan clean-results
+.PHONY: setup bench experiment report test test-all lint perf perf-scale perf-docs docs plan demo clean-results
 
 setup: $(VENV)/.installed
 
@@ -42,8 +42,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-compile --upgrade pip setuptools wheel
 	$(PY) -m pip install -q --no-compile $(TORCH_FROM) "torch==2.14.1" "torchvision==0.29.1"
 	# siglip: transformers, for SigLIP2's Gemma tokenizer (siglip2_l16 works once its weights are cached).
-	# docs: mkdocs + Material, for `make docs` (the site under docs/, built strict).
-	$(PY) -m pip install -q --no-compile -e ".[dev,reference,siglip,docs]" "torch==2.14.1"
+	# docs: mkdocs + Material, for `make docs` (the site under docs/, built strict). demo: Gradio, for `make demo`.
+	$(PY) -m pip install -q --no-compile -e ".[dev,reference,siglip,docs,demo]" "torch==2.14.1"
 	# sam2 is a source package: without these flags its build downloads torch 2.15 and CUDA.
 	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-compile --no-build-isolation "sam2==1.1.0" "torch==2.14.1" \
 		"torchvision==0.29.1"
@@ -90,6 +90,11 @@ perf-docs: setup
 # The documentation site (mkdocs.yml, docs/): --strict, so a broken link or a page left out of the nav fails.
 docs: setup
 	$(VENV)/bin/mkdocs build --strict -d .tmp/site
+
+# The web demo (rns_bench/demo/): open-world segmentation in the browser at http://127.0.0.1:7860, on the
+# toy example with no weights (ARGS="--backbone clip_b16 --port 8000 --support my/support").
+demo: setup
+	$(PY) -m rns_bench.demo $(ARGS)
 
 clean-results:
 	rm -rf results

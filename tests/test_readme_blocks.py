@@ -8,8 +8,8 @@
 * every other shell line is parsed as its command parses it: bench / tuning / features lines are composed and
   validated exactly as the command's preflight does (their datasets and weights are not on this machine, so
   they are not run: each names a real dataset or a cluster), ``make`` lines are dry runs of their target,
-  ``rns_bench.data`` lines go through its argument parser, ``rns_bench.report`` lines name an experiment file
-  and only the options the report reads.
+  ``rns_bench.data`` and ``rns_bench.demo`` lines go through their argument parsers, ``rns_bench.report`` lines
+  name an experiment file and only the options the report reads.
 Blocks without a language (tables, folder layouts) are output, not code.
 """
 
@@ -201,6 +201,15 @@ def test_each_report_line_names_an_experiment_and_known_options(line):
     assert {o.split("=", 1)[0] for o in options} <= set(DEFAULTS), options
 
 
+@pytest.mark.parametrize("line", [line for line in SHELL if "-m rns_bench.demo" in line])
+def test_each_demo_line_parses(line):
+    pytest.importorskip("gradio", reason="the demo extra is not installed")
+    from rns_bench.demo.app import build_parser
+
+    words = shlex.split(line)
+    build_parser().parse_args(words[words.index("-m") + 2 :])
+
+
 def test_every_shell_line_is_checked():
-    checked = re.compile(r"-m rns_bench\.(bench|tuning|features|data|report)\b|^make ")
+    checked = re.compile(r"-m rns_bench\.(bench|tuning|features|data|report|demo)\b|^make ")
     assert [line for line in SHELL if not checked.search(line)] == []

@@ -264,19 +264,25 @@ def support_pairs(support: Support) -> list[tuple[np.ndarray, np.ndarray]]:
     """(image, label) per distinct support image, every file read and checked. One picture in several class
     folders (a scene with a dog and a cat) is one support image whose label joins its masks; a pixel two
     masks claim is ignored."""
-    merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    return [(image, label) for _, image, label in named_support_pairs(support)]
+
+
+def named_support_pairs(support: Support) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """:func:`support_pairs` with the file stem of each distinct image (its first file's)."""
+    merged: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
     for image_file, mask_file, index in support.items:
         image = decode_image(image_file)
         label = read_support_label(mask_file, index, support.class_names)
         check_mask_fits(image_file, image.shape[:2], mask_file, label.shape)
         key = image_key(image)
         if key not in merged:
-            merged[key] = (image, label)
+            merged[key] = (image_file.stem, image, label)
             continue
-        joined = merged[key][1].copy()
+        stem, _, joined = merged[key]
+        joined = joined.copy()
         mine = label != IGNORE_INDEX
         clash = mine & (joined != IGNORE_INDEX) & (joined != label)
         joined[mine] = label[mine]
         joined[clash] = IGNORE_INDEX
-        merged[key] = (image, joined)
+        merged[key] = (stem, image, joined)
     return list(merged.values())

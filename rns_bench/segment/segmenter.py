@@ -91,12 +91,7 @@ class OpenWorldSegmenter:
         extraction settings; ``backbone_options`` override the options)."""
         check_method(method, options)  # before a backbone loads
         require_distinct(list(class_names), "the class names")
-        path = CONFIG_DIR / "backbone" / f"{backbone}.yaml"
-        if not path.is_file():
-            known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-            raise InputError(f"no backbone config {path}; backbones: {', '.join(known)}")
-        config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-        config = config.get("backbone", config)
+        config = backbone_config(backbone)
         built = build_backbone(str(config["name"]), **{**(config.get("options") or {}), **(backbone_options or {})})
         return cls(built, config, method, class_names, options, cache_dir)
 
@@ -214,6 +209,26 @@ class OpenWorldSegmenter:
             key = FeatureKey.create(str(backbone_config["name"]), identity, settings, "float32")
             cache = FeatureCache(Path(cache_dir), key)
         return FeatureStore(self.backbone, cache, settings, image_batch=image_batch)
+
+
+def backbone_names() -> list[str]:
+    """The registered backbone configs (``configs/backbone/<name>.yaml``), by name."""
+    return sorted(p.stem for p in (CONFIG_DIR / "backbone").glob("*.yaml"))
+
+
+def backbone_config(backbone: str) -> dict[str, Any]:
+    """``configs/backbone/<backbone>.yaml`` as a dict (name, options, extraction settings)."""
+    path = CONFIG_DIR / "backbone" / f"{backbone}.yaml"
+    if not path.is_file():
+        raise InputError(f"no backbone config {path}; backbones: {', '.join(backbone_names())}")
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    return config.get("backbone", config)
+
+
+def open_vocabulary_methods() -> list[str]:
+    """The registered methods that can change their classes at run time (the ones this facade runs)."""
+    methods = load_methods()
+    return [name for name in methods.names() if getattr(methods.get(name), "open_vocabulary", True)]
 
 
 def require_distinct(names: Sequence[str], source: str) -> None:
