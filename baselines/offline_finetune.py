@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.options import options_from_dict
 from rns_bench.features.dense import device_of, padded_pixels
+from rns_bench.methods.adapted import AdaptedEncoders
 from rns_bench.methods.base import plain_values
 from rns_bench.methods.registry import METHODS
 from rns_bench.methods.rns_method import RNS
@@ -219,43 +219,32 @@ def trainer_device(accelerator: str, backbone_device: torch.device) -> tuple[str
     return accelerator, 1
 
 
-class LastFinetune:
-    """The most recent :func:`finetune` result, reused when the same support images, labels,
-    backbone and options come again: ``finetune`` and ``finetune_rns`` of one support set train
-    the same encoder (the sweep runs a support set's rows one after another), so it is trained once.
-    One entry only: a finetuned ViT-L is gigabytes."""
+def finetuned(
+    backbone: Backbone,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    num_classes: int,
+    config: FinetuneConfig,
+    short_side: int | None,
+    work_dir: Path | None,
+    encoders: AdaptedEncoders | None,
+) -> Finetuned:
+    """:func:`finetune`, with Lightning's checkpoint under ``work_dir`` if ``config.keep_checkpoint``; through
+    ``encoders`` (the run context's) the same support images, labels, backbone and options train once:
+    ``finetune`` and ``finetune_rns`` of one support set share the encoder."""
+    root_dir = work_dir if config.keep_checkpoint else None
 
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.backbone: weakref.ref | None = None  # identity, not id(): a freed backbone's id is reused
-        self.result: Finetuned | None = None
+    def train() -> Finetuned:
+        return finetune(backbone, images, labels, num_classes, config, short_side, root_dir)
 
-    def __call__(
-        self,
-        backbone: Backbone,
-        images: Sequence[np.ndarray],
-        labels: Sequence[np.ndarray],
-        num_classes: int,
-        config: FinetuneConfig,
-        short_side: int | None,
-        work_dir: Path | None,
-    ) -> Finetuned:
-        """:func:`finetune`, with Lightning's checkpoint under ``work_dir`` if ``config.keep_checkpoint``."""
-        root_dir = work_dir if config.keep_checkpoint else None
-        digest = hashlib.sha256()
-        for array in (*images, *labels):
-            digest.update(str(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-        key = (digest.hexdigest(), num_classes, config, short_side, root_dir)
-        same = self.backbone is not None and self.backbone() is backbone
-        if not same or key != self.key or self.result is None:
-            self.key, self.result = None, None  # free the previous encoder before training the next
-            self.result = finetune(backbone, images, labels, num_classes, config, short_side, root_dir)
-            self.key, self.backbone = key, weakref.ref(backbone)
-        return self.result
-
-
-finetune_once = LastFinetune()
+    if encoders is None:
+        return train()
+    digest = hashlib.sha256()
+    for array in (*images, *labels):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = ("finetune", digest.hexdigest(), num_classes, config, short_side, root_dir)
+    return encoders.adapted(backbone, key, train)
 
 
 # ------------------------------------------------------------------------ methods
@@ -281,8 +270,9 @@ class Finetune(OfflineLinearMethod):
         labels: Sequence[np.ndarray],
         short_side: int | None,
         work_dir: Path | None = None,
+        encoders: AdaptedEncoders | None = None,
     ) -> Backbone:
-        result = finetune_once(backbone, images, labels, self.num_classes, self.config, short_side, work_dir)
+        result = finetuned(backbone, images, labels, self.num_classes, self.config, short_side, work_dir, encoders)
         self.trained_head = result.head
         return result.backbone
 
@@ -321,7 +311,7 @@ class FinetuneRNS(RNS):
         labels: Sequence[np.ndarray],
         short_side: int | None,
         work_dir: Path | None = None,
+        encoders: AdaptedEncoders | None = None,
     ) -> Backbone:
-        return finetune_once(
-            backbone, images, labels, self.num_classes, self.finetune_config, short_side, work_dir
-        ).backbone
+        config = self.finetune_config
+        return finetuned(backbone, images, labels, self.num_classes, config, short_side, work_dir, encoders).backbone

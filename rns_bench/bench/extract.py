@@ -22,7 +22,7 @@ from rns_bench.data.readers.label_reader import SegmentationReader
 from rns_bench.data.sampling import sample_pool
 from rns_bench.features.store import ExtractionReport, FeatureStore
 from rns_bench.runs.config import RunConfig
-from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.schema import validate_config
 
 SPLIT_CHOICES = ("test", "support", "both")
@@ -45,7 +45,7 @@ class ExtractRequest:
             )
 
 
-def support_image_ids(run: RunConfig, context: DatasetContext, support_images: str) -> list[str]:
+def support_image_ids(run: RunConfig, context: RunContext, support_images: str) -> list[str]:
     """Support images to extract, first-seen order: the sweep's splits (every shots × seed) or the seeds' pools."""
     seeds = run.seeds_for(context.support_spec)
     if support_images == "pool":

@@ -1,7 +1,7 @@
 """Write the caches of chosen datasets × backbones as a reproduction pack (``python -m rns_bench.features export``).
 
 Each dataset × backbone config is one *part* of the pack: the command line's overrides that shape its
-features (paths left out), its data identity (``DatasetContext.data_identity``, as records hold it), and
+features (paths left out), its data identity (``RunContext.data_identity``, as records hold it), and
 the caches it reads, each described by the cache's own key: the ``FeatureKey`` of its test and support
 features, the region cache's settings in region mode, and the backbone card (text features of its
 classes, patch size, dim, provenance). Entries: every test image (all required: a pack that lacks one
@@ -44,7 +44,7 @@ from rns_bench.features.pack_format import (
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.proposals.cache import RegionCache, decode_region_map
 from rns_bench.runs.config import RunConfig
-from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.records import environment
 from rns_bench.runs.schema import validate_config
 
@@ -106,7 +106,7 @@ def export_pack(
 
 def _part(
     run: RunConfig,
-    context: DatasetContext,
+    context: RunContext,
     overrides: list[str],
     caches: dict[str, PackCache],
     cards: dict[str, BackboneCard],

@@ -29,7 +29,7 @@ from rns_bench.features.backbone_card import CachedBackbone, load_card
 from rns_bench.features.pack_format import read_manifest, verify_shards
 from rns_bench.features.pack_install import InstallJob, install
 from rns_bench.features.pack_source import pack_folder
-from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.fingerprint import identity_differences
 from rns_bench.runs.schema import validate_config
 
@@ -105,7 +105,7 @@ def _key(argument: str) -> str:
     return argument.lstrip("+~").partition("=")[0]
 
 
-def check_part(manifest: dict[str, Any], part: dict[str, Any], context: DatasetContext, source: str) -> None:
+def check_part(manifest: dict[str, Any], part: dict[str, Any], context: RunContext, source: str) -> None:
     """Refuse, in one line naming the difference, a part whose caches or data are not what ``context`` reads."""
     caches, roles = manifest["caches"], part["caches"]
     where = f"pack {source} ({part['dataset']} × {part['backbone']})"

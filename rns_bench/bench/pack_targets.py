@@ -25,11 +25,11 @@ from rns_bench.features.pack_format import read_shard
 from rns_bench.features.pack_install import KEY_FILE, InstallJob
 from rns_bench.proposals.cache import RegionCache, decode_region_map
 from rns_bench.runs.config import RunConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 
 
 def part_jobs(
-    pack: Path, manifest: dict[str, Any], part: dict[str, Any], run: RunConfig, context: DatasetContext
+    pack: Path, manifest: dict[str, Any], part: dict[str, Any], run: RunConfig, context: RunContext
 ) -> list[tuple[InstallJob, str]]:
     """(install job, one line saying what it fills) for every cache of ``part``."""
     caches, roles = manifest["caches"], part["caches"]

@@ -47,7 +47,7 @@ from rns_bench.methods import load_methods
 from rns_bench.ops.resize import rescale_size
 from rns_bench.runs.config import RunConfig, method_rows, sweep_protocol
 from rns_bench.runs.context import (
-    DatasetContext,
+    RunContext,
     check_dataset_files,
     context_of,
     support_dataset_spec,
@@ -213,7 +213,7 @@ def plan_job(cfg: DictConfig, overrides: list[str]) -> JobPlan:
 def _count_extraction(
     plan: JobPlan,
     run: RunConfig,
-    context: DatasetContext,
+    context: RunContext,
     stores: dict[str, Any],
     backbone: BackboneCost,
     todo: list[PlannedRun],
@@ -279,7 +279,7 @@ def _extraction_flops(store: Any, backbone: BackboneCost, grid: tuple[int, int])
 
 def _peak_ram_gb(
     run: RunConfig,
-    context: DatasetContext,
+    context: RunContext,
     backbone: BackboneCost,
     grid: tuple[int, int],
     classes: int,

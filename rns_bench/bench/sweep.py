@@ -17,7 +17,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.methods import load_methods
 from rns_bench.report.leaderboard import DeclaredRun, sweep_records, write_leaderboard
 from rns_bench.runs.config import RunConfig, method_rows, sweep_protocol
-from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.evaluate import make_trainer, run_one
 from rns_bench.runs.extraction import extract_sweep_features, sweep_images
 from rns_bench.runs.fingerprint import evaluation_fingerprint
@@ -45,7 +45,7 @@ class SweepStats:
     from_shared_evaluation: int = 0
     label_decodes: int = 0
     finished: int = 0  # runs of the sweep's to-do list done (all of them unless interrupted)
-    context: DatasetContext | None = None
+    context: RunContext | None = None
 
 
 def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
@@ -95,7 +95,7 @@ def run_sweep(cfg: DictConfig, stats: SweepStats | None = None) -> str:
     return leaderboard(run, context, protocol, list(done.values()))
 
 
-def plan_sweep(run: RunConfig, context: DatasetContext, protocol: str) -> list[PlannedRun]:
+def plan_sweep(run: RunConfig, context: RunContext, protocol: str) -> list[PlannedRun]:
     """Every run of the sweep, planned; records it cannot use are moved aside first (and said so)."""
     rows = method_rows(run)
     # A support set's rows run one after another: finetune and finetune_rns share one finetuned encoder.
@@ -114,7 +114,7 @@ def plan_sweep(run: RunConfig, context: DatasetContext, protocol: str) -> list[P
     return [plan_run(run, context, row, key) for row, key in keys]
 
 
-def check_before_extracting(run: RunConfig, context: DatasetContext, todo: list[PlannedRun]) -> None:
+def check_before_extracting(run: RunConfig, context: RunContext, todo: list[PlannedRun]) -> None:
     """What would fail later fails now, before any extraction: rows the protocol leaves nothing to predict
     from, a Trainer argument Lightning refuses (devices=0, a GPU on a CPU machine), a bad test label (value ≥ K,
     truncated: decoded once a job); classes the pool gives fewer than B support images are warned about."""
@@ -128,7 +128,7 @@ def check_before_extracting(run: RunConfig, context: DatasetContext, todo: list[
 
 def run_plans(
     run: RunConfig,
-    context: DatasetContext,
+    context: RunContext,
     protocol: str,
     todo: list[PlannedRun],
     done: dict[RunKey, PlannedRun],
@@ -164,7 +164,7 @@ def run_plans(
         stats.finished += 1
 
 
-def leaderboard(run: RunConfig, context: DatasetContext, protocol: str, done: list[PlannedRun]) -> str:
+def leaderboard(run: RunConfig, context: RunContext, protocol: str, done: list[PlannedRun]) -> str:
     """The sweep's leaderboard: its own runs, and every other record in scope listed as left out."""
     records = read_records(run.results_dir, context.spec.key, run.backbone_name, protocol)
     title = f"{context.spec.key} · {run.backbone_name} · {protocol}"
@@ -177,7 +177,7 @@ def leaderboard(run: RunConfig, context: DatasetContext, protocol: str, done: li
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
 
 
-def tune_if_missing(run: RunConfig, context: DatasetContext, plan: PlannedRun) -> None:
+def tune_if_missing(run: RunConfig, context: RunContext, plan: PlannedRun) -> None:
     """Tune the row's parameters for this support set first when it has a search space
     (``tuning.search_space``) and no tuned file yet (``make bench``: offline baselines tuned);
     other ranks wait for rank 0's file. The caller re-plans the run afterwards."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from rns_bench.cli import exit_status
 from rns_bench.core.errors import InputError, UnknownNameError
 from rns_bench.data.datasets import DATA_ROOT_ENV, DatasetSpec, resolve_data_root
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.prepare import PREPARERS, get_preparer
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey
 from rns_bench.data.support_splits import (
@@ -29,7 +30,6 @@ from rns_bench.data.support_splits import (
     split_file,
     write_support_split,
 )
-from rns_bench.runs.config import spec_for_key
 from rns_bench.toy.example import write_segment_example
 
 DEFAULT_PRESENCE_CACHE = ".cache/presence"

@@ -1,7 +1,5 @@
 """Datasets: specs, on-disk readers, support sampling, presence, preparation.
 
-Importing the package registers the paper's benchmark datasets (``data.benchmarks``); the
-synthetic ``toy`` dataset registers from ``rns_bench.toy``.
+The benchmarks and every other real dataset are declarations (``configs/dataset/<key>.yaml``, read
+by ``data.declared.spec_for_key``); the synthetic ``toy`` dataset registers in code from ``rns_bench.toy``.
 """
-
-from rns_bench.data import benchmarks  # noqa: F401  (registrant)

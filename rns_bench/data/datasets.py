@@ -48,7 +48,9 @@ class DatasetSpec:
         return hashlib.sha256("\n".join(self.class_names()).encode()).hexdigest()
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")  # filled by data.benchmarks and rns_bench.toy
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset"
+)  # datasets registered in code (rns_bench.toy); the rest are declared
 
 
 def class_list(file_name: str) -> list[str]:

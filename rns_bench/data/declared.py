@@ -1,8 +1,8 @@
 """Datasets declared in a config file instead of registered in code: a layout class and its instance.
 
 A ``dataset:`` config block with a ``layout`` key declares the dataset (``configs/dataset/<key>.yaml``;
-docs/datasets.md has an example; the eight benchmarks are declared so too, ``data.benchmarks``); a block
-with only ``key`` names a registered one (the benchmarks, ``toy``). Layouts:
+docs/datasets.md has an example; the eight benchmarks are declared so too); a block with only ``key``
+names a registered one (``toy``) or a declaration file (``spec_for_key``). Layouts:
 
 * ``folder_listed`` — ``<folder>/<image_dir>/<split>/**/*<image_suffix>`` with labels at the same
   relative path under ``<label_dir>`` (``*<label_suffix>``); ids listed in mmseg's sorted order;
@@ -32,9 +32,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rns_bench.core.errors import ConfigError, InputError
+from omegaconf import OmegaConf
+
+from rns_bench.core.errors import ConfigError, InputError, UnknownNameError
 from rns_bench.core.labels import IGNORE_INDEX
-from rns_bench.data.datasets import DatasetSpec, class_list, get_dataset
+from rns_bench.core.paths import CONFIG_DIR
+from rns_bench.data.datasets import DATASETS, DatasetSpec, class_list, get_dataset
 from rns_bench.data.readers.hf_layout import SOURCES, HFReader, HFSource
 from rns_bench.data.readers.listed_layout import ListedLayout, ListedReader
 from rns_bench.data.readers.voc_layout import VOCLayout, VOCReader
@@ -81,15 +84,33 @@ LAYOUT_KEYS = {
 }
 REQUIRED = ("key", "layout", "classes")
 NEEDS_FOLDER = ("folder_listed", "split_file")
+DECLARATIONS = CONFIG_DIR / "dataset"
 
 
 def dataset_spec(dataset: Mapping[str, Any] | str, data_root: Path) -> DatasetSpec:
-    """The spec of a ``dataset:`` config block: declared (has ``layout``) or registered (``key`` only)."""
+    """The spec of a ``dataset:`` config block: declared (has ``layout``), or a key alone (``spec_for_key``)."""
     if isinstance(dataset, str):
-        return get_dataset(dataset)
+        return spec_for_key(dataset, data_root)
     if "layout" not in dataset:
-        return get_dataset(str(dataset["key"]))
+        return spec_for_key(str(dataset["key"]), data_root)
     return declared_dataset(dataset, data_root)
+
+
+def spec_for_key(key: str, data_root: Path) -> DatasetSpec:
+    """Dataset ``key``: registered in code (``toy``), else declared in ``configs/dataset/<key>.yaml`` (the
+    benchmarks and every other real dataset: the commands that take a key, ``python -m rns_bench.data verify
+    food``, see what ``dataset=food`` sees)."""
+    if key in DATASETS.names():
+        return DATASETS.get(key)
+    path = DECLARATIONS / f"{key}.yaml"
+    if not path.is_file():
+        declared = sorted(p.stem for p in DECLARATIONS.glob("*.yaml"))
+        raise UnknownNameError("dataset", key, sorted(set(DATASETS.names()) | set(declared)))
+    block = OmegaConf.to_container(OmegaConf.load(path), resolve=True).get("dataset")
+    if not isinstance(block, dict):
+        raise ConfigError(f"{path} has no dataset: block; see configs/dataset/food.yaml for a declared dataset")
+    # a block without a layout names a dataset registered in code
+    return declared_dataset(block, data_root) if "layout" in block else get_dataset(str(block["key"]))
 
 
 def declared_dataset(declaration: Mapping[str, Any], data_root: Path) -> DatasetSpec:

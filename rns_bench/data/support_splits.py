@@ -1,6 +1,6 @@
 """A dataset's support split for (shots, seed), drawn from its reader (§2) and written as data.
 
-The bench (``DatasetContext.support_split``) and ``python -m rns_bench.data split`` both go
+The bench (``RunContext.support_split``) and ``python -m rns_bench.data split`` both go
 through :func:`draw_support_split`, so a split written by the command is the split a run uses.
 """
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.datasets import DatasetSpec, get_dataset, resolve_data_root
+from rns_bench.data.datasets import DatasetSpec, resolve_data_root
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.readers.label_reader import SegmentationReader
 
 MAX_LISTED_PROBLEMS = 20
@@ -90,7 +91,7 @@ def verify_dataset(
     progress: bool = True,
     raise_on_problems: bool = True,
 ) -> VerifyReport:
-    """Verify dataset ``key`` (a registered key, or the spec of a declared dataset) under ``data_root``
+    """Verify dataset ``key`` (registered or declared, ``spec_for_key``; or its spec) under ``data_root``
     (default: ``$RNS_DATA_ROOT``, else ``./data``).
 
     Checks the splits of ``expected_counts`` (default: the spec's, plus its support and test
@@ -98,9 +99,9 @@ def verify_dataset(
     tqdm bar. Raises :class:`DatasetVerificationError` (an ``InputError`` whose message is the
     report) if anything is wrong, unless ``raise_on_problems=False``; returns the report.
     """
-    spec = key if isinstance(key, DatasetSpec) else get_dataset(key)
-    key = spec.key
     root = resolve_data_root(data_root)
+    spec = key if isinstance(key, DatasetSpec) else spec_for_key(key, root)
+    key = spec.key
     reader: SegmentationReader = spec.make_reader(root)
     expected = dict(spec.expected_counts if expected_counts is None else expected_counts)
     report = VerifyReport(dataset=key, data_root=root, counts=[])

@@ -63,7 +63,7 @@ class BackboneCard:
         cls, backbone: Backbone, name: str, options: dict[str, Any] | None, class_names: list[str], text: torch.Tensor
     ) -> BackboneCard:
         """The card of a built ``backbone`` (registered as ``name`` with ``options``) whose text features of
-        ``class_names`` are ``text`` (K, D) (``DatasetContext.text_features``: what the sweep used)."""
+        ``class_names`` are ``text`` (K, D) (``RunContext.text_features``: what the sweep used)."""
         return cls(
             name,
             config_options(options),

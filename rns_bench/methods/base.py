@@ -22,6 +22,7 @@ from rns_bench.backbones.base import Backbone
 from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.options import options_from_dict
 from rns_bench.core.timing import per_image, timed
+from rns_bench.methods.adapted import AdaptedEncoders
 from rns_bench.metrics import DatasetIoU, subset_miou
 from rns_bench.ops.label_maps import patch_probs_to_label_map, region_probs_to_label_map, save_palette_png
 from rns_bench.ops.pooling import region_queries
@@ -136,11 +137,13 @@ class SegMethod(L.LightningModule):
         labels: Sequence[np.ndarray],
         short_side: int | None,
         work_dir: Path | None = None,
+        encoders: AdaptedEncoders | None = None,
     ) -> Backbone:
         """Train on the support ``images`` (H, W, 3) uint8 and ``labels`` (H, W) class ids (255 =
         ignore) and return the encoder this run's features must come from (methods with
         ``needs_support_images``). ``short_side``: the support resize (protocol §3);
-        ``work_dir``: where the method may keep checkpoints (None = nowhere)."""
+        ``work_dir``: where the method may keep checkpoints (None = nowhere); ``encoders``: the run
+        context's adapted encoders, to reuse an identical adaptation (None: adapt afresh)."""
         raise InputError(f"method {self.name!r} does not adapt the encoder to support images")
 
     def add_support_image(self, image_id: str, features: torch.Tensor, label_map: torch.Tensor) -> None:

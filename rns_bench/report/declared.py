@@ -42,8 +42,8 @@ from omegaconf.errors import OmegaConfBaseException
 from rns_bench.core.errors import ConfigError, RNSBenchError
 from rns_bench.core.paths import CONFIG_DIR
 from rns_bench.data.datasets import DatasetSpec, resolve_data_root
-from rns_bench.data.declared import dataset_spec
-from rns_bench.runs.config import RunConfig, dataset_key, protocol_tag, spec_for_key
+from rns_bench.data.declared import dataset_spec, spec_for_key
+from rns_bench.runs.config import RunConfig, dataset_key, protocol_tag
 from rns_bench.runs.fingerprint import identity_differences, run_identity
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.records import RunRecord

@@ -357,98 +357,116 @@ def _parts(sets: list[TrainingSet]) -> list[slice]:
 
 def _train(sets: list[TrainingSet], seeds: list[int], config: RNSConfig) -> tuple[torch.Tensor, torch.Tensor]:
     st = _stack(sets, len(config.alphas))
-    images, num_classes, dim = len(sets), st.targets.shape[-1], st.rows.shape[-1]
-    retrieved, explicit = st.retrieved, st.explicit
+    num_classes, dim = st.targets.shape[-1], st.rows.shape[-1]
     weight = torch.stack([init_weights(num_classes, dim, s) for s in seeds]).to(st.rows)
-    bias = torch.zeros(images, num_classes, device=st.rows.device, dtype=st.rows.dtype)
+    bias = torch.zeros(len(sets), num_classes, device=st.rows.device, dtype=st.rows.dtype)
     weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
     optimizer = AdamW([weight, bias], config)
-    low = torch.bfloat16 if config.matmul_precision == "bf16" else None
-    rows = st.rows.to(low) if low else st.rows  # the bf16 operand, cast once
-    buf = _Buffers(st, num_classes)
-    explicit_logits, explicit_grad = buf.table[:explicit], buf.table_grad[:explicit]
-    flat_weight, flat_grad = weight.view(-1, dim), weight.grad.view(-1, dim)
+    step = _Step(st, weight, bias, torch.bfloat16 if config.matmul_precision == "bf16" else None)
+    with torch.no_grad():
+        for _ in range(config.steps):
+            step.forward()
+            step.backward()
+            optimizer.step()
+    return weight.detach(), bias.detach()
 
-    # Every view the steps use, made once (a view costs a Python call; the steps run 700 times).
-    table_rows = len(st.rows)
-    if st.shared:  # (R_u, B·K): row u, image b at u·B + b
-        products = (
-            (torch.mm, rows, flat_weight.T, explicit_logits.view(table_rows, -1)),
-            (torch.mm, explicit_grad.view(table_rows, -1).T, rows, flat_grad),
-        )
-    else:  # (B, R, K)
-        products = (
-            (torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes)),
-            (torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad),
-        )
-    derived_logits, derived_grad = buf.table[explicit:], buf.table_grad[explicit:]
-    d = st.derivation
-    if d is not None:  # one (rows, B·K) row for all images
-        wide_logits, wide_derived = explicit_logits.view(table_rows, -1), derived_logits.view(d.rows, -1)
-        wide_grad, wide_derived_grad = explicit_grad.view(table_rows, -1), derived_grad.view(d.rows, -1)
-    logits, grad = buf.logits[..., :num_classes], buf.grad[..., :num_classes]  # (B, N, K)
-    u_logits, u_grad = logits[:, :retrieved], grad[:, :retrieved]
-    if st.shared:
-        u_source = buf.u_rows.view(u_logits.shape)
-    else:
-        u_source = explicit_logits.view(images, -1, num_classes)[:, :retrieved]
-        u_target = explicit_grad.view(images, -1, num_classes)[:, :retrieved]
-    bias_rows, bias_block, bias_grad = bias.unsqueeze(1), bias.view(images, 1, 1, -1), buf.bias_grad[:, :num_classes]
-    blocks = [
-        _BlockViews.of(part, pair, product, class_grad, logits, grad)
-        for part, pair, product, class_grad in zip(st.blocks, buf.pairs, buf.products, buf.class_grads, strict=True)
-    ]
 
-    def product(op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+class _Step:
+    """One step's work on ``_Buffers``: ``forward`` writes every sample's logits, ``backward`` ∂L/∂W and
+    ∂L/∂b into ``weight.grad`` and ``bias.grad``. Every view the steps use is made here, once (a view
+    costs a Python call; the steps run 700 times). ``low`` (bf16): the dtype the products run in."""
+
+    def __init__(self, st: Stacked, weight: torch.Tensor, bias: torch.Tensor, low: torch.dtype | None) -> None:
+        images, num_classes, dim = weight.shape
+        buf = self.buf = _Buffers(st, num_classes)
+        self.st, self.d, self.low, self.num_classes, self.bias = st, st.derivation, low, num_classes, bias
+        rows = st.rows.to(low) if low else st.rows  # the bf16 operand, cast once
+        explicit_logits, explicit_grad = buf.table[: st.explicit], buf.table_grad[: st.explicit]
+        table_rows = len(st.rows)
+        if st.shared:  # (R_u, B·K): row u, image b at u·B + b
+            self.products = (
+                (torch.mm, rows, weight.view(-1, dim).T, explicit_logits.view(table_rows, -1)),
+                (torch.mm, explicit_grad.view(table_rows, -1).T, rows, weight.grad.view(-1, dim)),
+            )
+        else:  # (B, R, K)
+            self.products = (
+                (torch.bmm, rows, weight.transpose(1, 2), explicit_logits.view(images, -1, num_classes)),
+                (torch.bmm, explicit_grad.view(images, -1, num_classes).transpose(1, 2), rows, weight.grad),
+            )
+        self.explicit_grad = explicit_grad
+        self.derived_logits, self.derived_grad = buf.table[st.explicit :], buf.table_grad[st.explicit :]
+        if self.d is not None:  # one (rows, B·K) row for all images
+            self.wide_logits = explicit_logits.view(table_rows, -1)
+            self.wide_derived = self.derived_logits.view(self.d.rows, -1)
+            self.wide_grad = explicit_grad.view(table_rows, -1)
+            self.wide_derived_grad = self.derived_grad.view(self.d.rows, -1)
+        logits, grad = buf.logits[..., :num_classes], buf.grad[..., :num_classes]  # (B, N, K)
+        self.u_logits, self.u_grad = logits[:, : st.retrieved], grad[:, : st.retrieved]
+        if st.shared:
+            self.u_source = buf.u_rows.view(self.u_logits.shape)
+        else:
+            self.u_source = explicit_logits.view(images, -1, num_classes)[:, : st.retrieved]
+            self.u_target = explicit_grad.view(images, -1, num_classes)[:, : st.retrieved]
+        self.bias_rows, self.bias_block = bias.unsqueeze(1), bias.view(images, 1, 1, -1)
+        self.bias_grad = buf.bias_grad[:, :num_classes]
+        self.blocks = [
+            _BlockViews.of(part, pair, product, class_grad, logits, grad)
+            for part, pair, product, class_grad in zip(st.blocks, buf.pairs, buf.products, buf.class_grads, strict=True)
+        ]
+
+    def product(self, op, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
         """out = op(a, b); with ``low`` (bf16) the operands are cast and the product is copied into the
         float32 ``out``."""
-        if low:
-            out.copy_(op(a.to(low), b.to(low)))
+        if self.low:
+            out.copy_(op(a.to(self.low), b.to(self.low)))
         else:
             op(a, b, out=out)
 
-    with torch.no_grad():
-        for _ in range(config.steps):
-            product(*products[0])  # the logits of every explicit row, flat-table order
-            derived_logits.zero_()
-            if d is not None:
-                torch.index_select(wide_logits, 0, d.source, out=buf.wide)
-                wide_derived.index_add_(0, d.target, buf.wide.mul_(d.coef))
-            else:
-                torch.index_select(buf.table, 0, st.derived_source, out=buf.derived)
-                derived_logits.index_add_(0, st.derived_target, buf.derived.mul_(st.derived_coef))
-            if st.shared:
-                torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows)
-            torch.add(u_source, bias_rows, out=u_logits)
-            for v in blocks:
-                torch.index_select(buf.table, 0, v.first_index, out=v.first)
-                torch.index_select(buf.table, 0, v.second_index, out=v.second)
-                torch.addcmul(bias_block, v.first_coef, v.first_rows, out=v.logits)
-                v.logits.addcmul_(v.second_coef, v.second_rows)
-            # ∂/∂z of Σ scale · KL(y ‖ softmax(z)) is scale · (softmax(z) − y): targets sum to 1.
-            torch.softmax(buf.logits, dim=-1, out=buf.grad)
-            torch.addcmul(buf.scaled_targets, buf.grad, st.scale, out=buf.grad)
-            torch.sum(buf.grad, 1, out=buf.bias_grad)
-            bias.grad.copy_(bias_grad)
-            buf.table_grad.zero_()
-            if st.shared:
-                buf.table_grad.index_add_(0, st.u_index, u_grad.reshape(-1, num_classes))
-            else:
-                u_target.copy_(u_grad)
-            for v in blocks:
-                for coef, index in ((v.first_coef, v.first_index), (v.second_coef, v.second_index)):
-                    torch.mul(coef, v.grad, out=v.product)
-                    torch.sum(v.product, 2, out=v.class_grad_rows)
-                    buf.table_grad.index_add_(0, index, v.class_grad)
-            if d is not None:
-                torch.index_select(wide_derived_grad, 0, d.target, out=buf.wide)
-                wide_grad.index_add_(0, d.source, buf.wide.mul_(d.coef))
-            else:  # the derived rows' gradient back onto their U rows
-                torch.index_select(derived_grad, 0, st.derived_target, out=buf.derived)
-                explicit_grad.index_add_(0, st.derived_source, buf.derived.mul_(st.derived_coef))
-            product(*products[1])  # ∂L/∂W = (∂L/∂logits)ᵀ · rows, into weight.grad
-            optimizer.step()
-    return weight.detach(), bias.detach()
+    def forward(self) -> None:
+        """The logits of every explicit and derived row, then of every sample (B, N, K′)."""
+        st, d, buf = self.st, self.d, self.buf
+        self.product(*self.products[0])  # the logits of every explicit row, flat-table order
+        self.derived_logits.zero_()
+        if d is not None:
+            torch.index_select(self.wide_logits, 0, d.source, out=buf.wide)
+            self.wide_derived.index_add_(0, d.target, buf.wide.mul_(d.coef))
+        else:
+            torch.index_select(buf.table, 0, st.derived_source, out=buf.derived)
+            self.derived_logits.index_add_(0, st.derived_target, buf.derived.mul_(st.derived_coef))
+        if st.shared:
+            torch.index_select(buf.table, 0, st.u_index, out=buf.u_rows)
+        torch.add(self.u_source, self.bias_rows, out=self.u_logits)
+        for v in self.blocks:
+            torch.index_select(buf.table, 0, v.first_index, out=v.first)
+            torch.index_select(buf.table, 0, v.second_index, out=v.second)
+            torch.addcmul(self.bias_block, v.first_coef, v.first_rows, out=v.logits)
+            v.logits.addcmul_(v.second_coef, v.second_rows)
+
+    def backward(self) -> None:
+        """The samples' logit gradient folded back onto the table's rows, then onto W and b."""
+        st, d, buf = self.st, self.d, self.buf
+        # ∂/∂z of Σ scale · KL(y ‖ softmax(z)) is scale · (softmax(z) − y): targets sum to 1.
+        torch.softmax(buf.logits, dim=-1, out=buf.grad)
+        torch.addcmul(buf.scaled_targets, buf.grad, st.scale, out=buf.grad)
+        torch.sum(buf.grad, 1, out=buf.bias_grad)
+        self.bias.grad.copy_(self.bias_grad)
+        buf.table_grad.zero_()
+        if st.shared:
+            buf.table_grad.index_add_(0, st.u_index, self.u_grad.reshape(-1, self.num_classes))
+        else:
+            self.u_target.copy_(self.u_grad)
+        for v in self.blocks:
+            for coef, index in ((v.first_coef, v.first_index), (v.second_coef, v.second_index)):
+                torch.mul(coef, v.grad, out=v.product)
+                torch.sum(v.product, 2, out=v.class_grad_rows)
+                buf.table_grad.index_add_(0, index, v.class_grad)
+        if d is not None:
+            torch.index_select(self.wide_derived_grad, 0, d.target, out=buf.wide)
+            self.wide_grad.index_add_(0, d.source, buf.wide.mul_(d.coef))
+        else:  # the derived rows' gradient back onto their U rows
+            torch.index_select(self.derived_grad, 0, st.derived_target, out=buf.derived)
+            self.explicit_grad.index_add_(0, st.derived_source, buf.derived.mul_(st.derived_coef))
+        self.product(*self.products[1])  # ∂L/∂W = (∂L/∂logits)ᵀ · rows, into weight.grad
 
 
 @contextmanager

@@ -13,10 +13,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rns_bench.core.errors import ConfigError, UnknownNameError
-from rns_bench.core.paths import CONFIG_DIR
-from rns_bench.data.datasets import DATASETS, DatasetSpec
-from rns_bench.data.declared import dataset_spec
+from rns_bench.core.errors import ConfigError
+from rns_bench.data.datasets import DatasetSpec
 from rns_bench.features.cache import AUTOCAST_DTYPES
 from rns_bench.features.dense import DEFAULT_WINDOW_BATCH
 from rns_bench.features.pipeline import loader_workers
@@ -273,21 +271,6 @@ def method_row(cfg: DictConfig, name: str) -> MethodRow:
 def method_rows(run: RunConfig) -> list[MethodRow]:
     """The rows that run (``methods``), in order."""
     return [run.row(name) for name in run.methods]
-
-
-def spec_for_key(key: str, data_root: Path) -> DatasetSpec:
-    """Dataset ``key``: registered in code, else declared in ``configs/dataset/<key>.yaml`` (the
-    commands that take a key, ``python -m rns_bench.data verify food``, see what ``dataset=food`` sees)."""
-    if key in DATASETS.names():
-        return DATASETS.get(key)
-    path = CONFIG_DIR / "dataset" / f"{key}.yaml"
-    if not path.is_file():
-        declared = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
-        raise UnknownNameError("dataset", key, sorted(set(DATASETS.names()) | set(declared)))
-    block = OmegaConf.to_container(OmegaConf.load(path), resolve=True).get("dataset")
-    if not isinstance(block, dict):
-        raise ConfigError(f"{path} has no dataset: block; see configs/dataset/food.yaml for a declared dataset")
-    return dataset_spec(block, data_root)
 
 
 def dataset_key(cfg: DictConfig) -> str:

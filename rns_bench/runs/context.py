@@ -1,5 +1,6 @@
-"""A run's context: what every run on one dataset × backbone shares (reader, presence, feature
-stores, text features), and building it from the config.
+"""A run's context: what every run on one dataset × backbone shares (readers, presence, feature
+stores, text features, adapted encoders), and building it (``build_context`` from the config,
+``prepare_context`` from parts): the context itself holds built parts only.
 
 Support images come from the train split (protocol §2), test images from val; with
 ``support_dataset`` (Fig. 9) the support comes from another dataset's train split, with its own
@@ -8,12 +9,9 @@ reader, presence index and feature cache, when the two class lists agree.
 
 from __future__ import annotations
 
-import contextlib
-import pickle
 import warnings
-import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -22,25 +20,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from rns_bench.backbones import build_backbone
 from rns_bench.backbones.base import Backbone
-from rns_bench.core.errors import ConfigError, InputError, RNSBenchError
+from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.core.file_digests import FileDigests
 from rns_bench.data.datasets import DatasetSpec, resolve_data_root
-from rns_bench.data.declared import dataset_spec
+from rns_bench.data.declared import dataset_spec, spec_for_key
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import draw_support_split
-from rns_bench.features.backbone_card import cached_backbone
 from rns_bench.features.dense import DenseFeatures
 from rns_bench.features.store import FeatureStore
+from rns_bench.methods.adapted import AdaptedEncoders
 from rns_bench.ops.resize import resize_label
 from rns_bench.proposals import build_proposer
 from rns_bench.proposals.cache import RegionCache
 from rns_bench.proposals.store import RegionStore, resized_image_loader
-from rns_bench.runs.config import RunConfig, spec_for_key
+from rns_bench.runs.config import RunConfig
 from rns_bench.runs.fingerprint import data_identity
 from rns_bench.runs.stores import build_feature_stores
+from rns_bench.runs.weights import run_backbone, weights_loading
 from rns_bench.support.bank import SupportBank
 
 FILE_DIGESTS_NAME = "file-digests.sqlite"
@@ -49,27 +47,31 @@ PREPARE_CHUNK = 16  # region maps proposed / checked at a time before a run stre
 
 
 @dataclass
-class DatasetContext:
-    """What every run on one dataset × backbone shares: reader, class presence, features.
+class RunContext:
+    """What every run on one dataset × backbone shares, built (``build_context``, ``prepare_context``):
+    readers, class presence, features, adapted encoders.
 
     ``support_store`` and ``test_store`` extract with the backbone's support and test settings
     (protocol §3: e.g. crops 448 + 224 / stride 112 for support, 448 / 224 for test) and share
     one backbone; the support resize also defines class presence (§2.2). ``test_store=None``
-    makes a context that only draws support splits and builds banks.
-    ``presence_cache_dir``: where the on-disk presence index lives (shared by every seed,
-    shots and process); None keeps presence in memory for this context only.
+    makes a context that only draws support splits and builds banks. ``support_spec`` is the
+    dataset support is drawn from (``spec`` itself unless Fig. 9's ``support_dataset``), read by
+    ``support_reader``; ``presence_index`` keeps its class presence (on disk or in memory).
     """
 
     spec: DatasetSpec
-    data_root: Path
+    support_spec: DatasetSpec
+    reader: Any  # spec's layout reader (image_ids, read_image, read_label, digests)
+    support_reader: Any
     support_store: FeatureStore
-    test_store: FeatureStore | None = None
+    test_store: FeatureStore | None
+    presence_index: PresenceIndex
+    file_digests: FileDigests  # content digests of the data files
     test_limit: int | None = None
-    presence_cache_dir: Path | None = None
     region_store: RegionStore | None = None  # region mode: proposals of the test images (rns spec §6)
-    support_spec: DatasetSpec | None = None  # the dataset support is drawn from; None: ``spec`` itself
-    file_digests: FileDigests | None = None  # content digests of the data files (None: this context's own)
-    _last_adapted: DatasetContext | None = field(default=None, init=False, repr=False, compare=False)
+    # Encoders adapted to support images (finetune baselines) and the features taken with them; a context
+    # made by ``with_backbone`` starts with its own (empty) one.
+    adapted_encoders: AdaptedEncoders = field(default_factory=AdaptedEncoders, init=False, repr=False, compare=False)
     _support_identities: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _test_labels: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     label_decodes: int = field(default=0, init=False, repr=False, compare=False)
@@ -81,39 +83,24 @@ class DatasetContext:
                 "the support and test feature stores must share one backbone (text features and "
                 "patch size come from it); build both from the same backbone object"
             )
-        if self.support_spec is None or self.support_spec.key == self.spec.key:
-            self.support_spec = self.spec
-        for spec in dict.fromkeys([self.spec, self.support_spec]):
-            if spec.prepare is not None:
-                spec.prepare(self.data_root)
-        self.reader = self.spec.make_reader(self.data_root)
-        self.support_reader = (
-            self.reader if self.support_spec is self.spec else self.support_spec.make_reader(self.data_root)
-        )
-        if self.file_digests is None:
-            self.file_digests = FileDigests()
-        for reader in dict.fromkeys([self.reader, self.support_reader]):
-            reader.use_file_digests(self.file_digests)
-        key = PresenceKey.for_dataset(self.support_spec, self.support_store.short_side)
-        self._presence_index = PresenceIndex(self.presence_cache_dir, key, len(self.class_names))
 
-    def with_backbone(self, backbone: Backbone) -> DatasetContext:
+    def with_backbone(self, backbone: Backbone) -> RunContext:
         """This context with features from ``backbone`` (same extraction settings, no disk cache):
         for an encoder adapted to one run's support images, whose features no other run shares.
-        The last one is kept, so the rows that share an adapted encoder share its features too."""
-        if self._last_adapted is not None and self._last_adapted.backbone is backbone:
-            return self._last_adapted
+        Made once per encoder (``adapted_encoders``), so the rows that share an adapted encoder share
+        its features too."""
 
         def fresh(store: FeatureStore) -> FeatureStore:
             return FeatureStore(backbone, None, store.settings, store.image_batch, store.window_batch)
 
-        self._last_adapted = None  # one adapted encoder's features in memory at a time
-        self._last_adapted = replace(
-            self,
-            support_store=fresh(self.support_store),
-            test_store=fresh(self.test_store) if self.test_store is not None else None,
+        return self.adapted_encoders.built_for(
+            backbone,
+            lambda: replace(
+                self,
+                support_store=fresh(self.support_store),
+                test_store=fresh(self.test_store) if self.test_store is not None else None,
+            ),
         )
-        return self._last_adapted
 
     @property
     def backbone(self) -> Backbone:
@@ -123,7 +110,7 @@ class DatasetContext:
         """Dense features of ``image_ids`` (default: every id of ``test_ids``) under the test settings, in order
         (``keep=False``: read from the disk cache without keeping them, see ``FeatureStore.get``)."""
         if self.test_store is None:
-            raise InputError("this DatasetContext has no test_store: build it with one to evaluate test images")
+            raise InputError("this RunContext has no test_store: build it with one to evaluate test images")
         ids = self.test_ids if image_ids is None else list(image_ids)
         return self.test_store.get(
             ids, self.reader.read_image, desc="test features", entry_name=self.reader.image_digest, keep=keep
@@ -180,9 +167,9 @@ class DatasetContext:
         return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
 
     def _presence_of(self, pool: list[str]) -> np.ndarray:
-        """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with
-        ``presence_cache_dir``, for every later run too)."""
-        rows = self._presence_index.rows(pool, self.support_reader.read_label, self.support_reader.label_digest)
+        """Presence rows of ``pool``, computed once per image for all seeds and shots (and, with an on-disk
+        ``presence_index``, for every later run too)."""
+        rows = self.presence_index.rows(pool, self.support_reader.read_label, self.support_reader.label_digest)
         self.file_digests.flush()
         return rows
 
@@ -264,6 +251,47 @@ class DatasetContext:
         return bank
 
 
+def prepare_context(
+    spec: DatasetSpec,
+    data_root: Path,
+    support_store: FeatureStore,
+    test_store: FeatureStore | None = None,
+    *,
+    test_limit: int | None = None,
+    presence_cache_dir: Path | None = None,
+    region_store: RegionStore | None = None,
+    support_spec: DatasetSpec | None = None,
+    file_digests: FileDigests | None = None,
+) -> RunContext:
+    """The context of ``spec`` under ``data_root`` with these feature stores: embedded datasets generated,
+    readers made (sharing ``file_digests``, else fresh in-memory ones), the presence index opened.
+    ``support_spec``: the dataset support is drawn from (None: ``spec``); ``presence_cache_dir``: where the
+    on-disk presence index lives (shared by every seed, shots and process; None: in memory, this context's)."""
+    if support_spec is None or support_spec.key == spec.key:
+        support_spec = spec
+    for dataset in dict.fromkeys([spec, support_spec]):
+        if dataset.prepare is not None:
+            dataset.prepare(data_root)
+    reader = spec.make_reader(data_root)
+    support_reader = reader if support_spec is spec else support_spec.make_reader(data_root)
+    file_digests = FileDigests() if file_digests is None else file_digests
+    for each in dict.fromkeys([reader, support_reader]):
+        each.use_file_digests(file_digests)
+    key = PresenceKey.for_dataset(support_spec, support_store.short_side)
+    return RunContext(
+        spec,
+        support_spec,
+        reader,
+        support_reader,
+        support_store,
+        test_store,
+        PresenceIndex(presence_cache_dir, key, len(spec.class_names())),
+        file_digests,
+        test_limit=test_limit,
+        region_store=region_store,
+    )
+
+
 def context_of(
     run: RunConfig,
     spec: DatasetSpec,
@@ -271,11 +299,11 @@ def context_of(
     backbone: Backbone,
     support_spec: DatasetSpec,
     with_regions: bool = False,
-) -> DatasetContext:
+) -> RunContext:
     """The context of ``run`` on ``spec`` with ``backbone``'s feature stores (support and test settings differ,
     §3); ``with_regions``: the region store of region mode too."""
     stores = build_feature_stores(run, backbone)
-    return DatasetContext(
+    return prepare_context(
         spec,
         data_root,
         stores["support"],
@@ -288,7 +316,7 @@ def context_of(
     )
 
 
-def build_context(run: RunConfig, backbone: Backbone | None = None) -> DatasetContext:
+def build_context(run: RunConfig, backbone: Backbone | None = None) -> RunContext:
     """The context of ``run``'s dataset × backbone: reader, feature stores, presence, regions; ``backbone``:
     use this one (a pack's stand-in) instead of ``run``'s."""
     data_root = resolve_data_root(run.data_root)
@@ -297,13 +325,7 @@ def build_context(run: RunConfig, backbone: Backbone | None = None) -> DatasetCo
     check_dataset_files(spec, data_root)  # before the backbone loads
     if support_spec is not spec:
         support_spec.make_reader(data_root).image_ids(support_spec.support_split)
-    backbone_options = dict(run.backbone.get("options") or {})
-    if backbone is None and run.extraction.backbone == "cached":  # features and text from cache_dir only
-        backbone = cached_backbone(run.cache_dir, run.backbone_name, backbone_options)
-    if backbone is None:
-        with weights_loading(f"backbone {run.backbone_name}", backbone_options, "backbone.options"):
-            backbone = build_backbone(run.backbone_name, **backbone_options)
-    context = context_of(run, spec, data_root, backbone, support_spec, with_regions=True)
+    context = context_of(run, spec, data_root, backbone or run_backbone(run), support_spec, with_regions=True)
     context.text_features  # noqa: B018  a class name the backbone cannot encode fails now, before any extraction
     return context
 
@@ -333,39 +355,6 @@ def support_dataset_spec(key: str | None, spec: DatasetSpec, data_root: Path) ->
             f"support must come from a dataset with the same classes in the same order"
         )
     return support
-
-
-@contextlib.contextmanager
-def weights_loading(what: str, options: dict, prefix: str) -> Iterator[None]:
-    """A weight file that exists but cannot be read (truncated, not a checkpoint) becomes one line naming
-    the option that points at it, instead of the loader's traceback."""
-    try:
-        yield
-    except RNSBenchError:
-        raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        zipfile.BadZipFile,
-        RuntimeError,
-        ValueError,
-        OSError,
-        TypeError,
-    ) as error:
-        files = {k: v for k, v in options.items() if isinstance(v, str) and Path(v).expanduser().is_file()}
-        first = (str(error).strip().splitlines() or [""])[0][:200]
-        if not files and isinstance(error, ValueError | TypeError):  # a bad option value, not a bad file
-            given = ", ".join(f"{prefix}.{k}={v!r}" for k, v in options.items())
-            raise ConfigError(
-                f"{what} cannot be built from {given} ({type(error).__name__}: {first}); check each "
-                f"value's type and range against its configs/ file"
-            ) from None
-        named = ", ".join(f"{prefix}.{k}={v}" for k, v in files.items()) or f"the weights {what} loads"
-        raise InputError(
-            f"{what} could not load {named} ({type(error).__name__}: {first}); the file is not a "
-            "complete checkpoint of this model: download it again or point the option at the right "
-            "file"
-        ) from None
 
 
 def check_dataset_files(spec: DatasetSpec, data_root: Path) -> None:

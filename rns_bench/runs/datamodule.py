@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.features.dense import device_of
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.support.bank import SupportBank
 
 
@@ -27,7 +27,7 @@ class _TestItems(torch.utils.data.Dataset):
     are read one at a time (memory: one batch, whatever the split's size); without one the share's
     features are computed once and held."""
 
-    def __init__(self, context: DatasetContext, share: Sequence[int]):
+    def __init__(self, context: RunContext, share: Sequence[int]):
         self.context = context
         ids = [context.test_ids[i] for i in share]
         self.streamed = context.streams_test_items
@@ -66,7 +66,7 @@ class _TestItems(torch.utils.data.Dataset):
 class FewShotDataModule(L.LightningDataModule):
     """Support split (shots, seed) + test split of one dataset, as features."""
 
-    def __init__(self, context: DatasetContext, shots: int, seed: int, batch_size: int = 16, loader_workers: int = 0):
+    def __init__(self, context: RunContext, shots: int, seed: int, batch_size: int = 16, loader_workers: int = 0):
         super().__init__()
         self.context, self.shots, self.seed, self.batch_size = context, shots, seed, batch_size
         self.loader_workers = loader_workers  # processes reading streamed test items ahead (GPU backbones)

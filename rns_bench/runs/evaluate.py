@@ -18,7 +18,7 @@ from rns_bench.features.pipeline import loader_workers
 from rns_bench.methods import SegMethod, build_method
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.config import RunConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.runs.datamodule import FewShotDataModule
 from rns_bench.runs.fingerprint import config_fingerprint, evaluation_fingerprint
 from rns_bench.runs.loggers import make_loggers, publish_to_wandb
@@ -31,11 +31,11 @@ from rns_bench.support.partial import PartialSupport
 
 def attach_run_support(
     method: SegMethod,
-    context: DatasetContext,
+    context: RunContext,
     image_ids: tuple[str, ...],
     partial: PartialSupport,
     work_dir: Path | None = None,
-) -> DatasetContext:
+) -> RunContext:
     """Give ``method`` all it needs from the support images ``image_ids`` under ``partial``: an adapted
     encoder (finetune baselines), the bank, text, pixel-level support. Returns the context whose
     encoder the run's features come from (the adapted one for finetuning)."""
@@ -71,7 +71,7 @@ def make_trainer(trainer: dict[str, Any], loggers: list[Logger]) -> L.Trainer:
         ) from None
 
 
-def run_one(run: RunConfig, context: DatasetContext, planned: PlannedRun) -> RunRecord | None:
+def run_one(run: RunConfig, context: RunContext, planned: PlannedRun) -> RunRecord | None:
     """Evaluate one planned run through ``Trainer.test``, write its record (rank 0) and publish it to
     the loggers; returns the record (None on DDP workers)."""
     started = time.perf_counter()
@@ -127,7 +127,7 @@ def run_one(run: RunConfig, context: DatasetContext, planned: PlannedRun) -> Run
 
 def run_record(
     run: RunConfig,
-    context: DatasetContext,
+    context: RunContext,
     planned: PlannedRun,
     method: SegMethod,
     datamodule: FewShotDataModule,
@@ -171,7 +171,7 @@ def run_record(
 
 
 def seconds_per_image(
-    context: DatasetContext, run_context: DatasetContext, method: SegMethod, support_seconds: float, support_images: int
+    context: RunContext, run_context: RunContext, method: SegMethod, support_seconds: float, support_images: int
 ) -> dict[str, Any]:
     """Seconds per image, GPU-synchronised: backbone extraction (test / support settings) and region
     proposals as measured by this process's stores (null: every image came from the cache), and

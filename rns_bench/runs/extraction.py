@@ -28,7 +28,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.features.store import FeatureStore
 from rns_bench.methods import load_methods
 from rns_bench.runs.config import RunConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.stores import prefetches_support_pool
 
@@ -78,7 +78,7 @@ class ExtractionModule(L.LightningModule):
 
 
 def sweep_images(
-    run: RunConfig, context: DatasetContext, keys: Sequence[RunKey], methods: Sequence[str]
+    run: RunConfig, context: RunContext, keys: Sequence[RunKey], methods: Sequence[str]
 ) -> list[tuple[str, str]]:
     """(split, image id) of every feature the runs ``keys`` (rows of ``methods``) read from the shared stores."""
     registry = load_methods()
@@ -99,7 +99,7 @@ def sweep_images(
 
 def extract_sweep_features(
     cache_dir: Path | None,
-    context: DatasetContext,
+    context: RunContext,
     jobs: list[tuple[str, str]],
     make_trainer: Callable[[], L.Trainer],
 ) -> None:

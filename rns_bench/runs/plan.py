@@ -21,7 +21,7 @@ from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods import build_method
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.config import MethodRow, RunConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.runs.fingerprint import fingerprint, run_identity, tuning_identity
 from rns_bench.runs.key import RunKey
 
@@ -43,7 +43,7 @@ class PlannedRun:
         return self.key.record_path(results_dir, self.fingerprint)
 
 
-def tuning_fingerprint_of(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> str:
+def tuning_fingerprint_of(run: RunConfig, context: RunContext, row: MethodRow, key: RunKey) -> str:
     """The tuning fingerprint of ``row`` (the row that is tuned) at ``key``'s support set."""
     identity = tuning_identity(
         run,
@@ -56,12 +56,12 @@ def tuning_fingerprint_of(run: RunConfig, context: DatasetContext, row: MethodRo
     return fingerprint(identity)
 
 
-def run_data_identity(context: DatasetContext, key: RunKey) -> dict[str, Any]:
+def run_data_identity(context: RunContext, key: RunKey) -> dict[str, Any]:
     """The data a run at ``key`` reads, by content: the test split and the drawn support split."""
     return {**context.data_identity, "support": context.support_identity(key.shots, key.seed)}
 
 
-def plan_run(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey) -> PlannedRun:
+def plan_run(run: RunConfig, context: RunContext, row: MethodRow, key: RunKey) -> PlannedRun:
     """Resolve ``row``'s options (its tuned parameters on top, when tuned) and the run's fingerprint."""
     tuned_row = row if row.tuned_params_of == row.row else run.row(row.tuned_params_of)
     tuning_fp = tuning_fingerprint_of(run, context, tuned_row, key)
@@ -81,7 +81,7 @@ def plan_run(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKe
     return PlannedRun(key, row, options, tuned_from, identity, fingerprint(identity), tuned_row, tuning_fp)
 
 
-def warn_short_support(context: DatasetContext, plans: list[PlannedRun]) -> None:
+def warn_short_support(context: RunContext, plans: list[PlannedRun]) -> None:
     """One warning per support set, before any extraction, naming the classes the pool gives fewer than B
     images (none at all: the class has no visual support in any run of that set)."""
     for shots, seed in dict.fromkeys((plan.key.shots, plan.key.seed) for plan in plans):
@@ -97,7 +97,7 @@ def warn_short_support(context: DatasetContext, plans: list[PlannedRun]) -> None
             )
 
 
-def check_rows_against_protocol(run: RunConfig, context: DatasetContext, plans: list[PlannedRun]) -> None:
+def check_rows_against_protocol(run: RunConfig, context: RunContext, plans: list[PlannedRun]) -> None:
     """Rows the protocol leaves nothing to predict from fail now, in one line, before any extraction: every
     name dropped (text_drop_fraction=1) and a row that reads text; every image dropped (visual_drop_fraction=1)
     and a row that reads support."""

@@ -21,7 +21,7 @@ import torch
 
 from rns_bench.methods.base import support_subset_metrics
 from rns_bench.runs.config import ProtocolConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.runs.fingerprint import config_fingerprint
 from rns_bench.runs.plan import PlannedRun
 from rns_bench.runs.records import RunRecord
@@ -51,7 +51,7 @@ class SharedEvaluations:
 
 
 def record_from_shared_evaluation(
-    protocol: ProtocolConfig, context: DatasetContext, planned: PlannedRun, source: RunRecord
+    protocol: ProtocolConfig, context: RunContext, planned: PlannedRun, source: RunRecord
 ) -> RunRecord:
     """The record of ``planned`` (under ``protocol``) from ``source``, the record of the same evaluation at
     another cell."""

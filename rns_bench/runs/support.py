@@ -19,7 +19,7 @@ from rns_bench.core.errors import ConfigError, InputError
 from rns_bench.methods.base import SegMethod
 from rns_bench.ops.resize import resize_label
 from rns_bench.runs.config import ProtocolConfig
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import RunContext
 from rns_bench.support.bank import SupportBank
 from rns_bench.support.partial import PartialSupport
 from rns_bench.support.pixels import IGNORE_INDEX, SupportPixels, drop_label_classes
@@ -31,7 +31,7 @@ def partial_support(protocol: ProtocolConfig, num_classes: int, seed: int) -> Pa
 
 
 def support_images(
-    context: DatasetContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
+    context: RunContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The support images (H, W, 3) uint8 and their original-resolution labels, pixels of
     ``drop_classes`` set to ignore: what methods with ``needs_support_images`` train on."""
@@ -46,7 +46,7 @@ def support_images(
 
 
 def support_pixels(
-    context: DatasetContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
+    context: RunContext, image_ids: Sequence[str], drop_classes: Sequence[int] = ()
 ) -> list[SupportPixels]:
     """Pixel-level support of ``image_ids``: (h, w, D) features and (H, W) labels at the resized
     resolution (as the bank sees them), pixels of ``drop_classes`` set to ignore."""
@@ -64,7 +64,7 @@ def support_pixels(
     return items
 
 
-def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+def evaluation_items(context: RunContext, image_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Validation items shaped like test items (``SegMethod.test_step``): features under the *test*
     extraction settings (validation images stand in for test images), resized_hw and the
     original-resolution label, so validation mIoU is computed exactly as test mIoU."""
@@ -90,7 +90,7 @@ def evaluation_items(context: DatasetContext, image_ids: Sequence[str]) -> list[
 
 
 def support_of(
-    context: DatasetContext, image_ids: Sequence[str], partial: PartialSupport, with_pixels: bool
+    context: RunContext, image_ids: Sequence[str], partial: PartialSupport, with_pixels: bool
 ) -> tuple[SupportBank, list[SupportPixels] | None]:
     """The bank of ``image_ids`` with the rows of classes without images dropped (rns spec §5: "their
     bank rows are dropped after sampling") and, for methods that train on pixels, pixel-level support
@@ -104,11 +104,13 @@ def support_of(
 
 def adapted_context(
     method: SegMethod,
-    context: DatasetContext,
+    context: RunContext,
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     work_dir: Path | None = None,
-) -> DatasetContext:
-    """``context`` under the encoder ``method`` adapts to the support ``images`` (finetune baselines)."""
-    encoder = method.adapt_encoder(context.backbone, images, labels, context.support_store.short_side, work_dir)
+) -> RunContext:
+    """``context`` under the encoder ``method`` adapts to the support ``images`` (finetune baselines); an
+    adaptation the context's ``adapted_encoders`` already holds is reused, with its features."""
+    short_side = context.support_store.short_side
+    encoder = method.adapt_encoder(context.backbone, images, labels, short_side, work_dir, context.adapted_encoders)
     return context.with_backbone(encoder)

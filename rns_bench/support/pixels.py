@@ -39,7 +39,7 @@ def drop_label_classes(label: torch.Tensor, classes: Sequence[int]) -> torch.Ten
 
 
 def bank_of_pixels(items: Sequence[SupportPixels], num_classes: int, patch_size: int) -> SupportBank:
-    """The support bank pooled from pixel-level support (the same rows as ``DatasetContext.build_bank``)."""
+    """The support bank pooled from pixel-level support (the same rows as ``RunContext.build_bank``)."""
     if not items:
         raise InputError("no support images to build a bank from")
     bank = SupportBank(num_classes, items[0].features.shape[-1])

@@ -27,7 +27,7 @@ from rns_bench.core.errors import ConfigError
 from rns_bench.methods import SegMethod, load_methods
 from rns_bench.ops.resize import PIXEL_PIPELINE
 from rns_bench.runs.config import MethodRow, RunConfig, TuningConfig, method_rows, sweep_protocol
-from rns_bench.runs.context import DatasetContext, build_context
+from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.key import RunKey
 from rns_bench.runs.plan import tuning_fingerprint_of, write_best_params
 from rns_bench.runs.support import adapted_context, evaluation_items, partial_support, support_images, support_of
@@ -75,13 +75,13 @@ def study_settings(tuning: TuningConfig) -> StudySettings:
 
 
 def tuning_problem(
-    run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey, train_ids: list[str], val_ids: list[str]
+    run: RunConfig, context: RunContext, row: MethodRow, key: RunKey, train_ids: list[str], val_ids: list[str]
 ) -> TuningProblem:
     """Train support (with the protocol's dropped classes) and validation items of one run."""
     partial = partial_support(run.protocol, len(context.class_names), key.seed)
     method_cls = load_methods().get(row.method)
 
-    def support_and_validation(under: DatasetContext):
+    def support_and_validation(under: RunContext):
         """(train bank, train pixels, validation items) with ``under``'s encoder, as a run gets them."""
         bank, pixels = support_of(under, train_ids, partial, method_cls.needs_support_pixels)
         return bank, pixels, evaluation_items(under, val_ids)
@@ -111,7 +111,7 @@ def tuning_problem(
     )
 
 
-def tune_one(run: RunConfig, context: DatasetContext, row: MethodRow, key: RunKey, fingerprint: str) -> dict[str, Any]:
+def tune_one(run: RunConfig, context: RunContext, row: MethodRow, key: RunKey, fingerprint: str) -> dict[str, Any]:
     """Run (or resume) the study of one run key under the tuning config ``fingerprint``
     (``rns_bench.runs.plan.tuning_fingerprint_of``) and write its best parameters; returns them."""
     tuning, spaces = run.tuning, run.tuning.search_space

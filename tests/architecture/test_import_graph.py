@@ -19,6 +19,17 @@ def _graph() -> grimp.ImportGraph:
     return grimp.build_graph("rns_bench", "baselines", include_external_packages=False)
 
 
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    """Tarjan's component of ``root``: the stack down to ``root``, popped."""
+    component = set()
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.add(member)
+        if member == root:
+            return component
+
+
 def _strongly_connected(nodes: set[str], edges: dict[str, set[str]]) -> list[set[str]]:
     """Tarjan's algorithm, iterative; components of more than one node (or a self-loop)."""
     index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
@@ -38,13 +49,7 @@ def _strongly_connected(nodes: set[str], edges: dict[str, set[str]]) -> list[set
                 if work:
                     low[work[-1][0]] = min(low[work[-1][0]], low[node])
                 if low[node] == index[node]:
-                    component = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.add(member)
-                        if member == node:
-                            break
+                    component = _pop_component(stack, on_stack, node)
                     if len(component) > 1 or node in edges.get(node, ()):
                         found.append(component)
             elif child not in index:

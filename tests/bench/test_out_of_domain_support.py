@@ -10,7 +10,7 @@ from data.fake_datasets import write_fake_dataset
 
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import ConfigError
-from rns_bench.runs.config import spec_for_key
+from rns_bench.data.declared import spec_for_key
 from rns_bench.runs.records import read_records
 
 RUN = ("backbone=random_vlm", "shots=[1]", "seeds=[100,18]", "methods=[zero_shot,rns]")

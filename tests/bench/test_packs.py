@@ -13,7 +13,7 @@ import pytest
 from bench_config import bench_config
 
 import rns_bench.features.store as store_module
-import rns_bench.runs.context as context_module
+import rns_bench.runs.weights as weights_module
 from rns_bench.bench.sweep import SweepStats, run_sweep
 from rns_bench.cli.features import main
 from rns_bench.features.cache import FeatureCache
@@ -107,7 +107,7 @@ def test_with_the_cached_backbone_no_backbone_is_ever_built(exported, tmp_path, 
     def no_backbone(*args, **kwargs):
         raise AssertionError("a sweep over an imported pack must not build the backbone")
 
-    monkeypatch.setattr(context_module, "build_backbone", no_backbone)
+    monkeypatch.setattr(weights_module, "build_backbone", no_backbone)
     stats = SweepStats()
     run_sweep(bench_config(tmp_path, toy_data_root, *SWEEP, "extraction.backbone=cached"), stats)
     assert stats.context.test_store.extracted == stats.context.support_store.extracted == 0

@@ -69,6 +69,36 @@ def test_toy_backbone_finetunes_its_heads_and_leaves_the_original_alone():
     assert not torch.equal(trainable.semantic_head, backbone.semantic_head)
 
 
+def test_the_context_encoders_train_once_per_images_labels_options_and_backbone(monkeypatch, tmp_path):
+    """``finetuned`` through a context's AdaptedEncoders trains again exactly when the support images, their
+    labels, the options, the support resize, the kept checkpoint's folder or the backbone change."""
+    import baselines.offline_finetune as module
+    from rns_bench.methods.adapted import AdaptedEncoders
+
+    trained = []
+    monkeypatch.setattr(module, "finetune", lambda *args: trained.append(args) or object())
+    backbone, images, labels = build_backbone("random_vlm", dim=8), *two_colour_images(2)
+    config, encoders = FinetuneConfig(steps=2), AdaptedEncoders()
+
+    def count(*changed, encoders=encoders, **options) -> int:
+        args = dict(backbone=backbone, images=images, labels=labels, num_classes=3, config=config, short_side=None)
+        args.update(options)
+        module.finetuned(**args, work_dir=tmp_path, encoders=encoders)
+        return len(trained)
+
+    assert count() == 1 and count() == 1
+    assert count(images=[image.copy() for image in images]) == 1  # by content, not identity
+    relabelled = [labels[0], np.where(labels[1] == 2, 255, labels[1]).astype(np.uint8)]
+    assert count(labels=relabelled) == 2
+    assert count() == 3  # one entry only: back to the first set trains again
+    assert count(config=FinetuneConfig(steps=3)) == 4
+    assert count(short_side=32) == 5
+    assert count(config=FinetuneConfig(steps=2, keep_checkpoint=True)) == 6  # a checkpoint under work_dir
+    assert count(backbone=build_backbone("random_vlm", dim=8)) == 7
+    assert count(encoders=None) == 8 and count(encoders=None) == 9  # no context: adapted afresh
+    assert trained[-1][-1] is None  # keep_checkpoint false: no checkpoint folder
+
+
 def sweep(tmp_path, toy_data_root, tuned: dict, *overrides):
     """finetune, finetune_rns and rns at B = 1, seed 100, with ``tuned`` as finetune's tuned
     parameters for this support set (finetune_rns reads them too: tuned_params_of)."""

@@ -54,6 +54,8 @@ from PIL import Image
 
 from rns_bench.ops.label_maps import voc_colormap
 
+# The paper's eight benchmarks (protocol §1), declared in configs/dataset/<key>.yaml with data_version "".
+BENCHMARK_KEYS = ("voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes", "ade")
 SHOTS_SUPPORTED = 2
 N_TRAIN, N_VAL = 6, 4
 BLOCK = 4  # label block side in pixels: a 3x3 core survives VOC's boundary band

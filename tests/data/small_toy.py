@@ -1,6 +1,6 @@
 """A small embedded toy dataset (15 train / 4 val images) with a reader that counts label reads.
 
-Shared by the presence-index and CLI tests: ``DatasetContext`` and the ``split`` command see
+Shared by the presence-index and CLI tests: ``RunContext`` and the ``split`` command see
 it as an ordinary dataset spec, and ``CountingReader.label_reads`` tells whether labels were
 touched.
 """

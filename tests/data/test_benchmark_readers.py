@@ -18,7 +18,8 @@ import pytest
 from data.fake_datasets import SHOTS_SUPPORTED, FakeDataset, write_fake_dataset
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.datasets import DatasetSpec, get_dataset
+from rns_bench.data.datasets import DatasetSpec
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.readers.listed_layout import list_images_mmseg_order
 from rns_bench.data.sampling import class_presence, sample_support
 from rns_bench.data.verify import DatasetVerificationError, verify_dataset
@@ -60,7 +61,7 @@ def _expected_label(key: str, raw: np.ndarray) -> np.ndarray:
 
 
 def _names(key: str) -> list[str]:
-    return get_dataset(key).class_names()
+    return spec_for_key(key, Path(".")).class_names()  # shipped class lists: no data root needed
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def fakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FakeDataset]:
 
 def _fresh(key: str, tmp_path: Path) -> tuple[DatasetSpec, FakeDataset]:
     """A fake of ``key`` of its own, for tests that break files."""
-    return get_dataset(key), write_fake_dataset(key, tmp_path / "data", seed=5)
+    return spec_for_key(key, tmp_path / "data"), write_fake_dataset(key, tmp_path / "data", seed=5)
 
 
 # -- class lists and registration -----------------------------------------------------------------
@@ -84,7 +85,7 @@ def test_class_list_has_documented_length_no_duplicates_no_whitespace(key: str) 
     assert len(names) == PROTOCOL[key].num_classes
     assert len(set(names)) == len(names)
     assert all(name and name == name.strip() for name in names)
-    text = resources.files("rns_bench.data").joinpath("classes", get_dataset(key).class_file).read_text()
+    text = resources.files("rns_bench.data").joinpath("classes", spec_for_key(key, Path(".")).class_file).read_text()
     assert text.splitlines() == names  # the file holds exactly the names, one a line
 
 
@@ -107,7 +108,7 @@ def test_class_lists_use_the_protocol_names() -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_spec_follows_the_protocol_table(key: str) -> None:
-    spec, row = get_dataset(key), PROTOCOL[key]
+    spec, row = spec_for_key(key, Path(".")), PROTOCOL[key]
     assert (spec.support_split, spec.test_split) == (row.support_split, row.test_split)
     assert spec.expected_counts == dict(zip((row.support_split, row.test_split), row.counts, strict=True))
     reader = spec.make_reader(Path("/no/such/root"))  # readers are lazy: nothing is read yet
@@ -147,7 +148,7 @@ def test_listing_follows_mmseg_rules(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_image_ids_come_in_file_or_mmseg_order(fakes: dict[str, FakeDataset], key: str) -> None:
-    spec, fake = get_dataset(key), fakes[key]
+    spec, fake = spec_for_key(key, fakes[key].data_root), fakes[key]
     reader = spec.make_reader(fake.data_root)
     for split in (spec.support_split, spec.test_split):
         assert reader.image_ids(split) == fake.split_ids[split]
@@ -156,14 +157,15 @@ def test_image_ids_come_in_file_or_mmseg_order(fakes: dict[str, FakeDataset], ke
 
 
 def test_directory_ids_carry_the_split_and_the_sub_folder(fakes: dict[str, FakeDataset]) -> None:
-    ids = get_dataset("cityscapes").make_reader(fakes["cityscapes"].data_root).image_ids("train")
+    root = fakes["cityscapes"].data_root
+    ids = spec_for_key("cityscapes", root).make_reader(root).image_ids("train")
     assert all(re.fullmatch(r"train/(aachen|zurich)/\1_\d{6}_\d{6}", i) for i in ids)
     assert [i.split("/")[1] for i in ids] == ["aachen"] * 3 + ["zurich"] * 3  # written interleaved
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_labels_and_images_read_as_written(fakes: dict[str, FakeDataset], key: str) -> None:
-    spec, fake = get_dataset(key), fakes[key]
+    spec, fake = spec_for_key(key, fakes[key].data_root), fakes[key]
     reader = spec.make_reader(fake.data_root)
     for image_id in fake.split_ids[spec.support_split] + fake.split_ids[spec.test_split]:
         label, image = reader.read_label(image_id), reader.read_image(image_id)
@@ -176,7 +178,7 @@ def test_labels_and_images_read_as_written(fakes: dict[str, FakeDataset], key: s
 
 def test_ignore_pixels_follow_the_protocol(fakes: dict[str, FakeDataset]) -> None:
     def labels(key: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        reader = get_dataset(key).make_reader(fakes[key].data_root)
+        reader = spec_for_key(key, fakes[key].data_root).make_reader(fakes[key].data_root)
         return [(fakes[key].raw_labels[i], reader.read_label(i)) for i in fakes[key].raw_labels]
 
     assert all((label == 255).any() and (label == 0).any() for _, label in labels("voc"))  # boundaries, background
@@ -189,7 +191,7 @@ def test_ignore_pixels_follow_the_protocol(fakes: dict[str, FakeDataset]) -> Non
 @pytest.mark.parametrize("short_side", [448, None], ids=["clip-resize", "original-size"])
 @pytest.mark.parametrize("key", KEYS)
 def test_every_class_has_support_candidates(fakes: dict[str, FakeDataset], key: str, short_side: int | None) -> None:
-    spec, fake = get_dataset(key), fakes[key]
+    spec, fake = spec_for_key(key, fakes[key].data_root), fakes[key]
     reader, num_classes = spec.make_reader(fake.data_root), PROTOCOL[key].num_classes
 
     def presence(split: str) -> np.ndarray:  # §2.2: on the support-resized label maps
@@ -225,7 +227,7 @@ FIXES = {
 
 @pytest.mark.parametrize("key", KEYS)
 def test_missing_root_names_the_folder_and_the_fix(tmp_path: Path, key: str) -> None:
-    reader = get_dataset(key).make_reader(tmp_path)
+    reader = spec_for_key(key, tmp_path).make_reader(tmp_path)
     expected = rf"dataset folder not found: expected {re.escape(str(tmp_path / PROTOCOL[key].folder))}; .*"
     for call in (lambda: reader.image_ids(PROTOCOL[key].support_split), lambda: reader.read_image("x")):
         with pytest.raises(InputError, match=expected + re.escape(FIXES[key])):

@@ -12,7 +12,7 @@ from data.small_toy import small_toy_spec, split_only_store
 import rns_bench.cli.data as cli
 from rns_bench.data.sampling import SupportSplit
 from rns_bench.data.support_splits import split_file
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import prepare_context
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_split_writes_the_split_a_run_uses(tmp_path: Path, data_root: Path, smal
     ]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    context = DatasetContext(small_toy, data_root, split_only_store(448))
+    context = prepare_context(small_toy, data_root, split_only_store(448))
     for shots in (1, 2):
         for seed in (100, 18):
             path = results / "splits" / "toy_small" / f"B{shots}_seed{seed}.json"
@@ -73,7 +73,7 @@ def test_split_out_file_and_short_side(tmp_path: Path, data_root: Path, small_to
     ]
     assert cli.main(argv) == 0
     split = SupportSplit.from_json(out.read_text())
-    assert split == DatasetContext(small_toy, data_root, split_only_store(None)).support_split(3, 42)
+    assert split == prepare_context(small_toy, data_root, split_only_store(None)).support_split(3, 42)
     assert split.sha256 in capsys.readouterr().out
     assert split_file(Path("r"), "voc", 3, 42, None) == Path("r/splits/voc/B3_seed42_orig.json")
     assert split_file(Path("r"), "voc", 3, 42, 384) == Path("r/splits/voc/B3_seed42_short384.json")

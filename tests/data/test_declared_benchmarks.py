@@ -1,16 +1,17 @@
-"""FoodSeg103, CUB and ACDC: declared in configs/dataset/*.yaml, read from fakes in their real layouts."""
+"""Declared datasets (configs/dataset/*.yaml): FoodSeg103, CUB and ACDC read from fakes in their real layouts;
+the eight benchmarks are declarations too."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from data.fake_datasets import ACDC_CONDITIONS, CUB_SPECIES, write_cub_archives, write_fake_dataset
+from data.fake_datasets import ACDC_CONDITIONS, BENCHMARK_KEYS, CUB_SPECIES, write_cub_archives, write_fake_dataset
 from PIL import Image
 
 from rns_bench.core.errors import InputError
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.prepare.cub import IMAGE_DIR, LABEL_DIR, convert_cub
 from rns_bench.data.verify import verify_dataset
-from rns_bench.runs.config import spec_for_key
 
 # (classes, first class, support split, test split, counts) as MESS / the dataset papers give them.
 EXPECTED = {
@@ -83,26 +84,27 @@ def test_a_missing_declared_dataset_names_its_folder_and_the_download(tmp_path):
         spec.make_reader(tmp_path).image_ids("test")
 
 
-@pytest.mark.parametrize(
-    "key", ["voc", "voc20", "context", "context59", "coco_object", "coco_stuff", "cityscapes", "ade"]
-)
+@pytest.mark.parametrize("key", BENCHMARK_KEYS)
 def test_the_eight_benchmarks_are_their_declarations_with_their_old_cache_keys(key, tmp_path):
-    """dataset=<key> (the config's full declaration) and get_dataset(key) are one spec; data_version stays ""
-    so caches and records written while they were registered in code stay valid."""
+    """dataset=<key> (the config's full declaration) and the key alone (``spec_for_key``: what ``verify <key>``
+    and a record's dataset key read) are one spec, found in configs/dataset/<key>.yaml, none registered in
+    code; data_version stays "" so caches and records written while they were registered stay valid."""
     from bench_config import bench_config
 
-    from rns_bench.data.datasets import get_dataset
+    from rns_bench.data.datasets import DATASETS
     from rns_bench.data.declared import dataset_spec
     from rns_bench.runs.fingerprint import plain
 
     cfg = bench_config(tmp_path, tmp_path, f"dataset={key}")
     assert cfg.dataset.layout in ("split_file", "folder_listed")
-    declared, registered = dataset_spec(plain(cfg.dataset), tmp_path), get_dataset(key)
-    assert declared.data_version == registered.data_version == ""
-    assert declared.class_names() == registered.class_names()
-    assert declared.make_reader(tmp_path).layout == registered.make_reader(tmp_path).layout
-    assert (declared.support_split, declared.test_split, declared.expected_counts) == (
-        registered.support_split,
-        registered.test_split,
-        registered.expected_counts,
-    )
+    assert key not in DATASETS
+    declared = dataset_spec(plain(cfg.dataset), tmp_path)
+    for by_key in (spec_for_key(key, tmp_path), dataset_spec(key, tmp_path), dataset_spec({"key": key}, tmp_path)):
+        assert by_key.data_version == declared.data_version == ""
+        assert by_key.class_names() == declared.class_names()
+        assert by_key.make_reader(tmp_path).layout == declared.make_reader(tmp_path).layout
+        assert (by_key.support_split, by_key.test_split, by_key.expected_counts) == (
+            declared.support_split,
+            declared.test_split,
+            declared.expected_counts,
+        )

@@ -14,8 +14,7 @@ from data.fake_datasets import write_fake_dataset
 
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import InputError
-from rns_bench.data.declared import declared_dataset
-from rns_bench.runs.config import spec_for_key
+from rns_bench.data.declared import declared_dataset, spec_for_key
 from rns_bench.runs.records import read_records
 
 RUN = ("backbone=random_vlm", "shots=[1]", "seeds=[100,18]", "methods=[zero_shot,knn_clip,rns]")

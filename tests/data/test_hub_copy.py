@@ -8,7 +8,7 @@ from data.fake_datasets import write_fake_dataset
 
 from rns_bench.cli.data import main
 from rns_bench.core.errors import InputError
-from rns_bench.data.datasets import get_dataset
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.hub_copy import materialise
 from rns_bench.data.verify import verify_dataset
 
@@ -45,7 +45,7 @@ def test_the_hub_copy_becomes_the_archives_layout_byte_for_byte(tmp_path, capsys
     scene_parse_like(fake).save_to_disk(str(tmp_path / "hub_copy"))
     root, written = materialise("ade", tmp_path / "data", tmp_path / "hub_copy")
     assert written == 2 * len(fake.image_paths)
-    reader = get_dataset("ade").make_reader(tmp_path / "data")
+    reader = spec_for_key("ade", tmp_path / "data").make_reader(tmp_path / "data")
     for folder in HUB_SPLITS:
         assert reader.image_ids(folder) == fake.split_ids[folder]  # original names, original order
         for image_id in fake.split_ids[folder]:

@@ -16,7 +16,7 @@ from data.fake_datasets import write_fake_dataset
 from PIL import Image
 
 from rns_bench.core.errors import InputError
-from rns_bench.data.datasets import get_dataset
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.readers.label_reader import decode_image
 
 ROTATE_90_CW = 6  # EXIF orientation: the stored pixels must be rotated 90° clockwise to display
@@ -66,7 +66,7 @@ def test_exif_orientation_is_applied_as_opencv_does_and_pil_does_not(tmp_path: P
 
 def test_a_label_must_match_the_rotated_image(tmp_path: Path) -> None:
     fake = write_fake_dataset("ade", tmp_path)
-    spec = get_dataset("ade")
+    spec = spec_for_key("ade", tmp_path)
     reader = spec.make_reader(tmp_path)
     image_id = fake.split_ids[spec.support_split][0]
     raw = fake.raw_labels[image_id]

@@ -11,7 +11,7 @@ from data.small_toy import CountingReader, small_toy_spec, split_only_store
 
 import rns_bench.data.presence_index as presence_module
 from rns_bench.data.presence_index import PresenceIndex, PresenceKey, compute_presence
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import prepare_context
 
 SHORT = 96  # a support resize that shrinks the toy images (160-256 px), so erased classes matter
 
@@ -41,12 +41,12 @@ def test_round_trip_equals_direct_computation_and_reuse_reads_no_label(tmp_path:
 
 def test_a_context_with_a_cache_dir_reuses_rows_across_seeds_shots_and_processes(tmp_path, data_root) -> None:
     spec = small_toy_spec()
-    in_memory = DatasetContext(spec, data_root, split_only_store(SHORT))
-    cached = DatasetContext(spec, data_root, split_only_store(SHORT), presence_cache_dir=tmp_path)
+    in_memory = prepare_context(spec, data_root, split_only_store(SHORT))
+    cached = prepare_context(spec, data_root, split_only_store(SHORT), presence_cache_dir=tmp_path)
     for shots, seed in [(1, 100), (2, 18)]:
         assert cached.support_split(shots, seed) == in_memory.support_split(shots, seed)
     assert cached.reader.label_reads == 15  # each train image once, for all seeds and shots
-    later = DatasetContext(spec, data_root, split_only_store(SHORT), presence_cache_dir=tmp_path)  # "next run"
+    later = prepare_context(spec, data_root, split_only_store(SHORT), presence_cache_dir=tmp_path)  # "next run"
     assert later.support_split(5, 42) == in_memory.support_split(5, 42)
     assert later.reader.label_reads == 0
     assert len(list(tmp_path.rglob("*.safetensors"))) == 1
@@ -54,7 +54,7 @@ def test_a_context_with_a_cache_dir_reuses_rows_across_seeds_shots_and_processes
 
 def test_without_a_cache_dir_rows_stay_in_memory(tmp_path: Path, data_root: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    context = DatasetContext(small_toy_spec(), data_root, split_only_store(SHORT))
+    context = prepare_context(small_toy_spec(), data_root, split_only_store(SHORT))
     context.support_split(1, 100)
     context.support_split(3, 18)
     assert context.reader.label_reads == 15  # once per image, shared by the two splits

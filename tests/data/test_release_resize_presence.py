@@ -18,10 +18,10 @@ from data.fake_datasets import write_fake_dataset
 from data.small_toy import split_only_store
 from PIL import Image
 
-from rns_bench.data.datasets import get_dataset
+from rns_bench.data.declared import spec_for_key
 from rns_bench.data.sampling import class_presence, sample_pool, sample_support
 from rns_bench.ops.resize import rescale_size
-from rns_bench.runs.context import DatasetContext
+from rns_bench.runs.context import prepare_context
 
 SHORT = 448
 # key → the real (H, W) of its images
@@ -46,7 +46,7 @@ def _rewrite_at_real_size(key: str, data_root: Path) -> tuple[dict[str, np.ndarr
     two 'tiny' classes: each a single pixel (kept by cv2 in some images, only by PIL in others)
     plus one visible stripe somewhere, so every class has a candidate under either resize."""
     fake = write_fake_dataset(key, data_root)
-    spec = get_dataset(key)
+    spec = spec_for_key(key, data_root)
     height, width = CASES[key]
     num_classes = len(spec.class_names())
     tiny = [num_classes - 2, num_classes - 1]
@@ -86,9 +86,9 @@ def _presence(labels: dict[str, np.ndarray], ids: list[str], num_classes: int, r
 @pytest.mark.parametrize("key", list(CASES))
 def test_presence_and_support_splits_follow_the_opencv_resize(tmp_path: Path, key: str) -> None:
     labels, tiny = _rewrite_at_real_size(key, tmp_path)
-    spec = get_dataset(key)
+    spec = spec_for_key(key, tmp_path)
     num_classes = len(spec.class_names())
-    context = DatasetContext(spec, tmp_path, split_only_store(SHORT), presence_cache_dir=tmp_path / "presence")
+    context = prepare_context(spec, tmp_path, split_only_store(SHORT), presence_cache_dir=tmp_path / "presence")
     ids = context.reader.image_ids(spec.support_split)
     ours = context._presence_of(ids)
     cv2_presence, pil_presence = (_presence(labels, ids, num_classes, r) for r in ("cv2", "pil"))

@@ -66,7 +66,7 @@ def test_extract_fills_the_cache_that_a_run_then_reads(tmp_path: Path, toy_data_
             support_ids, context.reader.read_image, entry_name=context.reader.image_digest
         )
     )
-    assert context._presence_index.key.short_side == 96  # presence on the support-resized labels (§2.2)
+    assert context.presence_index.key.short_side == 96  # presence on the support-resized labels (§2.2)
 
 
 def test_support_images_pool_is_the_whole_toy_train_split(tmp_path: Path, toy_data_root: Path) -> None:

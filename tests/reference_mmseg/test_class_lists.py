@@ -1,18 +1,21 @@
 """Our class lists against mmsegmentation 1.2.2's ``METAINFO['classes']`` (protocol §1).
 
-Equal modulo the documented deviations below, written out as a table (rns_bench/data/benchmarks.py
+Equal modulo the documented deviations below, written out as a table (docs/datasets.md
 documents the same ones): anything else that differs is a bug in rns_bench/data/classes/.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("mmseg", reason="mmsegmentation is the optional reference (tests/reference_mmseg/README.md)")
 
+from data.fake_datasets import BENCHMARK_KEYS  # noqa: E402
 from reference_mmseg.mmcv_ops_stub import import_with_mmcv_ops_stub  # noqa: E402
 
-from rns_bench.data.datasets import get_dataset  # noqa: E402
+from rns_bench.data.declared import spec_for_key  # noqa: E402
 
 mmseg_datasets = import_with_mmcv_ops_stub("mmseg.datasets")
 
@@ -57,7 +60,7 @@ def expected_classes(key: str) -> list[str]:
 
 @pytest.mark.parametrize("key", list(MMSEG_CLASS_OF))
 def test_class_list_matches_mmseg_up_to_documented_deviations(key):
-    ours = get_dataset(key).class_names()
+    ours = spec_for_key(key, Path(".")).class_names()  # shipped class lists: no data root needed
     expected = expected_classes(key)
     diff = [(i, a, b) for i, (a, b) in enumerate(zip(ours, expected, strict=False)) if a != b]
     assert len(ours) == len(expected) and not diff, (
@@ -67,9 +70,7 @@ def test_class_list_matches_mmseg_up_to_documented_deviations(key):
 
 
 def test_every_benchmark_key_is_checked():
-    from rns_bench.data.benchmarks import BENCHMARK_DATASETS
-
-    assert sorted(spec.key for spec in BENCHMARK_DATASETS) == sorted(MMSEG_CLASS_OF)
+    assert sorted(BENCHMARK_KEYS) == sorted(MMSEG_CLASS_OF)
 
 
 def test_coco_object_things_are_mmseg_things():

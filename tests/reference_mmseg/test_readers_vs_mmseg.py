@@ -2,7 +2,7 @@
 
 For every dataset key and both splits, mmseg's dataset class (as mmseg's own configs under
 ``configs/_base_/datasets`` build it) is pointed at the files ``tests/data/fake_datasets.py``
-writes, and must agree with ``get_dataset(key).make_reader(data_root)``:
+writes, and must agree with ``spec_for_key(key, data_root).make_reader(data_root)``:
 
 * file order: mmseg's ``data_list`` image/label paths == ``reader.image_path(id)`` /
   ``reader.label_path(id)`` for ``reader.image_ids(split)``, position by position (support
@@ -21,10 +21,10 @@ import pytest
 
 pytest.importorskip("mmseg", reason="mmsegmentation is the optional reference (tests/reference_mmseg/README.md)")
 
-from data.fake_datasets import IGNORE, write_fake_dataset  # noqa: E402
+from data.fake_datasets import BENCHMARK_KEYS, IGNORE, write_fake_dataset  # noqa: E402
 from reference_mmseg.mmcv_ops_stub import import_with_mmcv_ops_stub  # noqa: E402
 
-from rns_bench.data.datasets import get_dataset  # noqa: E402
+from rns_bench.data.declared import spec_for_key  # noqa: E402
 
 mmseg_datasets = import_with_mmcv_ops_stub("mmseg.datasets")
 LoadAnnotations = mmseg_datasets.transforms.LoadAnnotations
@@ -93,7 +93,7 @@ def fake_root(tmp_path_factory) -> Path:
 
 
 def _splits(key: str) -> tuple[str, str]:
-    spec = get_dataset(key)
+    spec = spec_for_key(key, Path("."))  # the splits: no data root needed
     return spec.support_split, spec.test_split
 
 
@@ -105,14 +105,12 @@ def _norm(path) -> str:
 
 
 def test_every_benchmark_key_is_checked():
-    from rns_bench.data.benchmarks import BENCHMARK_DATASETS
-
-    assert sorted(spec.key for spec in BENCHMARK_DATASETS) == sorted(MMSEG_DATASET_OF)
+    assert sorted(BENCHMARK_KEYS) == sorted(MMSEG_DATASET_OF)
 
 
 @pytest.mark.parametrize(("key", "split"), CASES)
 def test_file_order_matches_mmseg(fake_root, key, split):
-    reader = get_dataset(key).make_reader(fake_root)
+    reader = spec_for_key(key, fake_root).make_reader(fake_root)
     ids = reader.image_ids(split)
     dataset = build_mmseg_dataset(key, fake_root, split)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
@@ -123,7 +121,7 @@ def test_file_order_matches_mmseg(fake_root, key, split):
 
 @pytest.mark.parametrize(("key", "split"), CASES)
 def test_labels_match_mmseg_load_annotations(fake_root, key, split):
-    reader = get_dataset(key).make_reader(fake_root)
+    reader = spec_for_key(key, fake_root).make_reader(fake_root)
     ids = reader.image_ids(split)
     dataset = build_mmseg_dataset(key, fake_root, split)
     assert len(dataset) == len(ids)

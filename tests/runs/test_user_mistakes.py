@@ -12,8 +12,8 @@ from bench_config import bench_config
 
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.core.errors import InputError
-from rns_bench.runs.context import weights_loading
 from rns_bench.runs.records import read_records
+from rns_bench.runs.weights import weights_loading
 
 
 def test_a_garbage_checkpoint_is_named_not_a_traceback(tmp_path):
