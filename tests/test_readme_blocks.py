@@ -20,6 +20,7 @@ import io
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,14 @@ def test_each_demo_line_parses(line):
     build_parser().parse_args(words[words.index("-m") + 2 :])
 
 
+@pytest.mark.parametrize("line", [line for line in SHELL if line.startswith("hf upload ")])
+def test_each_hub_upload_line_uses_options_the_hub_cli_has(line):
+    """``hf`` is huggingface_hub's CLI (a dependency): each option a docs line gives is one it documents."""
+    hf = Path(sys.executable).parent / "hf"
+    usage = subprocess.run([str(hf), "upload", "--help"], capture_output=True, text=True, check=True).stdout
+    assert all(word in usage for word in shlex.split(line) if word.startswith("--")), line
+
+
 def test_every_shell_line_is_checked():
-    checked = re.compile(r"-m rns_bench\.(bench|tuning|features|data|report|demo)\b|^make ")
+    checked = re.compile(r"-m rns_bench\.(bench|tuning|features|data|report|demo)\b|^make |^hf upload ")
     assert [line for line in SHELL if not checked.search(line)] == []

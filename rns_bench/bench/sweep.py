@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from rns_bench.core.errors import ConfigError
 from rns_bench.methods import load_methods
-from rns_bench.report.leaderboard import DeclaredRun, sweep_records, write_leaderboard
+from rns_bench.report.leaderboard import DeclaredRun, Scope, sweep_records, write_leaderboard
 from rns_bench.runs.config import RunConfig, method_rows, sweep_protocol
 from rns_bench.runs.context import RunContext, build_context
 from rns_bench.runs.evaluate import make_trainer, run_one
@@ -173,7 +173,8 @@ def leaderboard(run: RunConfig, context: RunContext, protocol: str, done: list[P
         DeclaredRun(plan.key.row, plan.key.shots, plan.key.seed, plan.fingerprint, plan.identity) for plan in done
     ]
     shown, left_out = sweep_records(records, declared, context.spec.key)
-    text = write_leaderboard(shown, out_dir, title, left_out)
+    scope = Scope(context.spec.key, run.backbone_name, protocol)
+    text = write_leaderboard(shown, out_dir, title, left_out, scope)
     return f"{text}\nrecords, leaderboard.md/.csv/.png: {out_dir}"
 
 

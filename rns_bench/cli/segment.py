@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     for stem, path in tqdm(targets.items(), desc="segmenting", unit="image"):
         image = decode_image(path)
-        write_outputs(out, stem, image, segmenter.segment(image))
+        write_outputs(out, stem, image, segmenter.segment(image), segmenter.class_names)
     write_legend(out, segmenter.class_names)
     extracted = segmenter.images_extracted
     print(

@@ -15,9 +15,10 @@ from pathlib import Path
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.core.errors import ConfigError
 from rns_bench.report.cells import report_table
-from rns_bench.report.figures import figure_section, plot_lines, plot_panels, plot_runtime
+from rns_bench.report.class_figures import figure_section
+from rns_bench.report.figures import Panel, plot_lines, plot_panels, plot_runtime
 from rns_bench.report.personalized import build_personalized_report, personalized_backbones
-from rns_bench.report.spec import experiment_rows, load_experiment, resolve_spec, with_found_datasets
+from rns_bench.report.spec import experiment_rows, load_experiment, resolve_spec, subset_suffix, with_found_datasets
 from rns_bench.report.tables import report_latex, report_markdown, runtime_section, write_report_csv
 from rns_bench.runs.key import STUDY as PERSONALIZED
 
@@ -95,6 +96,23 @@ def panel_sources(results_dir: Path, rows: Collection[str]) -> list[tuple[str, s
     )
 
 
+def experiment_panels(
+    name: str, results_dir: Path, overrides: Sequence[str] = (), dataset: str | Sequence[str] | None = None
+) -> list[Panel]:
+    """A panel per (backbone, granularity) experiment ``name`` has records for (and per class subset), each
+    of the declared configs only, as the report reads them."""
+    base = load_experiment(name)
+    panels: list[Panel] = []
+    for backbone, protocol in panel_sources(results_dir, {row.partition("@")[0] for row in base.rows}):
+        spec = with_found_datasets(
+            resolve_spec(name, backbone, dataset, protocol=protocol, overrides=overrides), Path(results_dir), backbone
+        )
+        granularity = "patch" if protocol == "full" else protocol.removeprefix("full_region-") + " regions"
+        table = report_table(spec, Path(results_dir), backbone)[0]
+        panels += [(f"{backbone} · {granularity}{subset_suffix(spec, s)}", spec, table, s) for s in spec.subsets]
+    return panels
+
+
 def build_panels(
     name: str,
     results_dir: Path,
@@ -103,22 +121,15 @@ def build_panels(
     dataset: str | Sequence[str] | None = None,
 ) -> Path | None:
     """Draw a panel per (backbone, granularity) experiment ``name`` has records for — Fig. 3's layout:
-    patch queries and each region proposer's results folder, side by side for every backbone — into
-    ``panels.png`` (next to its reports); None when no records are there. Each panel shows the declared
-    configs only, as the report does; ``overrides`` / ``dataset``: the sweep's, as for the report
+    patch queries and each region proposer's results folder for every backbone, at most three side by
+    side — into ``panels.png`` (next to its reports); None when no records are there. Each panel shows the
+    declared configs only, as the report does; ``overrides`` / ``dataset``: the sweep's, as for the report
     (:func:`rns_bench.report.spec.resolve_spec`)."""
     require_results_dir(Path(results_dir))
-    base = load_experiment(name)
-    sources = panel_sources(results_dir, {row.partition("@")[0] for row in base.rows})
-    if not sources:
+    panels = experiment_panels(name, results_dir, overrides, dataset)
+    if not panels:
         return None
-    panels = []
-    for backbone, protocol in sources:
-        spec = with_found_datasets(
-            resolve_spec(name, backbone, dataset, protocol=protocol, overrides=overrides), Path(results_dir), backbone
-        )
-        granularity = "patch" if protocol == "full" else protocol.removeprefix("full_region-") + " regions"
-        panels.append((f"{backbone} · {granularity}", spec, report_table(spec, Path(results_dir), backbone)[0]))
+    base = load_experiment(name)
     out_path = Path(out_path or Path(results_dir) / "reports" / base.name / "panels.png")
     plot_panels(out_path, base.title, panels)
     return out_path

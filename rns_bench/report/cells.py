@@ -1,8 +1,9 @@
 """The numbers of a report: cells of records, the mean over support seeds and over datasets.
 
 Each cell of an experiment is the mean over support seeds per dataset, then the mean over the
-``average_over`` datasets as the paper averages, next to the published value
-(``rns_bench/report/paper/published.csv``) and the difference. A cell reads only records of the config
+``average_over`` datasets as the paper averages, with its std and 95 % interval over seeds
+(:mod:`rns_bench.report.intervals`), next to the published value (``rns_bench/report/paper/published.csv``,
+its source: :mod:`rns_bench.report.sources`) and the difference. A cell reads only records of the config
 the experiment declares, with the sweep's overrides (``rns_bench.report.declared``: row options,
 protocol, B, seeds, the full test split unless ``test_limit`` is declared), on the datasets it declares;
 the report lists what it left out and why (``rns_bench.report.selection``). A cell without such records
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rns_bench.report.intervals import spread_over_datasets
 from rns_bench.report.published import PublishedValue, published_values
 from rns_bench.report.selection import LeftOut, RecordPool, newest_config
+from rns_bench.report.sources import HARMONIC, harmonic_mean, source_text, with_harmonic
 from rns_bench.report.spec import (
     FULL_REFERENCE,
     OUT_OF_DOMAIN,
@@ -61,6 +64,7 @@ class Cell:
     """One (row, column, subset): per-dataset seed means, and what the reader should know about them."""
 
     per_dataset: dict[str, float] = field(default_factory=dict)
+    seed_values: dict[str, list[float]] = field(default_factory=dict)  # dataset → one value per seed
     runs: int = 0
     test_images: int = 0
     notes: list[str] = field(default_factory=list)
@@ -75,6 +79,8 @@ class Cell:
 
 
 def _subset_value(record: RunRecord, subset: str, row: str, fraction: float | None) -> float | None:
+    if subset == HARMONIC:  # per run, so that its seeds give H's spread
+        return harmonic_mean(*(_subset_value(record, part, row, fraction) for part in ("S", "U")))
     if row == FULL_REFERENCE and fraction is not None:  # full support, scored on the partial run's class sets
         ious = list(record.metrics["per_class_IoU"].values())
         unseen = set(dropped_classes(len(ious), fraction, int(record.seed)))
@@ -162,6 +168,7 @@ def _fill(
             continue
         cell = cells.setdefault((row, column, subset), Cell())
         cell.per_dataset[dataset] = mean_std(values)[0]
+        cell.seed_values[dataset] = values
         cell.runs += len(values)
         cell.test_images += int(chosen[0].num_test_images or 0)
         cell.method_seconds += [float(s) for r in chosen if (s := r.seconds_for("method")) is not None]
@@ -198,12 +205,13 @@ def _published_matches(spec: ExperimentSpec, backbone: str, value: PublishedValu
     return same_fraction and (not spec.reference_dataset or value.dataset == spec.reference_dataset)
 
 
-def published_lookup(spec: ExperimentSpec, backbone: str) -> Callable[[str, Any, str], float | None]:
-    """(report row, column value, subset) → the paper's value, or None where it publishes none."""
-    values = [v for v in published_values() if v.table == spec.reference] if spec.reference else []
+def published_lookup(spec: ExperimentSpec, backbone: str) -> Callable[[str, Any, str], PublishedValue | None]:
+    """(report row, column value, subset) → the paper's value, or None where it publishes none (Table 3's
+    H: derived from the paper's S and U, :func:`rns_bench.report.sources.with_harmonic`)."""
+    values = [v for v in with_harmonic(published_values()) if v.table == spec.reference] if spec.reference else []
 
-    def find(row: str, column: Any, subset: str) -> float | None:
-        return next((v.value for v in values if _published_matches(spec, backbone, v, (row, column, subset))), None)
+    def find(row: str, column: Any, subset: str) -> PublishedValue | None:
+        return next((v for v in values if _published_matches(spec, backbone, v, (row, column, subset))), None)
 
     return find
 
@@ -211,18 +219,31 @@ def published_lookup(spec: ExperimentSpec, backbone: str) -> Callable[[str, Any,
 def _average_cell(cells: dict[CellKey, Cell], row: str, subset: str) -> Cell:
     """The Avg. column of a per-dataset experiment: every dataset column of ``row`` in one cell."""
     mine = [c for (r, _, s), c in cells.items() if r == row and s == subset]
-    return Cell({d: c.per_dataset[d] for c in mine for d in c.per_dataset}, sum(c.runs for c in mine))
+    return Cell(
+        {d: c.per_dataset[d] for c in mine for d in c.per_dataset},
+        {d: c.seed_values[d] for c in mine for d in c.seed_values},
+        sum(c.runs for c in mine),
+    )
 
 
-def _entry(cell: Cell | None, scope: list[str], published: float | None) -> dict[str, Any]:
-    """The table's numbers of one cell over the datasets of ``scope``: ours, paper, Δ and counts."""
+def _entry(cell: Cell | None, scope: list[str], published: PublishedValue | None) -> dict[str, Any]:
+    """The table's numbers of one cell over the datasets of ``scope``: ours with its spread over seeds
+    (:mod:`rns_bench.report.intervals`), paper with its source, Δ and counts."""
     have = sorted(cell.per_dataset) if cell else []
     complete = not scope or set(scope) <= set(have)
-    ours = (cell.mean_over(scope) if complete and scope else cell.mean_over(have)) if cell else None
+    used = scope if complete and scope else have
+    spread = spread_over_datasets({d: cell.seed_values.get(d, []) for d in used}) if cell else None
+    ours = cell.mean_over(used) if cell else None
+    paper = published.value if published else None
     return {
         "ours": ours,
-        "paper": published,
-        "diff": ours - published if complete and ours is not None and published is not None else None,
+        "std": spread.std if spread else None,
+        "ci_low": spread.low if spread else None,
+        "ci_high": spread.high if spread else None,
+        "seeds": spread.seeds_text if spread else "",
+        "paper": paper,
+        "paper_source": source_text(published) if published else None,
+        "diff": ours - paper if complete and ours is not None and paper is not None else None,
         "datasets": f"{len(set(have) & set(scope)) if scope else len(have)}/{len(scope) or len(have)}",
         "runs": cell.runs if cell else 0,
         "test_images": cell.test_images if cell else 0,
@@ -260,6 +281,11 @@ def report_table(
                 table.append({"row": row, "label": label, "column": column, "subset": subset, **entry})
                 where = f"{label} · {column_name(spec, column)}{f' · {subset}' if len(spec.subsets) > 1 else ''}"
                 notes += _notes(where, cell, scope)
+    for row, label in spec.bounds.items():  # the paper's numbers alone: nothing to run, nothing missing
+        for column in spec.column_values():
+            for subset in spec.subsets:
+                entry = _entry(None, [], paper(row, column, subset))
+                table.append({"row": row, "label": label, "column": column, "subset": subset, **entry})
     notes += [
         f"{spec.rows[row]}: the command line changes this row's config; its numbers are not compared with the paper's"
         for row in spec.overridden

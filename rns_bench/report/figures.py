@@ -1,27 +1,44 @@
-"""The reports' figures. An experiment's curves (mIoU against its column, ours solid, the paper's
-dashed; Fig. 13: mIoU against inference seconds), one figure with a panel per (backbone, granularity)
-(Fig. 3's layout), and of one cell, from the records its table used: per-class IoU bars and qualitative
-panels (image, ground truth, each row's predicted label map, as saved by the runs: ``save_predictions``;
-each row labelled by the report row whose record it shows). A sweep's leaderboard: mIoU against B with
-a ±std band. Every PNG is written atomically (:func:`save_figure`)."""
+"""The reports' curves, as matplotlib Figures (``*_figure``: built, not saved, so that they can be
+inspected) and PNGs (``plot_*``; :func:`save_figure` writes atomically). An experiment: mIoU against its
+column, ours with a ± std band over seeds, the paper's numbers dashed with hollow markers; a panel per
+class subset (Table 3's S / U / A / H); per-dataset columns (Table 4), or a single column, as points with
+± std bars. Fig. 13: mIoU against inference seconds. Fig. 3's layout: a panel per (backbone,
+granularity). A sweep's leaderboard: mIoU against B with a ± std band, or a point per row where the
+sweep has one B. How they look (sizes, fonts, colours and markers, legends): :mod:`rns_bench.report.style`;
+per-class and qualitative figures: :mod:`rns_bench.report.class_figures`."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from rns_bench.core.atomic_io import atomic_target
-from rns_bench.core.errors import RNSBenchError
-from rns_bench.data.datasets import resolve_data_root
-from rns_bench.data.declared import dataset_spec
-from rns_bench.ops.label_maps import voc_colormap
-from rns_bench.report.cells import Cell, CellKey, mean_std, runtime_points, seed_values
-from rns_bench.report.spec import ExperimentSpec, column_name, subset_suffix
+from rns_bench.report.cells import Cell, CellKey, runtime_points, seed_values
+from rns_bench.report.intervals import seed_spread
+from rns_bench.report.spec import SUBSETS, ExperimentSpec, column_name
+from rns_bench.report.style import (
+    COLOURS,
+    COLUMN_WIDTH,
+    DPI,
+    LINESTYLES,
+    PAGE_WIDTH,
+    PANEL_HEIGHT,
+    TITLE_CHAR_WIDTH,
+    TITLE_SIZE,
+    clip,
+    grid_of,
+    legend_below,
+    legend_height,
+    line_handle,
+    miou_axis,
+    new_figure,
+    pyplot,
+    row_style,
+    suptitle,
+    wrap,
+)
 from rns_bench.report.tables import ordered_rows
 from rns_bench.runs.records import RunRecord
 
@@ -31,234 +48,246 @@ X_LABELS = {
     "visual_drop_fraction": "fraction of classes without images",
     "text_drop_fraction": "fraction of classes without names",
 }
-
-
-def _pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend (imported when a figure is drawn, not before)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def showcase_records(
-    candidates: Mapping[tuple[Any, str], Mapping[str, list[RunRecord]]], rows: list[str]
-) -> tuple[dict[str, RunRecord], tuple[Any, str, int | None]]:
-    """Report row → the record shown for it, and its (column, dataset, seed): of the cell (column, dataset)
-    that most rows have records for, at the seed most of them share (the smallest on a tie).
-    ``candidates``: (column, dataset) → report row → the records the table used there."""
-    best: tuple[int, int] | None = None
-    shown: dict[str, RunRecord] = {}
-    where: tuple[Any, str, int | None] = (None, "", None)
-    for (column, dataset), by_row in candidates.items():
-        usable = {row: [r for r in records if r.per_class_iou] for row, records in by_row.items()}
-        seeds = sorted({int(r.seed) for records in usable.values() for r in records})
-        for seed in seeds:
-            at_seed = {
-                row: next(r for r in records if int(r.seed) == seed)
-                for row in rows
-                if (records := usable.get(row)) and any(int(r.seed) == seed for r in records)
-            }
-            score = (len(at_seed), -seed)
-            if best is None or score > best:
-                best, shown, where = score, at_seed, (column, dataset, seed)
-    return shown, where
+Panel = tuple[str, ExperimentSpec, list[dict], str]  # (title, spec, report table, class subset)
+LEADERBOARD_WIDTH = 4.6  # inches: room for a legend of 11 rows in three columns
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    """``fig`` as a PNG at ``path``, atomically: a killed report leaves the old image or none, never a
-    0-byte one, and a symlink planted at ``path`` is replaced, never followed."""
+    """``fig`` as a PNG at ``path``, atomically (a killed report leaves the old image or none, never a
+    0-byte one, and a symlink planted at ``path`` is replaced, never followed); then closed."""
     with atomic_target(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", dpi=DPI)
+    pyplot().close(fig)
 
 
-def plot_per_class(path: Path, shown: dict[str, RunRecord], labels: Mapping[str, str], title: str = "") -> bool:
-    """Grouped bars of per-class IoU, one group per class, one bar per row. False when nothing to show."""
-    if not shown:
-        return False
-    plt = _pyplot()
-    classes = list(next(iter(shown.values())).metrics["per_class_IoU"])
-    width = 0.8 / len(shown)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(classes) * len(shown) ** 0.5), 4), dpi=120)
-    for index, (row, record) in enumerate(shown.items()):
-        ious = [record.metrics["per_class_IoU"].get(c) for c in classes]
-        ax.bar(
-            np.arange(len(classes)) + index * width,
-            [v if v is not None else 0.0 for v in ious],
-            width,
-            label=labels.get(row, row),
+def _height(width: float, axes: float, labels: Sequence[str]) -> float:
+    """A figure's height: its axes, the legend of ``labels`` below, a two-line title above."""
+    return axes + legend_height(width, labels) + 0.45
+
+
+def _rows(spec: ExperimentSpec) -> dict[str, str]:
+    """Every row drawn: the experiment's, then its bounds (the paper's numbers alone)."""
+    return {**spec.rows, **spec.bounds}
+
+
+def _sources(table: list[dict]) -> str:
+    """The tables the published values come from (``RNS paper Table 5``), for the legend."""
+    texts = {r["paper_source"].partition(":")[0] for r in table if r.get("paper_source")}
+    return ", ".join(sorted(texts))
+
+
+def panels_figure(title: str, panels: Sequence[Panel]) -> Any:
+    """A panel per (title, spec, report table, subset), at most 3 side by side, one legend below: a
+    colour and marker per row (the same in every panel), solid = ours, dashed = the paper's."""
+    rows, columns = grid_of(len(panels))
+    width = COLUMN_WIDTH if len(panels) == 1 else PAGE_WIDTH
+    labels: dict[str, int] = {}  # row label → its style, across panels
+    for _, spec, _, _ in panels:
+        for label in _rows(spec).values():
+            labels.setdefault(label, len(labels))
+    sources = ", ".join(sorted({s for _, _, table, _ in panels if (s := _sources(table))}))
+    handles = [line_handle("none", **_marker(labels, label)) for label in labels] + [line_handle("-", "o")]
+    names = [*labels, "ours: mean ± std over seeds"]
+    if sources:
+        handles.append(line_handle("--", "o", filled=False))
+        names.append(f"published ({sources})")
+    fig, axes = new_figure(width, _height(width, PANEL_HEIGHT * rows, names), rows, columns)
+    for ax, (panel_title, spec, table, subset) in zip(axes.flat, panels, strict=False):
+        draw_panel(ax, spec, table, subset, labels)
+        ax.set_title(wrap(panel_title, int(width / columns / TITLE_CHAR_WIDTH)), fontsize=TITLE_SIZE)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_axis_off()
+    legend_below(fig, handles, names)
+    suptitle(fig, title)
+    return fig
+
+
+def _marker(labels: dict[str, int], label: str) -> dict[str, Any]:
+    style = row_style(labels[label])
+    return {"marker": style["marker"], "colour": style["color"]}
+
+
+def experiment_figure(spec: ExperimentSpec, table: list[dict], cells: dict[CellKey, Cell] | None = None) -> Any:
+    """The report's figure: a panel per class subset (Fig. 13: :func:`runtime_figure`)."""
+    if spec.plot == "runtime":
+        return runtime_figure(spec, table, cells or {})
+    panels = [
+        (SUBSETS[subset].description if len(spec.subsets) > 1 else "", spec, table, subset) for subset in spec.subsets
+    ]
+    return panels_figure(spec.title, panels)
+
+
+def _series(table: list[dict], row: str, subset: str, key: str) -> list[dict]:
+    return [r for r in table if r["row"] == row and r["subset"] == subset and r[key] is not None]
+
+
+def draw_panel(ax: Any, spec: ExperimentSpec, table: list[dict], subset: str, labels: dict[str, int]) -> None:
+    """One panel: each row's mIoU in ``subset`` against the column, ours with its ± std (clipped to
+    [0, 100]), the paper's dashed with hollow markers."""
+    columns = spec.column_values()
+    categorical = spec.columns == "dataset" or len(columns) == 1
+    shown: list[float] = []
+    rows = _rows(spec)
+    for index, (row, label) in enumerate(rows.items()):
+        style = row_style(labels[label])
+        dodge = (index - (len(rows) - 1) / 2) * 0.6 / len(rows) if categorical else 0.0
+        x_of = {c: (i + dodge if categorical else c) for i, c in enumerate(columns)}
+        mine, paper = _series(table, row, subset, "ours"), _series(table, row, subset, "paper")
+        if mine:
+            shown += _draw_ours(ax, [x_of[r["column"]] for r in mine], mine, style, categorical, label)
+        if paper:
+            xs, ys = [x_of[r["column"]] for r in paper], [r["paper"] for r in paper]
+            ax.plot(
+                xs,
+                ys,
+                linestyle="none" if categorical else "--",
+                markerfacecolor="none",
+                label=f"{label} (paper)",
+                **style,
+            )
+            shown += ys
+    _column_axis(ax, spec, columns, categorical)
+    ax.set_ylabel("mIoU (%)")
+    miou_axis(ax, shown)
+
+
+def _draw_ours(
+    ax: Any, xs: list[float], entries: list[dict], style: dict, categorical: bool, label: str
+) -> list[float]:
+    """Our means with ± std (bars for categories, a band for a curve), clipped to [0, 100]; the values shown."""
+    means = [r["ours"] for r in entries]
+    lows = clip(r["ours"] - (r["std"] or 0.0) for r in entries)
+    highs = clip(r["ours"] + (r["std"] or 0.0) for r in entries)
+    if categorical:
+        errors = [
+            [m - lo for m, lo in zip(means, lows, strict=True)],
+            [hi - m for m, hi in zip(means, highs, strict=True)],
+        ]
+        ax.errorbar(xs, means, yerr=errors, fmt="none", ecolor=style["color"], elinewidth=1, capsize=2)
+        ax.plot(xs, means, linestyle="none", label=f"{label} (ours)", **style)
+    else:
+        ax.plot(xs, means, linestyle="-", label=f"{label} (ours)", **style)
+        ax.fill_between(xs, lows, highs, color=style["color"], alpha=0.15, linewidth=0)
+    return means + lows + highs
+
+
+def _column_axis(ax: Any, spec: ExperimentSpec, columns: list[Any], categorical: bool) -> None:
+    if categorical:
+        ax.set_xticks(
+            range(len(columns)), [column_name(spec, c) for c in columns], rotation=30 if len(columns) > 3 else 0
         )
-    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes, rotation=90, fontsize=6)
-    ax.set_ylabel("IoU (%)")
-    ax.set_title(f"per-class IoU · {title}", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-    return True
+        ax.set_xlim(-0.6, len(columns) - 0.4)
+    elif spec.columns == "shots" and max(columns) / max(min(columns), 1) >= 10:  # 1 … 20: equal steps per ×2
+        ax.set_xscale("log")
+        ax.set_xticks(columns, [str(c) for c in columns])
+        ax.minorticks_off()
+    else:
+        ax.set_xticks(columns, [f"{c:g}" for c in columns])
+    ax.set_xlabel(X_LABELS[spec.columns])
 
 
-def plot_qualitative(
-    path: Path, shown: dict[str, RunRecord], labels: Mapping[str, str], max_images: int = 3
-) -> str | None:
-    """Image, ground truth and each row's prediction for the first saved test images. Returns why
-    it could not be drawn, or None when it was."""
-    with_predictions = {row: r for row, r in shown.items() if r.predictions}
-    if not with_predictions:
-        return "no saved predictions in these records (save_predictions=0, or records from before it)"
-    first = next(iter(with_predictions.values()))
-    image_ids = [i for i in first.predictions if all(i in r.predictions for r in with_predictions.values())]
-    image_ids = image_ids[:max_images]
-    try:
-        config = first.config or {}
-        root = resolve_data_root(config.get("data_root"))
-        spec = dataset_spec(config.get("dataset") or first.dataset, root)  # registered or declared
-        reader = spec.make_reader(root)
-        images = [(reader.read_image(i), reader.read_label(i)) for i in image_ids]
-        predictions = {
-            row: [np.asarray(Image.open(r.predictions[i])) for i in image_ids] for row, r in with_predictions.items()
-        }
-    except (RNSBenchError, OSError) as error:
-        return f"the images or predictions could not be read ({error})"
-    plt = _pyplot()
-    palette = voc_colormap()
-    columns = 2 + len(predictions)
-    fig, axes = plt.subplots(
-        len(image_ids), columns, figsize=(2.2 * columns, 2.2 * len(image_ids)), dpi=120, squeeze=False
-    )
-    for r, (image_id, (image, label)) in enumerate(zip(image_ids, images, strict=True)):
-        panels = [("image", image), ("ground truth", palette[label])]
-        panels += [(labels.get(row, row), palette[maps[r]]) for row, maps in predictions.items()]
-        for c, (title, picture) in enumerate(panels):
-            axes[r][c].imshow(picture)
-            axes[r][c].set_axis_off()
-            if r == 0:
-                axes[r][c].set_title(title, fontsize=7)
-        axes[r][0].text(0, -0.05, image_id, transform=axes[r][0].transAxes, fontsize=5, va="top")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-    return None
+def runtime_figure(spec: ExperimentSpec, table: list[dict], cells: dict[CellKey, Cell]) -> Any:
+    """Fig. 13: each row's mIoU against its inference seconds per image (log scale), a marker per row."""
+    points = runtime_points(spec, table, cells)
+    fig, axes = new_figure(COLUMN_WIDTH, _height(COLUMN_WIDTH, PANEL_HEIGHT, [p.label for p in points]))
+    ax = axes[0][0]
+    for index, point in enumerate(points):
+        ax.plot([point.total], [point.miou], linestyle="none", label=point.label, **row_style(index))
+    ax.set_xscale("log")
+    ax.margins(x=0.12)
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.05, not 5 × 10⁻²
+    ax.xaxis.set_major_formatter(plain)
+    seconds = [p.total for p in points]
+    if seconds and max(seconds) < 10 * min(seconds):  # within a decade: label the minor ticks too
+        ax.xaxis.set_minor_formatter(plain)
+    ax.set_xlabel("inference s / image (log)")
+    ax.set_ylabel("mIoU (%)")
+    miou_axis(ax, [p.miou for p in points])
+    handles, labels = ax.get_legend_handles_labels()
+    legend_below(fig, handles, labels)
+    suptitle(fig, spec.title)
+    return fig
 
 
-def figure_section(spec: ExperimentSpec, cells: dict[CellKey, Cell], out_dir: Path) -> str:
-    """Per-class IoU bars and qualitative panels of one shown cell, from the records the table used; the
-    markdown lines that link them."""
-    candidates: dict[tuple[Any, str], dict[str, list[RunRecord]]] = defaultdict(dict)
-    for (row, column, subset), cell in cells.items():
-        if subset == spec.subsets[0]:
-            for dataset, records in cell.records.items():
-                candidates[column, dataset][row] = records
-    shown, (column, dataset, seed) = showcase_records(candidates, list(spec.rows))
-    lines = ["", "## Figures", ""]
-    title = f"{dataset} · {column_name(spec, column)} · seed {seed}" if shown else ""
-    if plot_per_class(out_dir / "per_class.png", shown, spec.rows, title):
-        lines.append(f"* per_class.png: per-class IoU of one cell ({title}), every row")
-    why = plot_qualitative(out_dir / "qualitative.png", shown, spec.rows) if shown else "no records"
-    lines.append(
-        "* qualitative.png: image, ground truth, each row's prediction"
-        if why is None
-        else f"* qualitative panels skipped: {why}"
-    )
-    return "\n".join(lines) + "\n"
+def leaderboard_figure(records: list[RunRecord], title: str, metric: str = "mIoU") -> Any:
+    """A sweep's leaderboard: ``metric`` against B, a line per row (colour, marker and, past 8 rows, line
+    style) with a ± std band over seeds clipped to [0, 100]; one B: a point per row (:func:`_points_figure`)."""
+    table = seed_values(records, metric)
+    order = ordered_rows(table)
+    shots = sorted({b for row in table.values() for b in row})
+    if len(shots) == 1:
+        return _points_figure(table, order, shots[0], title, metric)
+    if not shots:  # every record of the folder was left out
+        fig, axes = new_figure(COLUMN_WIDTH, PANEL_HEIGHT)
+        axes[0][0].set_axis_off()
+        axes[0][0].text(0.5, 0.5, "no records of this sweep's runs", ha="center", va="center")
+        suptitle(fig, title)
+        return fig
+    fig, axes = new_figure(LEADERBOARD_WIDTH, _height(LEADERBOARD_WIDTH, PANEL_HEIGHT, order))
+    ax = axes[0][0]
+    shown: list[float] = []
+    for index, row in enumerate(order):
+        spreads = [(b, s) for b in sorted(table[row]) if (s := seed_spread(table[row][b]))]
+        xs, means = [b for b, _ in spreads], [s.mean for _, s in spreads]
+        style = row_style(index)
+        ax.plot(xs, means, linestyle=LINESTYLES[index // len(COLOURS) % len(LINESTYLES)], label=row, **style)
+        lows = clip(s.mean - s.std if s.std is not None else math.nan for _, s in spreads)
+        highs = clip(s.mean + s.std if s.std is not None else math.nan for _, s in spreads)
+        ax.fill_between(xs, lows, highs, color=style["color"], alpha=0.12, linewidth=0)
+        shown += means + [v for v in lows + highs if not math.isnan(v)]
+    if max(shots) / max(min(shots), 1) >= 10:
+        ax.set_xscale("log")
+        ax.minorticks_off()
+    ax.set_xticks(shots, [str(b) for b in shots])
+    ax.set_xlabel("support images per class (B)")
+    ax.set_ylabel(f"{metric} (%)")
+    miou_axis(ax, shown)
+    handles, labels = ax.get_legend_handles_labels()
+    legend_below(fig, handles, labels)
+    suptitle(fig, f"{title} · mean ± std over seeds")
+    return fig
+
+
+def _points_figure(
+    table: dict[str, dict[int, list[float]]], order: list[str], shots: int, title: str, metric: str
+) -> Any:
+    """One B: a row per method, best on top, its mean and ± std over seeds (clipped to [0, 100])."""
+    fig, axes = new_figure(COLUMN_WIDTH, 0.25 * len(order) + 1.2)
+    ax = axes[0][0]
+    shown: list[float] = []
+    for index, row in enumerate(order):
+        spread = seed_spread(table[row][shots])
+        if spread is None:
+            continue
+        y = len(order) - 1 - index
+        low, high = clip([spread.mean - (spread.std or 0.0), spread.mean + (spread.std or 0.0)])
+        style = row_style(index)
+        ax.errorbar(
+            [spread.mean], [y], xerr=[[spread.mean - low], [high - spread.mean]], fmt="none", ecolor=style["color"]
+        )
+        ax.plot([spread.mean], [y], linestyle="none", label=row, **style)
+        shown += [spread.mean, low, high]
+    ax.set_yticks(range(len(order)), list(reversed(order)))
+    ax.set_ylim(-0.7, len(order) - 0.3)
+    ax.set_xlabel(f"{metric} (%) at B = {shots}\nmean ± std over seeds")
+    miou_axis(ax, shown, axis="x")
+    suptitle(fig, title)
+    return fig
 
 
 def plot_lines(path: Path, spec: ExperimentSpec, table: list[dict]) -> None:
-    """mIoU against the column (B or fraction; datasets as bars' positions), ours solid, the paper dashed."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
-    draw_lines(ax, spec, table, spec.title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def _points(table: list[dict], row: str, subset: str, key: str, position: dict[Any, Any]) -> list[tuple[Any, float]]:
-    """(x, value) of ``row``'s ``key`` (ours or paper) in ``subset``, where it has one."""
-    return [
-        (position[r["column"]], r[key])
-        for r in table
-        if r["row"] == row and r["subset"] == subset and r[key] is not None
-    ]
-
-
-def draw_lines(ax: Any, spec: ExperimentSpec, table: list[dict], title: str) -> None:
-    """One panel: each row's mIoU against the column, ours solid, the paper's dashed."""
-    columns = spec.column_values()
-    position = {c: (i if spec.columns == "dataset" else c) for i, c in enumerate(columns)}
-    for index, (row, label) in enumerate(spec.rows.items()):
-        for subset, style in zip(spec.subsets, ("-", ":", "-."), strict=False):
-            mine = _points(table, row, subset, "ours", position)
-            paper = _points(table, row, subset, "paper", position)
-            tag = f"{label}{subset_suffix(spec, subset)}"
-            if mine:
-                ax.plot(*zip(*mine, strict=True), marker="o", linestyle=style, color=f"C{index}", label=f"{tag} (ours)")
-            if paper:
-                ax.plot(
-                    *zip(*paper, strict=True),
-                    marker="x",
-                    linestyle="--",
-                    color=f"C{index}",
-                    alpha=0.6,
-                    label=f"{tag} (paper)",
-                )
-    if spec.columns == "dataset":
-        ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=30)
-    ax.set_xlabel(X_LABELS[spec.columns])
-    ax.set_ylabel("mIoU (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # an empty panel (no records, no published values) has no legend
-        ax.legend(fontsize=6)
+    save_figure(experiment_figure(spec, table), path)
 
 
 def plot_runtime(path: Path, spec: ExperimentSpec, table: list[dict], cells: dict[CellKey, Cell]) -> None:
-    """Fig. 13: each row's mIoU against its inference seconds per image (log scale)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for index, point in enumerate(runtime_points(spec, table, cells)):
-        ax.scatter([point.total], [point.miou], color=f"C{index}", label=point.label)
-    ax.set_xscale("log")
-    ax.set_xlabel("inference seconds per image (extraction + proposals + method; log)")
-    ax.set_ylabel("mIoU (%)")
-    ax.set_title(spec.title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    save_figure(runtime_figure(spec, table, cells), path)
 
 
-def plot_panels(path: Path, title: str, panels: Sequence[tuple[str, ExperimentSpec, list[dict]]]) -> None:
-    """One figure, a :func:`draw_lines` panel per (panel title, spec, report table), side by side."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=120, squeeze=False)
-    for ax, (panel_title, spec, table) in zip(axes[0], panels, strict=True):
-        draw_lines(ax, spec, table, panel_title)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+def plot_panels(path: Path, title: str, panels: Sequence[Panel]) -> None:
+    save_figure(panels_figure(title, panels), path)
 
 
 def plot_curves(records: list[RunRecord], path: Path, title: str, metric: str = "mIoU") -> None:
-    """A sweep's leaderboard: ``metric`` against shots, one line per method with a ±std band over seeds."""
-    plt = _pyplot()
-    table = seed_values(records, metric)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for row in ordered_rows(table):
-        shots = sorted(table[row])
-        stats = [mean_std(table[row][b]) for b in shots]
-        means = [m for m, _ in stats]
-        ax.plot(shots, means, marker="o", label=row)
-        ax.fill_between(shots, [m - s for m, s in stats], [m + s for m, s in stats], alpha=0.15)
-    ax.set_xlabel("support images per class (B)")
-    ax.set_ylabel(f"{metric} (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    save_figure(leaderboard_figure(records, title, metric), path)

@@ -6,7 +6,8 @@ A sweep's leaderboard shows exactly the records of the runs it declares: its row
 seeds, each with the fingerprint the sweep gives that run (:func:`sweep_records`). Every other record of
 its folder (a smoke run, an ad-hoc option, another B or seed, a row this sweep does not run) is left out
 and counted by reason under "Left out", like a report's; ``python -m rns_bench.report`` shows a whole
-experiment.
+experiment. Where the paper has a cell's number (Tables 3 and 4 on their datasets) it stands in a paper
+column beside ours, with its source; on ``toy`` one line says why the ranking is not the paper's.
 """
 
 from __future__ import annotations
@@ -19,14 +20,31 @@ from typing import Any
 from rns_bench.core.atomic_io import write_text_atomic
 from rns_bench.report.declared import value_at
 from rns_bench.report.figures import plot_curves
+from rns_bench.report.intervals import METHOD
 from rns_bench.report.selection import LeftOut, unusable
+from rns_bench.report.sources import Footnotes, leaderboard_lookup
 from rns_bench.report.spec import SUBSETS
-from rns_bench.report.tables import closed_vocabulary_rows, leaderboard_table, write_leaderboard_csv
+from rns_bench.report.tables import PaperLookup, closed_vocabulary_rows, leaderboard_table, write_leaderboard_csv
 from rns_bench.runs.fingerprint import identity_differences
+from rns_bench.runs.key import DATASET as TOY
 from rns_bench.runs.records import RunRecord
 
 SHOWN_DIFFERENCES = 3
 LEFT_OUT_HEADING = "Left out: records of this folder that are not this sweep's runs"
+TOY_ORDERING = (
+    "On toy the ranking is not the paper's: the synthetic world favours closed-vocabulary heads (its features "
+    "are easier for a linear probe than real ones, and its text prior is weaker than CLIP's); see "
+    "docs/toy.md, where the world disagrees with the paper."
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a leaderboard covers: one dataset, backbone and results folder."""
+
+    dataset: str
+    backbone: str
+    folder: str
 
 
 @dataclass(frozen=True)
@@ -87,16 +105,29 @@ def _other_config(record: RunRecord, run: DeclaredRun) -> str:
     return f"another config: differs in {', '.join(differences[:SHOWN_DIFFERENCES])}{more}"
 
 
-def write_leaderboard(records: list[RunRecord], out_dir: Path, title: str, left_out: LeftOut | None = None) -> str:
+def write_leaderboard(
+    records: list[RunRecord],
+    out_dir: Path,
+    title: str,
+    left_out: LeftOut | None = None,
+    scope: Scope | None = None,
+) -> str:
     """Write leaderboard.md / .csv / .png of ``records`` (one config per row: :func:`sweep_records`) into
-    ``out_dir``, ending with what was ``left_out``; return the markdown."""
+    ``out_dir``, ending with what was ``left_out``; return the markdown. ``scope``: the sweep's dataset,
+    backbone and folder, for the paper's values of its cells."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    described = {subset.metric: subset.description for subset in SUBSETS.values()}
+    described = {subset.metric: subset.description for subset in SUBSETS.values() if subset.metric}
     metrics = tuple(m for m in described if any(m in r.metrics for r in records)) or ("mIoU",)
-    sections = [f"# {title}", "mIoU (%), mean ± std over support seeds"]
+    paper: PaperLookup | None = leaderboard_lookup(scope.dataset, scope.backbone, scope.folder) if scope else None
+    footnotes = Footnotes()
+    sections = [f"# {title}", f"mIoU (%): mean {METHOD}."]
+    if scope is not None and scope.dataset == TOY:
+        sections.append(TOY_ORDERING)
     for metric in metrics:
         heading = f"## mIoU over {described[metric]}\n\n" if len(metrics) > 1 else ""
-        sections.append(heading + leaderboard_table(records, metric))
+        sections.append(heading + leaderboard_table(records, metric, paper, footnotes))
+    if footnotes.texts:
+        sections.append("\n".join(footnotes.markdown()).strip())
     closed = closed_vocabulary_rows(records)
     if closed:
         worst = ", ".join(f"{row} {n}" for row, n in sorted(closed.items()) if n)
@@ -112,6 +143,6 @@ def write_leaderboard(records: list[RunRecord], out_dir: Path, title: str, left_
         sections.append("\n".join(left_out.markdown(LEFT_OUT_HEADING)).strip())
     text = "\n\n".join(sections) + "\n"
     write_text_atomic(out_dir / "leaderboard.md", text)
-    write_leaderboard_csv(records, out_dir / "leaderboard.csv", metrics)
+    write_leaderboard_csv(records, out_dir / "leaderboard.csv", metrics, paper)
     plot_curves(records, out_dir / "leaderboard.png", title)
     return text

@@ -25,6 +25,17 @@ from PIL import Image
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.report.declared import Declarations
 from rns_bench.report.selection import LeftOut
+from rns_bench.report.style import (
+    CHAR_WIDTH,
+    DPI,
+    FONT_SIZE,
+    PAGE_WIDTH,
+    colour_patches,
+    legend_below,
+    new_figure,
+    pyplot,
+    wrap,
+)
 from rns_bench.report.tables import write_csv
 from rns_bench.runs.config import declared_study, method_row, study_identity
 from rns_bench.runs.fingerprint import fingerprint, identity_differences
@@ -185,12 +196,9 @@ def _read(folder: Path, name: str) -> np.ndarray | None:
     return np.array(Image.open(path)) if path.is_file() else None
 
 
-def _figure(shown: dict[str, Shown], rows: dict[str, str], path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def personalized_figure(shown: dict[str, Shown], rows: dict[str, str]) -> Any | None:
+    """The Fig. 7-style figure (image, truth, before, after of the first row, each further row's after), with
+    a legend of its colours; None when the study saved no scenes."""
     first_row, first = next((row, s.record) for row, s in shown.items())
     generic = first.class_names.index(first.generic_class)
     personal = first.class_names.index(first.personal_class)
@@ -204,7 +212,8 @@ def _figure(shown: dict[str, Shown], rows: dict[str, str], path: Path) -> Path |
         ("after", first_row, f"{rows[first_row]}, after"),
         *(("after", row, f"{rows[row]}, after") for row in list(shown)[1:]),
     ]
-    fig, axes = plt.subplots(count, len(columns), figsize=(2.0 * len(columns), 2.0 * count), dpi=110, squeeze=False)
+    panel = min(1.4, PAGE_WIDTH / len(columns))
+    fig, axes = new_figure(panel * len(columns), panel * count + 0.8, count, len(columns))
     for i in range(count):
         for j, (part, row, label) in enumerate(columns):
             array = _read(shown[row].folder, f"{part}_{i}.png")
@@ -213,12 +222,24 @@ def _figure(shown: dict[str, Shown], rows: dict[str, str], path: Path) -> Path |
             if array is not None:
                 ax.imshow(array if part == "image" else colour_map(array, generic, personal))
             if i == 0:
-                ax.set_title(label, fontsize=7)
-    fig.suptitle(f"{first.personal_class} (green) vs {first.generic_class} (red)", fontsize=9)
-    fig.tight_layout()
+                ax.set_title(wrap(label, int(panel / CHAR_WIDTH)), fontsize=FONT_SIZE)
+    named = [
+        (f"{first.personal_class} (the instance)", GREEN),
+        (f"{first.generic_class} (generic)", RED),
+        ("every other class", BLACK),
+        ("ignored (255)", GREY),
+    ]
+    legend_below(fig, colour_patches(named), [name for name, _ in named])
+    return fig
+
+
+def _figure(shown: dict[str, Shown], rows: dict[str, str], path: Path) -> Path | None:
+    fig = personalized_figure(shown, rows)
+    if fig is None:
+        return None
     with atomic_target(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+        fig.savefig(tmp, format="png", dpi=DPI)
+    pyplot().close(fig)
     return path
 
 

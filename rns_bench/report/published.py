@@ -2,7 +2,9 @@
 of shared/paper/rns-paper.txt. Each row names its table and row, the dataset (``mean6``: the mean
 over VOC, Context, Object, Stuff, City, ADE; ``mean_table4``: Table 4's Avg.), backbone and
 granularity (``unstated`` where the caption does not say), B, the unseen-class fraction, the class
-subset (S / U / A), the value and a note on how a garbled extraction was resolved."""
+subset (S / U / A), the value, where the paper prints it (``source``: table and row; ``paper``: the RNS
+paper, shared/paper/rns-paper.txt), the paper it quotes the number from where it is not its own
+(``quoted_from``: Table 4's fully supervised bound) and a note on how a garbled extraction was resolved."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ COLUMNS = (
     "subset",
     "value",
     "source",
+    "paper",
+    "quoted_from",
     "note",
 )
 
@@ -42,7 +46,10 @@ class PublishedValue:
     subset: str
     value: float
     source: str
+    paper: str
+    quoted_from: str  # another paper the number comes from, "" where it is the paper's own
     note: str
+    derived: str = ""  # how a value the paper does not print is computed from ones it does (Table 3's H)
 
     @property
     def resolved(self) -> bool:
@@ -71,6 +78,8 @@ def published_values(path: Path = PUBLISHED_CSV) -> list[PublishedValue]:
                 r["subset"],
                 float(r["value"]),
                 r["source"],
+                r["paper"],
+                r["quoted_from"],
                 r["note"],
             )
             for r in reader

@@ -6,8 +6,9 @@ subsets of Table 3) or datasets (``dataset``, with the Avg. over ``average_over`
 row, ``row@B`` to fix its B (Table 4's "RNS B = 1"), ``rns_full_reference``: RNS with full support
 scored on the same seen / unseen class sets as the partial runs (Table 3), or ``row~ood``: the row with
 support drawn from another dataset (Fig. 9; ``out_of_domain`` maps each test dataset to it, records
-under ``<protocol>_support-<key>``). :func:`resolve_spec` adds the config the sweep declares for each
-cell (``rns_bench.report.declared``).
+under ``<protocol>_support-<key>``). ``bounds`` are rows of published numbers alone, never run (Table 4's
+fully supervised methods). :func:`resolve_spec` adds the config the sweep declares for each cell
+(``rns_bench.report.declared``).
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ DECLARATION_TAG = 6  # hex digits of the overrides' hash in a report folder's na
 
 @dataclass(frozen=True)
 class Subset:
-    """A class subset of Table 3: the record metric that scores it, and what it covers."""
+    """A class subset of Table 3: the record metric that scores it ("" for H, computed from S and U), and
+    what it covers."""
 
     metric: str
     description: str
 
 
-# Partial visual support (paper Table 3): mIoU over all (A), supported (S), unsupported (U) classes.
+# Partial visual support (paper Table 3): mIoU over all (A), supported (S), unsupported (U) classes, and
+# the harmonic mean H of S and U (not in the paper's table: high only when both are).
 SUBSETS = {
     "A": Subset("mIoU", "all classes (A)"),
     "S": Subset("mIoU_supported", "classes with visual support (S)"),
     "U": Subset("mIoU_unsupported", "classes without visual support (U)"),
+    "H": Subset("", "harmonic mean of S and U (H)"),
 }
 COLUMN_KINDS = ("shots", "visual_drop_fraction", "text_drop_fraction", "dataset")
 
@@ -68,6 +72,8 @@ class ExperimentSpec:
     # report rows whose config the command line changes (rows.rns.options.k=32): labelled with the override,
     # never compared with the paper's number for the row's published setting
     overridden: dict[str, list[str]] = field(default_factory=dict)
+    # rows of the paper's numbers alone (Table 4's fully supervised bound): published row → label
+    bounds: dict[str, str] = field(default_factory=dict)
 
     def column_values(self) -> list[Any]:
         if self.columns == "shots":
@@ -91,7 +97,7 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
         raise ConfigError(f"{path}: experiment.columns={columns!r}; choose one of {', '.join(COLUMN_KINDS)}")
     subsets = [str(s) for s in spec.get("subsets", ["A"])]
     if set(subsets) - set(SUBSETS):
-        raise ConfigError(f"{path}: experiment.subsets={subsets}; use S, U and / or A")
+        raise ConfigError(f"{path}: experiment.subsets={subsets}; use S, U, A and / or H")
     return ExperimentSpec(
         name=str(spec.get("name", name)),
         title=str(spec.get("title", name)),
@@ -107,6 +113,7 @@ def load_experiment(name: str, config_dir: Path = CONFIG_DIR) -> ExperimentSpec:
         plot=str(spec.get("plot", "lines")),
         out_of_domain={str(k): str(v) for k, v in (spec.get("out_of_domain") or {}).items()},
         kind=str(spec.get("kind", "sweep")),
+        bounds={str(k): str(v) for k, v in (spec.get("bounds") or {}).items()},
     )
 
 

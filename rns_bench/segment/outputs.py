@@ -1,6 +1,7 @@
 """Where ``python -m rns_bench.segment`` writes, and the checks that refuse a bad ``--out`` or ``--cache-dir``
 before any model loads: ``OUT/labels/<name>.png`` (palette PNG: pixel = class index),
-``OUT/overlays/<name>.jpg`` (the colours over the image) and ``OUT/classes.txt`` (index, name, colour),
+``OUT/overlays/<name>.jpg`` (the colours over the image, and on its right the name of each colour it
+shows) and ``OUT/classes.txt`` (index, name, colour),
 each written atomically (a planted symlink is replaced, never followed)."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from rns_bench.core.atomic_io import atomic_target, write_text_atomic
 from rns_bench.core.errors import InputError
@@ -23,9 +24,29 @@ OUTPUT_FOLDERS = ("labels", "overlays")
 LEGEND = "classes.txt"
 
 
-def overlay(image: np.ndarray, label: np.ndarray) -> np.ndarray:
+def overlay(image: np.ndarray, label: np.ndarray, class_names: Sequence[str] = ()) -> np.ndarray:
+    """The label's colours over the image; with ``class_names``, a legend of the classes shown beside it."""
     colours = voc_colormap()[label]
-    return (image * (1 - OVERLAY_ALPHA) + colours * OVERLAY_ALPHA).astype(np.uint8)
+    blended = (image * (1 - OVERLAY_ALPHA) + colours * OVERLAY_ALPHA).astype(np.uint8)
+    return with_class_legend(blended, label, class_names) if class_names else blended
+
+
+def with_class_legend(picture: np.ndarray, label: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """``picture`` with a white strip on its right: a swatch and the name of each class in ``label``."""
+    size = max(12, picture.shape[0] // 30)  # text in proportion to the image, never unreadably small
+    font = ImageFont.load_default(size=size)
+    present = [int(c) for c in np.unique(label)]
+    names = [class_names[c] if c < len(class_names) else f"class {c}" for c in present]
+    row, pad = size + size // 2, size // 2
+    width = 3 * pad + size + int(max(font.getlength(name) for name in names))
+    canvas = Image.new("RGB", (picture.shape[1] + width, max(picture.shape[0], 2 * pad + row * len(names))), "white")
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    draw, palette, x = ImageDraw.Draw(canvas), voc_colormap(), picture.shape[1] + pad
+    for index, (c, name) in enumerate(zip(present, names, strict=True)):
+        y = pad + index * row
+        draw.rectangle((x, y, x + size, y + size), fill=tuple(int(v) for v in palette[c]), outline="black")
+        draw.text((x + size + pad, y), name, fill="black", font=font)
+    return np.asarray(canvas)
 
 
 def output_paths(out: Path, stem: str) -> tuple[Path, Path]:
@@ -33,12 +54,12 @@ def output_paths(out: Path, stem: str) -> tuple[Path, Path]:
     return out / "labels" / f"{stem}.png", out / "overlays" / f"{stem}.jpg"
 
 
-def write_outputs(out: Path, stem: str, image: np.ndarray, label: np.ndarray) -> None:
-    """The label PNG and the overlay JPEG of one segmented image (temp file + rename each)."""
+def write_outputs(out: Path, stem: str, image: np.ndarray, label: np.ndarray, class_names: Sequence[str] = ()) -> None:
+    """The label PNG and the overlay JPEG (with its class legend) of one segmented image (temp file + rename each)."""
     label_file, overlay_file = output_paths(out, stem)
     save_palette_png(label_file, label)
     with atomic_target(overlay_file) as tmp:
-        Image.fromarray(overlay(image, label)).save(tmp, format="JPEG", quality=90)
+        Image.fromarray(overlay(image, label, class_names)).save(tmp, format="JPEG", quality=90)
 
 
 def write_legend(out: Path, class_names: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ from report.declared_records import write_record
 
 from rns_bench.report import figures, tables
 from rns_bench.report.cells import mean_std, report_table
+from rns_bench.report.intervals import seed_spread
 from rns_bench.report.spec import resolve_spec
 from rns_bench.runs.records import read_records
 
@@ -33,5 +34,7 @@ def test_the_experiment_report_and_the_leaderboard_average_seeds_alike(tmp_path)
 
     records = read_records(results, "voc", "clip_b16", "full")
     line = next(x for x in tables.leaderboard_table(records).splitlines() if x.startswith("| rns_k1 |"))
-    assert f"| {mean:.2f} ± {std:.2f} (n=3) |" in line
-    assert tables.mean_std is figures.mean_std is mean_std  # the leaderboard's table and curves: the same helper
+    half = 4.3027 * std / 3**0.5  # t(0.975, 2)
+    assert f"| {mean:.2f} ± {std:.2f} [{mean - half:.2f}, {mean + half:.2f}] (n=3) |" in line
+    assert seed_spread(list(SEEDS.values())).std == std  # the interval's std is mean_std's
+    assert tables.seed_spread is figures.seed_spread is seed_spread  # the leaderboard's table and curves: one helper

@@ -57,7 +57,7 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     shutil.move(food, results / "food" / "clip_b16" / "full" / "rns" / food.name)
 
     text = build_report("table5_k", results, "clip_b16")
-    assert "| RNS (K = 4) | 33.08 / 41.59 / – (2/6, 2, 20) |" in text  # (36.16 + 30.00) / 2: declared only
+    assert "| RNS (K = 4) | 33.08 / 41.59² / – (2/6, n=1, 2, 20) |" in text  # (36.16 + 30.00) / 2: declared only
     assert "| RNS (K = 4) | B = 1 | 30.00 | 36.16 |" in text  # per dataset: ade, voc
     assert "| RNS (K = 32) | B = 1 | – | 35.09 |" in text  # the k = 32 number under its own label only
     assert "missing: RNS (K = 16) · B = 1 has no records of the declared config" in text  # never filled
@@ -76,7 +76,7 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     out = results / "reports" / "table5_k" / "clip_b16"
     csv_rows = (out / "report.csv").read_text().splitlines()
     assert any(line.startswith("rns,RNS (K = 4),1,A,33.08") for line in csv_rows)
-    assert "RNS (K = 4) & 33.08 & 41.59" in (out / "report.tex").read_text()
+    assert r"RNS (K = 4) & 33.08 & -- & 41.59\textsuperscript{2}" in (out / "report.tex").read_text()  # one seed each
 
     # Declaring the other settings on the command line makes them the numbers (and the earlier ones left out).
     smoke = build_report("table5_k", results, "clip_b16", overrides=["test_limit=8"])
@@ -88,11 +88,13 @@ def test_a_report_uses_only_the_declared_configs_and_lists_the_rest(tmp_path):
     k32 = build_report("table5_k", results, "clip_b16", overrides=["rows.rns.options.k=32"])
     assert "| RNS (K = 4) | B = 1 | 35.09 | 35.09 |" not in k32
     # the user asked for k = 32 under that row: the label says so and the paper's K = 4 value is not compared
-    assert "| RNS (K = 4) [rows.rns.options.k=32] | 35.09 / – / – (1/6, 1, 10) |" in k32
+    assert "| RNS (K = 4) [rows.rns.options.k=32] | 35.09 / – / – (1/6, n=1, 1, 10) |" in k32
     assert "RNS (K = 4) [rows.rns.options.k=32]: the command line changes this row's config; its numbers are not" in k32
     assert "| RNS (K = 16) | " in k32  # rows the override leaves alone keep their label and paper value
     # A record moved under another dataset's folder still says it is voc's: never food's number.
-    assert "| RNS (K = 4) | – / – / – (0/1, 0, 0) |" in build_report("table5_k", results, "clip_b16", dataset="food")
+    assert "| RNS (K = 4) | – / – / – (0/1, n=0, 0, 0) |" in build_report(
+        "table5_k", results, "clip_b16", dataset="food"
+    )
 
 
 def test_a_test_limit_that_cut_nothing_is_the_full_split(tmp_path):
@@ -169,8 +171,8 @@ def test_sweep_records_of_smoke_runs_overrides_and_other_datasets_are_left_out(t
     text = capsys.readouterr().out
     rns, rns_k1 = _declared_miou(results, "rns"), _declared_miou(results, "rns_k1")
     # the declared rows.<row>.options.steps=20 (a short run) labels them: not the paper's setting
-    assert f"| RNS (K = 4) [rows.rns.options.steps=20] | {rns:.2f} / – / – (1/1, 1, 4) |" in text
-    assert f"| RNS (K = 1) [rows.rns_k1.options.steps=20] | {rns_k1:.2f} / – / – (1/1, 1, 4) |" in text
+    assert f"| RNS (K = 4) [rows.rns.options.steps=20] | {rns:.2f} / – / – (1/1, n=1, 1, 4) |" in text
+    assert f"| RNS (K = 1) [rows.rns_k1.options.steps=20] | {rns_k1:.2f} / – / – (1/1, n=1, 1, 4) |" in text
     assert _left_out(text) == {
         "2 test images (test_limit=2); declared: test_limit=4": 2,
         "another config: rows.rns.options.k=32 (declared 4)": 1,

@@ -28,10 +28,17 @@ def test_the_mean_over_the_six_datasets_is_compared_with_table5(tmp_path):
     paper = next(
         v.value for v in published_values() if v.table == "table5" and v.method_row == "rns_k1" and v.shots == 1
     )
-    assert f"| RNS (K = 1) | {ours:.2f} / {paper:.2f} / {ours - paper:+.2f} (6/6, 12, 60) |" in text
+    # Each dataset: seeds 40 + i and 42 + i, std √2; over six datasets std √(6·2)/6 and standard error
+    # √(6·2/2)/6 with Welch–Satterthwaite 6 degrees of freedom, t(0.975, 6) = 2.4469.
+    std, half = (6 * 2) ** 0.5 / 6, 2.4469 * (6 * 2 / 2) ** 0.5 / 6
+    cell = f"{ours:.2f} ± {std:.2f} [{ours - half:.2f}, {ours + half:.2f}] / {paper:.2f}¹ / {ours - paper:+.2f}"
+    assert f"| RNS (K = 1) | {cell} (6/6, n=2, 12, 60) |" in text
+    assert "¹ RNS paper Table 5: “RNS (K=1)”" in text and "Student-t interval" in text
     out = results / "reports" / "table5_k" / "clip_b16"
     assert {p.name for p in out.iterdir()} == {"report.md", "report.csv", "report.tex", "report.png"}
-    assert "RNS (K = 1) & 43.50 & 40.02" in (out / "report.tex").read_text()
+    assert (
+        r"RNS (K = 1) & 43.50 $\pm$ 0.58 & [42.5, 44.5] & 40.02\textsuperscript{1}" in (out / "report.tex").read_text()
+    )
     assert "Left out" not in text
     assert text == build_report("table5_k", results, "clip_b16")  # rebuilt from records alone: the same
 
@@ -42,7 +49,9 @@ def test_partial_grids_and_configs_that_all_match_are_flagged(tmp_path):
     write_record(results, "table5_k", "voc", "rns", 5, 100, 60.0, data_copy="a")
     write_record(results, "table5_k", "voc", "rns", 5, 18, 10.0, data_copy="b", created="2026-12-02T00:00:00Z")
     text = build_report("table5_k", results, "clip_b16")
-    assert "| RNS (K = 4) | – / 41.59 / – (0/6, 0, 0) | 10.00 / 47.87 / – (1/6, 1, 10) |" in text  # newest config
+    assert (
+        "| RNS (K = 4) | – / 41.59² / – (0/6, n=0, 0, 0) | 10.00 / 47.87² / – (1/6, n=1, 1, 10) |" in text
+    )  # newest config
     assert "RNS (K = 4) · B = 5: mean over voc only (missing ade, cityscapes, coco_object, coco_stuff, context)" in text
     assert (
         "⚠ RNS (K = 4) · B = 5: voc: records of 2 configs match the declared one, the newest is used (they "
@@ -57,10 +66,10 @@ def test_experiment_files_name_their_rows_and_the_sweep_runs_them_on_toy(tmp_pat
     overrides = ["shots=[1]", "seeds=[100]", "test_limit=2", "methods=[rns_k1,rns]", "rows.rns_k1.options.steps=20"]
     run_sweep(bench_config(tmp_path, toy_data_root, "experiment=table5_k", *overrides))
     text = build_report("table5_k", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
-    assert "(1/1, 1, 2)" in text and "| RNS (K = 1) [rows.rns_k1.options.steps=20] | B = 1 |" in text
+    assert "(1/1, n=1, 1, 2)" in text and "| RNS (K = 1) [rows.rns_k1.options.steps=20] | B = 1 |" in text
     # toy is not one of the experiment's datasets: without dataset=toy its records are left out, and said so
     six = build_report("table5_k", tmp_path / "results", "toy_vlm", overrides=overrides)
-    assert "(0/6, 0, 0)" in six and "dataset toy is not declared" in six and "dataset=toy reports it" in six
+    assert "(0/6, n=0, 0, 0)" in six and "dataset toy is not declared" in six and "dataset=toy reports it" in six
 
 
 def test_an_unknown_experiment_lists_the_ones_there_are():
@@ -105,7 +114,7 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
 
 
 def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, monkeypatch):
-    from rns_bench.report import figures
+    from rns_bench.report import class_figures
     from rns_bench.support.partial import dropped_classes
 
     results = tmp_path / "results"
@@ -134,25 +143,29 @@ def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, mon
         metrics={"mIoU": 60.0, "mIoU_supported": 70.0, "mIoU_unsupported": 50.0, "per_class_IoU": per_class},
     )
     drawn = {}
-    monkeypatch.setattr(figures, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
+    monkeypatch.setattr(class_figures, "plot_per_class", lambda path, shown, labels, title: drawn.update(shown) or True)
     text = build_report("table3_partial", results, "clip_b16")
     unseen = set(dropped_classes(21, 0.5, 100))
     s = sum(c for c in range(21) if c not in unseen) / (21 - len(unseen))
     u = sum(unseen) / len(unseen)
-    line = next(x for x in text.splitlines() if x.startswith("| RNS (Full) |"))
-    assert f"{s:.2f} / 77.42 / {s - 77.42:+.2f} (1/1, 1, 5)" in line  # unseen 0.5 · S, paper Table 3a
-    assert f"{u:.2f} / 66.89 / {u - 66.89:+.2f} (1/1, 1, 5)" in line
-    partial_line = next(x for x in text.splitlines() if x.startswith("| RNS (Partial) |"))
+    plain = text.translate(str.maketrans("", "", "⁰¹²³⁴⁵⁶⁷⁸⁹"))  # footnote markers aside
+    line = next(x for x in plain.splitlines() if x.startswith("| RNS (Full) |"))
+    assert f"{s:.2f} / 77.42 / {s - 77.42:+.2f} (1/1, n=1, 1, 5)" in line  # unseen 0.5 · S, paper Table 3a
+    assert f"{u:.2f} / 66.89 / {u - 66.89:+.2f} (1/1, n=1, 1, 5)" in line
+    partial_line = next(x for x in plain.splitlines() if x.startswith("| RNS (Partial) |"))
+    h, paper_h = 2 * 70 * 50 / (70 + 50), 2 * 76.39 * 50.01 / (76.39 + 50.01)  # H beside A: 58.33 / 60.45
     assert (
-        "70.00 / 76.39 / -6.39 (1/1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, 1, 5) | 60.00 / 63.83 / -3.83" in partial_line
+        "70.00 / 76.39 / -6.39 (1/1, n=1, 1, 5) | 50.00 / 50.01 / -0.01 (1/1, n=1, 1, 5) | 60.00 / 63.83 / -3.83 "
+        f"(1/1, n=1, 1, 5) | {h:.2f} / {paper_h:.2f} / {h - paper_h:+.2f} (1/1, n=1, 1, 5)" in partial_line
     )
+    assert "RNS paper Table 3a: “RNS (Partial)” (H = 2SU/(S + U) of its S and U)" in text
     assert "– / 73.73" not in partial_line  # the unresolved VOC 90 % cell shows no paper value
     # The figure shows each row's own record: RNS (Partial) the partial run, RNS (Full) the full-support one.
     fingerprint = {path: json.loads(path.read_text())["fingerprint"] for path in (full, partial)}
     assert drawn["rns"].fingerprint == fingerprint[partial]
     assert drawn["rns_full_reference"].fingerprint == fingerprint[full]
     ade = build_report("table3_partial", results, "clip_b16", dataset="ade")
-    assert "– / 35.47 / –" in ade  # ADE's published values, no ADE records yet
+    assert "– / 35.47" in ade  # ADE's published values (with a footnote), no ADE records yet
 
 
 def test_fig13_plots_miou_against_the_recorded_seconds(tmp_path, toy_data_root):
@@ -191,7 +204,9 @@ def test_fig12_tunes_rns_per_support_set_and_the_run_uses_the_tuned_values(tmp_p
     assert records["rns"]["tuned_params"] is None
     text = build_report("fig12_tuned_vs_fixed", tmp_path / "results", "toy_vlm", dataset="toy", overrides=overrides)
     tuned_line = next(line for line in text.splitlines() if line.startswith("| RNS (tuned per support set) |"))
-    assert f"{records['rns_tuned']['metrics']['mIoU']:.2f} / – / – (1/1, 1, 2)" in tuned_line  # tuned: still declared
+    assert (
+        f"{records['rns_tuned']['metrics']['mIoU']:.2f} / – / – (1/1, n=1, 1, 2)" in tuned_line
+    )  # tuned: still declared
 
 
 def test_runs_save_their_first_predictions_and_the_report_draws_them(tmp_path, toy_data_root):
@@ -254,8 +269,11 @@ def test_fig3_panels_one_per_backbone_and_granularity(tmp_path):
     assert figure == results / "reports" / "fig3_shots" / "panels.png" and figure.stat().st_size > 0
     from PIL import Image
 
-    width, height = Image.open(figure).size
-    assert width > 2.5 * height  # three panels side by side
+    from rns_bench.report.build import experiment_panels
+    from rns_bench.report.style import DPI, PAGE_WIDTH
+
+    assert len(experiment_panels("fig3_shots", results)) == 3  # side by side, the page's width
+    assert Image.open(figure).size[0] == round(PAGE_WIDTH * DPI)
     # The region folder's records are the declared config of the region-mode report, not of the patch one.
     region = build_report("fig3_shots", results, "clip_b16", protocol="full_region-sam2")
-    assert "45.00 / – / – (1/6, 1, 10)" in region and "Left out" not in region
+    assert "45.00 / – / – (1/6, n=1, 1, 10)" in region and "Left out" not in region

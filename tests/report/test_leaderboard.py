@@ -48,14 +48,17 @@ def test_cells_are_mean_and_sample_std_over_seeds_best_row_first():
     records = [record("rns", 1, 40.0), record("rns", 1, 44.0), record("zero_shot", 1, 20.0), record("rns", 5, 60.0)]
     lines = leaderboard_table(records).splitlines()
     assert lines[0] == "| method | B = 1 | B = 5 | test images |"
-    assert lines[2] == "| rns | 42.00 ± 2.83 (n=2) | 60.00 ± 0.00 (n=1) | 500 |"  # stdev(40, 44) = 2.828
-    assert lines[3] == "| zero_shot | 20.00 ± 0.00 (n=1) | – | 500 |"
+    # stdev(40, 44) = 2.828; 95 % interval 42 ± t(0.975, 1) · 2.828 / √2 = 42 ± 12.706 · 2
+    assert lines[2] == "| rns | 42.00 ± 2.83 [16.59, 67.41] (n=2) | 60.00 (n=1) | 500 |"
+    assert lines[3] == "| zero_shot | 20.00 (n=1) | – | 500 |"  # one seed: no spread to show
 
 
 def test_closed_vocabulary_rows_are_marked_with_their_worst_run(tmp_path):
     records = [record("rns", 1, 40.0), record("finetune", 1, 50.0, []), record("finetune", 1, 30.0, ["cat", "dog"])]
     text = write_leaderboard(records, tmp_path, "toy")
-    assert "| finetune † | 40.00 ± 14.14 (n=2) | 500 |" in text and "| rns | 40.00" in text
+    assert (
+        "| finetune † | 40.00 ± 14.14 [0.00, 100.00] (n=2) | 500 |" in text
+    )  # 40 ± 127: clipped and "| rns | 40.00" in text
     assert "most classes unpredictable in one run: finetune 2" in text
     assert {p.name for p in tmp_path.iterdir()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.png"}
 
@@ -83,7 +86,7 @@ def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tm
     shown, left_out = sweep_records(mine + others, declared, "toy")
     assert shown == mine
     text = write_leaderboard(shown, tmp_path, "toy", left_out)
-    assert "| rns | 50.00 ± 2.83 (n=2) | 500 |" in text  # 14 seeds in the folder would not change n
+    assert "| rns | 50.00 ± 2.83 [24.59, 75.41] (n=2) | 500 |" in text  # 14 seeds in the folder would not change n
     assert "| 1 | smoke run: test_limit=4 (4 test images; this sweep: 500) | rns | toy |" in text
     assert "| 1 | another config: differs in method.options.k | rns | toy |" in text
     assert "| 1 | B = 5 is not declared by this sweep (shots: 1) | rns | toy |" in text
@@ -92,8 +95,8 @@ def test_the_sweep_shows_its_own_runs_and_counts_every_other_record_by_reason(tm
     assert "metrics.mIoU='high' is not a number" in text
     assert "36.15" not in text and "61.00" not in text
     csv_rows = (tmp_path / "leaderboard.csv").read_text().splitlines()
-    assert csv_rows[0] == "method,metric,shots,mean,std,num_seeds,test_images"
-    assert csv_rows[1:] == ["rns,mIoU,1,50.0000,2.8284,2,500", "zero_shot,mIoU,1,20.0000,0.0000,1,500"]
+    assert csv_rows[0] == "method,metric,shots,mean,std,ci_low,ci_high,num_seeds,test_images,paper,paper_source"
+    assert csv_rows[1:] == ["rns,mIoU,1,50.0000,2.8284,24.5876,75.4124,2,500,,", "zero_shot,mIoU,1,20.0000,,,,1,500,,"]
 
 
 def test_a_leaderboard_without_left_out_records_has_no_such_section(tmp_path):
