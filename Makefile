@@ -65,8 +65,10 @@ plan: setup
 report: setup
 	$(PY) -m rns_bench.report $(NAME) $(if $(BACKBONE),backbone=$(BACKBONE)) $(if $(DATASETS),dataset=$(DATASETS)) $(ARGS)
 
+# Test workers side by side (pytest-xdist, one per core), one torch thread each: two 2-thread workers on two
+# cores run tiny loops many times slower. ARGS="-n 0" runs them in this process.
 test: setup
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m "not slow" -n auto $(ARGS)
 
 test-all: setup
 	$(PY) -m pytest -q $(ARGS)

@@ -18,9 +18,20 @@ def toy_data_root(tmp_path_factory) -> Path:
     from rns_bench.toy.dataset import TOY_SEED
     from rns_bench.toy.files import ensure_toy_dataset
 
-    root = tmp_path_factory.mktemp("data")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one per run, shared by the workers (the writer holds a lock)
+        root = tmp_path_factory.getbasetemp().parent / "data"
+    else:
+        root = tmp_path_factory.mktemp("data")
     ensure_toy_dataset(root, TOY_SEED)
     return root
+
+
+EARLY_FIRST = "early"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``early`` (minutes of subprocesses) start first, so parallel workers end together."""
+    items.sort(key=lambda item: item.get_closest_marker(EARLY_FIRST) is None)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Sweeps fan out through Hydra's launcher plugins, never a home-made launcher: the submitit launcher
 (``hydra/launcher=submitit_slurm`` on a cluster) runs the same jobs on one machine as
-``submitit_local``, and its records are those of the basic launcher, byte for byte in what they measure."""
+``submitit_local``, and its records are those of the cells run one by one in this process (what the
+basic launcher does with each job), byte for byte in what they measure."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_config import bench_config
+
+from rns_bench.bench.sweep import run_sweep
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
@@ -26,6 +30,23 @@ CELLS = [
     "rows.rns.options.steps=20",
     "extraction.support_prefetch=drawn",
 ]
+
+
+def _records(out: Path) -> dict[str, dict]:
+    records = {}
+    for path in sorted((out / "results" / "toy").rglob("B*_seed*-*.json")):
+        record = json.loads(path.read_text())
+        records[str(path.relative_to(out / "results"))] = record
+    return records
+
+
+def _cells_in_process(tmp_path: Path, data_root: Path) -> dict[str, dict]:
+    """Each cell of the multirun (``methods=[rns_k1],[rns]``) as its own sweep, as a launcher runs a job."""
+    out = tmp_path / "basic"
+    common = [c for c in CELLS if c != "--multirun" and not c.startswith("methods=")]
+    for methods in CELLS[CELLS.index("methods=[rns_k1],[rns]")].removeprefix("methods=").split("],["):
+        run_sweep(bench_config(out, data_root, *common, f"methods=[{methods.strip('[]')}]"))
+    return _records(out)
 
 
 def _sweep(tmp_path: Path, data_root: Path, name: str, *launcher: str) -> dict[str, dict]:
@@ -47,15 +68,12 @@ def _sweep(tmp_path: Path, data_root: Path, name: str, *launcher: str) -> dict[s
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    records = {}
-    for path in sorted((out / "results" / "toy").rglob("B*_seed*-*.json")):
-        record = json.loads(path.read_text())
-        records[str(path.relative_to(out / "results"))] = record
-    return records
+    return _records(out)
 
 
+@pytest.mark.early
 def test_submitit_local_runs_the_cells_as_the_basic_launcher_does(tmp_path, toy_data_root):
-    basic = _sweep(tmp_path, toy_data_root, "basic")
+    basic = _cells_in_process(tmp_path, toy_data_root)
     submitit = _sweep(
         tmp_path, toy_data_root, "submitit", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"
     )

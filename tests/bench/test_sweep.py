@@ -60,18 +60,18 @@ def test_unknown_names_list_the_valid_ones(tmp_path, toy_data_root):
     assert not (tmp_path / "results").exists()  # nothing written for a bad name
 
 
-def test_bench_command_exits_with_the_message_not_a_traceback(tmp_path):
-    env = {**os.environ, "RNS_DATA_ROOT": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
-    assert "no config dataset/nope.yaml; choices for dataset:" in done.stderr and "toy" in done.stderr
+def test_bench_command_exits_with_the_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """``python -m rns_bench.bench`` (its ``main``, with the command line in ``sys.argv``)."""
+    from rns_bench.cli.bench import main
+
+    monkeypatch.setenv("RNS_DATA_ROOT", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["rns_bench.bench", "dataset=nope", f"results_dir={tmp_path}/r"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().splitlines() == [err.strip()]  # one line
+    assert "no config dataset/nope.yaml; choices for dataset:" in err and "toy" in err
     assert not (tmp_path / "r").exists()  # failed before Hydra made its output folder
 
 
@@ -95,51 +95,60 @@ def test_record_is_self_describing(tmp_path, toy_data_root):
     assert record["identity"]["data"]["num_test_images"] == 4
 
 
-def test_ddp_on_two_processes_extracts_each_image_once_and_gives_the_single_process_numbers(tmp_path, toy_data_root):
+@pytest.mark.early
+def test_ddp_on_two_processes_extracts_each_image_once_and_gives_the_single_process_numbers(
+    tmp_path, toy_data_root, capsys
+):
     """Lightning's own DDP launcher (CPU, gloo): the ranks split the sweep's extraction (each image once in
-    total, into the shared cache), evaluate disjoint shards and sync the metric: the single-process numbers."""
+    total, into the shared cache), evaluate disjoint shards and sync the metric: the single-process numbers
+    (run in this process, as the sweep runs without a launcher)."""
     common = [
         "shots=[1]",
         "seeds=[100]",
         "test_limit=9",
         "methods=[zero_shot,rns]",
-        f"data_root={toy_data_root}",
+        "rows.rns.options.steps=100",  # the ranks must agree with one process, however long RNS trains
         "extraction.support_prefetch=drawn",
         "trainer.accelerator=cpu",
     ]
+    run_sweep(bench_config(tmp_path / "single", toy_data_root, *common))
+    counts = {"single": [extracted_counts(capsys.readouterr().out)]}
     env = {**os.environ, "RNS_DATA_ROOT": str(toy_data_root)}
-    counts = {}
-    for name, extra in (("single", []), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rns_bench.bench",
-                *common,
-                *extra,
-                f"cache_dir={tmp_path / name / 'cache'}",
-                f"results_dir={tmp_path / name}",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        counts[name] = [
-            extracted_counts(line)
-            for line in done.stdout.splitlines()
-            if line.startswith("features extracted by this sweep")
-        ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rns_bench.bench",
+            *common,
+            "trainer.devices=2",
+            "trainer.strategy=ddp",
+            f"data_root={toy_data_root}",
+            f"cache_dir={tmp_path / 'ddp' / 'cache'}",
+            f"results_dir={tmp_path / 'ddp'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts["ddp"] = [
+        extracted_counts(line)
+        for line in done.stdout.splitlines()
+        if line.startswith("features extracted by this sweep")
+    ]
     split_images = len(
-        json.loads(next((tmp_path / "single").rglob("B1_seed100-*.json")).read_text())["support_split"]["image_ids"]
+        json.loads(next((tmp_path / "single" / "results").rglob("B1_seed100-*.json")).read_text())["support_split"][
+            "image_ids"
+        ]
     )
     assert counts["single"] == [(9, split_images)]
     assert len(counts["ddp"]) == 2  # one line per rank
     assert tuple(map(sum, zip(*counts["ddp"], strict=True))) == (9, split_images)  # each image once in total
     assert all(test > 0 for test, _ in counts["ddp"])  # both ranks did a share
     single, ddp = (
-        [r.to_json() for r in read_records(tmp_path / name, "toy", "toy_vlm", "full")] for name in ("single", "ddp")
+        [r.to_json() for r in read_records(folder, "toy", "toy_vlm", "full")]
+        for folder in (tmp_path / "single" / "results", tmp_path / "ddp")
     )
     assert len(single) == len(ddp) == 2
     by_row = {r["row"]: r["metrics"] for r in single}

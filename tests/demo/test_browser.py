@@ -132,6 +132,7 @@ def _area_pixels(driver, name: str) -> int:
     return int(rows[-1].text) if rows else 0
 
 
+@pytest.mark.early
 def test_painting_a_new_class_in_the_browser_changes_the_segmentation(server, browser):
     url, out = server
     scene = out / "toy-example" / "images" / "scene_0.jpg"

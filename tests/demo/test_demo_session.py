@@ -147,6 +147,7 @@ def test_the_toy_example_preloads_every_class_and_its_support(tmp_path):
     assert [p.name for p in images] == ["scene_0.jpg", "scene_1.jpg", "scene_2.jpg", "scene_3.jpg"]
 
 
+@pytest.mark.early
 def test_the_suite_imports_without_gradio():
     code = (
         "import sys; import rns_bench.demo, rns_bench.demo.views, rns_bench.segment.demo_session, "

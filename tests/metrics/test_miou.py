@@ -318,6 +318,7 @@ def test_reset_clears_state() -> None:
     assert int(metric.confmat.sum()) == 0
 
 
+@pytest.mark.early
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo")
 def test_two_process_gloo_sync_equals_full_data(tmp_path) -> None:
     world_size = 2

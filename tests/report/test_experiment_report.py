@@ -79,7 +79,8 @@ def test_an_unknown_experiment_lists_the_ones_there_are():
         load_experiment("table9")
 
 
-def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_ones(tmp_path, toy_data_root):
+@pytest.mark.early
+def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_ones(tmp_path, toy_data_root, capsys):
     import subprocess
     import sys
 
@@ -103,14 +104,11 @@ def test_make_experiment_runs_each_dataset_as_a_multirun_job_and_skips_missing_o
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipped voc (job 1): dataset folder not found" in done.stderr
-    report = subprocess.run(
-        [sys.executable, "-m", "rns_bench.report", "table5_k", "dataset=toy,voc", *common],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    from rns_bench.cli.report import main as report  # make experiment's second command, in this process
+
+    status = report(["table5_k", "dataset=toy,voc", *common])
     # toy's line in the per-dataset table (labelled by the row's override: not the paper's setting)
-    assert report.returncode == 0 and "| RNS (K = 1) [rows.rns_k1.options.steps=20] | B = 1 |" in report.stdout
+    assert status == 0 and "| RNS (K = 1) [rows.rns_k1.options.steps=20] | B = 1 |" in capsys.readouterr().out
 
 
 def test_table3_scores_full_support_on_the_partial_runs_class_sets(tmp_path, monkeypatch):

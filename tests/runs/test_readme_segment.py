@@ -27,6 +27,7 @@ def test_the_open_world_python_example_runs_as_written(tmp_path, monkeypatch):
     assert any((tmp_path / ".cache" / "features").rglob("*.safetensors"))
 
 
+@pytest.mark.early
 @pytest.mark.parametrize("block", SEGMENT_BLOCKS, ids=[f"block{i}" for i in range(len(SEGMENT_BLOCKS))])
 def test_the_segment_shell_example_runs_as_written(block, tmp_path):
     venv_python = tmp_path / ".venv" / "bin" / "python"  # the docs' path, onto this interpreter
