@@ -106,6 +106,9 @@ class TuningConfig:
         return getattr(self, name)
 
 
+DERIVED = {"derived": True}  # a RunConfig field read from other keys, not a key of configs/bench.yaml
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every top-level key of ``configs/bench.yaml`` (and ``tune.yaml``), typed, built once from the
@@ -139,6 +142,15 @@ class RunConfig:
     support_dataset: str | None
     checkpoint_every: int | None
     test_loader_workers: int | str
+    # Read from the keys above once, in ``of`` (plain values, no config key of their own).
+    dataset_key: str = field(metadata=DERIVED)  # configs/dataset/<key>.yaml; a plain ``dataset: key`` works too
+    backbone_name: str = field(metadata=DERIVED)
+    proposer_name: str | None = field(metadata=DERIVED)
+    precision: str = field(metadata=DERIVED)  # trainer.precision (part of every fingerprint)
+    # The dtype features are extracted under: extraction.autocast, or with ``auto`` the one trainer.precision
+    # implies (bf16-mixed → bfloat16, 16-mixed → float16, else none). It keys the cache and the record: a bf16
+    # sweep and a float32 one never read each other's features.
+    autocast: str = field(metadata=DERIVED)
     resolved: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -148,8 +160,11 @@ class RunConfig:
             cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
         plain = OmegaConf.to_container(cfg, resolve=True)
         tuning = plain.get("tuning") or {}
+        extraction = ExtractionConfig(**extraction_options(plain.get("extraction")))
+        dataset = plain.get("dataset")
+        precision = str((plain.get("trainer") or {}).get("precision", "32-true"))
         return cls(
-            dataset=plain.get("dataset"),
+            dataset=dataset,
             data_root=plain.get("data_root"),
             backbone=plain.get("backbone") or {},
             proposer=plain.get("proposer") or {},
@@ -167,7 +182,7 @@ class RunConfig:
             batch_size=int(plain.get("batch_size")),
             results_dir=Path(plain.get("results_dir")),
             cache_dir=_folder(plain.get("cache_dir")),
-            extraction=ExtractionConfig(**extraction_options(plain.get("extraction"))),
+            extraction=extraction,
             region_cache_dir=_folder(plain.get("region_cache_dir")),
             presence_cache_dir=_folder(plain.get("presence_cache_dir")),
             experiment=plain.get("experiment"),
@@ -175,35 +190,17 @@ class RunConfig:
             support_dataset=str(plain["support_dataset"]) if plain.get("support_dataset") else None,
             checkpoint_every=plain.get("checkpoint_every"),
             test_loader_workers=plain.get("test_loader_workers", "auto"),
+            dataset_key=str(dataset["key"] if isinstance(dataset, dict) else dataset),
+            backbone_name=str((plain.get("backbone") or {}).get("name")),
+            proposer_name=(plain.get("proposer") or {}).get("name"),
+            precision=precision,
+            autocast=(
+                extraction.autocast
+                if extraction.autocast != "auto"
+                else MIXED_PRECISION_AUTOCAST.get(precision, "none")
+            ),
             resolved=plain,
         )
-
-    @property
-    def dataset_key(self) -> str:
-        """The dataset (``configs/dataset/<key>.yaml``; a plain ``dataset: key`` works too)."""
-        return str(self.dataset["key"] if isinstance(self.dataset, dict) else self.dataset)
-
-    @property
-    def backbone_name(self) -> str:
-        return str(self.backbone["name"])
-
-    @property
-    def proposer_name(self) -> str | None:
-        return self.proposer.get("name")
-
-    @property
-    def precision(self) -> str:
-        """``trainer.precision`` (part of every fingerprint)."""
-        return str(self.trainer.get("precision", "32-true"))
-
-    @property
-    def autocast(self) -> str:
-        """The autocast dtype features are extracted under: ``extraction.autocast``, or with ``auto`` the one
-        ``trainer.precision`` implies (bf16-mixed → bfloat16, 16-mixed → float16, else none). It keys the cache
-        and the record: a bf16 sweep and a float32 one never read each other's features."""
-        if self.extraction.autocast != "auto":
-            return self.extraction.autocast
-        return MIXED_PRECISION_AUTOCAST.get(self.precision, "none")
 
     def row(self, name: str) -> MethodRow:
         """Row ``name`` of ``rows`` (``configs/method/<row>.yaml`` composed there, with overrides)."""

@@ -29,8 +29,9 @@ from rns_bench.runs.config import RunConfig, extraction_options
 PUBLISHED_SEEDS = "published"
 WRITTEN_DIRS = ("results_dir", "cache_dir", "region_cache_dir", "presence_cache_dir")
 READ_ONLY_OK = ("cache_dir", "region_cache_dir")  # read-only and complete is fine: nothing to write
-# the top-level keys of configs/bench.yaml: RunConfig's fields (``resolved`` is the whole config, not a key)
-TOP_LEVEL_KEYS = frozenset(f.name for f in fields(RunConfig)) - {"resolved"}
+# the top-level keys of configs/bench.yaml: RunConfig's fields but the derived ones (``resolved`` is the
+# whole config, not a key)
+TOP_LEVEL_KEYS = frozenset(f.name for f in fields(RunConfig) if not f.metadata.get("derived")) - {"resolved"}
 ROW_KEYS = frozenset({"method", "options", "tuned_params_of"})
 PROTOCOL_KEYS = frozenset({"visual_drop_fraction", "text_drop_fraction"})
 # Trainer arguments the run sets itself (one Trainer per run, evaluated through Trainer.test).
