@@ -8,30 +8,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from bench_config import bench_config
 from data.fake_datasets import write_fake_dataset
 from PIL import Image
 
-import rns_bench.features.store as store_module
 from rns_bench.bench.sweep import run_sweep
 from rns_bench.runs.records import read_records
 
 SMALL = ("backbone=random_vlm", "shots=[1]", "seeds=[100]", "methods=[zero_shot,rns]", "rows.rns.options.steps=5")
-
-
-@pytest.fixture
-def extracted(monkeypatch) -> list[int]:
-    """Images run through a backbone (every extraction path goes through ``extract_prepared``)."""
-    counts: list[int] = []
-    real = store_module.extract_prepared
-
-    def counting(backbone, prepared, *args, **kwargs):
-        counts.append(len(prepared))
-        return real(backbone, prepared, *args, **kwargs)
-
-    monkeypatch.setattr(store_module, "extract_prepared", counting)
-    return counts
 
 
 def _records(results: Path, key: str) -> list[dict]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from bench_config import bench_config
 
-import rns_bench.features.store as store_module
 import rns_bench.runs.weights as weights_module
 from rns_bench.bench.sweep import SweepStats, run_sweep
 from rns_bench.cli.features import main
@@ -62,20 +61,6 @@ def exported(tmp_path_factory, toy_data_root) -> tuple[Path, Path]:
     pack = origin / "pack"
     assert main(["export", f"pack={pack}", *_folders(origin, toy_data_root), *SWEEP]) == 0
     return origin, pack
-
-
-@pytest.fixture
-def extracted(monkeypatch) -> list[int]:
-    """Images run through a backbone (every extraction path goes through ``extract_prepared``)."""
-    counts: list[int] = []
-    real = store_module.extract_prepared
-
-    def counting(backbone, prepared, *args, **kwargs):
-        counts.append(len(prepared))
-        return real(backbone, prepared, *args, **kwargs)
-
-    monkeypatch.setattr(store_module, "extract_prepared", counting)
-    return counts
 
 
 def _import(pack: Path, root: Path, data_root: Path, *extra: str) -> int:

@@ -18,11 +18,10 @@ from rns_bench.bench.sweep import run_sweep
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
 # A 2-cell experiment: two rows of Table 5, one job each (a sweep over the methods list).
-CELLS = [
-    "--multirun",
+ROWS = ("rns_k1", "rns")
+COMMON = [
     "experiment=table5_k",
     "dataset=toy",
-    "methods=[rns_k1],[rns]",
     "shots=[1]",
     "seeds=[100]",
     "test_limit=2",
@@ -43,9 +42,8 @@ def _records(out: Path) -> dict[str, dict]:
 def _cells_in_process(tmp_path: Path, data_root: Path) -> dict[str, dict]:
     """Each cell of the multirun (``methods=[rns_k1],[rns]``) as its own sweep, as a launcher runs a job."""
     out = tmp_path / "basic"
-    common = [c for c in CELLS if c != "--multirun" and not c.startswith("methods=")]
-    for methods in CELLS[CELLS.index("methods=[rns_k1],[rns]")].removeprefix("methods=").split("],["):
-        run_sweep(bench_config(out, data_root, *common, f"methods=[{methods.strip('[]')}]"))
+    for row in ROWS:
+        run_sweep(bench_config(out, data_root, *COMMON, f"methods=[{row}]"))
     return _records(out)
 
 
@@ -56,7 +54,9 @@ def _sweep(tmp_path: Path, data_root: Path, name: str, *launcher: str) -> dict[s
             sys.executable,
             "-m",
             "rns_bench.bench",
-            *CELLS,
+            "--multirun",
+            *COMMON,
+            "methods=" + ",".join(f"[{row}]" for row in ROWS),
             *launcher,
             f"results_dir={out / 'results'}",
             f"cache_dir={out / 'cache'}",
